@@ -1,0 +1,305 @@
+//! Data key, key-encryption key, derived subkeys, sealing and blind indexes.
+
+use crate::error::{Error, Result};
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::{hkdf, hmac};
+use zeroize::Zeroizing;
+
+/// Length of every symmetric key in the store (256 bits).
+pub(crate) const KEY_LEN: usize = 32;
+/// First byte of every sealed value: the ciphertext format version.
+const SEALED_FORMAT_V1: u8 = 1;
+const TAG_LEN: usize = 16;
+const HKDF_SALT: &[u8] = b"aparking-core/hkdf-salt/v1";
+const INFO_VALUES: &[u8] = b"aparking-core/values/v1";
+const INFO_BLIND_INDEX: &[u8] = b"aparking-core/blind-index/v1";
+const DEK_WRAP_AAD: &[u8] = b"aparking-core/dek-wrap/v1";
+
+/// A key-encryption key as supplied by the host. Zeroized on drop.
+pub(crate) struct KeyEncryptionKey(Zeroizing<Vec<u8>>);
+
+impl KeyEncryptionKey {
+    /// Takes the bytes from the provider; rejects any length but 32.
+    pub(crate) fn new(bytes: Vec<u8>) -> Result<Self> {
+        let bytes = Zeroizing::new(bytes);
+        if bytes.len() != KEY_LEN {
+            return Err(Error::invalid(
+                "key_encryption_key",
+                "must be exactly 32 bytes",
+            ));
+        }
+        Ok(KeyEncryptionKey(bytes))
+    }
+
+    fn aead_key(&self) -> LessSafeKey {
+        // The length was checked in `new`.
+        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.0).expect("32-byte key"))
+    }
+}
+
+/// The store's data key (DEK). Zeroized on drop.
+pub(crate) struct DataKey(Zeroizing<[u8; KEY_LEN]>);
+
+impl DataKey {
+    /// A fresh random data key.
+    pub(crate) fn generate() -> Result<Self> {
+        let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
+        SystemRandom::new()
+            .fill(bytes.as_mut())
+            .map_err(|_| Error::Crypto("random number generator"))?;
+        Ok(DataKey(bytes))
+    }
+
+    /// Wraps the DEK with the KEK: `nonce || ciphertext || tag`, bound to `key_version`.
+    pub(crate) fn wrap(&self, kek: &KeyEncryptionKey, key_version: u32) -> Result<Vec<u8>> {
+        let mut buf = Vec::with_capacity(NONCE_LEN + KEY_LEN + TAG_LEN);
+        seal_into(&kek.aead_key(), &wrap_aad(key_version), self.0.as_ref(), &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Unwraps a DEK. Fails with [`Error::WrongKey`] when the KEK does not open it.
+    pub(crate) fn unwrap(
+        wrapped: &[u8],
+        kek: &KeyEncryptionKey,
+        key_version: u32,
+    ) -> Result<Self> {
+        let plain = Zeroizing::new(
+            open(&kek.aead_key(), &wrap_aad(key_version), wrapped).ok_or(Error::WrongKey)?,
+        );
+        let bytes: [u8; KEY_LEN] = plain.as_slice().try_into().map_err(|_| Error::WrongKey)?;
+        Ok(DataKey(Zeroizing::new(bytes)))
+    }
+}
+
+fn wrap_aad(key_version: u32) -> Vec<u8> {
+    let mut aad = DEK_WRAP_AAD.to_vec();
+    aad.extend_from_slice(&key_version.to_be_bytes());
+    aad
+}
+
+/// Where a sealed value lives; bound into the associated data of its ciphertext.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FieldRef<'a> {
+    pub table: &'static str,
+    pub column: &'static str,
+    pub record_id: &'a str,
+}
+
+/// The subkeys derived from one data key, with the key version they belong to.
+pub(crate) struct StoreKeys {
+    version: u32,
+    values: LessSafeKey,
+    blind_index: hmac::Key,
+}
+
+struct OkmLen(usize);
+
+impl hkdf::KeyType for OkmLen {
+    fn len(&self) -> usize {
+        self.0
+    }
+}
+
+impl StoreKeys {
+    /// Derives the value key and the blind-index key from `dek` with HKDF-SHA256.
+    pub(crate) fn derive(dek: &DataKey, version: u32) -> Result<Self> {
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, HKDF_SALT).extract(dek.0.as_ref());
+        let expand = |info: &[u8]| -> Result<Zeroizing<[u8; KEY_LEN]>> {
+            let mut out = Zeroizing::new([0u8; KEY_LEN]);
+            let info = [info];
+            prk.expand(&info, OkmLen(KEY_LEN))
+                .and_then(|okm| okm.fill(out.as_mut()))
+                .map_err(|_| Error::Crypto("hkdf"))?;
+            Ok(out)
+        };
+        let value_key = expand(INFO_VALUES)?;
+        let index_key = expand(INFO_BLIND_INDEX)?;
+        Ok(StoreKeys {
+            version,
+            values: LessSafeKey::new(
+                UnboundKey::new(&AES_256_GCM, value_key.as_ref())
+                    .map_err(|_| Error::Crypto("aead key"))?,
+            ),
+            blind_index: hmac::Key::new(hmac::HMAC_SHA256, index_key.as_ref()),
+        })
+    }
+
+    /// The key version these subkeys belong to.
+    pub(crate) fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// Seals `plaintext` for `field`: `format || nonce || ciphertext || tag`.
+    pub(crate) fn seal(&self, field: FieldRef<'_>, plaintext: &[u8]) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + plaintext.len() + TAG_LEN);
+        out.push(SEALED_FORMAT_V1);
+        seal_into(&self.values, &self.aad(field), plaintext, &mut out)?;
+        Ok(out)
+    }
+
+    /// Opens a value sealed for `field`; `None` when it was altered, moved or sealed with
+    /// another key.
+    pub(crate) fn open(&self, field: FieldRef<'_>, sealed: &[u8]) -> Option<Vec<u8>> {
+        match sealed.split_first() {
+            Some((&SEALED_FORMAT_V1, rest)) => open(&self.values, &self.aad(field), rest),
+            _ => None,
+        }
+    }
+
+    /// Seals a UTF-8 string.
+    pub(crate) fn seal_str(&self, field: FieldRef<'_>, value: &str) -> Result<Vec<u8>> {
+        self.seal(field, value.as_bytes())
+    }
+
+    /// Opens a UTF-8 string, mapping any failure to an integrity error for `entity`.
+    pub(crate) fn open_str(
+        &self,
+        entity: &'static str,
+        field: FieldRef<'_>,
+        sealed: &[u8],
+    ) -> Result<String> {
+        self.open(field, sealed)
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(|| Error::Integrity {
+                entity,
+                record_id: field.record_id.to_string(),
+            })
+    }
+
+    /// Blind index of a canonical value within a domain (`plate`, `document_number`):
+    /// HMAC-SHA256 keyed by the blind-index subkey.
+    pub(crate) fn blind_index(&self, domain: &str, canonical: &str) -> Vec<u8> {
+        let mut ctx = hmac::Context::with_key(&self.blind_index);
+        ctx.update(domain.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(canonical.as_bytes());
+        ctx.sign().as_ref().to_vec()
+    }
+
+    fn aad(&self, field: FieldRef<'_>) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(
+            field.table.len() + field.column.len() + field.record_id.len() + 8,
+        );
+        aad.extend_from_slice(field.table.as_bytes());
+        aad.push(0);
+        aad.extend_from_slice(field.column.as_bytes());
+        aad.push(0);
+        aad.extend_from_slice(field.record_id.as_bytes());
+        aad.push(0);
+        aad.extend_from_slice(&self.version.to_be_bytes());
+        aad
+    }
+}
+
+/// Appends `nonce || ciphertext || tag` of `plaintext` to `out`, with a fresh random nonce.
+fn seal_into(key: &LessSafeKey, aad: &[u8], plaintext: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    let mut nonce = [0u8; NONCE_LEN];
+    SystemRandom::new()
+        .fill(&mut nonce)
+        .map_err(|_| Error::Crypto("random number generator"))?;
+    out.extend_from_slice(&nonce);
+    let start = out.len();
+    out.extend_from_slice(plaintext);
+    let tag = key
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad),
+            &mut out[start..],
+        )
+        .map_err(|_| Error::Crypto("seal"))?;
+    out.extend_from_slice(tag.as_ref());
+    Ok(())
+}
+
+/// Opens `nonce || ciphertext || tag`; `None` on any authentication failure.
+fn open(key: &LessSafeKey, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+    if sealed.len() < NONCE_LEN + TAG_LEN {
+        return None;
+    }
+    let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+    let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+    let mut buf = ciphertext.to_vec();
+    let len = key
+        .open_in_place(nonce, Aad::from(aad), &mut buf)
+        .ok()?
+        .len();
+    buf.truncate(len);
+    Some(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(version: u32) -> StoreKeys {
+        StoreKeys::derive(&DataKey::generate().unwrap(), version).unwrap()
+    }
+
+    const FIELD: FieldRef<'static> = FieldRef {
+        table: "vehicles",
+        column: "plate",
+        record_id: "id-1",
+    };
+
+    #[test]
+    fn sealed_values_round_trip_with_fresh_nonces() {
+        let k = keys(1);
+        let a = k.seal_str(FIELD, "123ABC02").unwrap();
+        let b = k.seal_str(FIELD, "123ABC02").unwrap();
+        assert_ne!(a, b, "a fresh nonce every time");
+        assert_eq!(k.open_str("vehicle", FIELD, &a).unwrap(), "123ABC02");
+    }
+
+    #[test]
+    fn moved_or_flipped_ciphertexts_fail_to_open() {
+        let k = keys(1);
+        let sealed = k.seal_str(FIELD, "123ABC02").unwrap();
+        let other_row = FieldRef { record_id: "id-2", ..FIELD };
+        let other_column = FieldRef { column: "nickname", ..FIELD };
+        let other_table = FieldRef { table: "documents", ..FIELD };
+        for place in [other_row, other_column, other_table] {
+            assert!(k.open(place, &sealed).is_none());
+        }
+        for i in 0..sealed.len() {
+            let mut bad = sealed.clone();
+            bad[i] ^= 0x01;
+            assert!(k.open(FIELD, &bad).is_none(), "flip at byte {i}");
+        }
+        assert!(k.open(FIELD, &sealed[..10]).is_none());
+    }
+
+    #[test]
+    fn key_version_is_bound() {
+        let dek = DataKey::generate().unwrap();
+        let v1 = StoreKeys::derive(&dek, 1).unwrap();
+        let v2 = StoreKeys::derive(&dek, 2).unwrap();
+        let sealed = v1.seal_str(FIELD, "x").unwrap();
+        assert!(v2.open(FIELD, &sealed).is_none());
+    }
+
+    #[test]
+    fn dek_wrap_needs_the_right_kek() {
+        let dek = DataKey::generate().unwrap();
+        let kek = KeyEncryptionKey::new(vec![7u8; 32]).unwrap();
+        let wrapped = dek.wrap(&kek, 1).unwrap();
+        let back = DataKey::unwrap(&wrapped, &kek, 1).unwrap();
+        assert_eq!(back.0.as_ref(), dek.0.as_ref());
+        let wrong = KeyEncryptionKey::new(vec![8u8; 32]).unwrap();
+        assert!(matches!(DataKey::unwrap(&wrapped, &wrong, 1), Err(Error::WrongKey)));
+        assert!(matches!(DataKey::unwrap(&wrapped, &kek, 2), Err(Error::WrongKey)));
+        assert!(KeyEncryptionKey::new(vec![0u8; 16]).is_err());
+    }
+
+    #[test]
+    fn blind_index_is_keyed_and_domain_separated() {
+        let a = keys(1);
+        let b = keys(1);
+        assert_eq!(a.blind_index("plate", "123ABC02"), a.blind_index("plate", "123ABC02"));
+        assert_ne!(a.blind_index("plate", "123ABC02"), b.blind_index("plate", "123ABC02"));
+        assert_ne!(
+            a.blind_index("plate", "123ABC02"),
+            a.blind_index("document_number", "123ABC02")
+        );
+    }
+}

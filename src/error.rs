@@ -1,0 +1,169 @@
+//! Errors: the internal [`Error`] used inside the crate and the public [`AparkingError`]
+//! that crosses the FFI.
+//!
+//! No message carries personal data: fields and reasons are fixed strings chosen by this
+//! crate, record ids are random UUIDs, and SQLite failures are reduced to their error code.
+
+use rusqlite::ErrorCode;
+
+/// The crate's internal error. Converted to [`AparkingError`] at the API boundary.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Error {
+    #[error("invalid {field}: {reason}")]
+    InvalidInput {
+        field: &'static str,
+        reason: &'static str,
+    },
+    #[error("{entity} already exists")]
+    AlreadyExists { entity: &'static str },
+    #[error("{entity} not found")]
+    NotFound { entity: &'static str },
+    #[error("wrong key")]
+    WrongKey,
+    #[error("key unavailable: {0}")]
+    KeyUnavailable(String),
+    #[error("integrity check failed for a {entity} record")]
+    Integrity {
+        entity: &'static str,
+        record_id: String,
+    },
+    #[error("store corrupted: {0}")]
+    Corrupted(&'static str),
+    #[error("store schema version {found} is newer than this SDK supports ({supported})")]
+    IncompatibleVersion { found: u32, supported: u32 },
+    #[error("store is closed")]
+    Closed,
+    #[error("crypto failure: {0}")]
+    Crypto(&'static str),
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("serialization: {0}")]
+    Serialization(#[from] serde_json::Error),
+}
+
+/// Shorthand for results carrying the internal error.
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Every error the SDK reports to the app.
+///
+/// Kotlin sees a sealed `AparkingException` hierarchy, Swift an `AparkingError` enum.
+/// Messages never contain personal data: they name fields and entities, never values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum AparkingError {
+    /// A value given by the app is malformed. `field` names the field (e.g. `plate`),
+    /// `reason` says what is expected. The value itself is never echoed.
+    #[error("invalid {field}: {reason}")]
+    InvalidInput { field: String, reason: String },
+    /// A record with the same unique value (plate, document number) already exists.
+    #[error("{entity} already exists")]
+    AlreadyExists { entity: String },
+    /// The record asked for does not exist.
+    #[error("{entity} not found")]
+    NotFound { entity: String },
+    /// The key-encryption key does not open this store. Nothing was modified.
+    #[error("the key does not open this store")]
+    WrongKey,
+    /// The key provider could not supply the key (locked keystore, invalidated key, ...).
+    /// Recovery: reset local data and restore from the backend.
+    #[error("the key is unavailable: {reason}")]
+    KeyUnavailable { reason: String },
+    /// A stored value failed its authenticity check (tampered or damaged). Other records
+    /// remain readable; the damaged one can be removed by id.
+    #[error("integrity check failed for {entity} record {record_id}")]
+    IntegrityFailure { entity: String, record_id: String },
+    /// The database file is not a valid store. Recovery: move it aside and restore
+    /// from the backend.
+    #[error("the store is corrupted: {reason}")]
+    StoreCorrupted { reason: String },
+    /// The database was written by a newer SDK. Nothing was modified.
+    #[error("store schema version {found} is newer than the supported version {supported}")]
+    IncompatibleVersion { found: u32, supported: u32 },
+    /// The store was closed; open a new one.
+    #[error("the store is closed")]
+    StoreClosed,
+    /// The disk (or the database size limit) is full. Nothing stored before was lost.
+    #[error("the storage is full")]
+    StorageFull,
+    /// Another storage failure; `reason` is an SQLite error code name.
+    #[error("storage error: {reason}")]
+    Storage { reason: String },
+    /// A bug or an unexpected condition inside the SDK.
+    #[error("internal error: {reason}")]
+    Internal { reason: String },
+}
+
+impl From<Error> for AparkingError {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::InvalidInput { field, reason } => AparkingError::InvalidInput {
+                field: field.to_string(),
+                reason: reason.to_string(),
+            },
+            Error::AlreadyExists { entity } => AparkingError::AlreadyExists {
+                entity: entity.to_string(),
+            },
+            Error::NotFound { entity } => AparkingError::NotFound {
+                entity: entity.to_string(),
+            },
+            Error::WrongKey => AparkingError::WrongKey,
+            Error::KeyUnavailable(reason) => AparkingError::KeyUnavailable { reason },
+            Error::Integrity { entity, record_id } => AparkingError::IntegrityFailure {
+                entity: entity.to_string(),
+                record_id,
+            },
+            Error::Corrupted(reason) => AparkingError::StoreCorrupted {
+                reason: reason.to_string(),
+            },
+            Error::IncompatibleVersion { found, supported } => {
+                AparkingError::IncompatibleVersion { found, supported }
+            }
+            Error::Closed => AparkingError::StoreClosed,
+            Error::Crypto(what) => AparkingError::Internal {
+                reason: format!("crypto: {what}"),
+            },
+            Error::Sqlite(e) => from_sqlite(&e),
+            Error::Serialization(_) => AparkingError::Internal {
+                reason: "serialization failed".to_string(),
+            },
+        }
+    }
+}
+
+/// Maps an SQLite error to the public error by its code only: SQLite's own messages can
+/// quote constraint names and, in rare cases, values.
+fn from_sqlite(err: &rusqlite::Error) -> AparkingError {
+    match err.sqlite_error_code() {
+        Some(ErrorCode::DiskFull) => AparkingError::StorageFull,
+        Some(ErrorCode::DatabaseCorrupt) | Some(ErrorCode::NotADatabase) => {
+            AparkingError::StoreCorrupted {
+                reason: "the database file is damaged or not a database".to_string(),
+            }
+        }
+        Some(code) => AparkingError::Storage {
+            reason: format!("{code:?}"),
+        },
+        None => AparkingError::Storage {
+            reason: sqlite_error_kind(err).to_string(),
+        },
+    }
+}
+
+fn sqlite_error_kind(err: &rusqlite::Error) -> &'static str {
+    match err {
+        rusqlite::Error::QueryReturnedNoRows => "no rows",
+        rusqlite::Error::InvalidColumnType(..) => "invalid column type",
+        rusqlite::Error::InvalidPath(_) => "invalid path",
+        rusqlite::Error::NulError(_) => "NUL byte in a string",
+        _ => "sqlite failure",
+    }
+}
+
+/// Result type of the public API.
+pub type ApiResult<T> = std::result::Result<T, AparkingError>;
+
+impl Error {
+    /// Shorthand for [`Error::InvalidInput`].
+    pub(crate) fn invalid(field: &'static str, reason: &'static str) -> Self {
+        Error::InvalidInput { field, reason }
+    }
+}

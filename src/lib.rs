@@ -1,0 +1,28 @@
+//! # aparking-core
+//!
+//! The Rust core of the aparking.kz mobile SDK, used from Kotlin (Android, JVM) and
+//! Swift (iOS) through uniffi, and from Rust directly.
+//!
+//! - [`store`]: the encrypted local store of the user's profile, vehicles and documents.
+//! - [`crypto`]: envelope encryption with ring; the host supplies the key through
+//!   [`KeyProvider`].
+//! - [`formats`]: Kazakhstan plate, document-number, phone and e-mail formats.
+//! - [`model`]: the records.
+//! - [`error`]: the public [`AparkingError`].
+//!
+//! Start with [`Store::open`]; see `examples/quickstart.rs` and `docs/architecture.md`.
+
+pub mod crypto;
+pub mod error;
+pub mod ffi;
+pub mod formats;
+pub mod model;
+pub mod store;
+
+pub use crypto::{InMemoryKeyProvider, KeyProvider, KeyProviderError};
+pub use error::AparkingError;
+pub use formats::{PlateFormat, PlateNumber};
+pub use model::*;
+pub use store::{Store, StoreInfo};
+
+uniffi::setup_scaffolding!();

@@ -1,0 +1,117 @@
+//! `export_user_data`: everything personal as JSON, for the user's right of access
+//! (policy clause P5.1, law No. 94-V).
+
+use crate::model::{Document, Profile, Vehicle};
+use serde::Serialize;
+use std::time::SystemTime;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// Name of the export format, the first field of every export.
+pub(crate) const FORMAT: &str = "aparking-core/user-data-export";
+/// Version of the export format.
+pub(crate) const FORMAT_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct Export<'a> {
+    format: &'static str,
+    format_version: u32,
+    exported_at: String,
+    profile: Option<ProfileOut<'a>>,
+    vehicles: Vec<VehicleOut<'a>>,
+    documents: Vec<DocumentOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct ProfileOut<'a> {
+    id: &'a str,
+    phone: &'a str,
+    full_name: Option<&'a str>,
+    email: Option<&'a str>,
+    preferred_language: Option<&'static str>,
+    created_at: String,
+    updated_at: String,
+}
+
+#[derive(Serialize)]
+struct VehicleOut<'a> {
+    id: &'a str,
+    plate: &'a str,
+    plate_display: &'a str,
+    nickname: Option<&'a str>,
+    make: Option<&'a str>,
+    model: Option<&'a str>,
+    colour: Option<&'a str>,
+    registration_certificate_number: Option<&'a str>,
+    created_at: String,
+    updated_at: String,
+}
+
+#[derive(Serialize)]
+struct DocumentOut<'a> {
+    id: &'a str,
+    kind: &'static str,
+    number: &'a str,
+    issued_on: Option<&'a str>,
+    expires_on: Option<&'a str>,
+    vehicle_id: Option<&'a str>,
+    created_at: String,
+    updated_at: String,
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    OffsetDateTime::from(t)
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| "invalid".to_string())
+}
+
+/// Serialises the records as the export document (pretty-printed JSON).
+pub(crate) fn to_json(
+    profile: Option<&Profile>,
+    vehicles: &[Vehicle],
+    documents: &[Document],
+) -> serde_json::Result<String> {
+    let export = Export {
+        format: FORMAT,
+        format_version: FORMAT_VERSION,
+        exported_at: rfc3339(SystemTime::now()),
+        profile: profile.map(|p| ProfileOut {
+            id: &p.id,
+            phone: &p.phone,
+            full_name: p.full_name.as_deref(),
+            email: p.email.as_deref(),
+            preferred_language: p.preferred_language.map(|l| l.code()),
+            created_at: rfc3339(p.created_at),
+            updated_at: rfc3339(p.updated_at),
+        }),
+        vehicles: vehicles
+            .iter()
+            .map(|v| VehicleOut {
+                id: &v.id,
+                plate: &v.plate.canonical,
+                plate_display: &v.plate.display,
+                nickname: v.nickname.as_deref(),
+                make: v.make.as_deref(),
+                model: v.model.as_deref(),
+                colour: v.colour.as_deref(),
+                registration_certificate_number: v.registration_certificate_number.as_deref(),
+                created_at: rfc3339(v.created_at),
+                updated_at: rfc3339(v.updated_at),
+            })
+            .collect(),
+        documents: documents
+            .iter()
+            .map(|d| DocumentOut {
+                id: &d.id,
+                kind: d.kind.as_str(),
+                number: &d.number,
+                issued_on: d.issued_on.as_deref(),
+                expires_on: d.expires_on.as_deref(),
+                vehicle_id: d.vehicle_id.as_deref(),
+                created_at: rfc3339(d.created_at),
+                updated_at: rfc3339(d.updated_at),
+            })
+            .collect(),
+    };
+    serde_json::to_string_pretty(&export)
+}

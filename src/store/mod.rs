@@ -1,0 +1,339 @@
+//! The encrypted local store: the user's profile, vehicles and documents in one SQLite
+//! file, every personal value sealed (see [`crate::crypto`]).
+//!
+//! [`Store`] is the public object (a uniffi object and the Rust API). Its calls are local
+//! and fast (microseconds to a few milliseconds: one SQLite transaction with an fsync per
+//! write) and **block the calling thread**: call them from a background dispatcher
+//! (`Dispatchers.IO` in Kotlin, a background task in Swift), not the UI thread.
+//!
+//! One `Store` may be shared by many threads: calls are serialised by a mutex around the
+//! single connection.
+
+mod db;
+mod documents;
+mod export;
+mod keyring;
+mod profile;
+mod rekey;
+mod schema;
+mod sealed;
+mod vehicles;
+
+use crate::crypto::KeyProvider;
+use crate::error::{ApiResult, Error, Result};
+use crate::model::{
+    Document, DocumentKind, DocumentPatch, NewDocument, NewVehicle, Profile, ProfilePatch,
+    Vehicle, VehiclePatch,
+};
+use keyring::KeyRing;
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+/// The schema version this code writes.
+pub const SCHEMA_VERSION: u32 = schema::LATEST_VERSION;
+
+/// Facts about an open store, free of personal data (for diagnostics and support).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct StoreInfo {
+    /// Schema version of the database file.
+    pub schema_version: u32,
+    /// Version of the data key; it grows by one with every data-key rotation.
+    pub key_version: u32,
+    /// Whether a profile is saved.
+    pub has_profile: bool,
+    /// Number of vehicles.
+    pub vehicle_count: u32,
+    /// Number of documents.
+    pub document_count: u32,
+}
+
+struct OpenStore {
+    conn: Connection,
+    ring: KeyRing,
+    provider: Arc<dyn KeyProvider>,
+}
+
+/// The encrypted store of the user's personal data.
+///
+/// Open it with [`Store::open`]; in Kotlin close it with `close()` (it is
+/// `AutoCloseable`), in Rust drop it or call [`Store::close`].
+#[derive(uniffi::Object)]
+pub struct Store {
+    path: PathBuf,
+    state: Mutex<Option<OpenStore>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    fn lock(&self) -> MutexGuard<'_, Option<OpenStore>> {
+        // A panic while the lock was held cannot leave a half-written row: every write
+        // is a transaction that rolls back when dropped.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection, &KeyRing) -> Result<T>) -> ApiResult<T> {
+        let guard = self.lock();
+        let open = guard.as_ref().ok_or(Error::Closed)?;
+        Ok(f(&open.conn, &open.ring)?)
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>, &KeyRing) -> Result<T>) -> ApiResult<T> {
+        let mut guard = self.lock();
+        let open = guard.as_mut().ok_or(Error::Closed)?;
+        let tx = open
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(Error::from)?;
+        let value = f(&tx, &open.ring)?;
+        tx.commit().map_err(Error::from)?;
+        Ok(value)
+    }
+
+    fn open_at(path: &Path, provider: Arc<dyn KeyProvider>) -> Result<OpenStore> {
+        let mut conn = db::open_connection(path)?;
+        let version = schema::user_version(&conn)?;
+        schema::check_supported(version)?;
+        let kek = keyring::fetch_kek(provider.as_ref())?;
+        let ring = if version == 0 {
+            if !schema::is_empty(&conn)? {
+                return Err(Error::Corrupted("the file is not an aparking store"));
+            }
+            db::enable_wal(&conn)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            schema::migrate(&tx, 0)?;
+            let ring = keyring::install_new(&tx, &kek, 1)?;
+            tx.commit()?;
+            log::info!("created a new store (schema v{})", schema::LATEST_VERSION);
+            ring
+        } else {
+            // Check the key before anything is written: with a wrong key the file stays
+            // byte-for-byte as it was.
+            let ring = keyring::load(&conn, &kek)?;
+            if version < schema::LATEST_VERSION {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                schema::migrate(&tx, version)?;
+                tx.commit()?;
+            }
+            db::enable_wal(&conn)?;
+            ring
+        };
+        log::info!(
+            "store opened (schema v{}, key v{})",
+            schema::LATEST_VERSION,
+            ring.keys.version()
+        );
+        Ok(OpenStore {
+            conn,
+            ring,
+            provider,
+        })
+    }
+
+    /// Closes the store: checkpoints the write-ahead log and closes the file. Later calls
+    /// fail with `StoreClosed`. Closing twice is harmless. (Kotlin and Swift close through
+    /// `close()` / deinit, which drop the object.)
+    pub fn close(&self) -> ApiResult<()> {
+        let taken = self.lock().take();
+        if let Some(open) = taken {
+            open.conn.close().map_err(|(_, e)| Error::from(e))?;
+            log::info!("store closed");
+        }
+        Ok(())
+    }
+
+    /// The path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[uniffi::export]
+impl Store {
+    /// Opens the store at `path` (created when missing), with the key-encryption key from
+    /// `key_provider`.
+    ///
+    /// Errors: `WrongKey` (the key does not open this store; nothing is modified),
+    /// `KeyUnavailable`, `StoreCorrupted`, `IncompatibleVersion`, `Storage`.
+    #[uniffi::constructor]
+    pub fn open(path: String, key_provider: Arc<dyn KeyProvider>) -> ApiResult<Arc<Self>> {
+        let path = PathBuf::from(path);
+        let open = Self::open_at(&path, key_provider)?;
+        Ok(Arc::new(Store {
+            path,
+            state: Mutex::new(Some(open)),
+        }))
+    }
+
+    /// The profile, or `None` before it is first saved.
+    pub fn get_profile(&self) -> ApiResult<Option<Profile>> {
+        self.read(|c, r| profile::get(c, &r.keys))
+    }
+
+    /// Updates the profile with `patch` (creating it on first use; `phone` is required
+    /// then) and returns the result.
+    pub fn update_profile(&self, patch: ProfilePatch) -> ApiResult<Profile> {
+        self.write(|tx, r| profile::update(tx, &r.keys, patch))
+    }
+
+    /// Adds a vehicle. A plate already saved (in any typed form) gives `AlreadyExists`.
+    pub fn add_vehicle(&self, vehicle: NewVehicle) -> ApiResult<Vehicle> {
+        self.write(|tx, r| vehicles::add(tx, &r.keys, vehicle))
+    }
+
+    /// Updates the vehicle `id` with `patch` and returns the result.
+    pub fn update_vehicle(&self, id: String, patch: VehiclePatch) -> ApiResult<Vehicle> {
+        self.write(|tx, r| vehicles::update(tx, &r.keys, &id, patch))
+    }
+
+    /// Removes the vehicle `id`; its documents stay, unlinked. `NotFound` if absent.
+    pub fn remove_vehicle(&self, id: String) -> ApiResult<()> {
+        self.write(|tx, _| vehicles::remove(tx, &id))
+    }
+
+    /// The vehicle `id`, or `None`.
+    pub fn get_vehicle(&self, id: String) -> ApiResult<Option<Vehicle>> {
+        self.read(|c, r| vehicles::get(c, &r.keys, &id))
+    }
+
+    /// Every vehicle, oldest first.
+    pub fn list_vehicles(&self) -> ApiResult<Vec<Vehicle>> {
+        self.read(|c, r| vehicles::list(c, &r.keys))
+    }
+
+    /// The vehicle with this plate, typed in any accepted form (`123 авс 02` finds
+    /// `123ABC02`), or `None`. A malformed plate gives `InvalidInput`.
+    pub fn find_vehicle_by_plate(&self, plate: String) -> ApiResult<Option<Vehicle>> {
+        self.read(|c, r| vehicles::find_by_plate(c, &r.keys, &plate))
+    }
+
+    /// Adds a document. The same kind and number twice gives `AlreadyExists`.
+    pub fn add_document(&self, document: NewDocument) -> ApiResult<Document> {
+        self.write(|tx, r| documents::add(tx, &r.keys, document))
+    }
+
+    /// Updates the document `id` with `patch` and returns the result.
+    pub fn update_document(&self, id: String, patch: DocumentPatch) -> ApiResult<Document> {
+        self.write(|tx, r| documents::update(tx, &r.keys, &id, patch))
+    }
+
+    /// Removes the document `id`. `NotFound` if absent.
+    pub fn remove_document(&self, id: String) -> ApiResult<()> {
+        self.write(|tx, _| documents::remove(tx, &id))
+    }
+
+    /// The document `id`, or `None`.
+    pub fn get_document(&self, id: String) -> ApiResult<Option<Document>> {
+        self.read(|c, r| documents::get(c, &r.keys, &id))
+    }
+
+    /// Every document, oldest first.
+    pub fn list_documents(&self) -> ApiResult<Vec<Document>> {
+        self.read(|c, r| documents::list(c, &r.keys))
+    }
+
+    /// The document of `kind` with this number, typed in any accepted form, or `None`.
+    pub fn find_document_by_number(
+        &self,
+        kind: DocumentKind,
+        number: String,
+    ) -> ApiResult<Option<Document>> {
+        self.read(|c, r| documents::find_by_number(c, &r.keys, kind, &number))
+    }
+
+    /// Everything personal the store holds, as JSON (the user's right of access).
+    pub fn export_user_data(&self) -> ApiResult<String> {
+        self.read(|c, r| {
+            let profile = profile::get(c, &r.keys)?;
+            let vehicles = vehicles::list(c, &r.keys)?;
+            let documents = documents::list(c, &r.keys)?;
+            Ok(export::to_json(profile.as_ref(), &vehicles, &documents)?)
+        })
+    }
+
+    /// Deletes all of the user's data by crypto-shredding: rows are removed, the data key
+    /// is destroyed and replaced by a new one, freed pages are zeroed and the write-ahead
+    /// log is truncated. The store stays open and empty.
+    pub fn delete_all_user_data(&self) -> ApiResult<()> {
+        let mut guard = self.lock();
+        let open = guard.as_mut().ok_or(Error::Closed)?;
+        let kek = keyring::fetch_kek(open.provider.as_ref())?;
+        let tx = open
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(Error::from)?;
+        for table in ["documents", "vehicles", "profile"] {
+            tx.execute(&format!("DELETE FROM {table}"), []).map_err(Error::from)?;
+        }
+        let ring = keyring::install_new(&tx, &kek, open.ring.keys.version() + 1)?;
+        tx.commit().map_err(Error::from)?;
+        open.ring = ring;
+        checkpoint_truncate(&open.conn)?;
+        log::info!("all user data deleted");
+        Ok(())
+    }
+
+    /// Rotates the data key: a new random key, every value re-encrypted in one
+    /// transaction. A crash at any point leaves the store readable with the old or the
+    /// new key.
+    pub fn rotate_data_key(&self) -> ApiResult<()> {
+        let mut guard = self.lock();
+        let open = guard.as_mut().ok_or(Error::Closed)?;
+        let kek = keyring::fetch_kek(open.provider.as_ref())?;
+        let tx = open
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(Error::from)?;
+        let ring = rekey::rotate_data_key(&tx, &open.ring, &kek)?;
+        tx.commit().map_err(Error::from)?;
+        open.ring = ring;
+        checkpoint_truncate(&open.conn)?;
+        log::info!("data key rotated to v{}", open.ring.keys.version());
+        Ok(())
+    }
+
+    /// Rotates the key-encryption key: the data key is re-wrapped with the key from
+    /// `new_key_provider` (one row written), which the store uses from now on.
+    pub fn rotate_key_encryption_key(&self, new_key_provider: Arc<dyn KeyProvider>) -> ApiResult<()> {
+        let mut guard = self.lock();
+        let open = guard.as_mut().ok_or(Error::Closed)?;
+        let kek = keyring::fetch_kek(new_key_provider.as_ref())?;
+        let tx = open
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(Error::from)?;
+        keyring::rewrap(&tx, &open.ring, &kek)?;
+        tx.commit().map_err(Error::from)?;
+        open.provider = new_key_provider;
+        log::info!("key-encryption key rotated");
+        Ok(())
+    }
+
+    /// Facts about the store, free of personal data.
+    pub fn info(&self) -> ApiResult<StoreInfo> {
+        self.read(|c, r| {
+            let count = |table: &str| -> Result<u32> {
+                Ok(c.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| row.get(0))?)
+            };
+            Ok(StoreInfo {
+                schema_version: schema::user_version(c)?,
+                key_version: r.keys.version(),
+                has_profile: count("profile")? > 0,
+                vehicle_count: count("vehicles")?,
+                document_count: count("documents")?,
+            })
+        })
+    }
+}
+
+/// Copies the write-ahead log into the database and truncates it to zero bytes, so
+/// that old page images do not linger in the `-wal` file.
+fn checkpoint_truncate(conn: &Connection) -> Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    Ok(())
+}

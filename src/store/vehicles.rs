@@ -1,0 +1,199 @@
+//! The `vehicles` table.
+
+use super::db::{now_millis, time_of, unique_violation_as_exists};
+use super::sealed::{patch_optional, refuse_clear_required, RowSeal, SealedTable};
+use crate::crypto::StoreKeys;
+use crate::error::{Error, Result};
+use crate::formats::{canonical_document_number, plate, validate_text};
+use crate::model::{NewVehicle, Vehicle, VehicleField, VehiclePatch};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+/// The vehicles' sealed columns and the plate's blind index.
+pub(crate) static TABLE: SealedTable = SealedTable {
+    table: "vehicles",
+    entity: "vehicle",
+    columns: &[
+        "plate",
+        "nickname",
+        "make",
+        "model",
+        "colour",
+        "registration_certificate",
+    ],
+    blind_index: Some(("plate_index", "plate", PLATE_DOMAIN)),
+};
+
+/// Blind-index domain of plates.
+pub(crate) const PLATE_DOMAIN: &str = "plate";
+const TEXT_MAX_CHARS: usize = 64;
+const SELECT: &str = "SELECT id, plate, nickname, make, model, colour, registration_certificate,
+    created_at, updated_at FROM vehicles";
+
+/// A vehicle's row as stored: sealed columns still sealed.
+struct SealedRow {
+    id: String,
+    sealed: [Option<Vec<u8>>; 6],
+    created_at: i64,
+    updated_at: i64,
+}
+
+fn read_row(r: &Row<'_>) -> rusqlite::Result<SealedRow> {
+    Ok(SealedRow {
+        id: r.get(0)?,
+        sealed: [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?],
+        created_at: r.get(7)?,
+        updated_at: r.get(8)?,
+    })
+}
+
+fn open_row(keys: &StoreKeys, row: SealedRow) -> Result<Vehicle> {
+    let seal = RowSeal::new(keys, &TABLE, &row.id);
+    let [plate_sealed, nickname, make, model, colour, certificate] = row.sealed;
+    let plate_sealed = plate_sealed.ok_or_else(|| seal.integrity_error())?;
+    let plate = plate::parse(&seal.open("plate", &plate_sealed)?)
+        .map_err(|_| seal.integrity_error())?;
+    Ok(Vehicle {
+        plate,
+        nickname: seal.open_opt("nickname", nickname)?,
+        make: seal.open_opt("make", make)?,
+        model: seal.open_opt("model", model)?,
+        colour: seal.open_opt("colour", colour)?,
+        registration_certificate_number: seal.open_opt("registration_certificate", certificate)?,
+        created_at: time_of(row.created_at),
+        updated_at: time_of(row.updated_at),
+        id: row.id,
+    })
+}
+
+fn text(field: &'static str) -> impl Fn(&str) -> Result<String> {
+    move |v| validate_text(field, v, TEXT_MAX_CHARS)
+}
+
+fn certificate(v: &str) -> Result<String> {
+    canonical_document_number("registration_certificate_number", v)
+}
+
+fn write(conn: &Connection, keys: &StoreKeys, v: &Vehicle, insert: bool) -> Result<()> {
+    let seal = RowSeal::new(keys, &TABLE, &v.id);
+    let sql = if insert {
+        "INSERT INTO vehicles (id, plate_index, plate, nickname, make, model, colour,
+             registration_certificate, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+    } else {
+        "UPDATE vehicles SET plate_index = ?2, plate = ?3, nickname = ?4, make = ?5, model = ?6,
+             colour = ?7, registration_certificate = ?8, created_at = ?9, updated_at = ?10
+         WHERE id = ?1"
+    };
+    conn.prepare_cached(sql)?
+        .execute(params![
+            v.id,
+            keys.blind_index(PLATE_DOMAIN, &v.plate.canonical),
+            seal.seal("plate", &v.plate.canonical)?,
+            seal.seal_opt("nickname", v.nickname.as_deref())?,
+            seal.seal_opt("make", v.make.as_deref())?,
+            seal.seal_opt("model", v.model.as_deref())?,
+            seal.seal_opt("colour", v.colour.as_deref())?,
+            seal.seal_opt("registration_certificate", v.registration_certificate_number.as_deref())?,
+            super::db::millis_of(v.created_at),
+            super::db::millis_of(v.updated_at),
+        ])
+        .map_err(|e| unique_violation_as_exists(e, "vehicle"))?;
+    Ok(())
+}
+
+/// Validates and adds a vehicle. The same plate twice is [`Error::AlreadyExists`].
+pub(crate) fn add(conn: &Connection, keys: &StoreKeys, input: NewVehicle) -> Result<Vehicle> {
+    let now = time_of(now_millis());
+    let vehicle = Vehicle {
+        id: uuid::Uuid::new_v4().to_string(),
+        plate: plate::parse(&input.plate)?,
+        nickname: input.nickname.as_deref().map(text("nickname")).transpose()?,
+        make: input.make.as_deref().map(text("make")).transpose()?,
+        model: input.model.as_deref().map(text("model")).transpose()?,
+        colour: input.colour.as_deref().map(text("colour")).transpose()?,
+        registration_certificate_number: input
+            .registration_certificate_number
+            .as_deref()
+            .map(certificate)
+            .transpose()?,
+        created_at: now,
+        updated_at: now,
+    };
+    write(conn, keys, &vehicle, true)?;
+    Ok(vehicle)
+}
+
+/// Applies `patch` to the vehicle `id`.
+pub(crate) fn update(
+    conn: &Connection,
+    keys: &StoreKeys,
+    id: &str,
+    patch: VehiclePatch,
+) -> Result<Vehicle> {
+    let current = get(conn, keys, id)?.ok_or(Error::NotFound { entity: "vehicle" })?;
+    let clears = |f: VehicleField| patch.clear.contains(&f);
+    refuse_clear_required("plate", clears(VehicleField::Plate))?;
+    let vehicle = Vehicle {
+        plate: match patch.plate {
+            Some(p) => plate::parse(&p)?,
+            None => current.plate,
+        },
+        nickname: patch_optional("nickname", current.nickname, patch.nickname, clears(VehicleField::Nickname), text("nickname"))?,
+        make: patch_optional("make", current.make, patch.make, clears(VehicleField::Make), text("make"))?,
+        model: patch_optional("model", current.model, patch.model, clears(VehicleField::Model), text("model"))?,
+        colour: patch_optional("colour", current.colour, patch.colour, clears(VehicleField::Colour), text("colour"))?,
+        registration_certificate_number: patch_optional(
+            "registration_certificate_number",
+            current.registration_certificate_number,
+            patch.registration_certificate_number,
+            clears(VehicleField::RegistrationCertificateNumber),
+            certificate,
+        )?,
+        updated_at: time_of(now_millis()),
+        ..current
+    };
+    write(conn, keys, &vehicle, false)?;
+    Ok(vehicle)
+}
+
+/// Removes the vehicle `id` (its documents stay, unlinked). Works on a damaged record too.
+pub(crate) fn remove(conn: &Connection, id: &str) -> Result<()> {
+    match conn.prepare_cached("DELETE FROM vehicles WHERE id = ?1")?.execute([id])? {
+        0 => Err(Error::NotFound { entity: "vehicle" }),
+        _ => Ok(()),
+    }
+}
+
+/// The vehicle `id`, if it exists.
+pub(crate) fn get(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<Option<Vehicle>> {
+    let row = conn
+        .prepare_cached(&format!("{SELECT} WHERE id = ?1"))?
+        .query_row([id], read_row)
+        .optional()?;
+    row.map(|r| open_row(keys, r)).transpose()
+}
+
+/// Every vehicle, oldest first. A damaged record fails the whole list with its id.
+pub(crate) fn list(conn: &Connection, keys: &StoreKeys) -> Result<Vec<Vehicle>> {
+    let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY created_at, id"))?;
+    let rows = stmt.query_map([], read_row)?;
+    rows.map(|r| open_row(keys, r?)).collect()
+}
+
+/// The vehicle with this plate (typed in any accepted form), found by its blind index.
+pub(crate) fn find_by_plate(conn: &Connection, keys: &StoreKeys, typed: &str) -> Result<Option<Vehicle>> {
+    let plate = plate::parse(typed)?;
+    let index = keys.blind_index(PLATE_DOMAIN, &plate.canonical);
+    let row = conn
+        .prepare_cached(&format!("{SELECT} WHERE plate_index = ?1"))?
+        .query_row([index], read_row)
+        .optional()?;
+    row.map(|r| open_row(keys, r)).transpose()
+}
+
+/// Whether a vehicle with this id exists.
+pub(crate) fn exists(conn: &Connection, id: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM vehicles WHERE id = ?1")?
+        .exists([id])?)
+}
