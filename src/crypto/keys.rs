@@ -54,16 +54,17 @@ impl DataKey {
     /// Wraps the DEK with the KEK: `nonce || ciphertext || tag`, bound to `key_version`.
     pub(crate) fn wrap(&self, kek: &KeyEncryptionKey, key_version: u32) -> Result<Vec<u8>> {
         let mut buf = Vec::with_capacity(NONCE_LEN + KEY_LEN + TAG_LEN);
-        seal_into(&kek.aead_key(), &wrap_aad(key_version), self.0.as_ref(), &mut buf)?;
+        seal_into(
+            &kek.aead_key(),
+            &wrap_aad(key_version),
+            self.0.as_ref(),
+            &mut buf,
+        )?;
         Ok(buf)
     }
 
     /// Unwraps a DEK. Fails with [`Error::WrongKey`] when the KEK does not open it.
-    pub(crate) fn unwrap(
-        wrapped: &[u8],
-        kek: &KeyEncryptionKey,
-        key_version: u32,
-    ) -> Result<Self> {
+    pub(crate) fn unwrap(wrapped: &[u8], kek: &KeyEncryptionKey, key_version: u32) -> Result<Self> {
         let plain = Zeroizing::new(
             open(&kek.aead_key(), &wrap_aad(key_version), wrapped).ok_or(Error::WrongKey)?,
         );
@@ -178,9 +179,8 @@ impl StoreKeys {
     }
 
     fn aad(&self, field: FieldRef<'_>) -> Vec<u8> {
-        let mut aad = Vec::with_capacity(
-            field.table.len() + field.column.len() + field.record_id.len() + 8,
-        );
+        let mut aad =
+            Vec::with_capacity(field.table.len() + field.column.len() + field.record_id.len() + 8);
         aad.extend_from_slice(field.table.as_bytes());
         aad.push(0);
         aad.extend_from_slice(field.column.as_bytes());
@@ -255,9 +255,18 @@ mod tests {
     fn moved_or_flipped_ciphertexts_fail_to_open() {
         let k = keys(1);
         let sealed = k.seal_str(FIELD, "123ABC02").unwrap();
-        let other_row = FieldRef { record_id: "id-2", ..FIELD };
-        let other_column = FieldRef { column: "nickname", ..FIELD };
-        let other_table = FieldRef { table: "documents", ..FIELD };
+        let other_row = FieldRef {
+            record_id: "id-2",
+            ..FIELD
+        };
+        let other_column = FieldRef {
+            column: "nickname",
+            ..FIELD
+        };
+        let other_table = FieldRef {
+            table: "documents",
+            ..FIELD
+        };
         for place in [other_row, other_column, other_table] {
             assert!(k.open(place, &sealed).is_none());
         }
@@ -286,8 +295,14 @@ mod tests {
         let back = DataKey::unwrap(&wrapped, &kek, 1).unwrap();
         assert_eq!(back.0.as_ref(), dek.0.as_ref());
         let wrong = KeyEncryptionKey::new(vec![8u8; 32]).unwrap();
-        assert!(matches!(DataKey::unwrap(&wrapped, &wrong, 1), Err(Error::WrongKey)));
-        assert!(matches!(DataKey::unwrap(&wrapped, &kek, 2), Err(Error::WrongKey)));
+        assert!(matches!(
+            DataKey::unwrap(&wrapped, &wrong, 1),
+            Err(Error::WrongKey)
+        ));
+        assert!(matches!(
+            DataKey::unwrap(&wrapped, &kek, 2),
+            Err(Error::WrongKey)
+        ));
         assert!(KeyEncryptionKey::new(vec![0u8; 16]).is_err());
     }
 
@@ -295,8 +310,14 @@ mod tests {
     fn blind_index_is_keyed_and_domain_separated() {
         let a = keys(1);
         let b = keys(1);
-        assert_eq!(a.blind_index("plate", "123ABC02"), a.blind_index("plate", "123ABC02"));
-        assert_ne!(a.blind_index("plate", "123ABC02"), b.blind_index("plate", "123ABC02"));
+        assert_eq!(
+            a.blind_index("plate", "123ABC02"),
+            a.blind_index("plate", "123ABC02")
+        );
+        assert_ne!(
+            a.blind_index("plate", "123ABC02"),
+            b.blind_index("plate", "123ABC02")
+        );
         assert_ne!(
             a.blind_index("plate", "123ABC02"),
             a.blind_index("document_number", "123ABC02")

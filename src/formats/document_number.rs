@@ -31,7 +31,10 @@ mod tests {
 
     #[test]
     fn folds_lookalikes_separators_and_case() {
-        assert_eq!(canonical_document_number("number", "ав 12-34 56").unwrap(), "AB123456");
+        assert_eq!(
+            canonical_document_number("number", "ав 12-34 56").unwrap(),
+            "AB123456"
+        );
     }
 
     #[test]
@@ -45,7 +48,13 @@ mod tests {
     #[test]
     fn foreign_characters_are_rejected_without_echo() {
         let err = canonical_document_number("number", "№123456").unwrap_err();
-        assert!(matches!(err, Error::InvalidInput { field: "number", .. }));
+        assert!(matches!(
+            err,
+            Error::InvalidInput {
+                field: "number",
+                ..
+            }
+        ));
         assert!(!err.to_string().contains("123456"));
     }
 }

@@ -101,31 +101,54 @@ mod tests {
 
     #[test]
     fn phone_forms_fold_to_e164() {
-        for typed in ["+7 701 234 56 78", "8 (701) 234-56-78", "77012345678", "+7-701-234-5678"] {
+        for typed in [
+            "+7 701 234 56 78",
+            "8 (701) 234-56-78",
+            "77012345678",
+            "+7-701-234-5678",
+        ] {
             assert_eq!(canonical_phone(typed).unwrap(), "+77012345678", "{typed}");
         }
     }
 
     #[test]
     fn bad_phones_are_rejected_without_echo() {
-        for bad in ["+1 202 555 0100", "+7 701 234 56", "+8 701 234 56 78", "+7 101 234 56 78", "701x2345678", ""] {
+        for bad in [
+            "+1 202 555 0100",
+            "+7 701 234 56",
+            "+8 701 234 56 78",
+            "+7 101 234 56 78",
+            "701x2345678",
+            "",
+        ] {
             let err = canonical_phone(bad).unwrap_err();
-            assert!(matches!(err, Error::InvalidInput { field: "phone", .. }), "{bad}");
+            assert!(
+                matches!(err, Error::InvalidInput { field: "phone", .. }),
+                "{bad}"
+            );
             assert!(bad.is_empty() || !err.to_string().contains(bad));
         }
     }
 
     #[test]
     fn email_domain_is_lower_cased() {
-        assert_eq!(canonical_email(" Aigerim@Mail.KZ ").unwrap(), "Aigerim@mail.kz");
-        for bad in ["a", "@x.kz", "a@kz", "a@.kz", "a b@x.kz", "a@x..kz", "a@x.kz."] {
+        assert_eq!(
+            canonical_email(" Aigerim@Mail.KZ ").unwrap(),
+            "Aigerim@mail.kz"
+        );
+        for bad in [
+            "a", "@x.kz", "a@kz", "a@.kz", "a b@x.kz", "a@x..kz", "a@x.kz.",
+        ] {
             assert!(canonical_email(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn text_is_trimmed_and_bounded() {
-        assert_eq!(validate_text("nickname", "  Мой авто ", 64).unwrap(), "Мой авто");
+        assert_eq!(
+            validate_text("nickname", "  Мой авто ", 64).unwrap(),
+            "Мой авто"
+        );
         assert!(validate_text("nickname", "   ", 64).is_err());
         assert!(validate_text("nickname", &"x".repeat(65), 64).is_err());
         assert!(validate_text("nickname", "a\u{0007}b", 64).is_err());

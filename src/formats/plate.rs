@@ -48,7 +48,9 @@ pub(crate) fn parse(input: &str) -> Result<PlateNumber> {
     let letter = |b: u8| b.is_ascii_uppercase();
     let s = folded.as_str();
     if s.len() == 8 && all(&s[0..3], digit) && all(&s[3..6], letter) && all(&s[6..8], digit) {
-        let region: u8 = s[6..8].parse().map_err(|_| Error::invalid(FIELD, FORMATS))?;
+        let region: u8 = s[6..8]
+            .parse()
+            .map_err(|_| Error::invalid(FIELD, FORMATS))?;
         if !(1..=20).contains(&region) {
             return Err(Error::invalid(FIELD, FORMATS));
         }
@@ -109,7 +111,10 @@ mod tests {
     #[test]
     fn legacy_format_with_two_or_three_letters() {
         let p = parse("a 123 bcd").unwrap();
-        assert_eq!((p.canonical.as_str(), p.display.as_str()), ("A123BCD", "A 123 BCD"));
+        assert_eq!(
+            (p.canonical.as_str(), p.display.as_str()),
+            ("A123BCD", "A 123 BCD")
+        );
         assert_eq!(p.format, PlateFormat::Legacy);
         assert_eq!(parse("A123BC").unwrap().display, "A 123 BC");
         assert!(parse("A123B").is_err());
@@ -118,7 +123,15 @@ mod tests {
 
     #[test]
     fn malformed_plates_name_the_formats_and_not_the_value() {
-        for bad in ["", "12ABC02", "1234ABC02", "123AB02", "ABC12302", "123ЖЖЖ02", "123ABC2"] {
+        for bad in [
+            "",
+            "12ABC02",
+            "1234ABC02",
+            "123AB02",
+            "ABC12302",
+            "123ЖЖЖ02",
+            "123ABC2",
+        ] {
             match parse(bad) {
                 Err(Error::InvalidInput { field, reason }) => {
                     assert_eq!(field, "plate");

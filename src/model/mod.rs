@@ -12,5 +12,5 @@ mod profile;
 mod vehicle;
 
 pub use document::{Document, DocumentField, DocumentKind, DocumentPatch, NewDocument};
-pub use profile::{Language, Profile, ProfileField, ProfilePatch};
+pub use profile::{required_profile_fields, Language, Profile, ProfileField, ProfilePatch};
 pub use vehicle::{NewVehicle, Vehicle, VehicleField, VehiclePatch};

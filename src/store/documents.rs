@@ -120,8 +120,16 @@ pub(crate) fn add(conn: &Connection, keys: &StoreKeys, input: NewDocument) -> Re
         id: uuid::Uuid::new_v4().to_string(),
         kind: input.kind,
         number: number(&input.number)?,
-        issued_on: input.issued_on.as_deref().map(date("issued_on")).transpose()?,
-        expires_on: input.expires_on.as_deref().map(date("expires_on")).transpose()?,
+        issued_on: input
+            .issued_on
+            .as_deref()
+            .map(date("issued_on"))
+            .transpose()?,
+        expires_on: input
+            .expires_on
+            .as_deref()
+            .map(date("expires_on"))
+            .transpose()?,
         vehicle_id: input.vehicle_id,
         created_at: now,
         updated_at: now,
@@ -145,9 +153,27 @@ pub(crate) fn update(
             Some(n) => number(&n)?,
             None => current.number,
         },
-        issued_on: patch_optional("issued_on", current.issued_on, patch.issued_on, clears(DocumentField::IssuedOn), date("issued_on"))?,
-        expires_on: patch_optional("expires_on", current.expires_on, patch.expires_on, clears(DocumentField::ExpiresOn), date("expires_on"))?,
-        vehicle_id: patch_optional("vehicle_id", current.vehicle_id, patch.vehicle_id, clears(DocumentField::VehicleId), |v| Ok(v.to_string()))?,
+        issued_on: patch_optional(
+            "issued_on",
+            current.issued_on,
+            patch.issued_on,
+            clears(DocumentField::IssuedOn),
+            date("issued_on"),
+        )?,
+        expires_on: patch_optional(
+            "expires_on",
+            current.expires_on,
+            patch.expires_on,
+            clears(DocumentField::ExpiresOn),
+            date("expires_on"),
+        )?,
+        vehicle_id: patch_optional(
+            "vehicle_id",
+            current.vehicle_id,
+            patch.vehicle_id,
+            clears(DocumentField::VehicleId),
+            |v| Ok(v.to_string()),
+        )?,
         updated_at: time_of(now_millis()),
         ..current
     };
@@ -157,7 +183,10 @@ pub(crate) fn update(
 
 /// Removes the document `id`. Works on a damaged record too.
 pub(crate) fn remove(conn: &Connection, id: &str) -> Result<()> {
-    match conn.prepare_cached("DELETE FROM documents WHERE id = ?1")?.execute([id])? {
+    match conn
+        .prepare_cached("DELETE FROM documents WHERE id = ?1")?
+        .execute([id])?
+    {
         0 => Err(Error::NotFound { entity: "document" }),
         _ => Ok(()),
     }

@@ -20,11 +20,9 @@ pub(crate) struct KeyRing {
 
 /// Asks the host for its key-encryption key.
 pub(crate) fn fetch_kek(provider: &dyn KeyProvider) -> Result<KeyEncryptionKey> {
-    let bytes = provider
-        .key_encryption_key()
-        .map_err(|crate::crypto::KeyProviderError::Unavailable { reason }| {
-            Error::KeyUnavailable(reason)
-        })?;
+    let bytes = provider.key_encryption_key().map_err(
+        |crate::crypto::KeyProviderError::Unavailable { reason }| Error::KeyUnavailable(reason),
+    )?;
     KeyEncryptionKey::new(bytes)
 }
 

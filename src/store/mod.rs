@@ -22,8 +22,8 @@ mod vehicles;
 use crate::crypto::KeyProvider;
 use crate::error::{ApiResult, Error, Result};
 use crate::model::{
-    Document, DocumentKind, DocumentPatch, NewDocument, NewVehicle, Profile, ProfilePatch,
-    Vehicle, VehiclePatch,
+    Document, DocumentKind, DocumentPatch, NewDocument, NewVehicle, Profile, ProfilePatch, Vehicle,
+    VehiclePatch,
 };
 use keyring::KeyRing;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
@@ -268,7 +268,8 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(Error::from)?;
         for table in ["documents", "vehicles", "profile"] {
-            tx.execute(&format!("DELETE FROM {table}"), []).map_err(Error::from)?;
+            tx.execute(&format!("DELETE FROM {table}"), [])
+                .map_err(Error::from)?;
         }
         let ring = keyring::install_new(&tx, &kek, open.ring.keys.version() + 1)?;
         tx.commit().map_err(Error::from)?;
@@ -299,7 +300,10 @@ impl Store {
 
     /// Rotates the key-encryption key: the data key is re-wrapped with the key from
     /// `new_key_provider` (one row written), which the store uses from now on.
-    pub fn rotate_key_encryption_key(&self, new_key_provider: Arc<dyn KeyProvider>) -> ApiResult<()> {
+    pub fn rotate_key_encryption_key(
+        &self,
+        new_key_provider: Arc<dyn KeyProvider>,
+    ) -> ApiResult<()> {
         let mut guard = self.lock();
         let open = guard.as_mut().ok_or(Error::Closed)?;
         let kek = keyring::fetch_kek(new_key_provider.as_ref())?;
@@ -318,7 +322,11 @@ impl Store {
     pub fn info(&self) -> ApiResult<StoreInfo> {
         self.read(|c, r| {
             let count = |table: &str| -> Result<u32> {
-                Ok(c.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| row.get(0))?)
+                Ok(
+                    c.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+                        row.get(0)
+                    })?,
+                )
             };
             Ok(StoreInfo {
                 schema_version: schema::user_version(c)?,

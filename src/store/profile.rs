@@ -81,8 +81,16 @@ pub(crate) fn update(conn: &Connection, keys: &StoreKeys, patch: ProfilePatch) -
         clears(ProfileField::Email),
         crate::formats::person::canonical_email,
     )?;
-    let preferred_language = match (patch.preferred_language, clears(ProfileField::PreferredLanguage)) {
-        (Some(_), true) => return Err(Error::invalid("preferred_language", "is both set and cleared")),
+    let preferred_language = match (
+        patch.preferred_language,
+        clears(ProfileField::PreferredLanguage),
+    ) {
+        (Some(_), true) => {
+            return Err(Error::invalid(
+                "preferred_language",
+                "is both set and cleared",
+            ))
+        }
         (None, true) => None,
         (Some(l), false) => Some(l),
         (None, false) => current.as_ref().and_then(|c| c.preferred_language),

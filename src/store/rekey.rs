@@ -27,7 +27,12 @@ pub(crate) fn rotate_data_key(
     Ok(new)
 }
 
-fn reseal_table(tx: &Transaction<'_>, t: &'static SealedTable, old: &KeyRing, new: &KeyRing) -> Result<()> {
+fn reseal_table(
+    tx: &Transaction<'_>,
+    t: &'static SealedTable,
+    old: &KeyRing,
+    new: &KeyRing,
+) -> Result<()> {
     let columns = t.columns.join(", ");
     let mut select = tx.prepare(&format!("SELECT id, {columns} FROM {}", t.table))?;
     let rows = select
@@ -52,7 +57,11 @@ fn reseal_table(tx: &Transaction<'_>, t: &'static SealedTable, old: &KeyRing, ne
         let mut params: Vec<Value> = Vec::with_capacity(t.columns.len() + 2);
         let mut index_value = None;
         for (column, sealed) in t.columns.iter().zip(values) {
-            let field = FieldRef { table: t.table, column, record_id: &id };
+            let field = FieldRef {
+                table: t.table,
+                column,
+                record_id: &id,
+            };
             let resealed = match sealed {
                 Some(s) => {
                     let plain = old.keys.open(field, &s).ok_or_else(|| Error::Integrity {
@@ -61,10 +70,11 @@ fn reseal_table(tx: &Transaction<'_>, t: &'static SealedTable, old: &KeyRing, ne
                     })?;
                     if let Some((_, source, domain)) = t.blind_index {
                         if source == *column {
-                            let canonical = std::str::from_utf8(&plain).map_err(|_| Error::Integrity {
-                                entity: t.entity,
-                                record_id: id.clone(),
-                            })?;
+                            let canonical =
+                                std::str::from_utf8(&plain).map_err(|_| Error::Integrity {
+                                    entity: t.entity,
+                                    record_id: id.clone(),
+                                })?;
                             index_value = Some(new.keys.blind_index(domain, canonical));
                         }
                     }

@@ -48,11 +48,16 @@ impl<'a> RowSeal<'a> {
 
     /// Opens `column`; a damaged value is an integrity error naming this row.
     pub fn open(&self, column: &'static str, sealed: &[u8]) -> Result<String> {
-        self.keys.open_str(self.table.entity, self.field(column), sealed)
+        self.keys
+            .open_str(self.table.entity, self.field(column), sealed)
     }
 
     /// Opens an optional `column`.
-    pub fn open_opt(&self, column: &'static str, sealed: Option<Vec<u8>>) -> Result<Option<String>> {
+    pub fn open_opt(
+        &self,
+        column: &'static str,
+        sealed: Option<Vec<u8>>,
+    ) -> Result<Option<String>> {
         sealed.map(|s| self.open(column, &s)).transpose()
     }
 

@@ -40,7 +40,14 @@ struct SealedRow {
 fn read_row(r: &Row<'_>) -> rusqlite::Result<SealedRow> {
     Ok(SealedRow {
         id: r.get(0)?,
-        sealed: [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?],
+        sealed: [
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+        ],
         created_at: r.get(7)?,
         updated_at: r.get(8)?,
     })
@@ -50,8 +57,8 @@ fn open_row(keys: &StoreKeys, row: SealedRow) -> Result<Vehicle> {
     let seal = RowSeal::new(keys, &TABLE, &row.id);
     let [plate_sealed, nickname, make, model, colour, certificate] = row.sealed;
     let plate_sealed = plate_sealed.ok_or_else(|| seal.integrity_error())?;
-    let plate = plate::parse(&seal.open("plate", &plate_sealed)?)
-        .map_err(|_| seal.integrity_error())?;
+    let plate =
+        plate::parse(&seal.open("plate", &plate_sealed)?).map_err(|_| seal.integrity_error())?;
     Ok(Vehicle {
         plate,
         nickname: seal.open_opt("nickname", nickname)?,
@@ -93,7 +100,10 @@ fn write(conn: &Connection, keys: &StoreKeys, v: &Vehicle, insert: bool) -> Resu
             seal.seal_opt("make", v.make.as_deref())?,
             seal.seal_opt("model", v.model.as_deref())?,
             seal.seal_opt("colour", v.colour.as_deref())?,
-            seal.seal_opt("registration_certificate", v.registration_certificate_number.as_deref())?,
+            seal.seal_opt(
+                "registration_certificate",
+                v.registration_certificate_number.as_deref()
+            )?,
             super::db::millis_of(v.created_at),
             super::db::millis_of(v.updated_at),
         ])
@@ -107,7 +117,11 @@ pub(crate) fn add(conn: &Connection, keys: &StoreKeys, input: NewVehicle) -> Res
     let vehicle = Vehicle {
         id: uuid::Uuid::new_v4().to_string(),
         plate: plate::parse(&input.plate)?,
-        nickname: input.nickname.as_deref().map(text("nickname")).transpose()?,
+        nickname: input
+            .nickname
+            .as_deref()
+            .map(text("nickname"))
+            .transpose()?,
         make: input.make.as_deref().map(text("make")).transpose()?,
         model: input.model.as_deref().map(text("model")).transpose()?,
         colour: input.colour.as_deref().map(text("colour")).transpose()?,
@@ -138,10 +152,34 @@ pub(crate) fn update(
             Some(p) => plate::parse(&p)?,
             None => current.plate,
         },
-        nickname: patch_optional("nickname", current.nickname, patch.nickname, clears(VehicleField::Nickname), text("nickname"))?,
-        make: patch_optional("make", current.make, patch.make, clears(VehicleField::Make), text("make"))?,
-        model: patch_optional("model", current.model, patch.model, clears(VehicleField::Model), text("model"))?,
-        colour: patch_optional("colour", current.colour, patch.colour, clears(VehicleField::Colour), text("colour"))?,
+        nickname: patch_optional(
+            "nickname",
+            current.nickname,
+            patch.nickname,
+            clears(VehicleField::Nickname),
+            text("nickname"),
+        )?,
+        make: patch_optional(
+            "make",
+            current.make,
+            patch.make,
+            clears(VehicleField::Make),
+            text("make"),
+        )?,
+        model: patch_optional(
+            "model",
+            current.model,
+            patch.model,
+            clears(VehicleField::Model),
+            text("model"),
+        )?,
+        colour: patch_optional(
+            "colour",
+            current.colour,
+            patch.colour,
+            clears(VehicleField::Colour),
+            text("colour"),
+        )?,
         registration_certificate_number: patch_optional(
             "registration_certificate_number",
             current.registration_certificate_number,
@@ -158,7 +196,10 @@ pub(crate) fn update(
 
 /// Removes the vehicle `id` (its documents stay, unlinked). Works on a damaged record too.
 pub(crate) fn remove(conn: &Connection, id: &str) -> Result<()> {
-    match conn.prepare_cached("DELETE FROM vehicles WHERE id = ?1")?.execute([id])? {
+    match conn
+        .prepare_cached("DELETE FROM vehicles WHERE id = ?1")?
+        .execute([id])?
+    {
         0 => Err(Error::NotFound { entity: "vehicle" }),
         _ => Ok(()),
     }
@@ -181,7 +222,11 @@ pub(crate) fn list(conn: &Connection, keys: &StoreKeys) -> Result<Vec<Vehicle>> 
 }
 
 /// The vehicle with this plate (typed in any accepted form), found by its blind index.
-pub(crate) fn find_by_plate(conn: &Connection, keys: &StoreKeys, typed: &str) -> Result<Option<Vehicle>> {
+pub(crate) fn find_by_plate(
+    conn: &Connection,
+    keys: &StoreKeys,
+    typed: &str,
+) -> Result<Option<Vehicle>> {
     let plate = plate::parse(typed)?;
     let index = keys.blind_index(PLATE_DOMAIN, &plate.canonical);
     let row = conn

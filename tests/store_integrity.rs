@@ -1,0 +1,114 @@
+//! Acceptance: a flipped byte in a sealed value is a typed integrity error for that
+//! record only; ciphertexts moved between rows or fields do not open.
+
+mod common;
+
+use aparking_core::AparkingError;
+use common::*;
+
+fn tamper(path: &std::path::Path, sql: &str, id: &str) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    assert_eq!(conn.execute(sql, [id]).unwrap(), 1);
+}
+
+fn flip_byte(path: &std::path::Path, table: &str, column: &str, id: &str) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut blob: Vec<u8> = conn
+        .query_row(
+            &format!("SELECT {column} FROM {table} WHERE id = ?1"),
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let middle = blob.len() / 2;
+    blob[middle] ^= 0x20;
+    conn.execute(
+        &format!("UPDATE {table} SET {column} = ?1 WHERE id = ?2"),
+        rusqlite::params![blob, id],
+    )
+    .unwrap();
+}
+
+#[test]
+fn one_flipped_byte_fails_that_record_only() {
+    let (_dir, path) = temp_store_path();
+    let key = key(1);
+    let store = open(&path, &key);
+    fill_sample(&store);
+    let vehicles = store.list_vehicles().unwrap();
+    store.close().unwrap();
+    let bad = &vehicles[1];
+    flip_byte(&path, "vehicles", "nickname", &bad.id);
+
+    let store = open(&path, &key);
+    let expected = AparkingError::IntegrityFailure {
+        entity: "vehicle".into(),
+        record_id: bad.id.clone(),
+    };
+    assert_eq!(store.get_vehicle(bad.id.clone()).unwrap_err(), expected);
+    assert_eq!(
+        store.list_vehicles().unwrap_err(),
+        expected,
+        "the list names the damaged record"
+    );
+    for good in [&vehicles[0], &vehicles[2]] {
+        assert_eq!(
+            store.get_vehicle(good.id.clone()).unwrap().as_ref(),
+            Some(good)
+        );
+    }
+    assert!(store.get_profile().unwrap().is_some());
+    assert_eq!(store.list_documents().unwrap().len(), 2);
+    // The damaged record can be removed; then everything lists again.
+    store.remove_vehicle(bad.id.clone()).unwrap();
+    assert_eq!(store.list_vehicles().unwrap().len(), 2);
+}
+
+#[test]
+fn flipped_bytes_in_profile_and_document_are_typed_too() {
+    let (_dir, path) = temp_store_path();
+    let key = key(1);
+    let store = open(&path, &key);
+    fill_sample(&store);
+    let profile_id = store.get_profile().unwrap().unwrap().id;
+    let doc = store.list_documents().unwrap().remove(0);
+    store.close().unwrap();
+    flip_byte(&path, "profile", "phone", &profile_id);
+    flip_byte(&path, "documents", "number", &doc.id);
+
+    let store = open(&path, &key);
+    assert!(matches!(store.get_profile().unwrap_err(),
+        AparkingError::IntegrityFailure { entity, record_id } if entity == "profile" && record_id == profile_id));
+    assert!(matches!(store.get_document(doc.id.clone()).unwrap_err(),
+        AparkingError::IntegrityFailure { entity, .. } if entity == "document"));
+    assert_eq!(store.list_vehicles().unwrap().len(), 3);
+}
+
+#[test]
+fn a_ciphertext_moved_to_another_row_or_column_does_not_open() {
+    let (_dir, path) = temp_store_path();
+    let key = key(1);
+    let store = open(&path, &key);
+    fill_sample(&store);
+    let v = store.list_vehicles().unwrap();
+    store.close().unwrap();
+
+    // Row swap: vehicle 0's sealed nickname copied into vehicle 1.
+    tamper(&path, &format!(
+        "UPDATE vehicles SET nickname = (SELECT nickname FROM vehicles WHERE id = '{}') WHERE id = ?1",
+        v[0].id
+    ), &v[1].id);
+    // Column swap: vehicle 2's make copied into its model.
+    tamper(
+        &path,
+        "UPDATE vehicles SET model = make WHERE id = ?1",
+        &v[2].id,
+    );
+
+    let store = open(&path, &key);
+    for moved in [&v[1], &v[2]] {
+        assert!(matches!(store.get_vehicle(moved.id.clone()).unwrap_err(),
+            AparkingError::IntegrityFailure { record_id, .. } if record_id == moved.id));
+    }
+    assert!(store.get_vehicle(v[0].id.clone()).unwrap().is_some());
+}

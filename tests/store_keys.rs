@@ -1,0 +1,184 @@
+//! Keys: wrong key, unavailable key, bad key length, KEK and DEK rotation, shredding.
+
+mod common;
+
+use aparking_core::{AparkingError, InMemoryKeyProvider, Store};
+use common::*;
+use std::sync::Arc;
+
+fn open_err(path: &std::path::Path, key: Arc<dyn aparking_core::KeyProvider>) -> AparkingError {
+    Store::open(path.to_string_lossy().into_owned(), key).expect_err("open must fail")
+}
+
+#[test]
+fn wrong_key_is_a_typed_error_and_leaves_the_file_unchanged() {
+    let (dir, path) = temp_store_path();
+    let store = open(&path, &key(1));
+    fill_sample(&store);
+    store.close().unwrap();
+    let before = files_in(dir.path());
+
+    assert_eq!(open_err(&path, key(2)), AparkingError::WrongKey);
+
+    let db_before = &before.iter().find(|(p, _)| p == &path).unwrap().1;
+    assert_eq!(
+        &std::fs::read(&path).unwrap(),
+        db_before,
+        "database byte-for-byte unchanged"
+    );
+    // The right key still opens it, with everything there.
+    let store = open(&path, &key(1));
+    assert_eq!(store.list_vehicles().unwrap().len(), 3);
+}
+
+#[test]
+fn unavailable_key_is_a_typed_error() {
+    let (_dir, path) = temp_store_path();
+    open(&path, &key(1)).close().unwrap();
+    match open_err(&path, Arc::new(UnavailableKey)) {
+        AparkingError::KeyUnavailable { reason } => assert!(reason.contains("invalidated")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_key_of_the_wrong_length_is_invalid_input() {
+    let (_dir, path) = temp_store_path();
+    let short = Arc::new(InMemoryKeyProvider::from_bytes(&[1u8; 16]));
+    assert!(matches!(
+        open_err(&path, short),
+        AparkingError::InvalidInput { field, .. } if field == "key_encryption_key"
+    ));
+}
+
+#[test]
+fn kek_rotation_rewraps_the_data_key() {
+    let (_dir, path) = temp_store_path();
+    let store = open(&path, &key(1));
+    fill_sample(&store);
+    let plates_before: Vec<_> = store
+        .list_vehicles()
+        .unwrap()
+        .into_iter()
+        .map(|v| v.plate)
+        .collect();
+    let key_version = store.info().unwrap().key_version;
+    store.rotate_key_encryption_key(key(9)).unwrap();
+    assert_eq!(
+        store.info().unwrap().key_version,
+        key_version,
+        "the DEK is unchanged"
+    );
+    store.close().unwrap();
+
+    assert_eq!(open_err(&path, key(1)), AparkingError::WrongKey);
+    let store = open(&path, &key(9));
+    let plates_after: Vec<_> = store
+        .list_vehicles()
+        .unwrap()
+        .into_iter()
+        .map(|v| v.plate)
+        .collect();
+    assert_eq!(plates_before, plates_after);
+}
+
+#[test]
+fn dek_rotation_reencrypts_every_row() {
+    let (_dir, path) = temp_store_path();
+    let store = open(&path, &key(1));
+    fill_sample(&store);
+    let export_before = store.export_user_data().unwrap();
+    store.close().unwrap();
+    let sealed_before = raw_sealed_values(&path);
+
+    let store = open(&path, &key(1));
+    store.rotate_data_key().unwrap();
+    assert_eq!(store.info().unwrap().key_version, 2);
+    // Lookups by blind index work with the new key.
+    assert!(store
+        .find_vehicle_by_plate("123ABC02".into())
+        .unwrap()
+        .is_some());
+    store.close().unwrap();
+
+    let sealed_after = raw_sealed_values(&path);
+    assert_eq!(sealed_before.len(), sealed_after.len());
+    for blob in &sealed_before {
+        assert!(
+            !sealed_after.contains(blob),
+            "every sealed value was re-encrypted"
+        );
+    }
+    let store = open(&path, &key(1));
+    let export_after = store.export_user_data().unwrap();
+    assert_eq!(
+        strip_exported_at(&export_before),
+        strip_exported_at(&export_after)
+    );
+}
+
+#[test]
+fn delete_all_user_data_shreds_rows_and_the_old_key() {
+    let (dir, path) = temp_store_path();
+    let store = open(&path, &key(1));
+    fill_sample(&store);
+    store.close().unwrap();
+    let sealed_before = raw_sealed_values(&path);
+    let wrapped_before = raw_wrapped_dek(&path);
+
+    let store = open(&path, &key(1));
+    store.delete_all_user_data().unwrap();
+    let info = store.info().unwrap();
+    assert!(!info.has_profile);
+    assert_eq!(
+        (info.vehicle_count, info.document_count, info.key_version),
+        (0, 0, 2)
+    );
+    assert!(store.get_profile().unwrap().is_none());
+    // The store stays usable.
+    store
+        .add_vehicle(aparking_core::NewVehicle {
+            plate: "123ABC02".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    store.close().unwrap();
+
+    for (file, bytes) in files_in(dir.path()) {
+        for blob in sealed_before.iter().chain(std::iter::once(&wrapped_before)) {
+            assert!(
+                !contains(&bytes, blob),
+                "old ciphertext or wrapped key left in {}",
+                file.display()
+            );
+        }
+    }
+}
+
+/// Every sealed BLOB in the personal tables, read with plain SQLite.
+fn raw_sealed_values(path: &std::path::Path) -> Vec<Vec<u8>> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT phone FROM profile UNION ALL SELECT full_name FROM profile UNION ALL SELECT email FROM profile",
+        "SELECT plate FROM vehicles UNION ALL SELECT nickname FROM vehicles",
+        "SELECT number FROM documents",
+    ] {
+        let mut stmt = conn.prepare(sql).unwrap();
+        let rows = stmt.query_map([], |r| r.get::<_, Option<Vec<u8>>>(0)).unwrap();
+        out.extend(rows.filter_map(|r| r.unwrap()));
+    }
+    out
+}
+
+fn raw_wrapped_dek(path: &std::path::Path) -> Vec<u8> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row("SELECT wrapped_dek FROM key_check", [], |r| r.get(0))
+        .unwrap()
+}
+
+fn strip_exported_at(json: &str) -> serde_json::Value {
+    let mut v: serde_json::Value = serde_json::from_str(json).unwrap();
+    v.as_object_mut().unwrap().remove("exported_at");
+    v
+}
