@@ -203,7 +203,7 @@ pub(crate) fn get(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<Optio
 
 /// Every document, oldest first. A damaged record fails the whole list with its id.
 pub(crate) fn list(conn: &Connection, keys: &StoreKeys) -> Result<Vec<Document>> {
-    let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY created_at, id"))?;
+    let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY created_at, rowid"))?;
     let rows = stmt.query_map([], read_row)?;
     rows.map(|r| open_row(keys, r?)).collect()
 }

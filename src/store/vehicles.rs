@@ -214,9 +214,9 @@ pub(crate) fn get(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<Optio
     row.map(|r| open_row(keys, r)).transpose()
 }
 
-/// Every vehicle, oldest first. A damaged record fails the whole list with its id.
+/// Every vehicle, oldest first (in the order they were added). A damaged record fails the whole list with its id.
 pub(crate) fn list(conn: &Connection, keys: &StoreKeys) -> Result<Vec<Vehicle>> {
-    let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY created_at, id"))?;
+    let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY created_at, rowid"))?;
     let rows = stmt.query_map([], read_row)?;
     rows.map(|r| open_row(keys, r?)).collect()
 }

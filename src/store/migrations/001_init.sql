@@ -39,7 +39,7 @@ CREATE TABLE vehicles (
     created_at               INTEGER NOT NULL,
     updated_at               INTEGER NOT NULL
 );
-CREATE INDEX vehicles_by_created ON vehicles (created_at, id);
+CREATE INDEX vehicles_by_created ON vehicles (created_at);
 
 CREATE TABLE documents (
     id           TEXT    PRIMARY KEY,
@@ -54,5 +54,5 @@ CREATE TABLE documents (
     updated_at   INTEGER NOT NULL,
     UNIQUE (kind, number_index)
 );
-CREATE INDEX documents_by_created ON documents (created_at, id);
+CREATE INDEX documents_by_created ON documents (created_at);
 CREATE INDEX documents_by_vehicle ON documents (vehicle_id);
