@@ -38,7 +38,7 @@ fn one_flipped_byte_fails_that_record_only() {
     let vehicles = store.list_vehicles().unwrap();
     store.close().unwrap();
     let bad = &vehicles[1];
-    flip_byte(&path, "vehicles", "nickname", &bad.id);
+    flip_byte(&path, "vehicles", "sealed", &bad.id);
 
     let store = open(&path, &key);
     let expected = AparkingError::IntegrityFailure {
@@ -73,8 +73,8 @@ fn flipped_bytes_in_profile_and_document_are_typed_too() {
     let profile_id = store.get_profile().unwrap().unwrap().id;
     let doc = store.list_documents().unwrap().remove(0);
     store.close().unwrap();
-    flip_byte(&path, "profile", "phone", &profile_id);
-    flip_byte(&path, "documents", "number", &doc.id);
+    flip_byte(&path, "profile", "sealed", &profile_id);
+    flip_byte(&path, "documents", "sealed", &doc.id);
 
     let store = open(&path, &key);
     assert!(matches!(store.get_profile().unwrap_err(),
@@ -85,30 +85,40 @@ fn flipped_bytes_in_profile_and_document_are_typed_too() {
 }
 
 #[test]
-fn a_ciphertext_moved_to_another_row_or_column_does_not_open() {
+fn a_ciphertext_moved_to_another_row_or_table_does_not_open() {
     let (_dir, path) = temp_store_path();
     let key = key(1);
     let store = open(&path, &key);
     fill_sample(&store);
     let v = store.list_vehicles().unwrap();
+    let d = store.list_documents().unwrap();
     store.close().unwrap();
 
-    // Row swap: vehicle 0's sealed nickname copied into vehicle 1.
-    tamper(&path, &format!(
-        "UPDATE vehicles SET nickname = (SELECT nickname FROM vehicles WHERE id = '{}') WHERE id = ?1",
-        v[0].id
-    ), &v[1].id);
-    // Column swap: vehicle 2's make copied into its model.
+    // Row swap: vehicle 0's sealed fields copied into vehicle 1.
     tamper(
         &path,
-        "UPDATE vehicles SET model = make WHERE id = ?1",
-        &v[2].id,
+        &format!(
+        "UPDATE vehicles SET sealed = (SELECT sealed FROM vehicles WHERE id = '{}') WHERE id = ?1",
+        v[0].id
+    ),
+        &v[1].id,
+    );
+    // Table swap: a vehicle's sealed fields copied into a document with the same id shape.
+    tamper(
+        &path,
+        &format!(
+        "UPDATE documents SET sealed = (SELECT sealed FROM vehicles WHERE id = '{}') WHERE id = ?1",
+        v[2].id
+    ),
+        &d[0].id,
     );
 
     let store = open(&path, &key);
-    for moved in [&v[1], &v[2]] {
-        assert!(matches!(store.get_vehicle(moved.id.clone()).unwrap_err(),
-            AparkingError::IntegrityFailure { record_id, .. } if record_id == moved.id));
-    }
+    assert!(matches!(store.get_vehicle(v[1].id.clone()).unwrap_err(),
+        AparkingError::IntegrityFailure { record_id, .. } if record_id == v[1].id));
+    assert!(matches!(store.get_document(d[0].id.clone()).unwrap_err(),
+        AparkingError::IntegrityFailure { record_id, .. } if record_id == d[0].id));
     assert!(store.get_vehicle(v[0].id.clone()).unwrap().is_some());
+    assert!(store.get_vehicle(v[2].id.clone()).unwrap().is_some());
+    assert!(store.get_document(d[1].id.clone()).unwrap().is_some());
 }

@@ -160,12 +160,14 @@ fn raw_sealed_values(path: &std::path::Path) -> Vec<Vec<u8>> {
     let conn = rusqlite::Connection::open(path).unwrap();
     let mut out = Vec::new();
     for sql in [
-        "SELECT phone FROM profile UNION ALL SELECT full_name FROM profile UNION ALL SELECT email FROM profile",
-        "SELECT plate FROM vehicles UNION ALL SELECT nickname FROM vehicles",
-        "SELECT number FROM documents",
+        "SELECT sealed FROM profile",
+        "SELECT sealed FROM vehicles",
+        "SELECT sealed FROM documents",
     ] {
         let mut stmt = conn.prepare(sql).unwrap();
-        let rows = stmt.query_map([], |r| r.get::<_, Option<Vec<u8>>>(0)).unwrap();
+        let rows = stmt
+            .query_map([], |r| r.get::<_, Option<Vec<u8>>>(0))
+            .unwrap();
         out.extend(rows.filter_map(|r| r.unwrap()));
     }
     out

@@ -65,10 +65,12 @@ impl DataKey {
 
     /// Unwraps a DEK. Fails with [`Error::WrongKey`] when the KEK does not open it.
     pub(crate) fn unwrap(wrapped: &[u8], kek: &KeyEncryptionKey, key_version: u32) -> Result<Self> {
-        let plain = Zeroizing::new(
-            open(&kek.aead_key(), &wrap_aad(key_version), wrapped).ok_or(Error::WrongKey)?,
-        );
-        let bytes: [u8; KEY_LEN] = plain.as_slice().try_into().map_err(|_| Error::WrongKey)?;
+        let mut buf = Zeroizing::new(wrapped.to_vec());
+        let len = open_in_place(&kek.aead_key(), &wrap_aad(key_version), &mut buf)
+            .ok_or(Error::WrongKey)?;
+        let bytes: [u8; KEY_LEN] = buf[NONCE_LEN..NONCE_LEN + len]
+            .try_into()
+            .map_err(|_| Error::WrongKey)?;
         Ok(DataKey(Zeroizing::new(bytes)))
     }
 }
@@ -135,60 +137,82 @@ impl StoreKeys {
     pub(crate) fn seal(&self, field: FieldRef<'_>, plaintext: &[u8]) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(1 + NONCE_LEN + plaintext.len() + TAG_LEN);
         out.push(SEALED_FORMAT_V1);
-        seal_into(&self.values, &self.aad(field), plaintext, &mut out)?;
+        seal_into(&self.values, self.aad(field).as_ref(), plaintext, &mut out)?;
         Ok(out)
     }
 
-    /// Opens a value sealed for `field`; `None` when it was altered, moved or sealed with
-    /// another key.
-    pub(crate) fn open(&self, field: FieldRef<'_>, sealed: &[u8]) -> Option<Vec<u8>> {
-        match sealed.split_first() {
-            Some((&SEALED_FORMAT_V1, rest)) => open(&self.values, &self.aad(field), rest),
-            _ => None,
+    /// Opens a value sealed for `field`, decrypting in place; `None` when it was altered,
+    /// moved or sealed with another key. The plaintext is zeroized when dropped.
+    pub(crate) fn open(&self, field: FieldRef<'_>, sealed: Vec<u8>) -> Option<Zeroizing<Vec<u8>>> {
+        let mut buf = Zeroizing::new(sealed);
+        if buf.first() != Some(&SEALED_FORMAT_V1) {
+            return None;
         }
-    }
-
-    /// Seals a UTF-8 string.
-    pub(crate) fn seal_str(&self, field: FieldRef<'_>, value: &str) -> Result<Vec<u8>> {
-        self.seal(field, value.as_bytes())
-    }
-
-    /// Opens a UTF-8 string, mapping any failure to an integrity error for `entity`.
-    pub(crate) fn open_str(
-        &self,
-        entity: &'static str,
-        field: FieldRef<'_>,
-        sealed: &[u8],
-    ) -> Result<String> {
-        self.open(field, sealed)
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .ok_or_else(|| Error::Integrity {
-                entity,
-                record_id: field.record_id.to_string(),
-            })
+        let len = open_in_place(&self.values, self.aad(field).as_ref(), &mut buf[1..])?;
+        buf.copy_within(1 + NONCE_LEN..1 + NONCE_LEN + len, 0);
+        buf.truncate(len);
+        Some(buf)
     }
 
     /// Blind index of a canonical value within a domain (`plate`, `document_number`):
-    /// HMAC-SHA256 keyed by the blind-index subkey.
-    pub(crate) fn blind_index(&self, domain: &str, canonical: &str) -> Vec<u8> {
+    /// HMAC-SHA256 keyed by the blind-index subkey, over `domain || 0 || parts joined by 0`.
+    pub(crate) fn blind_index(&self, domain: &str, parts: &[&str]) -> Vec<u8> {
         let mut ctx = hmac::Context::with_key(&self.blind_index);
         ctx.update(domain.as_bytes());
-        ctx.update(&[0]);
-        ctx.update(canonical.as_bytes());
+        for part in parts {
+            ctx.update(&[0]);
+            ctx.update(part.as_bytes());
+        }
         ctx.sign().as_ref().to_vec()
     }
 
-    fn aad(&self, field: FieldRef<'_>) -> Vec<u8> {
-        let mut aad =
-            Vec::with_capacity(field.table.len() + field.column.len() + field.record_id.len() + 8);
-        aad.extend_from_slice(field.table.as_bytes());
-        aad.push(0);
-        aad.extend_from_slice(field.column.as_bytes());
-        aad.push(0);
-        aad.extend_from_slice(field.record_id.as_bytes());
-        aad.push(0);
-        aad.extend_from_slice(&self.version.to_be_bytes());
+    fn aad(&self, field: FieldRef<'_>) -> AadBuf {
+        let mut aad = AadBuf::default();
+        for part in [field.table, field.column, field.record_id] {
+            aad.push(part.as_bytes());
+            aad.push(&[0]);
+        }
+        aad.push(&self.version.to_be_bytes());
         aad
+    }
+}
+
+/// Associated data built on the stack (no allocation on the hot path), spilling to the
+/// heap only for unusually long record ids.
+struct AadBuf {
+    inline: [u8; 96],
+    len: usize,
+    spilled: Option<Vec<u8>>,
+}
+
+impl Default for AadBuf {
+    fn default() -> Self {
+        AadBuf {
+            inline: [0; 96],
+            len: 0,
+            spilled: None,
+        }
+    }
+}
+
+impl AadBuf {
+    fn push(&mut self, bytes: &[u8]) {
+        if let Some(v) = &mut self.spilled {
+            v.extend_from_slice(bytes);
+        } else if self.len + bytes.len() <= self.inline.len() {
+            self.inline[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+            self.len += bytes.len();
+        } else {
+            let mut v = self.inline[..self.len].to_vec();
+            v.extend_from_slice(bytes);
+            self.spilled = Some(v);
+        }
+    }
+}
+
+impl AsRef<[u8]> for AadBuf {
+    fn as_ref(&self) -> &[u8] {
+        self.spilled.as_deref().unwrap_or(&self.inline[..self.len])
     }
 }
 
@@ -212,20 +236,17 @@ fn seal_into(key: &LessSafeKey, aad: &[u8], plaintext: &[u8], out: &mut Vec<u8>)
     Ok(())
 }
 
-/// Opens `nonce || ciphertext || tag`; `None` on any authentication failure.
-fn open(key: &LessSafeKey, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
-    if sealed.len() < NONCE_LEN + TAG_LEN {
+/// Decrypts `nonce || ciphertext || tag` in place; returns the plaintext length (the
+/// plaintext then starts at `buf[NONCE_LEN]`). `None` on any authentication failure.
+fn open_in_place(key: &LessSafeKey, aad: &[u8], buf: &mut [u8]) -> Option<usize> {
+    if buf.len() < NONCE_LEN + TAG_LEN {
         return None;
     }
-    let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+    let (nonce, ciphertext) = buf.split_at_mut(NONCE_LEN);
     let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
-    let mut buf = ciphertext.to_vec();
-    let len = key
-        .open_in_place(nonce, Aad::from(aad), &mut buf)
-        .ok()?
-        .len();
-    buf.truncate(len);
-    Some(buf)
+    key.open_in_place(nonce, Aad::from(aad), ciphertext)
+        .ok()
+        .map(|plain| plain.len())
 }
 
 #[cfg(test)]
@@ -238,29 +259,35 @@ mod tests {
 
     const FIELD: FieldRef<'static> = FieldRef {
         table: "vehicles",
-        column: "plate",
+        column: "sealed",
         record_id: "id-1",
     };
 
     #[test]
     fn sealed_values_round_trip_with_fresh_nonces() {
         let k = keys(1);
-        let a = k.seal_str(FIELD, "123ABC02").unwrap();
-        let b = k.seal_str(FIELD, "123ABC02").unwrap();
+        let a = k.seal(FIELD, b"123ABC02").unwrap();
+        let b = k.seal(FIELD, b"123ABC02").unwrap();
         assert_ne!(a, b, "a fresh nonce every time");
-        assert_eq!(k.open_str("vehicle", FIELD, &a).unwrap(), "123ABC02");
+        assert_eq!(k.open(FIELD, a).unwrap().as_slice(), b"123ABC02");
+        assert_eq!(
+            k.open(FIELD, k.seal(FIELD, b"").unwrap())
+                .unwrap()
+                .as_slice(),
+            b""
+        );
     }
 
     #[test]
     fn moved_or_flipped_ciphertexts_fail_to_open() {
         let k = keys(1);
-        let sealed = k.seal_str(FIELD, "123ABC02").unwrap();
+        let sealed = k.seal(FIELD, b"123ABC02").unwrap();
         let other_row = FieldRef {
             record_id: "id-2",
             ..FIELD
         };
         let other_column = FieldRef {
-            column: "nickname",
+            column: "other",
             ..FIELD
         };
         let other_table = FieldRef {
@@ -268,14 +295,37 @@ mod tests {
             ..FIELD
         };
         for place in [other_row, other_column, other_table] {
-            assert!(k.open(place, &sealed).is_none());
+            assert!(k.open(place, sealed.clone()).is_none());
         }
         for i in 0..sealed.len() {
             let mut bad = sealed.clone();
             bad[i] ^= 0x01;
-            assert!(k.open(FIELD, &bad).is_none(), "flip at byte {i}");
+            assert!(k.open(FIELD, bad).is_none(), "flip at byte {i}");
         }
-        assert!(k.open(FIELD, &sealed[..10]).is_none());
+        assert!(k.open(FIELD, sealed[..10].to_vec()).is_none());
+        assert!(k.open(FIELD, Vec::new()).is_none());
+    }
+
+    #[test]
+    fn long_record_ids_spill_the_aad_to_the_heap() {
+        let k = keys(1);
+        let long_id = "x".repeat(300);
+        let field = FieldRef {
+            record_id: &long_id,
+            ..FIELD
+        };
+        let sealed = k.seal(field, b"v").unwrap();
+        assert_eq!(k.open(field, sealed.clone()).unwrap().as_slice(), b"v");
+        let shorter = "x".repeat(299);
+        assert!(k
+            .open(
+                FieldRef {
+                    record_id: &shorter,
+                    ..FIELD
+                },
+                sealed
+            )
+            .is_none());
     }
 
     #[test]
@@ -283,8 +333,8 @@ mod tests {
         let dek = DataKey::generate().unwrap();
         let v1 = StoreKeys::derive(&dek, 1).unwrap();
         let v2 = StoreKeys::derive(&dek, 2).unwrap();
-        let sealed = v1.seal_str(FIELD, "x").unwrap();
-        assert!(v2.open(FIELD, &sealed).is_none());
+        let sealed = v1.seal(FIELD, b"x").unwrap();
+        assert!(v2.open(FIELD, sealed).is_none());
     }
 
     #[test]
@@ -311,16 +361,20 @@ mod tests {
         let a = keys(1);
         let b = keys(1);
         assert_eq!(
-            a.blind_index("plate", "123ABC02"),
-            a.blind_index("plate", "123ABC02")
+            a.blind_index("plate", &["123ABC02"]),
+            a.blind_index("plate", &["123ABC02"])
         );
         assert_ne!(
-            a.blind_index("plate", "123ABC02"),
-            b.blind_index("plate", "123ABC02")
+            a.blind_index("plate", &["123ABC02"]),
+            b.blind_index("plate", &["123ABC02"])
         );
         assert_ne!(
-            a.blind_index("plate", "123ABC02"),
-            a.blind_index("document_number", "123ABC02")
+            a.blind_index("plate", &["123ABC02"]),
+            a.blind_index("document_number", &["123ABC02"])
+        );
+        assert_ne!(
+            a.blind_index("d", &["ab", "c"]),
+            a.blind_index("d", &["a", "bc"])
         );
     }
 }

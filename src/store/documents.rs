@@ -1,7 +1,9 @@
 //! The `documents` table.
 
 use super::db::{millis_of, now_millis, time_of, unique_violation_as_exists};
-use super::sealed::{patch_optional, refuse_clear_required, RowSeal, SealedTable};
+use super::sealed::{
+    patch_optional, refuse_clear_required, take, BlindIndex, RowSeal, SealedTable,
+};
 use super::vehicles;
 use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
@@ -9,25 +11,30 @@ use crate::formats::{canonical_document_number, validate_date};
 use crate::model::{Document, DocumentField, DocumentKind, DocumentPatch, NewDocument};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-/// The documents' sealed columns and the number's blind index.
+/// The documents' sealed fields and the number's blind index.
 pub(crate) static TABLE: SealedTable = SealedTable {
     table: "documents",
     entity: "document",
-    columns: &["number", "issued_on", "expires_on"],
-    blind_index: Some(("number_index", "number", NUMBER_DOMAIN)),
+    fields: &["kind", "number", "issued_on", "expires_on"],
+    blind_index: Some(BlindIndex {
+        column: "number_index",
+        compute: |keys, fields| match (&fields[0], &fields[1]) {
+            (Some(kind), Some(number)) => Some(number_index_of(keys, kind, number)),
+            _ => None,
+        },
+    }),
 };
 
-/// Blind-index domain of document numbers.
-pub(crate) const NUMBER_DOMAIN: &str = "document_number";
-const SELECT: &str = "SELECT id, kind, number, issued_on, expires_on, vehicle_id, created_at,
-    updated_at FROM documents";
+const SELECT: &str = "SELECT id, sealed, vehicle_id, created_at, updated_at FROM documents";
+
+/// Blind index of a document number, per kind: the same number may exist once per kind.
+fn number_index_of(keys: &StoreKeys, kind: &str, canonical: &str) -> Vec<u8> {
+    keys.blind_index("document_number", &[kind, canonical])
+}
 
 struct SealedRow {
     id: String,
-    kind: String,
-    number: Vec<u8>,
-    issued_on: Option<Vec<u8>>,
-    expires_on: Option<Vec<u8>>,
+    sealed: Vec<u8>,
     vehicle_id: Option<String>,
     created_at: i64,
     updated_at: i64,
@@ -36,23 +43,25 @@ struct SealedRow {
 fn read_row(r: &Row<'_>) -> rusqlite::Result<SealedRow> {
     Ok(SealedRow {
         id: r.get(0)?,
-        kind: r.get(1)?,
-        number: r.get(2)?,
-        issued_on: r.get(3)?,
-        expires_on: r.get(4)?,
-        vehicle_id: r.get(5)?,
-        created_at: r.get(6)?,
-        updated_at: r.get(7)?,
+        sealed: r.get(1)?,
+        vehicle_id: r.get(2)?,
+        created_at: r.get(3)?,
+        updated_at: r.get(4)?,
     })
 }
 
 fn open_row(keys: &StoreKeys, row: SealedRow) -> Result<Document> {
     let seal = RowSeal::new(keys, &TABLE, &row.id);
+    let mut f = seal.open(row.sealed)?;
+    let kind = take(&mut f, 0)
+        .as_deref()
+        .and_then(DocumentKind::parse)
+        .ok_or_else(|| seal.integrity_error())?;
     Ok(Document {
-        kind: DocumentKind::parse(&row.kind).ok_or_else(|| seal.integrity_error())?,
-        number: seal.open("number", &row.number)?,
-        issued_on: seal.open_opt("issued_on", row.issued_on)?,
-        expires_on: seal.open_opt("expires_on", row.expires_on)?,
+        kind,
+        number: take(&mut f, 1).ok_or_else(|| seal.integrity_error())?,
+        issued_on: take(&mut f, 2),
+        expires_on: take(&mut f, 3),
         vehicle_id: row.vehicle_id,
         created_at: time_of(row.created_at),
         updated_at: time_of(row.updated_at),
@@ -86,24 +95,26 @@ fn check_links(conn: &Connection, d: &Document) -> Result<()> {
 
 fn write(conn: &Connection, keys: &StoreKeys, d: &Document, insert: bool) -> Result<()> {
     check_links(conn, d)?;
-    let seal = RowSeal::new(keys, &TABLE, &d.id);
+    let kind = d.kind.as_str();
+    let sealed = RowSeal::new(keys, &TABLE, &d.id).seal(&[
+        Some(kind),
+        Some(&d.number),
+        d.issued_on.as_deref(),
+        d.expires_on.as_deref(),
+    ])?;
     let sql = if insert {
-        "INSERT INTO documents (id, kind, number_index, number, issued_on, expires_on,
-             vehicle_id, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        "INSERT INTO documents (id, number_index, sealed, vehicle_id, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
     } else {
-        "UPDATE documents SET kind = ?2, number_index = ?3, number = ?4, issued_on = ?5,
-             expires_on = ?6, vehicle_id = ?7, created_at = ?8, updated_at = ?9
+        "UPDATE documents SET number_index = ?2, sealed = ?3, vehicle_id = ?4, created_at = ?5,
+             updated_at = ?6
          WHERE id = ?1"
     };
     conn.prepare_cached(sql)?
         .execute(params![
             d.id,
-            d.kind.as_str(),
-            keys.blind_index(NUMBER_DOMAIN, &d.number),
-            seal.seal("number", &d.number)?,
-            seal.seal_opt("issued_on", d.issued_on.as_deref())?,
-            seal.seal_opt("expires_on", d.expires_on.as_deref())?,
+            number_index_of(keys, kind, &d.number),
+            sealed,
             d.vehicle_id,
             millis_of(d.created_at),
             millis_of(d.updated_at),
@@ -215,10 +226,10 @@ pub(crate) fn find_by_number(
     kind: DocumentKind,
     typed: &str,
 ) -> Result<Option<Document>> {
-    let index = keys.blind_index(NUMBER_DOMAIN, &number(typed)?);
+    let index = number_index_of(keys, kind.as_str(), &number(typed)?);
     let row = conn
-        .prepare_cached(&format!("{SELECT} WHERE kind = ?1 AND number_index = ?2"))?
-        .query_row(params![kind.as_str(), index], read_row)
+        .prepare_cached(&format!("{SELECT} WHERE number_index = ?1"))?
+        .query_row([index], read_row)
         .optional()?;
     row.map(|r| open_row(keys, r)).transpose()
 }

@@ -62,7 +62,12 @@ pub(crate) fn load(conn: &Connection, kek: &KeyEncryptionKey) -> Result<KeyRing>
     let (version, wrapped, canary) = row.ok_or(Error::Corrupted("the key record is missing"))?;
     let dek = DataKey::unwrap(&wrapped, kek, version)?;
     let keys = StoreKeys::derive(&dek, version)?;
-    if keys.open(CANARY_FIELD, &canary).as_deref() != Some(CANARY_PLAINTEXT) {
+    if keys
+        .open(CANARY_FIELD, canary)
+        .as_deref()
+        .map(Vec::as_slice)
+        != Some(CANARY_PLAINTEXT)
+    {
         return Err(Error::Corrupted("the key check failed"));
     }
     Ok(KeyRing { dek, keys })

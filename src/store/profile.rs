@@ -1,18 +1,19 @@
 //! The `profile` table: one row at most.
 
-use super::db::{now_millis, time_of};
-use super::sealed::{patch_optional, refuse_clear_required, RowSeal, SealedTable};
+use super::db::{millis_of, now_millis, time_of};
+use super::sealed::{patch_optional, refuse_clear_required, take, RowSeal, SealedTable};
 use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
+use crate::formats::person::{canonical_email, canonical_phone};
 use crate::formats::validate_text;
 use crate::model::{Language, Profile, ProfileField, ProfilePatch};
 use rusqlite::{params, Connection, OptionalExtension};
 
-/// The profile's sealed columns.
+/// The profile's sealed fields.
 pub(crate) static TABLE: SealedTable = SealedTable {
     table: "profile",
     entity: "profile",
-    columns: &["phone", "full_name", "email", "preferred_language"],
+    fields: &["phone", "full_name", "email", "preferred_language"],
     blind_index: None,
 };
 
@@ -21,34 +22,29 @@ const FULL_NAME_MAX_CHARS: usize = 200;
 /// Reads and opens the profile, if there is one.
 pub(crate) fn get(conn: &Connection, keys: &StoreKeys) -> Result<Option<Profile>> {
     let row = conn
-        .prepare_cached(
-            "SELECT id, phone, full_name, email, preferred_language, created_at, updated_at
-             FROM profile",
-        )?
+        .prepare_cached("SELECT id, sealed, created_at, updated_at FROM profile")?
         .query_row([], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, Vec<u8>>(1)?,
-                r.get::<_, Option<Vec<u8>>>(2)?,
-                r.get::<_, Option<Vec<u8>>>(3)?,
-                r.get::<_, Option<Vec<u8>>>(4)?,
-                r.get::<_, i64>(5)?,
-                r.get::<_, i64>(6)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
             ))
         })
         .optional()?;
-    let Some((id, phone, full_name, email, language, created, updated)) = row else {
+    let Some((id, sealed, created, updated)) = row else {
         return Ok(None);
     };
     let seal = RowSeal::new(keys, &TABLE, &id);
-    let preferred_language = match seal.open_opt("preferred_language", language)? {
+    let mut f = seal.open(sealed)?;
+    let preferred_language = match take(&mut f, 3) {
         Some(code) => Some(Language::from_code(&code).ok_or_else(|| seal.integrity_error())?),
         None => None,
     };
     Ok(Some(Profile {
-        phone: seal.open("phone", &phone)?,
-        full_name: seal.open_opt("full_name", full_name)?,
-        email: seal.open_opt("email", email)?,
+        phone: take(&mut f, 0).ok_or_else(|| seal.integrity_error())?,
+        full_name: take(&mut f, 1),
+        email: take(&mut f, 2),
         preferred_language,
         created_at: time_of(created),
         updated_at: time_of(updated),
@@ -63,7 +59,7 @@ pub(crate) fn update(conn: &Connection, keys: &StoreKeys, patch: ProfilePatch) -
     let current = get(conn, keys)?;
     let now = now_millis();
     let phone = match (patch.phone, &current) {
-        (Some(p), _) => crate::formats::person::canonical_phone(&p)?,
+        (Some(p), _) => canonical_phone(&p)?,
         (None, Some(c)) => c.phone.clone(),
         (None, None) => return Err(Error::invalid("phone", "is required")),
     };
@@ -79,7 +75,7 @@ pub(crate) fn update(conn: &Connection, keys: &StoreKeys, patch: ProfilePatch) -
         current.as_ref().and_then(|c| c.email.clone()),
         patch.email,
         clears(ProfileField::Email),
-        crate::formats::person::canonical_email,
+        canonical_email,
     )?;
     let preferred_language = match (
         patch.preferred_language,
@@ -96,26 +92,20 @@ pub(crate) fn update(conn: &Connection, keys: &StoreKeys, patch: ProfilePatch) -
         (None, false) => current.as_ref().and_then(|c| c.preferred_language),
     };
     let (id, created) = match &current {
-        Some(c) => (c.id.clone(), super::db::millis_of(c.created_at)),
+        Some(c) => (c.id.clone(), millis_of(c.created_at)),
         None => (uuid::Uuid::new_v4().to_string(), now),
     };
-    let seal = RowSeal::new(keys, &TABLE, &id);
-    conn.prepare_cached(
-        "INSERT INTO profile (id, phone, full_name, email, preferred_language, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-         ON CONFLICT (id) DO UPDATE SET phone = excluded.phone, full_name = excluded.full_name,
-             email = excluded.email, preferred_language = excluded.preferred_language,
-             updated_at = excluded.updated_at",
-    )?
-    .execute(params![
-        id,
-        seal.seal("phone", &phone)?,
-        seal.seal_opt("full_name", full_name.as_deref())?,
-        seal.seal_opt("email", email.as_deref())?,
-        seal.seal_opt("preferred_language", preferred_language.map(Language::code))?,
-        created,
-        now,
+    let sealed = RowSeal::new(keys, &TABLE, &id).seal(&[
+        Some(&phone),
+        full_name.as_deref(),
+        email.as_deref(),
+        preferred_language.map(Language::code),
     ])?;
+    conn.prepare_cached(
+        "INSERT INTO profile (id, sealed, created_at, updated_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
+    )?
+    .execute(params![id, sealed, created, now])?;
     Ok(Profile {
         id,
         phone,

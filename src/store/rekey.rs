@@ -1,14 +1,13 @@
-//! Data-key rotation: every sealed value and blind index re-encrypted in one transaction.
+//! Data-key rotation: every sealed row and blind index re-encrypted in one transaction.
 
 use super::keyring::{self, KeyRing};
-use super::sealed::SealedTable;
+use super::sealed::{decode_fields, SealedTable, SEALED_COLUMN};
 use super::{documents, profile, vehicles};
 use crate::crypto::{FieldRef, KeyEncryptionKey};
 use crate::error::{Error, Result};
-use rusqlite::types::Value;
-use rusqlite::{params_from_iter, Transaction};
+use rusqlite::{params, Transaction};
 
-/// Every table with sealed columns.
+/// Every table with sealed fields.
 pub(crate) static SEALED_TABLES: [&SealedTable; 3] =
     [&profile::TABLE, &vehicles::TABLE, &documents::TABLE];
 
@@ -33,66 +32,42 @@ fn reseal_table(
     old: &KeyRing,
     new: &KeyRing,
 ) -> Result<()> {
-    let columns = t.columns.join(", ");
-    let mut select = tx.prepare(&format!("SELECT id, {columns} FROM {}", t.table))?;
-    let rows = select
+    let rows = tx
+        .prepare(&format!("SELECT id, {SEALED_COLUMN} FROM {}", t.table))?
         .query_map([], |r| {
-            let id: String = r.get(0)?;
-            let values = (0..t.columns.len())
-                .map(|i| r.get::<_, Option<Vec<u8>>>(i + 1))
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok((id, values))
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut assignments: Vec<String> = t.columns.iter().map(|c| format!("{c} = ?")).collect();
-    if let Some((index_column, _, _)) = t.blind_index {
-        assignments.push(format!("{index_column} = ?"));
-    }
-    let mut update = tx.prepare(&format!(
-        "UPDATE {} SET {} WHERE id = ?",
-        t.table,
-        assignments.join(", ")
-    ))?;
-    for (id, values) in rows {
-        let mut params: Vec<Value> = Vec::with_capacity(t.columns.len() + 2);
-        let mut index_value = None;
-        for (column, sealed) in t.columns.iter().zip(values) {
-            let field = FieldRef {
-                table: t.table,
-                column,
-                record_id: &id,
-            };
-            let resealed = match sealed {
-                Some(s) => {
-                    let plain = old.keys.open(field, &s).ok_or_else(|| Error::Integrity {
-                        entity: t.entity,
-                        record_id: id.clone(),
-                    })?;
-                    if let Some((_, source, domain)) = t.blind_index {
-                        if source == *column {
-                            let canonical =
-                                std::str::from_utf8(&plain).map_err(|_| Error::Integrity {
-                                    entity: t.entity,
-                                    record_id: id.clone(),
-                                })?;
-                            index_value = Some(new.keys.blind_index(domain, canonical));
-                        }
-                    }
-                    Value::Blob(new.keys.seal(field, &plain)?)
-                }
-                None => Value::Null,
-            };
-            params.push(resealed);
+    let index_column = t.blind_index.as_ref().map(|b| b.column);
+    let mut update = tx.prepare(&match index_column {
+        Some(column) => format!(
+            "UPDATE {} SET {SEALED_COLUMN} = ?2, {column} = ?3 WHERE id = ?1",
+            t.table
+        ),
+        None => format!("UPDATE {} SET {SEALED_COLUMN} = ?2 WHERE id = ?1", t.table),
+    })?;
+    for (id, sealed) in rows {
+        let integrity = || Error::Integrity {
+            entity: t.entity,
+            record_id: id.clone(),
+        };
+        let place = FieldRef {
+            table: t.table,
+            column: SEALED_COLUMN,
+            record_id: &id,
+        };
+        let plain = old.keys.open(place, sealed).ok_or_else(integrity)?;
+        let resealed = new.keys.seal(place, &plain)?;
+        match &t.blind_index {
+            Some(index) => {
+                let fields = decode_fields(&plain, t.fields.len()).ok_or_else(integrity)?;
+                let value = (index.compute)(&new.keys, &fields).ok_or_else(integrity)?;
+                update.execute(params![id, resealed, value])?;
+            }
+            None => {
+                update.execute(params![id, resealed])?;
+            }
         }
-        if t.blind_index.is_some() {
-            let index = index_value.ok_or_else(|| Error::Integrity {
-                entity: t.entity,
-                record_id: id.clone(),
-            })?;
-            params.push(Value::Blob(index));
-        }
-        params.push(Value::Text(id));
-        update.execute(params_from_iter(params))?;
     }
     Ok(())
 }

@@ -1,18 +1,20 @@
 //! The `vehicles` table.
 
-use super::db::{now_millis, time_of, unique_violation_as_exists};
-use super::sealed::{patch_optional, refuse_clear_required, RowSeal, SealedTable};
+use super::db::{millis_of, now_millis, time_of, unique_violation_as_exists};
+use super::sealed::{
+    patch_optional, refuse_clear_required, take, BlindIndex, RowSeal, SealedTable,
+};
 use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
 use crate::formats::{canonical_document_number, plate, validate_text};
 use crate::model::{NewVehicle, Vehicle, VehicleField, VehiclePatch};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-/// The vehicles' sealed columns and the plate's blind index.
+/// The vehicles' sealed fields and the plate's blind index.
 pub(crate) static TABLE: SealedTable = SealedTable {
     table: "vehicles",
     entity: "vehicle",
-    columns: &[
+    fields: &[
         "plate",
         "nickname",
         "make",
@@ -20,19 +22,23 @@ pub(crate) static TABLE: SealedTable = SealedTable {
         "colour",
         "registration_certificate",
     ],
-    blind_index: Some(("plate_index", "plate", PLATE_DOMAIN)),
+    blind_index: Some(BlindIndex {
+        column: "plate_index",
+        compute: |keys, fields| fields[0].as_deref().map(|p| plate_index(keys, p)),
+    }),
 };
 
-/// Blind-index domain of plates.
-pub(crate) const PLATE_DOMAIN: &str = "plate";
 const TEXT_MAX_CHARS: usize = 64;
-const SELECT: &str = "SELECT id, plate, nickname, make, model, colour, registration_certificate,
-    created_at, updated_at FROM vehicles";
+const SELECT: &str = "SELECT id, sealed, created_at, updated_at FROM vehicles";
 
-/// A vehicle's row as stored: sealed columns still sealed.
+/// Blind index of a canonical plate.
+fn plate_index(keys: &StoreKeys, canonical: &str) -> Vec<u8> {
+    keys.blind_index("plate", &[canonical])
+}
+
 struct SealedRow {
     id: String,
-    sealed: [Option<Vec<u8>>; 6],
+    sealed: Vec<u8>,
     created_at: i64,
     updated_at: i64,
 }
@@ -40,32 +46,24 @@ struct SealedRow {
 fn read_row(r: &Row<'_>) -> rusqlite::Result<SealedRow> {
     Ok(SealedRow {
         id: r.get(0)?,
-        sealed: [
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-            r.get(6)?,
-        ],
-        created_at: r.get(7)?,
-        updated_at: r.get(8)?,
+        sealed: r.get(1)?,
+        created_at: r.get(2)?,
+        updated_at: r.get(3)?,
     })
 }
 
 fn open_row(keys: &StoreKeys, row: SealedRow) -> Result<Vehicle> {
     let seal = RowSeal::new(keys, &TABLE, &row.id);
-    let [plate_sealed, nickname, make, model, colour, certificate] = row.sealed;
-    let plate_sealed = plate_sealed.ok_or_else(|| seal.integrity_error())?;
-    let plate =
-        plate::parse(&seal.open("plate", &plate_sealed)?).map_err(|_| seal.integrity_error())?;
+    let mut f = seal.open(row.sealed)?;
+    let canonical = take(&mut f, 0).ok_or_else(|| seal.integrity_error())?;
+    let plate = plate::parse(&canonical).map_err(|_| seal.integrity_error())?;
     Ok(Vehicle {
         plate,
-        nickname: seal.open_opt("nickname", nickname)?,
-        make: seal.open_opt("make", make)?,
-        model: seal.open_opt("model", model)?,
-        colour: seal.open_opt("colour", colour)?,
-        registration_certificate_number: seal.open_opt("registration_certificate", certificate)?,
+        nickname: take(&mut f, 1),
+        make: take(&mut f, 2),
+        model: take(&mut f, 3),
+        colour: take(&mut f, 4),
+        registration_certificate_number: take(&mut f, 5),
         created_at: time_of(row.created_at),
         updated_at: time_of(row.updated_at),
         id: row.id,
@@ -81,31 +79,28 @@ fn certificate(v: &str) -> Result<String> {
 }
 
 fn write(conn: &Connection, keys: &StoreKeys, v: &Vehicle, insert: bool) -> Result<()> {
-    let seal = RowSeal::new(keys, &TABLE, &v.id);
+    let sealed = RowSeal::new(keys, &TABLE, &v.id).seal(&[
+        Some(&v.plate.canonical),
+        v.nickname.as_deref(),
+        v.make.as_deref(),
+        v.model.as_deref(),
+        v.colour.as_deref(),
+        v.registration_certificate_number.as_deref(),
+    ])?;
     let sql = if insert {
-        "INSERT INTO vehicles (id, plate_index, plate, nickname, make, model, colour,
-             registration_certificate, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        "INSERT INTO vehicles (id, plate_index, sealed, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)"
     } else {
-        "UPDATE vehicles SET plate_index = ?2, plate = ?3, nickname = ?4, make = ?5, model = ?6,
-             colour = ?7, registration_certificate = ?8, created_at = ?9, updated_at = ?10
+        "UPDATE vehicles SET plate_index = ?2, sealed = ?3, created_at = ?4, updated_at = ?5
          WHERE id = ?1"
     };
     conn.prepare_cached(sql)?
         .execute(params![
             v.id,
-            keys.blind_index(PLATE_DOMAIN, &v.plate.canonical),
-            seal.seal("plate", &v.plate.canonical)?,
-            seal.seal_opt("nickname", v.nickname.as_deref())?,
-            seal.seal_opt("make", v.make.as_deref())?,
-            seal.seal_opt("model", v.model.as_deref())?,
-            seal.seal_opt("colour", v.colour.as_deref())?,
-            seal.seal_opt(
-                "registration_certificate",
-                v.registration_certificate_number.as_deref()
-            )?,
-            super::db::millis_of(v.created_at),
-            super::db::millis_of(v.updated_at),
+            plate_index(keys, &v.plate.canonical),
+            sealed,
+            millis_of(v.created_at),
+            millis_of(v.updated_at),
         ])
         .map_err(|e| unique_violation_as_exists(e, "vehicle"))?;
     Ok(())
@@ -214,7 +209,8 @@ pub(crate) fn get(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<Optio
     row.map(|r| open_row(keys, r)).transpose()
 }
 
-/// Every vehicle, oldest first (in the order they were added). A damaged record fails the whole list with its id.
+/// Every vehicle, oldest first (in the order they were added). A damaged record fails
+/// the whole list with its id.
 pub(crate) fn list(conn: &Connection, keys: &StoreKeys) -> Result<Vec<Vehicle>> {
     let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY created_at, rowid"))?;
     let rows = stmt.query_map([], read_row)?;
@@ -228,10 +224,9 @@ pub(crate) fn find_by_plate(
     typed: &str,
 ) -> Result<Option<Vehicle>> {
     let plate = plate::parse(typed)?;
-    let index = keys.blind_index(PLATE_DOMAIN, &plate.canonical);
     let row = conn
         .prepare_cached(&format!("{SELECT} WHERE plate_index = ?1"))?
-        .query_row([index], read_row)
+        .query_row([plate_index(keys, &plate.canonical)], read_row)
         .optional()?;
     row.map(|r| open_row(keys, r)).transpose()
 }
