@@ -135,18 +135,6 @@ impl Store {
         })
     }
 
-    /// Closes the store: checkpoints the write-ahead log and closes the file. Later calls
-    /// fail with `StoreClosed`. Closing twice is harmless. (Kotlin and Swift close through
-    /// `close()` / deinit, which drop the object.)
-    pub fn close(&self) -> ApiResult<()> {
-        let taken = self.lock().take();
-        if let Some(open) = taken {
-            open.conn.close().map_err(|(_, e)| Error::from(e))?;
-            log::info!("store closed");
-        }
-        Ok(())
-    }
-
     /// The path of the database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -168,6 +156,23 @@ impl Store {
             path,
             state: Mutex::new(Some(open)),
         }))
+    }
+
+    /// Closes the store now: checkpoints the write-ahead log and closes the file. Every
+    /// later call fails with `StoreClosed`; closing twice is harmless. A call already
+    /// running finishes first.
+    ///
+    /// Kotlin and Swift see this as `shutdown()`: their `close()` / deinit release the
+    /// object (and close the file once no call holds it), while `shutdown()` closes the
+    /// database at once even if other references to the object remain.
+    #[uniffi::method(name = "shutdown")]
+    pub fn close(&self) -> ApiResult<()> {
+        let taken = self.lock().take();
+        if let Some(open) = taken {
+            open.conn.close().map_err(|(_, e)| Error::from(e))?;
+            log::info!("store closed");
+        }
+        Ok(())
     }
 
     /// The profile, or `None` before it is first saved.

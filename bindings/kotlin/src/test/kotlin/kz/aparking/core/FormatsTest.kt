@@ -1,0 +1,96 @@
+package kz.aparking.core
+
+import java.nio.file.Path
+import kotlin.test.assertEquals
+import kotlin.test.assertFailsWith
+import kotlin.test.assertFalse
+import kotlin.test.assertNull
+import kotlin.test.assertTrue
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.io.TempDir
+
+/** Top-level format functions and input validation errors. */
+class FormatsTest {
+    @TempDir
+    lateinit var dir: Path
+
+    @Test
+    fun `parsePlate normalises both civil formats`() {
+        val current = parsePlate("123-АВС-02")
+        assertEquals(PlateNumber("123ABC02", "123 ABC 02", PlateFormat.CURRENT, "02"), current)
+        assertEquals(current, parsePlate("123 авс 02"))
+        assertEquals(current, parsePlate(" 123abc02 "))
+        assertEquals(current, parsePlate(current.display), "the display form parses to itself")
+
+        val legacy = parsePlate("а 123 вс")
+        assertEquals(PlateNumber("A123BC", "A 123 BC", PlateFormat.LEGACY, "A"), legacy)
+        assertEquals("A 123 BCD", parsePlate("A123BCD").display)
+    }
+
+    @Test
+    fun `parsePlate rejects malformed plates without echoing them`() {
+        for (bad in listOf("987XYZ99", "12ABC02", "1234ABC02", "123ЖЖЖ02", "A123B", "987-qwe-00", "")) {
+            val err = assertFailsWith<AparkingException.InvalidInput>("'$bad'") { parsePlate(bad) }
+            assertEquals("plate", err.field)
+            assertTrue(err.reason.contains("123 ABC 02"), "the reason names the expected format: ${err.reason}")
+            if (bad.isNotEmpty()) {
+                assertFalse(err.message.orEmpty().contains(bad), "message echoes '$bad': ${err.message}")
+            }
+        }
+    }
+
+    @Test
+    fun `malformed plate in the store is InvalidInput for field plate, value not echoed`() {
+        val typed = "987XYZ99"
+        openStore(dir.storeFile(), CountingKeyProvider.withSeed(9)).use { store ->
+            val add = assertFailsWith<AparkingException.InvalidInput> { store.addVehicle(NewVehicle(plate = typed)) }
+            assertEquals("plate", add.field)
+            assertFalse(add.message.orEmpty().contains(typed), add.message)
+            assertFalse(add.message.orEmpty().contains("987"), add.message)
+
+            val find = assertFailsWith<AparkingException.InvalidInput> { store.findVehicleByPlate(typed) }
+            assertEquals("plate", find.field)
+            assertEquals(0u, store.info().vehicleCount)
+            assertNull(store.findVehicleByPlate("123ABC02"), "a valid but absent plate is null, not an error")
+        }
+    }
+
+    @Test
+    fun `phone, e-mail and document number normalisers`() {
+        for (typed in listOf(PHONE_TYPED, "+7 701 234 56 78", "77012345678", "+7-701-234-5678")) {
+            assertEquals(PHONE_E164, normalizePhone(typed), typed)
+        }
+        val phone = assertFailsWith<AparkingException.InvalidInput> { normalizePhone("+1 202 555 0100") }
+        assertEquals("phone", phone.field)
+        assertFalse(phone.message.orEmpty().contains("202 555 0100"))
+
+        assertEquals("Aigerim@mail.kz", normalizeEmail(" Aigerim@Mail.KZ "))
+        assertEquals("email", assertFailsWith<AparkingException.InvalidInput> { normalizeEmail("a@kz") }.field)
+
+        assertEquals("AB123456", normalizeDocumentNumber("ав 12-34 56"))
+        val doc = assertFailsWith<AparkingException.InvalidInput> { normalizeDocumentNumber("№123456") }
+        assertEquals("number", doc.field)
+        assertFalse(doc.message.orEmpty().contains("123456"))
+    }
+
+    @Test
+    fun `sealed AparkingException can be matched exhaustively with when`() {
+        val err: AparkingException = assertFailsWith<AparkingException> { parsePlate("nope") }
+        val description = when (err) {
+            is AparkingException.InvalidInput -> "invalid ${err.field}"
+            is AparkingException.AlreadyExists -> "exists"
+            is AparkingException.NotFound -> "not found"
+            is AparkingException.WrongKey -> "wrong key"
+            is AparkingException.KeyUnavailable -> "key unavailable"
+            is AparkingException.IntegrityFailure -> "integrity"
+            is AparkingException.StoreCorrupted -> "corrupted"
+            is AparkingException.IncompatibleVersion -> "incompatible"
+            is AparkingException.StoreClosed -> "closed"
+            is AparkingException.StorageFull -> "full"
+            is AparkingException.Storage -> "storage"
+            is AparkingException.Internal -> "internal"
+        }
+        assertEquals("invalid plate", description)
+        assertTrue(storeSchemaVersion() >= 1u)
+    }
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every test of the project, as CI does: formatting, lints, the Rust tests (unit,
+# integration, doc tests, the benchmarks once in test mode) and the Kotlin tests on the JVM
+# through the generated bindings.
+#
+#   bash tests/run-all.sh
+#
+# Needs cargo (with rustfmt and clippy), a JDK 17 and Maven. `.ci/run` installs what is
+# missing and then calls this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "Rust tests"
+cargo test --workspace --locked
+
+step "benchmarks, once each in test mode"
+cargo test --locked --benches
+
+step "host library for the Kotlin bindings"
+cargo build --locked -p aparking-core -p uniffi-bindgen
+
+step "Kotlin tests on the JVM (generated bindings + JNA)"
+mvn -B -f bindings/kotlin/pom.xml test -Dcargo.skip=true
+
+step "all tests passed"
