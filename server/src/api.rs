@@ -1,0 +1,440 @@
+//! HTTP routes, the front middleware (faults, counters, request log) and handlers.
+
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Instant;
+
+use axum::body::{Body, HttpBody};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::{json, Value};
+
+use crate::faults::{ConnHandle, Fault, FaultState};
+use crate::stats::{BatchInfo, ServerStats};
+use crate::store::{LogEntry, Store};
+use crate::{validate, Limits};
+
+/// Routes; anything else is logged as `*`.
+const ROUTES: [&str; 4] = [
+    "/healthz",
+    "/v1/telemetry/events",
+    "/v1/telemetry/deletion-requests",
+    "/v1/policy",
+];
+
+/// State shared by the handlers and the [`ReferenceServer`](crate::ReferenceServer).
+pub(crate) struct Shared {
+    pub(crate) store: Store,
+    pub(crate) stats: Mutex<ServerStats>,
+    pub(crate) policy: RwLock<Option<Value>>,
+    pub(crate) faults: Mutex<FaultState>,
+    pub(crate) limits: Limits,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    pub(crate) fn new(store: Store, policy: Option<Value>, limits: Limits) -> Shared {
+        Shared {
+            store,
+            stats: Mutex::default(),
+            policy: RwLock::new(policy),
+            faults: Mutex::default(),
+            limits,
+        }
+    }
+
+    pub(crate) fn stats(&self) -> ServerStats {
+        let mut s = lock(&self.stats).clone();
+        s.faults = lock(&self.faults).stats.clone();
+        s
+    }
+
+    pub(crate) fn faults(&self) -> MutexGuard<'_, FaultState> {
+        lock(&self.faults)
+    }
+}
+
+/// An error answer: `{"error": "<code>", "message": "<text>"}`. Messages never contain
+/// submitted values.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub(crate) fn too_large(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, code, message)
+    }
+
+    fn internal() -> Self {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the server failed to process the request",
+        )
+    }
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    (
+        status,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut resp = json_response(
+            self.status,
+            &json!({"error": self.code, "message": self.message}),
+        );
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The rest of the body may still be unread: do not reuse the connection.
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        resp
+    }
+}
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/v1/telemetry/events", post(post_events))
+        .route("/v1/telemetry/deletion-requests", post(post_deletions))
+        .route("/v1/policy", get(get_policy))
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not accept this method",
+            )
+        })
+        .layer(middleware::from_fn_with_state(shared.clone(), front))
+        .with_state(shared)
+}
+
+fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn fault_response(code: u16, retry_after_secs: Option<u64>) -> Response {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let code = match status.as_u16() {
+        429 => "rate_limited",
+        500 => "internal",
+        502 => "bad_gateway",
+        503 => "unavailable",
+        504 => "gateway_timeout",
+        _ => "injected_fault",
+    };
+    let mut resp = ApiError::new(status, code, "fault injected by the test plan").into_response();
+    if let Some(secs) = retry_after_secs {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
+}
+
+/// Applies the next fault for the request, counts the response and logs the request.
+async fn front(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let path = req.uri().path();
+    let route = ROUTES.iter().copied().find(|r| *r == path).unwrap_or("*");
+    let method = req.method().clone();
+    let conn = req
+        .extensions()
+        .get::<ConnectInfo<ConnHandle>>()
+        .map(|c| c.0.clone());
+    let fault = shared.faults().next_for(path);
+
+    let mut dropped = false;
+    let response = match &fault {
+        Some(Fault::Status {
+            code,
+            retry_after_secs,
+        }) => fault_response(*code, *retry_after_secs),
+        Some(Fault::Delay(d)) => {
+            tokio::time::sleep(*d).await;
+            next.run(req).await
+        }
+        Some(Fault::DropAfterApply) => {
+            // The handler has committed when it returns; the write of its response then
+            // fails and hyper closes the socket without sending a byte.
+            let response = next.run(req).await;
+            if let Some(conn) = conn {
+                conn.poison();
+                dropped = true;
+            } else {
+                log::error!("DropAfterApply without a connection handle; answering instead");
+            }
+            response
+        }
+        None => next.run(req).await,
+    };
+
+    let status = (!dropped).then(|| response.status().as_u16());
+    if let Some(code) = status {
+        *lock(&shared.stats)
+            .requests_by_status
+            .entry(code)
+            .or_default() += 1;
+    }
+    let duration_ms = started.elapsed().as_millis() as i64;
+    let fault_name = fault.as_ref().map(Fault::name);
+    log::info!(
+        "{method} {route} {} {duration_ms}ms{}",
+        status.map_or("dropped".to_owned(), |s| s.to_string()),
+        fault_name.map_or(String::new(), |f| format!(" fault={f}")),
+    );
+    let entry_method = method.as_str().to_owned();
+    let log_shared = shared.clone();
+    let logged = tokio::task::spawn_blocking(move || {
+        log_shared.store.log_request(&LogEntry {
+            at_ms: now_ms(),
+            method: &entry_method,
+            route,
+            status,
+            duration_ms,
+            fault: fault_name,
+        })
+    })
+    .await;
+    if !matches!(logged, Ok(Ok(()))) {
+        log::warn!("could not write the request log");
+    }
+    response
+}
+
+/// Reads the whole body, at most `limits.max_body_bytes`. Past the limit the rest is read
+/// and discarded (up to 8 times the limit) so that the client gets to read the 413
+/// instead of a connection reset.
+async fn read_body(
+    headers: &HeaderMap,
+    mut body: Body,
+    limits: &Limits,
+) -> Result<Vec<u8>, ApiError> {
+    let limit = limits.max_body_bytes;
+    let drain_cap = limit.saturating_mul(8);
+    let too_large = || {
+        ApiError::too_large(
+            "body_too_large",
+            format!("the request body exceeds {limit} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > drain_cap as u64) {
+        return Err(too_large());
+    }
+    let read = async {
+        let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(limit as u64) as usize);
+        let mut total = 0usize;
+        while let Some(frame) = poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+            let frame = frame.map_err(|_| {
+                ApiError::bad_request("unreadable_body", "the request body could not be read")
+            })?;
+            if let Ok(data) = frame.into_data() {
+                total = total.saturating_add(data.len());
+                if total <= limit {
+                    buf.extend_from_slice(&data);
+                } else if total > drain_cap {
+                    break;
+                }
+            }
+        }
+        if total > limit {
+            return Err(too_large());
+        }
+        Ok(buf)
+    };
+    tokio::time::timeout(limits.body_read_timeout, read)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request body was not received in time",
+            )
+        })?
+}
+
+/// Whether the body is gzip, from `Content-Encoding` (absent or `identity`: plain).
+fn is_gzip(headers: &HeaderMap) -> Result<bool, ApiError> {
+    let unsupported = || {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_content_encoding",
+            "Content-Encoding must be gzip or identity",
+        )
+    };
+    let mut values = headers.get_all(header::CONTENT_ENCODING).iter();
+    let Some(value) = values.next() else {
+        return Ok(false);
+    };
+    if values.next().is_some() {
+        return Err(unsupported());
+    }
+    let value = value.to_str().map_err(|_| unsupported())?.trim();
+    if value.eq_ignore_ascii_case("gzip") || value.eq_ignore_ascii_case("x-gzip") {
+        Ok(true)
+    } else if value.is_empty() || value.eq_ignore_ascii_case("identity") {
+        Ok(false)
+    } else {
+        Err(unsupported())
+    }
+}
+
+/// Reads, decodes and size-checks a body; returns (wire bytes, decoded body, gzip).
+async fn decoded_body(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(usize, Vec<u8>, bool), ApiError> {
+    let gzip = is_gzip(headers)?;
+    let raw = read_body(headers, body, &shared.limits).await?;
+    let wire = raw.len();
+    if !gzip {
+        return Ok((wire, raw, false));
+    }
+    let max = shared.limits.max_decompressed_bytes;
+    let decoded = tokio::task::spawn_blocking(move || validate::gunzip(&raw, max))
+        .await
+        .map_err(|_| ApiError::internal())??;
+    Ok((wire, decoded, true))
+}
+
+async fn post_events(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let (wire, decoded, gzip) = decoded_body(&shared, &headers, body).await?;
+    let work = shared.clone();
+    let (count, decoded_len, outcome) = tokio::task::spawn_blocking(move || {
+        let events = validate::events_body(&decoded, &work.limits)?;
+        let outcome = work.store.insert_events(&events, now_ms()).map_err(|e| {
+            log::error!("storing events failed: {e}");
+            ApiError::internal()
+        })?;
+        Ok::<_, ApiError>((events.len() as u64, decoded.len(), outcome))
+    })
+    .await
+    .map_err(|_| ApiError::internal())??;
+
+    {
+        let mut s = lock(&shared.stats);
+        s.events_stored += outcome.stored;
+        s.duplicate_events += outcome.duplicates;
+        s.suppressed_events += outcome.suppressed;
+        s.batches_received += 1;
+        s.max_events_in_batch = s.max_events_in_batch.max(count);
+        s.last_batch = Some(BatchInfo {
+            compressed_bytes: wire as u64,
+            decompressed_bytes: decoded_len as u64,
+            gzip,
+            events: count,
+        });
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "accepted": outcome.stored,
+            "duplicates": outcome.duplicates,
+            "suppressed": outcome.suppressed,
+        }),
+    ))
+}
+
+async fn post_deletions(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let (_, decoded, _) = decoded_body(&shared, &headers, body).await?;
+    let work = shared.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let requests = validate::deletion_body(&decoded, &work.limits)?;
+        work.store
+            .apply_deletions(&requests, now_ms())
+            .map_err(|e| {
+                log::error!("applying deletion requests failed: {e}");
+                ApiError::internal()
+            })
+    })
+    .await
+    .map_err(|_| ApiError::internal())??;
+
+    {
+        let mut s = lock(&shared.stats);
+        s.deletion_requests += outcome.accepted;
+        s.duplicate_deletion_requests += outcome.duplicates;
+        s.events_deleted += outcome.events_deleted;
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "accepted": outcome.accepted,
+            "duplicates": outcome.duplicates,
+            "events_deleted": outcome.events_deleted,
+        }),
+    ))
+}
+
+async fn get_policy(State(shared): State<Arc<Shared>>) -> Response {
+    let policy = shared
+        .policy
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    match policy {
+        Some(p) => {
+            let mut resp = json_response(StatusCode::OK, &p);
+            // Clients revalidate every time: a new version must reach them at once.
+            resp.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            resp
+        }
+        None => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_policy",
+            "no policy manifest is published",
+        )
+        .into_response(),
+    }
+}

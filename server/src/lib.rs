@@ -1,0 +1,153 @@
+//! Reference backend of the aparking.kz SDK.
+//!
+//! For now it serves the SDK's **telemetry channel**: anonymous event batches, deletion
+//! requests and the published privacy-policy manifest (see `docs/openapi.yaml`). It is
+//! meant to run in-process in tests ([`ReferenceServer`]) and as a small standalone
+//! binary (`aparking-server`). Telemetry is anonymous by design: the channel has no
+//! authentication, events are keyed by an installation id and never by an account, and
+//! the request log keeps no client address.
+//!
+//! ```no_run
+//! use aparking_server::{Fault, FaultPlan, ReferenceServer, ServerConfig};
+//!
+//! let server = ReferenceServer::start(ServerConfig::default()).unwrap();
+//! server.inject(FaultPlan::new().then(Fault::Status { code: 503, retry_after_secs: Some(1) }));
+//! println!("telemetry endpoint: {}/v1/telemetry/events", server.base_url());
+//! let stats = server.stats();
+//! assert_eq!(stats.events_stored, 0);
+//! server.shutdown();
+//! ```
+#![deny(missing_docs)]
+
+mod api;
+mod faults;
+mod policy;
+mod runtime;
+mod stats;
+mod store;
+mod validate;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use faults::{Fault, FaultPlan, FaultTarget, RandomFaults};
+pub use policy::validate_policy_manifest;
+pub use runtime::ReferenceServer;
+pub use stats::{BatchInfo, FaultStats, ServerStats};
+pub use store::StoredEvent;
+
+/// Version of the JSON bodies this server accepts and returns (`schema_version`).
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// Event kinds accepted on `POST /v1/telemetry/events`.
+pub const EVENT_KINDS: [&str; 7] = [
+    "app_info",
+    "screen_view",
+    "session_start",
+    "session_end",
+    "coarse_location",
+    "network_quality",
+    "error_count",
+];
+
+/// Processing purposes an event may be recorded for (and a deletion request may name).
+pub const PURPOSES: [&str; 5] = [
+    "personalization",
+    "communication",
+    "service_improvement",
+    "statistics",
+    "connection_diagnostics",
+];
+
+/// Reasons a deletion request may give.
+pub const DELETION_REASONS: [&str; 3] = ["consent_withdrawn", "policy_changed", "account_deleted"];
+
+/// Errors of starting or running the reference server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A file-system or socket operation failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The SQLite store could not be opened or used.
+    #[error("storage error: {0}")]
+    Storage(#[from] rusqlite::Error),
+    /// The configuration is not usable; the text says why.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+/// Result of the server's fallible operations.
+pub type Result<T> = std::result::Result<T, ServerError>;
+
+/// Size and count limits applied to every request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Largest request body as sent on the wire, compressed or not (413 beyond). 1 MiB.
+    pub max_body_bytes: usize,
+    /// Largest body after gzip decompression (413 beyond). 4 MiB.
+    pub max_decompressed_bytes: usize,
+    /// Most events in one batch (413 beyond). 500.
+    pub max_events_per_batch: usize,
+    /// Most deletion requests in one body (413 beyond). 100.
+    pub max_deletion_requests_per_batch: usize,
+    /// Most installation ids in one deletion request (413 beyond). 1000.
+    pub max_installation_ids_per_request: usize,
+    /// Time allowed to receive a whole request body (408 beyond). 30 s.
+    pub body_read_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 1024 * 1024,
+            max_decompressed_bytes: 4 * 1024 * 1024,
+            max_events_per_batch: 500,
+            max_deletion_requests_per_batch: 100,
+            max_installation_ids_per_request: 1000,
+            body_read_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Configuration of a [`ReferenceServer`].
+///
+/// Build it with struct-update syntax:
+/// `ServerConfig { data_dir: Some(dir), ..ServerConfig::default() }`.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on. Default `127.0.0.1:0`: loopback, ephemeral port.
+    pub bind: SocketAddr,
+    /// Directory of the SQLite file (created if missing). `None`: a fresh directory under
+    /// the system temporary directory, removed again when the server shuts down.
+    pub data_dir: Option<PathBuf>,
+    /// Policy manifest served on `GET /v1/policy` (404 while `None`).
+    pub policy: Option<serde_json::Value>,
+    /// Request limits.
+    pub limits: Limits,
+    /// How long a shutdown waits for requests in flight before cutting them. 3 s.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            data_dir: None,
+            policy: None,
+            limits: Limits::default(),
+            shutdown_grace: Duration::from_secs(3),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn server_handle_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<crate::ReferenceServer>();
+        check::<crate::ServerStats>();
+        check::<crate::FaultPlan>();
+    }
+}

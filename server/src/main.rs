@@ -1,0 +1,154 @@
+//! `aparking-server`: the reference backend as a standalone program.
+//!
+//! ```text
+//! aparking-server [--bind 127.0.0.1:8787] [--data-dir ./server-data] [--policy policy.json]
+//! ```
+//! Runs until Ctrl-C (SIGINT), then shuts down gracefully.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use aparking_server::{validate_policy_manifest, ReferenceServer, ServerConfig};
+
+const USAGE: &str = "\
+Usage: aparking-server [--bind ADDR] [--data-dir DIR] [--policy FILE]
+
+  --bind ADDR      address to listen on (default 127.0.0.1:8787)
+  --data-dir DIR   directory of the SQLite store, created if missing (default ./server-data)
+  --policy FILE    policy manifest JSON served on GET /v1/policy (default: none, 404)
+  -h, --help       print this help
+  -V, --version    print the version
+
+Logs one line per request on stderr; APARKING_SERVER_LOG=warn|info|debug sets the level.";
+
+struct Args {
+    bind: SocketAddr,
+    data_dir: PathBuf,
+    policy: Option<PathBuf>,
+}
+
+enum Parsed {
+    Run(Args),
+    Exit(&'static str),
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Parsed, String> {
+    let mut parsed = Args {
+        bind: SocketAddr::from(([127, 0, 0, 1], 8787)),
+        data_dir: PathBuf::from("./server-data"),
+        policy: None,
+    };
+    while let Some(arg) = args.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n.to_owned(), Some(v.to_owned())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match name.as_str() {
+            "--bind" => {
+                parsed.bind = value("--bind")?
+                    .parse()
+                    .map_err(|_| "--bind: expected IP:PORT, e.g. 127.0.0.1:8787".to_owned())?
+            }
+            "--data-dir" => parsed.data_dir = PathBuf::from(value("--data-dir")?),
+            "--policy" => parsed.policy = Some(PathBuf::from(value("--policy")?)),
+            "-h" | "--help" => return Ok(Parsed::Exit(USAGE)),
+            "-V" | "--version" => {
+                return Ok(Parsed::Exit(concat!(
+                    "aparking-server ",
+                    env!("CARGO_PKG_VERSION")
+                )))
+            }
+            other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
+        }
+    }
+    Ok(Parsed::Run(parsed))
+}
+
+/// Minimal stderr logger: `LEVEL target: message`.
+struct StderrLogger;
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) && record.target().starts_with("aparking_server") {
+            eprintln!("{:<5} {}", record.level(), record.args());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+fn run(args: Args) -> Result<(), String> {
+    let policy = match &args.policy {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("--policy {}: {e}", path.display()))?;
+            let manifest: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| format!("--policy {}: not JSON: {e}", path.display()))?;
+            validate_policy_manifest(&manifest)
+                .map_err(|e| format!("--policy {}: {e}", path.display()))?;
+            Some(manifest)
+        }
+    };
+    let config = ServerConfig {
+        bind: args.bind,
+        data_dir: Some(args.data_dir),
+        policy,
+        ..ServerConfig::default()
+    };
+    let server = ReferenceServer::start(config).map_err(|e| e.to_string())?;
+    log::info!(
+        "aparking-server {} listening on {} (data in {})",
+        env!("CARGO_PKG_VERSION"),
+        server.base_url(),
+        server.data_dir().display()
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(tokio::signal::ctrl_c())
+        .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
+    log::info!("shutting down");
+    server.shutdown();
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let level = match std::env::var("APARKING_SERVER_LOG").as_deref() {
+        Ok("error") => log::LevelFilter::Error,
+        Ok("warn") => log::LevelFilter::Warn,
+        Ok("debug") => log::LevelFilter::Debug,
+        Ok("off") => log::LevelFilter::Off,
+        _ => log::LevelFilter::Info,
+    };
+    if log::set_logger(&StderrLogger).is_ok() {
+        log::set_max_level(level);
+    }
+    let result = match parse_args(std::env::args().skip(1)) {
+        Ok(Parsed::Exit(text)) => {
+            println!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Parsed::Run(args)) => run(args),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("aparking-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! [`ReferenceServer`]: the server on its own thread with its own tokio runtime.
+
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use tokio::sync::watch;
+
+use crate::api::{self, Shared};
+use crate::faults::{ConnHandle, FaultListener, FaultPlan};
+use crate::stats::ServerStats;
+use crate::store::{Store, StoredEvent};
+use crate::{Result, ServerConfig, ServerError};
+
+/// A running reference server.
+///
+/// It runs on a thread of its own with a single-threaded tokio runtime, so synchronous
+/// tests can use it without a runtime and async tests can use it from any runtime. All
+/// methods are synchronous and cheap. Dropping the server shuts it down like
+/// [`shutdown`](ReferenceServer::shutdown).
+pub struct ReferenceServer {
+    addr: SocketAddr,
+    data_dir: PathBuf,
+    owns_data_dir: bool,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for ReferenceServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReferenceServer")
+            .field("addr", &self.addr)
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReferenceServer {
+    /// Opens the store, binds `config.bind` and starts serving; returns once the socket is
+    /// listening.
+    pub fn start(config: ServerConfig) -> Result<ReferenceServer> {
+        let (data_dir, owns_data_dir) = match config.data_dir {
+            Some(dir) => (dir, false),
+            None => (
+                std::env::temp_dir().join(format!("aparking-server-{}", uuid::Uuid::new_v4())),
+                true,
+            ),
+        };
+        std::fs::create_dir_all(&data_dir)?;
+        let started = Self::spawn(
+            &data_dir,
+            config.bind,
+            config.policy,
+            config.limits,
+            config.shutdown_grace,
+        );
+        match started {
+            Ok((addr, shared, stop, thread)) => Ok(ReferenceServer {
+                addr,
+                data_dir,
+                owns_data_dir,
+                shared,
+                stop,
+                thread: Some(thread),
+            }),
+            Err(e) => {
+                if owns_data_dir {
+                    let _ = std::fs::remove_dir_all(&data_dir);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn spawn(
+        data_dir: &Path,
+        bind: SocketAddr,
+        policy: Option<serde_json::Value>,
+        limits: crate::Limits,
+        grace: std::time::Duration,
+    ) -> Result<(SocketAddr, Arc<Shared>, watch::Sender<bool>, JoinHandle<()>)> {
+        let store = Store::open(data_dir)?;
+        let listener = std::net::TcpListener::bind(bind)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        if !addr.ip().is_loopback() {
+            log::warn!("listening on {addr}, which is not a loopback address");
+        }
+        let shared = Arc::new(Shared::new(store, policy, limits));
+        let (stop, stop_rx) = watch::channel(false);
+        let (ready_tx, ready_rx) = mpsc::channel::<std::io::Result<()>>();
+        let app = api::router(shared.clone());
+
+        let thread = std::thread::Builder::new()
+            .name(format!("aparking-server-{}", addr.port()))
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(()));
+                    let mut graceful_rx = stop_rx.clone();
+                    let serve = axum::serve(
+                        FaultListener(listener),
+                        app.into_make_service_with_connect_info::<ConnHandle>(),
+                    )
+                    .with_graceful_shutdown(async move {
+                        // A dropped sender also means stop.
+                        let _ = graceful_rx.wait_for(|stop| *stop).await;
+                    });
+                    let mut task = tokio::spawn(serve.into_future());
+                    let mut stop_rx = stop_rx;
+                    tokio::select! {
+                        _ = &mut task => {}
+                        _ = stop_rx.wait_for(|stop| *stop) => {
+                            if tokio::time::timeout(grace, &mut task).await.is_err() {
+                                log::warn!("requests still in flight after {grace:?}; cutting them");
+                                task.abort();
+                            }
+                        }
+                    }
+                });
+                rt.shutdown_timeout(std::time::Duration::from_secs(1));
+            })?;
+
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok((addr, shared, stop, thread)),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(ServerError::Io(e))
+            }
+            Err(_) => {
+                let _ = thread.join();
+                Err(ServerError::Config(
+                    "the server thread exited during start".into(),
+                ))
+            }
+        }
+    }
+
+    /// `http://IP:PORT` of the server, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The directory holding the SQLite file.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// A snapshot of the counters since start. Counters of a request are updated before
+    /// its response is sent.
+    pub fn stats(&self) -> ServerStats {
+        self.shared.stats()
+    }
+
+    /// Every event stored now, in the order it was stored.
+    pub fn stored_events(&self) -> Vec<StoredEvent> {
+        self.shared.store.stored_events().unwrap_or_else(|e| {
+            log::error!("reading stored events failed: {e}");
+            Vec::new()
+        })
+    }
+
+    /// Publishes `manifest` on `GET /v1/policy` (`None`: 404). Not validated, so tests
+    /// can publish malformed manifests; see [`validate_policy_manifest`](crate::validate_policy_manifest).
+    pub fn set_policy(&self, manifest: Option<serde_json::Value>) {
+        *self
+            .shared
+            .policy
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = manifest;
+    }
+
+    /// Appends the plan's scripted faults to the queue and, if it has one, replaces the
+    /// random mode. See [`FaultPlan`].
+    pub fn inject(&self, plan: FaultPlan) {
+        self.shared.faults().inject(plan);
+    }
+
+    /// Removes every queued fault and the random mode (counters are kept).
+    pub fn clear_faults(&self) {
+        self.shared.faults().clear();
+    }
+
+    /// Stops accepting connections, lets requests in flight finish (up to
+    /// `ServerConfig::shutdown_grace`), stops the thread and, if the data directory was a
+    /// temporary one, removes it.
+    pub fn shutdown(mut self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&mut self) {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        let _ = self.stop.send(true);
+        if thread.join().is_err() {
+            log::error!("the server thread panicked");
+        }
+        if self.owns_data_dir {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
+    }
+}
+
+impl Drop for ReferenceServer {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}

@@ -1,0 +1,374 @@
+//! Decoding and validation of request bodies.
+//!
+//! Every error names the field by its path (`events[3].kind`) and says what is expected;
+//! no message ever repeats a submitted value.
+
+use std::io::Read;
+
+use flate2::read::MultiGzDecoder;
+use serde_json::{Map, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::api::ApiError;
+use crate::{Limits, DELETION_REASONS, EVENT_KINDS, PURPOSES, SCHEMA_VERSION};
+
+/// An event that passed validation, in the form it is stored.
+#[derive(Debug, Clone)]
+pub(crate) struct ValidEvent {
+    pub id: String,
+    pub kind: &'static str,
+    pub purpose: &'static str,
+    pub installation_id: String,
+    pub recorded_at: String,
+    pub recorded_at_ms: i64,
+    pub data: String,
+}
+
+/// A deletion request that passed validation. `purposes` empty = every purpose.
+#[derive(Debug, Clone)]
+pub(crate) struct ValidDeletion {
+    pub id: String,
+    pub installation_ids: Vec<String>,
+    pub purposes: Vec<&'static str>,
+    pub reason: &'static str,
+    pub created_at_ms: i64,
+}
+
+/// Decompresses a gzip body, reading at most `max + 1` bytes of output so that a small
+/// body that inflates to gigabytes costs no more than `max` bytes of memory.
+pub(crate) fn gunzip(raw: &[u8], max: usize) -> Result<Vec<u8>, ApiError> {
+    let mut out = Vec::new();
+    MultiGzDecoder::new(raw)
+        .take(max as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|_| ApiError::bad_request("invalid_gzip", "the body is not valid gzip data"))?;
+    if out.len() > max {
+        return Err(ApiError::too_large(
+            "decompressed_body_too_large",
+            format!("the decompressed body exceeds {max} bytes"),
+        ));
+    }
+    Ok(out)
+}
+
+fn parse_json(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::bad_request(
+            "invalid_body",
+            "the body must be a JSON object",
+        )),
+        // Position only: serde_json's own text could quote part of the input.
+        Err(e) => Err(ApiError::bad_request(
+            "invalid_json",
+            format!(
+                "the body is not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        )),
+    }
+}
+
+fn invalid(path: &str, expected: &str) -> ApiError {
+    ApiError::bad_request("invalid_field", format!("{path}: {expected}"))
+}
+
+fn join(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+fn field<'a>(obj: &'a Map<String, Value>, path: &str, name: &str) -> Result<&'a Value, ApiError> {
+    match obj.get(name) {
+        Some(Value::Null) | None => Err(invalid(&join(path, name), "required")),
+        Some(v) => Ok(v),
+    }
+}
+
+fn object<'a>(v: &'a Value, path: &str) -> Result<&'a Map<String, Value>, ApiError> {
+    v.as_object()
+        .ok_or_else(|| invalid(path, "must be a JSON object"))
+}
+
+fn array<'a>(v: &'a Value, path: &str) -> Result<&'a Vec<Value>, ApiError> {
+    v.as_array()
+        .ok_or_else(|| invalid(path, "must be an array"))
+}
+
+fn string<'a>(v: &'a Value, path: &str) -> Result<&'a str, ApiError> {
+    v.as_str().ok_or_else(|| invalid(path, "must be a string"))
+}
+
+fn uuid(v: &Value, path: &str) -> Result<String, ApiError> {
+    let s = string(v, path)?;
+    // Hyphenated form only (36 characters); stored lower-case so ids compare exactly.
+    if s.len() != 36 {
+        return Err(invalid(path, "must be a hyphenated UUID"));
+    }
+    uuid::Uuid::try_parse(s)
+        .map(|u| u.hyphenated().to_string())
+        .map_err(|_| invalid(path, "must be a hyphenated UUID"))
+}
+
+/// Parses an RFC 3339 timestamp; returns it normalised to UTC and in Unix milliseconds.
+fn timestamp(v: &Value, path: &str) -> Result<(String, i64), ApiError> {
+    let s = string(v, path)?;
+    let t = OffsetDateTime::parse(s, &Rfc3339)
+        .map_err(|_| invalid(path, "must be an RFC 3339 timestamp"))?
+        .to_offset(time::UtcOffset::UTC);
+    let text = t
+        .format(&Rfc3339)
+        .map_err(|_| invalid(path, "must be an RFC 3339 timestamp"))?;
+    Ok((text, (t.unix_timestamp_nanos() / 1_000_000) as i64))
+}
+
+fn one_of(
+    v: &Value,
+    path: &str,
+    allowed: &[&'static str],
+    code: &'static str,
+    what: &str,
+) -> Result<&'static str, ApiError> {
+    let s = string(v, path)?;
+    allowed.iter().copied().find(|a| *a == s).ok_or_else(|| {
+        ApiError::bad_request(
+            code,
+            format!(
+                "{path}: unknown {what} (expected one of {})",
+                allowed.join(", ")
+            ),
+        )
+    })
+}
+
+fn schema_version(obj: &Map<String, Value>) -> Result<(), ApiError> {
+    match field(obj, "", "schema_version")?.as_u64() {
+        Some(SCHEMA_VERSION) => Ok(()),
+        Some(_) => Err(ApiError::bad_request(
+            "unsupported_schema_version",
+            format!("schema_version: this server accepts {SCHEMA_VERSION}"),
+        )),
+        None => Err(invalid("schema_version", "must be an integer")),
+    }
+}
+
+/// Validates a telemetry batch (already decompressed). All or nothing: one bad event
+/// rejects the batch.
+pub(crate) fn events_body(body: &[u8], limits: &Limits) -> Result<Vec<ValidEvent>, ApiError> {
+    let top = parse_json(body)?;
+    schema_version(&top)?;
+    timestamp(field(&top, "", "sent_at")?, "sent_at")?;
+    let events = array(field(&top, "", "events")?, "events")?;
+    if events.len() > limits.max_events_per_batch {
+        return Err(ApiError::too_large(
+            "too_many_events",
+            format!(
+                "events: at most {} events per batch",
+                limits.max_events_per_batch
+            ),
+        ));
+    }
+    let mut out = Vec::with_capacity(events.len());
+    for (i, e) in events.iter().enumerate() {
+        let path = format!("events[{i}]");
+        let e = object(e, &path)?;
+        let id = uuid(field(e, &path, "id")?, &join(&path, "id"))?;
+        let kind = one_of(
+            field(e, &path, "kind")?,
+            &join(&path, "kind"),
+            &EVENT_KINDS,
+            "unknown_kind",
+            "kind",
+        )?;
+        let purpose = one_of(
+            field(e, &path, "purpose")?,
+            &join(&path, "purpose"),
+            &PURPOSES,
+            "unknown_purpose",
+            "purpose",
+        )?;
+        let installation_id = uuid(
+            field(e, &path, "installation_id")?,
+            &join(&path, "installation_id"),
+        )?;
+        let (recorded_at, recorded_at_ms) =
+            timestamp(field(e, &path, "recorded_at")?, &join(&path, "recorded_at"))?;
+        let data = object(field(e, &path, "data")?, &join(&path, "data"))?;
+        out.push(ValidEvent {
+            id,
+            kind,
+            purpose,
+            installation_id,
+            recorded_at,
+            recorded_at_ms,
+            data: Value::Object(data.clone()).to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// Validates a body of deletion requests (already decompressed).
+pub(crate) fn deletion_body(body: &[u8], limits: &Limits) -> Result<Vec<ValidDeletion>, ApiError> {
+    let top = parse_json(body)?;
+    schema_version(&top)?;
+    let requests = array(field(&top, "", "requests")?, "requests")?;
+    if requests.len() > limits.max_deletion_requests_per_batch {
+        return Err(ApiError::too_large(
+            "too_many_deletion_requests",
+            format!(
+                "requests: at most {} deletion requests per body",
+                limits.max_deletion_requests_per_batch
+            ),
+        ));
+    }
+    let mut out = Vec::with_capacity(requests.len());
+    for (i, r) in requests.iter().enumerate() {
+        let path = format!("requests[{i}]");
+        let r = object(r, &path)?;
+        let id = uuid(field(r, &path, "id")?, &join(&path, "id"))?;
+
+        let ids_path = join(&path, "installation_ids");
+        let ids = array(field(r, &path, "installation_ids")?, &ids_path)?;
+        if ids.is_empty() {
+            return Err(invalid(&ids_path, "must list at least one installation id"));
+        }
+        if ids.len() > limits.max_installation_ids_per_request {
+            return Err(ApiError::too_large(
+                "too_many_installation_ids",
+                format!(
+                    "{ids_path}: at most {} installation ids per request",
+                    limits.max_installation_ids_per_request
+                ),
+            ));
+        }
+        let mut installation_ids = Vec::with_capacity(ids.len());
+        for (j, v) in ids.iter().enumerate() {
+            let inst = uuid(v, &format!("{ids_path}[{j}]"))?;
+            if !installation_ids.contains(&inst) {
+                installation_ids.push(inst);
+            }
+        }
+
+        let purposes_path = join(&path, "purposes");
+        let mut purposes = Vec::new();
+        // Absent, null or empty: every purpose.
+        if let Some(v) = r.get("purposes").filter(|v| !v.is_null()) {
+            for (j, p) in array(v, &purposes_path)?.iter().enumerate() {
+                let p = one_of(
+                    p,
+                    &format!("{purposes_path}[{j}]"),
+                    &PURPOSES,
+                    "unknown_purpose",
+                    "purpose",
+                )?;
+                if !purposes.contains(&p) {
+                    purposes.push(p);
+                }
+            }
+        }
+
+        let reason = one_of(
+            field(r, &path, "reason")?,
+            &join(&path, "reason"),
+            &DELETION_REASONS,
+            "unknown_reason",
+            "reason",
+        )?;
+        let (_, created_at_ms) =
+            timestamp(field(r, &path, "created_at")?, &join(&path, "created_at"))?;
+        out.push(ValidDeletion {
+            id,
+            installation_ids,
+            purposes,
+            reason,
+            created_at_ms,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const ID: &str = "0b8e5a4e-3c1f-4b7a-9a59-8f1a2b3c4d5e";
+    const INST: &str = "7d4c2f1e-aaaa-4bbb-8ccc-0123456789ab";
+
+    fn batch(event: Value) -> Vec<u8> {
+        json!({"schema_version": 1, "sent_at": "2026-02-01T10:00:00+05:00", "events": [event]})
+            .to_string()
+            .into_bytes()
+    }
+
+    fn event() -> Value {
+        json!({"id": ID, "kind": "screen_view", "purpose": "statistics",
+               "installation_id": INST, "recorded_at": "2026-02-01T09:59:00.123+05:00",
+               "data": {"screen": "map"}, "extra_field": true})
+    }
+
+    #[test]
+    fn accepts_a_valid_batch_and_normalises_times() {
+        let events = events_body(&batch(event()), &Limits::default()).unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].recorded_at, "2026-02-01T04:59:00.123Z");
+        assert_eq!(events[0].recorded_at_ms % 1000, 123);
+        assert_eq!(events[0].data, r#"{"screen":"map"}"#);
+    }
+
+    #[test]
+    fn errors_never_echo_submitted_values() {
+        let secret = "SECRET-VALUE-42";
+        for (key, code) in [
+            ("kind", "unknown_kind"),
+            ("purpose", "unknown_purpose"),
+            ("id", "invalid_field"),
+            ("installation_id", "invalid_field"),
+            ("recorded_at", "invalid_field"),
+        ] {
+            let mut e = event();
+            e[key] = json!(secret);
+            let err = events_body(&batch(e), &Limits::default()).unwrap_err();
+            assert_eq!(err.code, code, "{key}");
+            assert!(err.message.contains(&format!("events[0].{key}")));
+            assert!(!err.message.contains(secret), "{}", err.message);
+        }
+        let err = events_body(
+            format!("{{\"x\": \"{secret}").as_bytes(),
+            &Limits::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err.code, "invalid_json");
+        assert!(!err.message.contains(secret));
+    }
+
+    #[test]
+    fn gunzip_stops_at_the_cap() {
+        use flate2::{write::GzEncoder, Compression};
+        use std::io::Write;
+        let mut enc = GzEncoder::new(Vec::new(), Compression::best());
+        enc.write_all(&vec![b' '; 1000]).unwrap();
+        let gz = enc.finish().unwrap();
+        assert_eq!(gunzip(&gz, 1000).unwrap().len(), 1000);
+        assert_eq!(
+            gunzip(&gz, 999).unwrap_err().code,
+            "decompressed_body_too_large"
+        );
+        assert_eq!(gunzip(b"not gzip", 10).unwrap_err().code, "invalid_gzip");
+    }
+
+    #[test]
+    fn deletion_purposes_default_to_all_and_dedupe() {
+        let body = json!({"schema_version": 1, "requests": [{
+            "id": ID, "installation_ids": [INST, INST.to_uppercase()],
+            "reason": "policy_changed", "created_at": "2026-02-01T10:00:00Z"}]});
+        let reqs = deletion_body(body.to_string().as_bytes(), &Limits::default()).unwrap();
+        assert_eq!(reqs[0].installation_ids, [INST]);
+        assert!(reqs[0].purposes.is_empty());
+    }
+}
