@@ -33,8 +33,16 @@ pub(crate) enum Error {
     IncompatibleVersion { found: u32, supported: u32 },
     #[error("store is closed")]
     Closed,
+    #[error("no policy is in force")]
+    NoPolicy,
+    #[error("policy version {accepted} is not the version in force ({in_force})")]
+    PolicyVersionMismatch { accepted: u32, in_force: u32 },
     #[error("crypto failure: {0}")]
     Crypto(&'static str),
+    #[error("internal: {0}")]
+    Internal(&'static str),
+    #[error("{0}")]
+    Api(AparkingError),
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("serialization: {0}")]
@@ -81,6 +89,12 @@ pub enum AparkingError {
     /// The store was closed; open a new one.
     #[error("the store is closed")]
     StoreClosed,
+    /// No policy manifest has been published, so there is nothing to accept or withdraw.
+    #[error("no privacy policy is in force")]
+    NoPolicy,
+    /// Only the policy version in force can be accepted; show that one.
+    #[error("policy version {accepted} is not the version in force ({in_force})")]
+    PolicyVersionMismatch { accepted: u32, in_force: u32 },
     /// The disk (or the database size limit) is full. Nothing stored before was lost.
     #[error("the storage is full")]
     StorageFull,
@@ -118,9 +132,17 @@ impl From<Error> for AparkingError {
                 AparkingError::IncompatibleVersion { found, supported }
             }
             Error::Closed => AparkingError::StoreClosed,
+            Error::NoPolicy => AparkingError::NoPolicy,
+            Error::PolicyVersionMismatch { accepted, in_force } => {
+                AparkingError::PolicyVersionMismatch { accepted, in_force }
+            }
             Error::Crypto(what) => AparkingError::Internal {
                 reason: format!("crypto: {what}"),
             },
+            Error::Internal(what) => AparkingError::Internal {
+                reason: what.to_string(),
+            },
+            Error::Api(e) => e,
             Error::Sqlite(e) => from_sqlite(&e),
             Error::Serialization(_) => AparkingError::Internal {
                 reason: "serialization failed".to_string(),

@@ -12,17 +12,28 @@
 //!
 //! Start with [`Store::open`]; see `examples/quickstart.rs` and `docs/architecture.md`.
 
+pub mod consent;
 pub mod crypto;
 pub mod error;
 pub mod ffi;
 pub mod formats;
 pub mod model;
+mod net;
 pub mod store;
+pub mod telemetry;
 
+pub use consent::{
+    CollectionMethod, Consent, ConsentAction, ConsentContext, ConsentObserver, ConsentReceipt,
+    ConsentState, ConsentStatus, PolicyManifest, PolicyUpdate, Purpose,
+};
 pub use crypto::{InMemoryKeyProvider, KeyProvider, KeyProviderError};
 pub use error::AparkingError;
 pub use formats::{PlateFormat, PlateNumber};
 pub use model::*;
 pub use store::{Store, StoreInfo};
+pub use telemetry::{
+    ConnectionComplaint, NetworkSample, NetworkType, PurposeCount, Telemetry, TelemetryConfig,
+    TelemetryCounters, TelemetryEvent, UploadSummary,
+};
 
 uniffi::setup_scaffolding!();

@@ -47,6 +47,20 @@ pub(crate) fn fold(input: &str) -> Result<String, FoldError> {
     Ok(out)
 }
 
+/// Folds leniently for matching (the PII firewall): look-alikes mapped, case folded,
+/// separators dropped, any other character kept (upper-cased).
+pub(crate) fn fold_lenient(input: &str) -> String {
+    let mut out = String::with_capacity(input.len());
+    for c in input.chars() {
+        match fold_char(c) {
+            Ok(Some(k)) => out.push(k),
+            Ok(None) => {}
+            Err(_) => out.extend(c.to_uppercase()),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,6 +75,11 @@ mod tests {
     fn separators_and_case_are_folded() {
         assert_eq!(fold(" 123-abc\u{00A0}02 ").unwrap(), "123ABC02");
         assert_eq!(fold("12.3_4").unwrap(), "1234");
+    }
+
+    #[test]
+    fn lenient_folding_keeps_other_characters() {
+        assert_eq!(fold_lenient("screen_123 авс-02/жук"), "SCREEN123ABC02/ЖYK");
     }
 
     #[test]

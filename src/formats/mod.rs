@@ -5,7 +5,7 @@
 //! number is real. Errors name the field and the expected format, never the value.
 
 mod document_number;
-mod lookalike;
+pub(crate) mod lookalike;
 pub(crate) mod person;
 pub(crate) mod plate;
 

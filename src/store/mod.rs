@@ -9,23 +9,24 @@
 //! One `Store` may be shared by many threads: calls are serialised by a mutex around the
 //! single connection.
 
-mod db;
+pub(crate) mod db;
 mod documents;
 mod export;
 mod keyring;
 mod profile;
 mod rekey;
 mod schema;
-mod sealed;
+pub(crate) mod sealed;
 mod vehicles;
 
+use crate::consent::hub::ConsentHub;
 use crate::crypto::KeyProvider;
 use crate::error::{ApiResult, Error, Result};
 use crate::model::{
     Document, DocumentKind, DocumentPatch, NewDocument, NewVehicle, Profile, ProfilePatch, Vehicle,
     VehiclePatch,
 };
-use keyring::KeyRing;
+pub(crate) use keyring::KeyRing;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -62,6 +63,7 @@ struct OpenStore {
 pub struct Store {
     path: PathBuf,
     state: Mutex<Option<OpenStore>>,
+    consent: Arc<ConsentHub>,
 }
 
 impl std::fmt::Debug for Store {
@@ -77,13 +79,31 @@ impl Store {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn read<T>(&self, f: impl FnOnce(&Connection, &KeyRing) -> Result<T>) -> ApiResult<T> {
+    /// Runs `f` on the connection under the store's lock (reads).
+    pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection, &KeyRing) -> Result<T>,
+    ) -> ApiResult<T> {
         let guard = self.lock();
         let open = guard.as_ref().ok_or(Error::Closed)?;
         Ok(f(&open.conn, &open.ring)?)
     }
 
-    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>, &KeyRing) -> Result<T>) -> ApiResult<T> {
+    /// Runs `f` in an IMMEDIATE transaction under the store's lock and commits.
+    pub(crate) fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>, &KeyRing) -> Result<T>,
+    ) -> ApiResult<T> {
+        self.write_then(f, |_| ())
+    }
+
+    /// Like [`Store::write`], then runs `after_commit` with the value while the lock is
+    /// still held (to publish in-memory state that must not run ahead of the data).
+    pub(crate) fn write_then<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>, &KeyRing) -> Result<T>,
+        after_commit: impl FnOnce(&T),
+    ) -> ApiResult<T> {
         let mut guard = self.lock();
         let open = guard.as_mut().ok_or(Error::Closed)?;
         let tx = open
@@ -92,7 +112,13 @@ impl Store {
             .map_err(Error::from)?;
         let value = f(&tx, &open.ring)?;
         tx.commit().map_err(Error::from)?;
+        after_commit(&value);
         Ok(value)
+    }
+
+    /// The consent state shared by every `Consent` and `Telemetry` of this store.
+    pub(crate) fn consent_hub(&self) -> &Arc<ConsentHub> {
+        &self.consent
     }
 
     fn open_at(path: &Path, provider: Arc<dyn KeyProvider>) -> Result<OpenStore> {
@@ -152,9 +178,11 @@ impl Store {
     pub fn open(path: String, key_provider: Arc<dyn KeyProvider>) -> ApiResult<Arc<Self>> {
         let path = PathBuf::from(path);
         let open = Self::open_at(&path, key_provider)?;
+        let consent = crate::consent::load_state(&open.conn)?;
         Ok(Arc::new(Store {
             path,
             state: Mutex::new(Some(open)),
+            consent: Arc::new(ConsentHub::new(consent)),
         }))
     }
 
@@ -261,9 +289,11 @@ impl Store {
         })
     }
 
-    /// Deletes all of the user's data by crypto-shredding: rows are removed, the data key
+    /// Deletes all of the user's data by crypto-shredding: rows are removed (profile,
+    /// vehicles, documents, consent receipts, pending telemetry, complaints), the data key
     /// is destroyed and replaced by a new one, freed pages are zeroed and the write-ahead
-    /// log is truncated. The store stays open and empty.
+    /// log is truncated. Consent ends (collection stops) and a telemetry deletion request
+    /// is queued. The store stays open and empty.
     pub fn delete_all_user_data(&self) -> ApiResult<()> {
         let mut guard = self.lock();
         let open = guard.as_mut().ok_or(Error::Closed)?;
@@ -272,14 +302,19 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(Error::from)?;
-        for table in ["documents", "vehicles", "profile"] {
-            tx.execute(&format!("DELETE FROM {table}"), [])
+        // Documents first: they refer to vehicles.
+        for table in rekey::SEALED_TABLES.iter().rev() {
+            tx.execute(&format!("DELETE FROM {}", table.table), [])
                 .map_err(Error::from)?;
         }
+        let consent = crate::consent::erase_in(&tx)?;
         let ring = keyring::install_new(&tx, &kek, open.ring.keys.version() + 1)?;
         tx.commit().map_err(Error::from)?;
+        self.consent.set_state(consent);
         open.ring = ring;
         checkpoint_truncate(&open.conn)?;
+        drop(guard);
+        self.consent.notify();
         log::info!("all user data deleted");
         Ok(())
     }
@@ -342,6 +377,32 @@ impl Store {
             })
         })
     }
+}
+
+/// The user's personal values in canonical form, for the telemetry PII firewall.
+pub(crate) fn personal_values(
+    conn: &Connection,
+    keys: &crate::crypto::StoreKeys,
+) -> Result<crate::telemetry::PersonalValues> {
+    let profile = profile::get(conn, keys)?;
+    let vehicles = vehicles::list(conn, keys)?;
+    let documents = documents::list(conn, keys)?;
+    let mut values = crate::telemetry::PersonalValues::default();
+    if let Some(p) = profile {
+        values.phone = Some(p.phone.clone());
+        values.email = p.email.clone();
+        values.full_name = p.full_name.clone();
+    }
+    for v in &vehicles {
+        values.plates.push(v.plate.canonical.clone());
+        values
+            .document_numbers
+            .extend(v.registration_certificate_number.clone());
+    }
+    values
+        .document_numbers
+        .extend(documents.iter().map(|d| d.number.clone()));
+    Ok(values)
 }
 
 /// Copies the write-ahead log into the database and truncates it to zero bytes, so

@@ -7,9 +7,16 @@ use crate::crypto::{FieldRef, KeyEncryptionKey};
 use crate::error::{Error, Result};
 use rusqlite::{params, Transaction};
 
-/// Every table with sealed fields.
-pub(crate) static SEALED_TABLES: [&SealedTable; 3] =
-    [&profile::TABLE, &vehicles::TABLE, &documents::TABLE];
+/// Every table with sealed fields, in the order their rows may be created (parents first).
+pub(crate) static SEALED_TABLES: [&SealedTable; 7] = [
+    &profile::TABLE,
+    &vehicles::TABLE,
+    &documents::TABLE,
+    &crate::consent::RECEIPTS,
+    &crate::telemetry::queue::EVENTS,
+    &crate::telemetry::queue::NETWORK_SAMPLES,
+    &crate::telemetry::queue::COMPLAINTS,
+];
 
 /// Makes a new data key (version + 1) and re-encrypts every row with it inside `tx`.
 /// The caller commits; until then the old key and rows stay in force, so a crash at any

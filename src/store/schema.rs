@@ -10,7 +10,10 @@ use crate::error::{Error, Result};
 use rusqlite::{Connection, Transaction};
 
 /// One migration: the SQL that takes the schema from version `index` to `index + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/001_init.sql"),
+    include_str!("migrations/002_consent_telemetry.sql"),
+];
 
 /// The schema version this code writes.
 pub(crate) const LATEST_VERSION: u32 = MIGRATIONS.len() as u32;

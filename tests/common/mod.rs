@@ -8,6 +8,8 @@ use aparking_core::{
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub mod privacy;
+
 /// A KEK made of one repeated byte: distinct keys for distinct bytes.
 pub fn key(byte: u8) -> Arc<dyn KeyProvider> {
     Arc::new(InMemoryKeyProvider::from_bytes(&[byte; 32]))

@@ -1,0 +1,107 @@
+//! The in-memory side of consent: an atomic mask of the purposes allowed now (read by
+//! every `record()` call), the last computed state, and the host's observers.
+
+use super::purpose::{Purpose, PurposeSet};
+use super::{ConsentObserver, ConsentState, ConsentStatus};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Shared by the store, [`super::Consent`] and the telemetry pipeline of one store.
+pub(crate) struct ConsentHub {
+    allowed: AtomicU32,
+    state: Mutex<ConsentState>,
+    observers: Mutex<Vec<(u64, Arc<dyn ConsentObserver>)>>,
+    next_observer_id: AtomicU32,
+}
+
+impl ConsentHub {
+    /// A hub starting from `state`.
+    pub fn new(state: ConsentState) -> Self {
+        ConsentHub {
+            allowed: AtomicU32::new(PurposeSet::of(&state.allowed).0),
+            state: Mutex::new(state),
+            observers: Mutex::new(Vec::new()),
+            next_observer_id: AtomicU32::new(1),
+        }
+    }
+
+    /// Whether `purpose` may be collected now: one atomic load.
+    #[inline]
+    pub fn is_allowed(&self, purpose: Purpose) -> bool {
+        self.allowed.load(Ordering::Acquire) & purpose.bit() != 0
+    }
+
+    /// The last computed state.
+    pub fn state(&self) -> ConsentState {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Why `purpose` is or is not allowed.
+    pub fn status(&self, purpose: Purpose) -> ConsentStatus {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(policy) = &state.policy_in_force else {
+            return ConsentStatus::NoPolicy;
+        };
+        match state.accepted_version {
+            None => ConsentStatus::PolicyNotAccepted {
+                current_version: policy.version,
+            },
+            Some(accepted) if accepted != policy.version => ConsentStatus::NewPolicyNotAccepted {
+                accepted_version: accepted,
+                current_version: policy.version,
+            },
+            Some(_) if !policy.purposes.contains(&purpose) => ConsentStatus::NotOffered,
+            Some(_) if !state.granted.contains(&purpose) => ConsentStatus::NotGranted,
+            Some(_) => ConsentStatus::Allowed,
+        }
+    }
+
+    /// Installs a new state. Called while the store's lock is held, right after the
+    /// transaction that wrote it committed, so that the mask never runs ahead of the data.
+    pub fn set_state(&self, state: ConsentState) {
+        let mut current = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        self.allowed
+            .store(PurposeSet::of(&state.allowed).0, Ordering::Release);
+        *current = state;
+    }
+
+    /// Tells every observer about the current state. Called after the store's lock is
+    /// released, so an observer may call back into the SDK.
+    pub fn notify(&self) {
+        let state = self.state();
+        let observers: Vec<_> = self
+            .observers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(_, o)| Arc::clone(o))
+            .collect();
+        for observer in observers {
+            observer.on_consent_changed(state.clone());
+        }
+    }
+
+    /// Adds an observer; returns its id for [`ConsentHub::remove_observer`].
+    pub fn add_observer(&self, observer: Arc<dyn ConsentObserver>) -> u64 {
+        let id = u64::from(self.next_observer_id.fetch_add(1, Ordering::Relaxed));
+        self.observers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((id, observer));
+        id
+    }
+
+    /// Removes an observer; `false` if the id is unknown.
+    pub fn remove_observer(&self, id: u64) -> bool {
+        let mut observers = self
+            .observers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let before = observers.len();
+        observers.retain(|(i, _)| *i != id);
+        observers.len() != before
+    }
+}

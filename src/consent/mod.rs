@@ -1,0 +1,295 @@
+//! Consent gated on the accepted policy version (policy clauses P0, P2.2.1-P2.2.5, P4.4,
+//! P7.1).
+//!
+//! - A [`PolicyManifest`] says which policy version is published and which purposes it
+//!   offers. The highest version received is in force; a newer one takes effect at once.
+//! - The user accepts the version in force with some purposes, or withdraws some or all.
+//!   Every decision is an immutable, sealed [`ConsentReceipt`], queued for the backend as
+//!   proof of consent.
+//! - A purpose is allowed only while the accepted version is the version in force, the
+//!   version offers the purpose and the user granted it. Nothing is collected before that
+//!   (P0): the telemetry pipeline reads an atomic mask of the allowed purposes.
+//! - When a purpose stops being allowed (withdrawal, new policy, erasure), the telemetry of
+//!   that purpose still pending is purged in the same transaction, a deletion request
+//!   naming the pseudonymous installation ids is queued, and the installation id is
+//!   replaced.
+
+mod db;
+pub(crate) mod hub;
+mod policy;
+mod purpose;
+mod receipt;
+
+pub(crate) use db::{load_state, RECEIPTS};
+pub use policy::{parse_policy_manifest, PolicyManifest, PolicyUpdate};
+pub use purpose::Purpose;
+pub(crate) use purpose::PurposeSet;
+pub use receipt::{CollectionMethod, ConsentAction, ConsentContext, ConsentReceipt};
+
+use crate::error::{ApiResult, Error, Result};
+use crate::store::{KeyRing, Store};
+use crate::telemetry::queue::{self, DeletionReason};
+use rusqlite::Transaction;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// The user's consent as it stands.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ConsentState {
+    /// The policy version in force, if any was published.
+    pub policy_in_force: Option<PolicyManifest>,
+    /// The version the user last accepted, if any.
+    pub accepted_version: Option<u32>,
+    /// The purposes the user granted with that version.
+    pub granted: Vec<Purpose>,
+    /// The purposes that may be collected now (empty unless the accepted version is the
+    /// one in force).
+    pub allowed: Vec<Purpose>,
+}
+
+/// Whether a purpose may be collected now, and if not, why.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum ConsentStatus {
+    /// Allowed.
+    Allowed,
+    /// No policy manifest was published yet.
+    NoPolicy,
+    /// The user never accepted a policy.
+    PolicyNotAccepted {
+        /// The version in force, to show and accept.
+        current_version: u32,
+    },
+    /// A newer policy is in force than the one the user accepted (P7.1): collection is
+    /// stopped until the user accepts it.
+    NewPolicyNotAccepted {
+        /// The version the user accepted.
+        accepted_version: u32,
+        /// The version in force.
+        current_version: u32,
+    },
+    /// The policy in force does not offer this purpose.
+    NotOffered,
+    /// The user did not grant this purpose, or withdrew it.
+    NotGranted,
+}
+
+/// Told of every change of the consent state. Implemented by the app; called on the
+/// thread that made the change, after it was saved; may call back into the SDK.
+#[uniffi::export(with_foreign)]
+pub trait ConsentObserver: Send + Sync {
+    /// The consent state changed.
+    fn on_consent_changed(&self, state: ConsentState);
+}
+
+/// Consent management over a [`Store`]: policy versions, accept, withdraw, status,
+/// receipts, observers. Cheap to create; every `Consent` of a store shares its state.
+#[derive(uniffi::Object)]
+pub struct Consent {
+    store: Arc<Store>,
+}
+
+impl std::fmt::Debug for Consent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consent").finish_non_exhaustive()
+    }
+}
+
+impl Consent {
+    /// Runs a consent change in one transaction: `f` writes it; then the telemetry of
+    /// purposes no longer allowed is purged, a deletion request queued, the installation
+    /// id replaced; the in-memory state is updated after the commit; observers are told.
+    fn change<T>(
+        &self,
+        reason: DeletionReason,
+        f: impl FnOnce(&Transaction<'_>, &KeyRing, &ConsentState) -> Result<T>,
+    ) -> ApiResult<T> {
+        let hub = self.store.consent_hub();
+        let value = self.store.write_then(
+            |tx, ring| {
+                let before = load_state(tx)?;
+                let value = f(tx, ring, &before)?;
+                let after = load_state(tx)?;
+                let revoked = PurposeSet::of(&before.allowed).minus(PurposeSet::of(&after.allowed));
+                queue::on_consent_change(tx, revoked, reason)?;
+                Ok((value, after))
+            },
+            |(_, after)| hub.set_state(after.clone()),
+        )?;
+        hub.notify();
+        Ok(value.0)
+    }
+}
+
+#[uniffi::export]
+impl Consent {
+    /// Consent management for `store`.
+    #[uniffi::constructor]
+    pub fn new(store: Arc<Store>) -> Arc<Self> {
+        Arc::new(Consent { store })
+    }
+
+    /// Publishes a policy manifest (from the app bundle or the backend). A newer version
+    /// than the one in force takes effect at once and stops collection until accepted.
+    pub fn publish_policy(&self, manifest: PolicyManifest) -> ApiResult<PolicyUpdate> {
+        manifest.validate()?;
+        let in_force = self.store.read(|c, _| db::policy_in_force(c))?;
+        match in_force {
+            Some(p) if p.version == manifest.version => return Ok(PolicyUpdate::AlreadyInForce),
+            Some(p) if p.version > manifest.version => return Ok(PolicyUpdate::Outdated),
+            _ => {}
+        }
+        self.change(DeletionReason::PolicyChanged, |tx, _, before| {
+            // Re-check under the lock: another thread may have published meanwhile.
+            match &before.policy_in_force {
+                Some(p) if p.version >= manifest.version => Ok(PolicyUpdate::Outdated),
+                _ => {
+                    db::insert_policy(tx, &manifest)?;
+                    log::info!("policy v{} in force", manifest.version);
+                    Ok(PolicyUpdate::Adopted)
+                }
+            }
+        })
+    }
+
+    /// [`Consent::publish_policy`] from the manifest's JSON.
+    pub fn publish_policy_json(&self, json: String) -> ApiResult<PolicyUpdate> {
+        self.publish_policy(PolicyManifest::from_json(&json)?)
+    }
+
+    /// The policy in force, if any.
+    pub fn policy_in_force(&self) -> Option<PolicyManifest> {
+        self.store.consent_hub().state().policy_in_force
+    }
+
+    /// Accepts policy `version` with the purposes in `granted` (the others offered are
+    /// denied). Only the version in force can be accepted: another gives
+    /// `PolicyVersionMismatch`, none published gives `NoPolicy`.
+    pub fn accept_policy(
+        &self,
+        version: u32,
+        granted: Vec<Purpose>,
+        context: ConsentContext,
+    ) -> ApiResult<ConsentReceipt> {
+        context.validate()?;
+        self.change(DeletionReason::ConsentWithdrawn, |tx, ring, before| {
+            let policy = before.policy_in_force.as_ref().ok_or(Error::NoPolicy)?;
+            if policy.version != version {
+                return Err(Error::PolicyVersionMismatch {
+                    accepted: version,
+                    in_force: policy.version,
+                });
+            }
+            let offered = PurposeSet::of(&policy.purposes);
+            let granted = PurposeSet::of(&granted);
+            if !granted.minus(offered).is_empty() {
+                return Err(Error::invalid(
+                    "granted",
+                    "lists a purpose this policy version does not offer",
+                ));
+            }
+            let receipt = new_receipt(ConsentAction::Accept, policy, granted, offered, &context);
+            db::insert_receipt(tx, &ring.keys, &receipt)?;
+            db::set_current(tx, version, granted, &receipt.id)?;
+            Ok(receipt)
+        })
+    }
+
+    /// Withdraws consent for `purposes` (all granted purposes when empty). Pending
+    /// telemetry of those purposes is purged at once.
+    pub fn withdraw(
+        &self,
+        purposes: Vec<Purpose>,
+        context: ConsentContext,
+    ) -> ApiResult<ConsentReceipt> {
+        context.validate()?;
+        self.change(DeletionReason::ConsentWithdrawn, |tx, ring, before| {
+            let (Some(version), Some(policy)) =
+                (before.accepted_version, before.policy_in_force.as_ref())
+            else {
+                return Err(Error::NoPolicy);
+            };
+            let granted_before = PurposeSet::of(&before.granted);
+            let withdrawn = if purposes.is_empty() {
+                granted_before
+            } else {
+                PurposeSet::of(&purposes)
+            };
+            let granted = granted_before.minus(withdrawn);
+            let offered = PurposeSet::of(&policy.purposes);
+            let receipt = new_receipt(ConsentAction::Withdraw, policy, granted, offered, &context);
+            let receipt = ConsentReceipt {
+                policy_version: version,
+                ..receipt
+            };
+            db::insert_receipt(tx, &ring.keys, &receipt)?;
+            db::set_current(tx, version, granted, &receipt.id)?;
+            Ok(receipt)
+        })
+    }
+
+    /// Whether `purpose` may be collected now, and if not, why.
+    pub fn status(&self, purpose: Purpose) -> ConsentStatus {
+        self.store.consent_hub().status(purpose)
+    }
+
+    /// Whether `purpose` may be collected now (one atomic read).
+    pub fn is_allowed(&self, purpose: Purpose) -> bool {
+        self.store.consent_hub().is_allowed(purpose)
+    }
+
+    /// The consent state.
+    pub fn state(&self) -> ConsentState {
+        self.store.consent_hub().state()
+    }
+
+    /// Every consent receipt, oldest first.
+    pub fn receipts(&self) -> ApiResult<Vec<ConsentReceipt>> {
+        self.store.read(|c, r| db::receipts(c, &r.keys))
+    }
+
+    /// Adds an observer of consent changes; returns an id for `remove_observer`.
+    pub fn add_observer(&self, observer: Arc<dyn ConsentObserver>) -> u64 {
+        self.store.consent_hub().add_observer(observer)
+    }
+
+    /// Removes an observer; `false` if the id is unknown.
+    pub fn remove_observer(&self, id: u64) -> bool {
+        self.store.consent_hub().remove_observer(id)
+    }
+}
+
+fn new_receipt(
+    action: ConsentAction,
+    policy: &PolicyManifest,
+    granted: PurposeSet,
+    offered: PurposeSet,
+    context: &ConsentContext,
+) -> ConsentReceipt {
+    ConsentReceipt {
+        id: uuid::Uuid::new_v4().to_string(),
+        action,
+        policy_version: policy.version,
+        policy_text_sha256: policy.text_sha256.clone(),
+        policy_url: policy.url.clone(),
+        jurisdiction: "KZ".to_string(),
+        purposes_granted: granted.and(offered).to_vec(),
+        purposes_denied: offered.minus(granted).to_vec(),
+        timestamp: SystemTime::now(),
+        app_version: context.app_version.trim().to_string(),
+        locale: context.locale.clone(),
+        collection_method: context.collection_method,
+    }
+}
+
+/// Ends all consent when the user's data is erased: the current consent is cleared,
+/// telemetry of every purpose purged, a deletion request queued and the installation id
+/// replaced. Runs inside the erasure transaction; returns the new state.
+pub(crate) fn erase_in(tx: &Transaction<'_>) -> Result<ConsentState> {
+    db::clear_current(tx)?;
+    queue::on_consent_change(
+        tx,
+        PurposeSet::of(&Purpose::ALL),
+        DeletionReason::AccountDeleted,
+    )?;
+    load_state(tx)
+}

@@ -1,0 +1,302 @@
+//! The PII firewall (policy clause P3.1.1c): telemetry never carries the user's own
+//! personal data, nor anything that looks like personal data.
+//!
+//! Every free-text field of an event is checked on the worker thread, before the event is
+//! stored, against
+//! - the user's own stored values in canonical form: plates and document numbers (after
+//!   the same look-alike folding as the store), the phone's national digits, the e-mail
+//!   address, the words of the full name;
+//! - generic patterns: e-mail addresses, Kazakhstan phone numbers (+7 / 8 and 10 digits),
+//!   plates of either format, and 12-digit IINs with a valid check digit.
+//!
+//! A hit drops the **whole event** (never a field: a partly-scrubbed event can still
+//! identify) and is counted by purpose. When the user's own values cannot be read (a
+//! damaged record), the firewall fails closed: events with free text are dropped.
+
+use crate::formats::lookalike::fold_lenient;
+use zeroize::Zeroize;
+
+/// What a firewall hit matched (for counters; never the value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hit {
+    /// One of the user's own stored values.
+    OwnData,
+    /// Something shaped like an e-mail address.
+    Email,
+    /// Something shaped like a phone number.
+    Phone,
+    /// Something shaped like a plate.
+    Plate,
+    /// A 12-digit IIN with a valid check digit.
+    Iin,
+    /// The user's values could not be read: fail closed.
+    Unavailable,
+}
+
+/// The user's own values, folded for matching. Zeroized on drop.
+#[derive(Default)]
+pub(crate) struct Firewall {
+    /// Folded plates and document numbers.
+    codes: Vec<String>,
+    /// National 10-digit phone numbers.
+    phones: Vec<String>,
+    /// Lower-cased e-mail addresses.
+    emails: Vec<String>,
+    /// Lower-cased words of names, 3 characters or more.
+    name_words: Vec<String>,
+    unavailable: bool,
+}
+
+impl Drop for Firewall {
+    fn drop(&mut self) {
+        for list in [
+            &mut self.codes,
+            &mut self.phones,
+            &mut self.emails,
+            &mut self.name_words,
+        ] {
+            list.iter_mut().for_each(Zeroize::zeroize);
+        }
+    }
+}
+
+/// The user's personal values in canonical form, as the store holds them.
+#[derive(Default)]
+pub(crate) struct PersonalValues {
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub full_name: Option<String>,
+    pub plates: Vec<String>,
+    pub document_numbers: Vec<String>,
+}
+
+impl Drop for PersonalValues {
+    fn drop(&mut self) {
+        for v in [&mut self.phone, &mut self.email, &mut self.full_name]
+            .into_iter()
+            .flatten()
+        {
+            v.zeroize();
+        }
+        self.plates
+            .iter_mut()
+            .chain(self.document_numbers.iter_mut())
+            .for_each(Zeroize::zeroize);
+    }
+}
+
+impl Firewall {
+    /// A firewall that refuses every event with free text.
+    pub fn unavailable() -> Self {
+        let mut fw = Firewall::default();
+        fw.unavailable = true;
+        fw
+    }
+
+    /// A firewall for the user's values.
+    pub fn new(values: &PersonalValues) -> Self {
+        let mut fw = Firewall::default();
+        fw.codes = values
+            .plates
+            .iter()
+            .chain(&values.document_numbers)
+            .map(|c| fold_lenient(c))
+            .collect();
+        if let Some(phone) = &values.phone {
+            let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+            if digits.len() >= 10 {
+                fw.phones.push(digits[digits.len() - 10..].to_string());
+            }
+        }
+        fw.emails
+            .extend(values.email.iter().map(|e| e.to_lowercase()));
+        if let Some(name) = &values.full_name {
+            fw.name_words = name
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| w.chars().count() >= 3)
+                .map(str::to_lowercase)
+                .collect();
+        }
+        fw
+    }
+
+    /// Checks one free-text field; `Some(hit)` means the event must be dropped.
+    pub fn check(&self, text: &str) -> Option<Hit> {
+        if self.unavailable {
+            return Some(Hit::Unavailable);
+        }
+        let folded = fold_lenient(text);
+        let lower = text.to_lowercase();
+        let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+        let own = self.codes.iter().any(|c| folded.contains(c.as_str()))
+            || self.phones.iter().any(|p| digits.contains(p.as_str()))
+            || self.emails.iter().any(|e| lower.contains(e.as_str()))
+            || self.name_words.iter().any(|w| lower.contains(w.as_str()));
+        if own {
+            return Some(Hit::OwnData);
+        }
+        if looks_like_email(text) {
+            return Some(Hit::Email);
+        }
+        if let Some(hit) = digit_runs(text).into_iter().find_map(classify_digits) {
+            return Some(hit);
+        }
+        if contains_plate(&folded) {
+            return Some(Hit::Plate);
+        }
+        None
+    }
+}
+
+fn looks_like_email(text: &str) -> bool {
+    text.char_indices().any(|(i, c)| {
+        c == '@'
+            && text[..i]
+                .chars()
+                .next_back()
+                .is_some_and(char::is_alphanumeric)
+            && text[i + 1..].split_once('.').is_some_and(|(host, rest)| {
+                !host.is_empty() && rest.chars().next().is_some_and(char::is_alphanumeric)
+            })
+    })
+}
+
+/// Runs of digits, joined across the separators people type inside numbers.
+fn digit_runs(text: &str) -> Vec<String> {
+    let mut runs = Vec::new();
+    let mut current = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            current.push(c);
+        } else if matches!(c, ' ' | '-' | '(' | ')' | '.' | '+' | '\u{00A0}') && !current.is_empty()
+        {
+            continue;
+        } else if !current.is_empty() {
+            runs.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() {
+        runs.push(current);
+    }
+    runs
+}
+
+fn classify_digits(run: String) -> Option<Hit> {
+    let b = run.as_bytes();
+    match b.len() {
+        11 if matches!(b[0], b'7' | b'8') => Some(Hit::Phone),
+        10 if b[0] == b'7' => Some(Hit::Phone),
+        12 if iin_checksum_ok(b) => Some(Hit::Iin),
+        _ => None,
+    }
+}
+
+/// The IIN check digit: weights 1..11 mod 11; if 10, weights 3..11,1,2; if 10 again, invalid.
+fn iin_checksum_ok(digits: &[u8]) -> bool {
+    let d: Vec<u32> = digits.iter().map(|b| u32::from(b - b'0')).collect();
+    let sum = |weights: &[u32]| d[..11].iter().zip(weights).map(|(x, w)| x * w).sum::<u32>() % 11;
+    let mut check = sum(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    if check == 10 {
+        check = sum(&[3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2]);
+        if check == 10 {
+            return false;
+        }
+    }
+    check == d[11]
+}
+
+/// Whether the folded text contains a plate of either format.
+fn contains_plate(folded: &str) -> bool {
+    let b = folded.as_bytes();
+    let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
+    let letter = |i: usize| b.get(i).is_some_and(u8::is_ascii_uppercase);
+    (0..b.len()).any(|i| {
+        let current = (i..i + 3).all(digit)
+            && (i + 3..i + 6).all(letter)
+            && digit(i + 6)
+            && digit(i + 7)
+            && matches!((b[i + 6] - b'0') * 10 + (b[i + 7] - b'0'), 1..=20);
+        let legacy = letter(i) && (i + 1..i + 4).all(digit) && (i + 4..i + 6).all(letter);
+        current || legacy
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user() -> Firewall {
+        Firewall::new(&PersonalValues {
+            phone: Some("+77012345678".into()),
+            email: Some("aigerim@mail.kz".into()),
+            full_name: Some("Айгерим Сапарова".into()),
+            plates: vec!["123ABC02".into()],
+            document_numbers: vec!["DL88112233".into()],
+        })
+    }
+
+    #[test]
+    fn the_users_own_plate_typed_differently_is_stopped() {
+        let fw = user();
+        for text in ["123 авс 02", "plate_123-ABC-02", "x123abc02y", "123 АВС 02"] {
+            assert_eq!(fw.check(text), Some(Hit::OwnData), "{text}");
+        }
+    }
+
+    #[test]
+    fn own_phone_email_name_and_document_are_stopped() {
+        let fw = user();
+        for text in [
+            "call 701 234 56 78",
+            "AIGERIM@MAIL.KZ",
+            "hello_сапарова",
+            "dl-8811-2233",
+        ] {
+            assert_eq!(fw.check(text), Some(Hit::OwnData), "{text}");
+        }
+    }
+
+    #[test]
+    fn generic_patterns_are_stopped() {
+        let fw = Firewall::default();
+        assert_eq!(fw.check("someone@example.com"), Some(Hit::Email));
+        assert_eq!(fw.check("+7 (705) 111-22-33"), Some(Hit::Phone));
+        assert_eq!(fw.check("8 705 111 22 33"), Some(Hit::Phone));
+        assert_eq!(fw.check("777 КZХ 01"), Some(Hit::Plate));
+        assert_eq!(fw.check("A123BCD"), Some(Hit::Plate));
+        // A valid IIN (check digit computed with the weights above).
+        assert_eq!(fw.check("iin 900101300017"), Some(Hit::Iin));
+    }
+
+    #[test]
+    fn ordinary_telemetry_passes() {
+        let fw = user();
+        for text in [
+            "parking_map",
+            "payment_timeout",
+            "Pixel 8",
+            "Android",
+            "15",
+            "kk-KZ",
+            "4.2.0 (421)",
+            "1795535330",
+            "http_503",
+        ] {
+            assert_eq!(fw.check(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn an_unavailable_firewall_fails_closed() {
+        assert_eq!(
+            Firewall::unavailable().check("parking_map"),
+            Some(Hit::Unavailable)
+        );
+    }
+
+    #[test]
+    fn iin_checksum() {
+        assert!(iin_checksum_ok(b"900101300017"));
+        assert!(!iin_checksum_ok(b"900101300018"));
+    }
+}

@@ -1,0 +1,260 @@
+//! Consent-gated telemetry (policy clauses P0, P2.2.3-P2.2.5, P3.1.1, P3.1.1c).
+//!
+//! `record()` is cheap and never blocks: on the caller's thread it reads the consent mask
+//! (one atomic load), drops and counts an event whose purpose is not allowed now, and
+//! otherwise pushes it into a bounded lock-free buffer (overflow is counted, never waits).
+//! A worker thread takes events from the buffer, re-checks consent under the store's
+//! lock, coarsens them, runs the PII firewall, seals them and appends them to the bounded
+//! queue in the store. `upload()` sends the queue in gzip JSON batches.
+//!
+//! See `docs/telemetry.md` for every event, field, purpose and clause.
+
+mod complaint;
+mod event;
+mod firewall;
+pub(crate) mod queue;
+mod upload;
+mod worker;
+
+pub use complaint::{ConnectionComplaint, NetworkSample};
+pub use event::{NetworkType, TelemetryEvent};
+pub(crate) use firewall::PersonalValues;
+pub use upload::UploadSummary;
+
+use crate::consent::Purpose;
+use crate::error::{ApiResult, Error};
+use crate::store::Store;
+use std::sync::Arc;
+use std::time::Duration;
+use worker::Worker;
+
+/// Limits and endpoints of the telemetry pipeline. Defaults follow Glean's.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct TelemetryConfig {
+    /// Base URL of the telemetry backend (https; http only to loopback).
+    pub endpoint: String,
+    /// Most events kept in the queue; the oldest are dropped (and counted) beyond it.
+    #[uniffi(default = 10000)]
+    pub max_queue_events: u32,
+    /// Most bytes of event JSON kept in the queue.
+    #[uniffi(default = 5242880)]
+    pub max_queue_bytes: u64,
+    /// Most events in one upload batch.
+    #[uniffi(default = 500)]
+    pub max_batch_events: u32,
+    /// Most bytes of JSON (before gzip) in one upload batch.
+    #[uniffi(default = 1048576)]
+    pub max_batch_bytes: u32,
+    /// Most upload requests per minute.
+    #[uniffi(default = 15)]
+    pub max_uploads_per_minute: u32,
+    /// Attempts per request before `upload()` gives up for now.
+    #[uniffi(default = 3)]
+    pub max_attempts: u32,
+    /// First backoff delay (full jitter, doubling per attempt).
+    #[uniffi(default = 1000)]
+    pub retry_base_delay_ms: u64,
+    /// Longest wait between attempts, including a server's Retry-After.
+    #[uniffi(default = 60000)]
+    pub retry_max_delay_ms: u64,
+    /// Connect timeout.
+    #[uniffi(default = 10000)]
+    pub connect_timeout_ms: u64,
+    /// Whole-request timeout.
+    #[uniffi(default = 30000)]
+    pub request_timeout_ms: u64,
+    /// Days before the pseudonymous installation id is replaced (it is also replaced on
+    /// every consent change).
+    #[uniffi(default = 30)]
+    pub installation_id_lifetime_days: u32,
+    /// Capacity of the in-memory buffer between `record()` and the worker.
+    #[uniffi(default = 4096)]
+    pub buffer_capacity: u32,
+    /// Decimal places kept of coordinates: 2 (about 1.1 km, the finest allowed), 1 or 0.
+    #[uniffi(default = 2)]
+    pub location_decimals: u8,
+}
+
+impl TelemetryConfig {
+    /// The defaults, with `endpoint`.
+    pub fn new(endpoint: impl Into<String>) -> Self {
+        TelemetryConfig {
+            endpoint: endpoint.into(),
+            max_queue_events: 10_000,
+            max_queue_bytes: 5 * 1024 * 1024,
+            max_batch_events: 500,
+            max_batch_bytes: 1024 * 1024,
+            max_uploads_per_minute: 15,
+            max_attempts: 3,
+            retry_base_delay_ms: 1000,
+            retry_max_delay_ms: 60_000,
+            connect_timeout_ms: 10_000,
+            request_timeout_ms: 30_000,
+            installation_id_lifetime_days: 30,
+            buffer_capacity: 4096,
+            location_decimals: 2,
+        }
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        let positive = [
+            (self.max_queue_events as u64, "max_queue_events"),
+            (self.max_queue_bytes, "max_queue_bytes"),
+            (self.max_batch_events as u64, "max_batch_events"),
+            (self.max_batch_bytes as u64, "max_batch_bytes"),
+            (self.max_uploads_per_minute as u64, "max_uploads_per_minute"),
+            (self.max_attempts as u64, "max_attempts"),
+            (self.buffer_capacity as u64, "buffer_capacity"),
+            (
+                self.installation_id_lifetime_days as u64,
+                "installation_id_lifetime_days",
+            ),
+        ];
+        if let Some((_, field)) = positive.iter().find(|(v, _)| *v == 0) {
+            return Err(Error::invalid(field, "must be positive"));
+        }
+        if self.max_batch_events > 500 || self.max_batch_bytes > 1024 * 1024 {
+            return Err(Error::invalid(
+                "max_batch_events",
+                "batches are limited to 500 events and 1 MiB",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How many events of one purpose.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PurposeCount {
+    /// The purpose.
+    pub purpose: Purpose,
+    /// The count.
+    pub count: u64,
+}
+
+/// The pipeline's counters, kept across restarts. Nothing in them identifies anyone.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct TelemetryCounters {
+    /// Events dropped on the caller's thread because their purpose was not allowed.
+    pub dropped_no_consent: Vec<PurposeCount>,
+    /// Events dropped because the in-memory buffer was full.
+    pub dropped_buffer_full: u64,
+    /// Events dropped by the PII firewall, by purpose.
+    pub dropped_firewall: Vec<PurposeCount>,
+    /// Events dropped as invalid (empty or over-long strings, bad coordinates).
+    pub dropped_invalid: u64,
+    /// Oldest events dropped to keep the queue within its limits.
+    pub dropped_queue_full: u64,
+    /// Events stored in the queue.
+    pub stored: u64,
+    /// Pending events purged because consent ended.
+    pub purged: u64,
+    /// Events the backend accepted.
+    pub uploaded: u64,
+    /// Events the backend rejected (4xx) and that were dropped.
+    pub rejected: u64,
+}
+
+/// The telemetry pipeline of one store. Create one per store and keep it for the app's
+/// life; `shutdown()` (or dropping it) stops the worker after storing what was recorded.
+#[derive(uniffi::Object)]
+pub struct Telemetry {
+    store: Arc<Store>,
+    config: TelemetryConfig,
+    worker: Worker,
+    uploader: upload::Uploader,
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telemetry").finish_non_exhaustive()
+    }
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl Telemetry {
+    /// Starts the pipeline for `store` with `config`.
+    #[uniffi::constructor]
+    pub fn new(store: Arc<Store>, config: TelemetryConfig) -> ApiResult<Arc<Self>> {
+        config.validate()?;
+        let uploader = upload::Uploader::new(&config)?;
+        let worker = Worker::start(Arc::clone(&store), config.clone());
+        Ok(Arc::new(Telemetry {
+            store,
+            config,
+            worker,
+            uploader,
+        }))
+    }
+
+    /// Records an event. Never blocks and never fails: an event whose purpose is not
+    /// allowed now is dropped and counted; so is one that finds the buffer full.
+    pub fn record(&self, event: TelemetryEvent) {
+        self.worker.record(event);
+    }
+
+    /// Waits until every event recorded before this call is stored or dropped (at most
+    /// `timeout_ms`); returns whether it got there. For tests and before the app goes to
+    /// the background.
+    pub fn flush(&self, timeout_ms: u64) -> bool {
+        self.worker.flush(Duration::from_millis(timeout_ms))
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> ApiResult<TelemetryCounters> {
+        let hot = self.worker.hot_counters();
+        self.store.read(|c, _| worker::counters(c, &hot))
+    }
+
+    /// Number of events waiting for upload, of one purpose or of all.
+    pub fn pending_events(&self, purpose: Option<Purpose>) -> ApiResult<u64> {
+        self.store.read(|c, _| queue::pending_events(c, purpose))
+    }
+
+    /// Number of deletion requests waiting for upload.
+    pub fn pending_deletion_requests(&self) -> ApiResult<u64> {
+        self.store.read(|c, _| queue::pending_deletion_requests(c))
+    }
+
+    /// The pseudonymous installation ids used so far, oldest first (the last is current).
+    pub fn installation_ids(&self) -> ApiResult<Vec<String>> {
+        self.store.read(|c, _| queue::installation_ids(c))
+    }
+
+    /// Sends pending deletion requests, then pending events, in gzip JSON batches. Retries
+    /// 5xx, 429 and network failures with backoff (honouring Retry-After) up to
+    /// `max_attempts` per request, drops a batch the backend rejects with another 4xx,
+    /// and stops early at the rate limit. Nothing unsent is lost: it stays queued.
+    pub async fn upload(&self) -> ApiResult<UploadSummary> {
+        self.worker.flush(Duration::from_secs(5));
+        Ok(self
+            .uploader
+            .upload(Arc::clone(&self.store), &self.config)
+            .await?)
+    }
+
+    /// Files a support complaint about connection quality (P2.2.5, P8) with the network
+    /// samples recorded in the last `samples_window_minutes`. The complaint is personal
+    /// data: stored sealed with the user's data and sent on the personal channel (sync),
+    /// never the telemetry one.
+    pub fn file_connection_complaint(
+        &self,
+        description: String,
+        samples_window_minutes: u32,
+    ) -> ApiResult<ConnectionComplaint> {
+        self.worker.flush(Duration::from_secs(5));
+        self.store
+            .write(|tx, ring| complaint::file(tx, &ring.keys, &description, samples_window_minutes))
+    }
+
+    /// The complaints filed, oldest first.
+    pub fn complaints(&self) -> ApiResult<Vec<ConnectionComplaint>> {
+        self.store.read(|c, ring| complaint::list(c, &ring.keys))
+    }
+
+    /// Stores what was recorded and stops the worker. Later `record()` calls are counted
+    /// as dropped. Called on drop too.
+    pub fn shutdown(&self) {
+        self.worker.stop();
+    }
+}

@@ -1,0 +1,266 @@
+//! Upload of the telemetry queue: deletion requests first, then events, in gzip JSON
+//! batches, with a rate limit and retries (backoff with full jitter, Retry-After).
+
+use super::{queue, TelemetryConfig};
+use crate::error::{Error, Result};
+use crate::net::{self, Backoff};
+use crate::store::Store;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::io::Write;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+const EVENTS_PATH: &str = "/v1/telemetry/events";
+const DELETION_REQUESTS_PATH: &str = "/v1/telemetry/deletion-requests";
+const RATE_WINDOW: Duration = Duration::from_secs(60);
+
+/// What one `upload()` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct UploadSummary {
+    /// Event batches the backend accepted.
+    pub batches_sent: u32,
+    /// Events in those batches.
+    pub events_sent: u64,
+    /// Of those, events the backend already had (sent before, answer lost).
+    pub duplicates: u64,
+    /// Deletion requests delivered.
+    pub deletion_requests_sent: u64,
+    /// Events the backend rejected (4xx) and that were dropped.
+    pub events_rejected: u64,
+    /// Requests repeated after a failure.
+    pub retries: u32,
+    /// Whether the queue was emptied. When not, `retry_after_ms` says when to try again.
+    pub complete: bool,
+    /// How long to wait before the next `upload()` when it stopped early.
+    pub retry_after_ms: Option<u64>,
+}
+
+enum Outcome {
+    Accepted(Value),
+    Rejected(u16),
+    GaveUp(Duration),
+}
+
+/// The HTTP side of telemetry.
+pub(crate) struct Uploader {
+    client: reqwest::Client,
+    base: String,
+    sent_at: Mutex<VecDeque<Instant>>,
+    running: tokio::sync::Mutex<()>,
+}
+
+impl Uploader {
+    pub fn new(config: &TelemetryConfig) -> Result<Self> {
+        let (client, base) = net::client(
+            &config.endpoint,
+            Duration::from_millis(config.connect_timeout_ms),
+            Duration::from_millis(config.request_timeout_ms),
+        )?;
+        Ok(Uploader {
+            client,
+            base,
+            sent_at: Mutex::new(VecDeque::new()),
+            running: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Takes a request slot from the per-minute budget, or says how long until one frees.
+    fn take_slot(&self, per_minute: u32) -> std::result::Result<(), Duration> {
+        let mut sent = self.sent_at.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        while sent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= RATE_WINDOW)
+        {
+            sent.pop_front();
+        }
+        if sent.len() >= per_minute as usize {
+            return Err(RATE_WINDOW - now.duration_since(sent[0]));
+        }
+        sent.push_back(now);
+        Ok(())
+    }
+
+    /// Sends one gzip JSON body with retries.
+    async fn send(
+        &self,
+        path: &str,
+        body: &Value,
+        config: &TelemetryConfig,
+        summary: &mut UploadSummary,
+    ) -> Result<Outcome> {
+        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        gz.write_all(body.to_string().as_bytes())
+            .map_err(|_| Error::Internal("gzip"))?;
+        let compressed = gz.finish().map_err(|_| Error::Internal("gzip"))?;
+        let mut backoff = Backoff::new(
+            Duration::from_millis(config.retry_base_delay_ms),
+            Duration::from_millis(config.retry_max_delay_ms),
+        );
+        let mut wait = Duration::ZERO;
+        for attempt in 0..config.max_attempts {
+            if attempt > 0 {
+                summary.retries += 1;
+                tokio::time::sleep(wait).await;
+            }
+            if let Err(until) = self.take_slot(config.max_uploads_per_minute) {
+                return Ok(Outcome::GaveUp(until));
+            }
+            let response = self
+                .client
+                .post(format!("{}{path}", self.base))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(reqwest::header::CONTENT_ENCODING, "gzip")
+                .body(compressed.clone())
+                .send()
+                .await;
+            let retry_after = match response {
+                Ok(r) if r.status().is_success() => {
+                    let bytes = r.bytes().await.unwrap_or_default();
+                    let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                    return Ok(Outcome::Accepted(value));
+                }
+                Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => {
+                    log::info!("telemetry upload: HTTP {}, will retry", r.status().as_u16());
+                    net::retry_after(&r)
+                }
+                Ok(r) => return Ok(Outcome::Rejected(r.status().as_u16())),
+                Err(e) => {
+                    log::info!(
+                        "telemetry upload: network error ({}), will retry",
+                        error_kind(&e)
+                    );
+                    None
+                }
+            };
+            wait = backoff.next_delay(retry_after);
+        }
+        Ok(Outcome::GaveUp(wait))
+    }
+
+    /// The whole upload.
+    pub async fn upload(
+        &self,
+        store: Arc<Store>,
+        config: &TelemetryConfig,
+    ) -> Result<UploadSummary> {
+        let _one_at_a_time = self.running.lock().await;
+        let mut summary = UploadSummary::default();
+
+        let requests = blocking(&store, |s| s.read(|c, _| queue::deletion_requests(c))).await?;
+        if !requests.is_empty() {
+            let bodies: Vec<Value> = requests
+                .iter()
+                .filter_map(|(_, b)| serde_json::from_str(b).ok())
+                .collect();
+            let body = json!({ "schema_version": 1, "requests": bodies });
+            match self
+                .send(DELETION_REQUESTS_PATH, &body, config, &mut summary)
+                .await?
+            {
+                Outcome::Accepted(_) => {
+                    let ids: Vec<String> = requests.into_iter().map(|(id, _)| id).collect();
+                    summary.deletion_requests_sent = ids.len() as u64;
+                    blocking(&store, move |s| {
+                        s.write(|tx, _| queue::remove_deletion_requests(tx, &ids))
+                    })
+                    .await?;
+                }
+                // Deletion requests are never dropped: keep them and stop here.
+                Outcome::Rejected(status) => {
+                    log::warn!("telemetry: deletion requests refused with HTTP {status}; kept");
+                    summary.retry_after_ms = Some(config.retry_max_delay_ms);
+                    return Ok(summary);
+                }
+                Outcome::GaveUp(wait) => {
+                    summary.retry_after_ms = Some(wait.as_millis() as u64);
+                    return Ok(summary);
+                }
+            }
+        }
+
+        loop {
+            let (max_events, max_bytes) =
+                (config.max_batch_events, u64::from(config.max_batch_bytes));
+            let batch = blocking(&store, move |s| {
+                s.read(|c, r| queue::oldest_events(c, &r.keys, max_events, max_bytes))
+            })
+            .await?;
+            if batch.is_empty() {
+                summary.complete = true;
+                return Ok(summary);
+            }
+            let seqs: Vec<i64> = batch.iter().map(|(seq, _, _)| *seq).collect();
+            let events: Vec<Value> = batch
+                .iter()
+                .filter_map(|(_, _, j)| serde_json::from_str(j).ok())
+                .collect();
+            let body = json!({
+                "schema_version": 1,
+                "sent_at": queue::rfc3339_millis(crate::store::db::now_millis()),
+                "events": events,
+            });
+            let n = events.len() as u64;
+            match self.send(EVENTS_PATH, &body, config, &mut summary).await? {
+                Outcome::Accepted(answer) => {
+                    summary.batches_sent += 1;
+                    summary.events_sent += n;
+                    summary.duplicates += answer["duplicates"].as_u64().unwrap_or(0);
+                    blocking(&store, move |s| {
+                        s.write(|tx, _| {
+                            queue::remove_events(tx, &seqs)?;
+                            queue::add_counter(tx, "uploaded", n)
+                        })
+                    })
+                    .await?;
+                }
+                Outcome::Rejected(status) => {
+                    log::warn!(
+                        "telemetry: a batch of {n} events was refused with HTTP {status}; dropped"
+                    );
+                    summary.events_rejected += n;
+                    blocking(&store, move |s| {
+                        s.write(|tx, _| {
+                            queue::remove_events(tx, &seqs)?;
+                            queue::add_counter(tx, "rejected", n)
+                        })
+                    })
+                    .await?;
+                }
+                Outcome::GaveUp(wait) => {
+                    summary.retry_after_ms = Some(wait.as_millis() as u64);
+                    return Ok(summary);
+                }
+            }
+        }
+    }
+}
+
+/// Runs store work off the async executor's thread.
+async fn blocking<T: Send + 'static>(
+    store: &Arc<Store>,
+    f: impl FnOnce(&Store) -> crate::error::ApiResult<T> + Send + 'static,
+) -> Result<T> {
+    let store = Arc::clone(store);
+    match tokio::task::spawn_blocking(move || f(&store)).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(Error::Api(e)),
+        Err(_) => Err(Error::Internal("a store task failed")),
+    }
+}
+
+/// A network error's kind, without the URL or any body.
+fn error_kind(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect"
+    } else if e.is_request() {
+        "request"
+    } else {
+        "other"
+    }
+}

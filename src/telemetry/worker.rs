@@ -1,0 +1,324 @@
+//! The telemetry worker: the buffer between `record()` and the store, and the thread that
+//! drains it.
+
+use super::event::TelemetryEvent;
+use super::firewall::Firewall;
+use super::{queue, PurposeCount, TelemetryConfig, TelemetryCounters};
+use crate::consent::hub::ConsentHub;
+use crate::consent::Purpose;
+use crate::error::Result;
+use crate::store::db::millis_of;
+use crate::store::Store;
+use crossbeam_queue::ArrayQueue;
+use rusqlite::Connection;
+use serde_json::json;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
+use std::thread::{JoinHandle, Thread};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Most events the worker takes from the buffer into one transaction.
+const BATCH: usize = 1024;
+/// How long the worker sleeps when the buffer is empty (it is woken earlier when the
+/// buffer fills up, on flush and on stop).
+const IDLE: Duration = Duration::from_millis(200);
+
+struct Recorded {
+    event: TelemetryEvent,
+    at: SystemTime,
+}
+
+/// Counters touched on the caller's thread (atomics), moved into the store by the worker.
+#[derive(Default)]
+struct HotCounters {
+    no_consent: [AtomicU64; 5],
+    buffer_full: AtomicU64,
+}
+
+/// A snapshot of the hot counters not yet moved into the store.
+pub(crate) struct HotSnapshot {
+    no_consent: [u64; 5],
+    buffer_full: u64,
+}
+
+struct Shared {
+    buffer: ArrayQueue<Recorded>,
+    hub: Arc<ConsentHub>,
+    hot: HotCounters,
+    enqueued: AtomicU64,
+    processed: Mutex<u64>,
+    processed_changed: Condvar,
+    stopping: AtomicBool,
+    thread: OnceLock<Thread>,
+}
+
+/// Owns the worker thread.
+pub(crate) struct Worker {
+    shared: Arc<Shared>,
+    handle: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Worker {
+    /// Starts the worker thread for `store`.
+    pub fn start(store: Arc<Store>, config: TelemetryConfig) -> Self {
+        let shared = Arc::new(Shared {
+            buffer: ArrayQueue::new(config.buffer_capacity as usize),
+            hub: Arc::clone(store.consent_hub()),
+            hot: HotCounters::default(),
+            enqueued: AtomicU64::new(0),
+            processed: Mutex::new(0),
+            processed_changed: Condvar::new(),
+            stopping: AtomicBool::new(false),
+            thread: OnceLock::new(),
+        });
+        let for_thread = Arc::clone(&shared);
+        let handle = std::thread::Builder::new()
+            .name("aparking-telemetry".into())
+            .spawn(move || run(&for_thread, &store, &config))
+            .expect("the telemetry worker thread starts");
+        let _ = shared.thread.set(handle.thread().clone());
+        Worker {
+            shared,
+            handle: Mutex::new(Some(handle)),
+        }
+    }
+
+    /// The caller's side: consent check, then a lock-free push.
+    #[inline]
+    pub fn record(&self, event: TelemetryEvent) {
+        let s = &*self.shared;
+        let purpose = event.purpose();
+        if !s.hub.is_allowed(purpose) {
+            s.hot.no_consent[purpose.index()].fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if s.stopping.load(Ordering::Relaxed) {
+            s.hot.buffer_full.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let recorded = Recorded {
+            event,
+            at: SystemTime::now(),
+        };
+        match s.buffer.push(recorded) {
+            Ok(()) => {
+                s.enqueued.fetch_add(1, Ordering::Release);
+                if s.buffer.len() * 2 >= s.buffer.capacity() {
+                    self.wake();
+                }
+            }
+            Err(_) => {
+                s.hot.buffer_full.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn wake(&self) {
+        if let Some(t) = self.shared.thread.get() {
+            t.unpark();
+        }
+    }
+
+    /// Waits until everything enqueued before the call was processed.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let target = self.shared.enqueued.load(Ordering::Acquire);
+        self.wake();
+        let deadline = Instant::now() + timeout;
+        let mut processed = self
+            .shared
+            .processed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        while *processed < target {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            processed = self
+                .shared
+                .processed_changed
+                .wait_timeout(processed, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        true
+    }
+
+    /// The hot counters not yet moved into the store.
+    pub fn hot_counters(&self) -> Arc<dyn Fn() -> HotSnapshot + Send + Sync> {
+        let shared = Arc::clone(&self.shared);
+        Arc::new(move || HotSnapshot {
+            no_consent: std::array::from_fn(|i| shared.hot.no_consent[i].load(Ordering::Relaxed)),
+            buffer_full: shared.hot.buffer_full.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Processes what is buffered, then stops the thread.
+    pub fn stop(&self) {
+        self.shared.stopping.store(true, Ordering::Release);
+        self.wake();
+        let handle = self
+            .handle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle {
+            if handle.join().is_err() {
+                log::error!("the telemetry worker panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn run(shared: &Shared, store: &Store, config: &TelemetryConfig) {
+    loop {
+        let mut batch = Vec::new();
+        while batch.len() < BATCH {
+            match shared.buffer.pop() {
+                Some(r) => batch.push(r),
+                None => break,
+            }
+        }
+        let n = batch.len() as u64;
+        if n > 0 || shared.stopping.load(Ordering::Acquire) {
+            if let Err(e) = store.write(|tx, ring| process(tx, &ring.keys, shared, config, batch)) {
+                log::warn!("telemetry: {n} events could not be stored: {e}");
+            }
+            let mut processed = shared
+                .processed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            *processed += n;
+            shared.processed_changed.notify_all();
+        }
+        if n == 0 {
+            if shared.stopping.load(Ordering::Acquire) && shared.buffer.is_empty() {
+                return;
+            }
+            std::thread::park_timeout(IDLE);
+        }
+    }
+}
+
+/// Stores a batch in one transaction: consent re-checked under the store's lock, events
+/// coarsened, firewalled, sealed and queued; limits enforced; counters moved.
+fn process(
+    tx: &Connection,
+    keys: &crate::crypto::StoreKeys,
+    shared: &Shared,
+    config: &TelemetryConfig,
+    batch: Vec<Recorded>,
+) -> Result<()> {
+    let mut no_consent = [0u64; 5];
+    let mut firewalled = [0u64; 5];
+    let (mut invalid, mut stored) = (0u64, 0u64);
+    if !batch.is_empty() {
+        let firewall = match crate::store::personal_values(tx, keys) {
+            Ok(values) => Firewall::new(&values),
+            Err(_) => Firewall::unavailable(),
+        };
+        let lifetime_ms = i64::from(config.installation_id_lifetime_days) * 86_400_000;
+        let installation = queue::current_installation(tx, lifetime_ms)?;
+        for r in batch {
+            let purpose = r.event.purpose();
+            // A consent change that committed after record() wins.
+            if !shared.hub.is_allowed(purpose) {
+                no_consent[purpose.index()] += 1;
+                continue;
+            }
+            let Some(data) = r.event.wire_data(config.location_decimals) else {
+                invalid += 1;
+                continue;
+            };
+            if r.event
+                .strings()
+                .iter()
+                .any(|s| firewall.check(s).is_some())
+            {
+                firewalled[purpose.index()] += 1;
+                continue;
+            }
+            let id = uuid::Uuid::new_v4().to_string();
+            let at = millis_of(r.at);
+            let wire = json!({
+                "id": id,
+                "kind": r.event.kind(),
+                "purpose": purpose.as_str(),
+                "installation_id": installation,
+                "recorded_at": queue::rfc3339_millis(at),
+                "data": data,
+            });
+            queue::push_event(tx, keys, &id, purpose, &wire.to_string())?;
+            if purpose == Purpose::ConnectionDiagnostics {
+                let sample = json!({ "recorded_at": at, "data": wire["data"] });
+                queue::keep_network_sample(tx, keys, &id, at, &sample.to_string())?;
+            }
+            stored += 1;
+        }
+    }
+    let over = queue::enforce_limits(
+        tx,
+        u64::from(config.max_queue_events),
+        config.max_queue_bytes,
+    )?;
+    queue::add_counter(tx, "stored", stored)?;
+    queue::add_counter(tx, "dropped_invalid", invalid)?;
+    queue::add_counter(tx, "dropped_queue_full", over)?;
+    for p in Purpose::ALL {
+        let moved = shared.hot.no_consent[p.index()].swap(0, Ordering::Relaxed);
+        queue::add_counter(
+            tx,
+            &format!("dropped_no_consent.{}", p.as_str()),
+            moved + no_consent[p.index()],
+        )?;
+        queue::add_counter(
+            tx,
+            &format!("dropped_firewall.{}", p.as_str()),
+            firewalled[p.index()],
+        )?;
+    }
+    queue::add_counter(
+        tx,
+        "dropped_buffer_full",
+        shared.hot.buffer_full.swap(0, Ordering::Relaxed),
+    )?;
+    Ok(())
+}
+
+/// Reads the counters: the store's plus the hot ones not yet moved (read under the same
+/// lock as the move, so nothing is counted twice or missed).
+pub(crate) fn counters(
+    conn: &Connection,
+    hot: &Arc<dyn Fn() -> HotSnapshot + Send + Sync>,
+) -> Result<TelemetryCounters> {
+    let snapshot = hot();
+    let by_purpose = |prefix: &str, extra: &[u64; 5]| -> Result<Vec<PurposeCount>> {
+        Purpose::ALL
+            .iter()
+            .map(|p| {
+                Ok(PurposeCount {
+                    purpose: *p,
+                    count: queue::counter(conn, &format!("{prefix}.{}", p.as_str()))?
+                        + extra[p.index()],
+                })
+            })
+            .collect()
+    };
+    Ok(TelemetryCounters {
+        dropped_no_consent: by_purpose("dropped_no_consent", &snapshot.no_consent)?,
+        dropped_buffer_full: queue::counter(conn, "dropped_buffer_full")? + snapshot.buffer_full,
+        dropped_firewall: by_purpose("dropped_firewall", &[0; 5])?,
+        dropped_invalid: queue::counter(conn, "dropped_invalid")?,
+        dropped_queue_full: queue::counter(conn, "dropped_queue_full")?,
+        stored: queue::counter(conn, "stored")?,
+        purged: queue::counter(conn, "events_purged")?,
+        uploaded: queue::counter(conn, "uploaded")?,
+        rejected: queue::counter(conn, "rejected")?,
+    })
+}
