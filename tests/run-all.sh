@@ -25,7 +25,10 @@ step "benchmarks, once each in test mode"
 cargo test --locked --benches
 
 step "host library for the Kotlin bindings"
-cargo build --locked -p aparking-core -p uniffi-bindgen
+cargo build --locked -p aparking-core -p uniffi-bindgen -p aparking-server
+
+step "packaging scripts (Android, iOS) and the generated Swift bindings"
+bash tests/packaging.sh
 
 step "Kotlin tests on the JVM (generated bindings + JNA)"
 mvn -B -f bindings/kotlin/pom.xml test -Dcargo.skip=true

@@ -86,6 +86,8 @@ class FormatsTest {
             is AparkingException.StoreCorrupted -> "corrupted"
             is AparkingException.IncompatibleVersion -> "incompatible"
             is AparkingException.StoreClosed -> "closed"
+            is AparkingException.NoPolicy -> "no policy"
+            is AparkingException.PolicyVersionMismatch -> "policy ${err.accepted} vs ${err.inForce}"
             is AparkingException.StorageFull -> "full"
             is AparkingException.Storage -> "storage"
             is AparkingException.Internal -> "internal"
