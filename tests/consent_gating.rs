@@ -440,6 +440,19 @@ fn a_connection_complaint_carries_recent_samples_as_personal_data() {
     assert_eq!(complaint.samples[0].signal_dbm, Some(-101));
     assert_eq!(t.complaints().unwrap(), vec![complaint]);
     assert!(t.file_connection_complaint("   ".into(), 60).is_err());
+    // The right of access covers the complaint and the consent receipts.
+    let export: serde_json::Value =
+        serde_json::from_str(&store.export_user_data().unwrap()).unwrap();
+    assert_eq!(
+        export["complaints"][0]["description"],
+        "Связь пропадает у ТРЦ Mega"
+    );
+    assert_eq!(export["complaints"][0]["network_samples"], 3);
+    assert_eq!(
+        export["consent_receipts"][0]["purposes_granted"][0],
+        "connection_diagnostics"
+    );
+    assert_eq!(export["consent_receipts"][0]["policy_version"], 1);
     // Withdrawing connection diagnostics forgets the kept samples; the complaint stays.
     consent
         .withdraw(vec![Purpose::ConnectionDiagnostics], context())

@@ -20,7 +20,7 @@ mod policy;
 mod purpose;
 mod receipt;
 
-pub(crate) use db::{load_state, RECEIPTS};
+pub(crate) use db::{load_state, receipts as receipts_in, RECEIPTS};
 pub use policy::{parse_policy_manifest, PolicyManifest, PolicyUpdate};
 pub use purpose::Purpose;
 pub(crate) use purpose::PurposeSet;

@@ -1,8 +1,11 @@
 //! `export_user_data`: everything personal as JSON, for the user's right of access
 //! (policy clause P5.1, law No. 94-V).
 
+use crate::consent::ConsentReceipt;
 use crate::model::{Document, Profile, Vehicle};
+use crate::telemetry::ConnectionComplaint;
 use serde::Serialize;
+use serde_json::json;
 use std::time::SystemTime;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -20,6 +23,8 @@ struct Export<'a> {
     profile: Option<ProfileOut<'a>>,
     vehicles: Vec<VehicleOut<'a>>,
     documents: Vec<DocumentOut<'a>>,
+    consent_receipts: Vec<serde_json::Value>,
+    complaints: Vec<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -70,6 +75,8 @@ pub(crate) fn to_json(
     profile: Option<&Profile>,
     vehicles: &[Vehicle],
     documents: &[Document],
+    receipts: &[ConsentReceipt],
+    complaints: &[ConnectionComplaint],
 ) -> serde_json::Result<String> {
     let export = Export {
         format: FORMAT,
@@ -110,6 +117,28 @@ pub(crate) fn to_json(
                 vehicle_id: d.vehicle_id.as_deref(),
                 created_at: rfc3339(d.created_at),
                 updated_at: rfc3339(d.updated_at),
+            })
+            .collect(),
+        consent_receipts: receipts
+            .iter()
+            .map(|r| {
+                json!({
+                    "id": r.id, "action": r.action, "policy_version": r.policy_version,
+                    "policy_text_sha256": r.policy_text_sha256, "policy_url": r.policy_url,
+                    "jurisdiction": r.jurisdiction, "purposes_granted": r.purposes_granted,
+                    "purposes_denied": r.purposes_denied, "timestamp": rfc3339(r.timestamp),
+                    "app_version": r.app_version, "locale": r.locale,
+                    "collection_method": r.collection_method,
+                })
+            })
+            .collect(),
+        complaints: complaints
+            .iter()
+            .map(|c| {
+                json!({
+                    "id": c.id, "description": c.description, "created_at": rfc3339(c.created_at),
+                    "network_samples": c.samples.len(),
+                })
             })
             .collect(),
     };

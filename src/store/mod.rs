@@ -279,13 +279,22 @@ impl Store {
         self.read(|c, r| documents::find_by_number(c, &r.keys, kind, &number))
     }
 
-    /// Everything personal the store holds, as JSON (the user's right of access).
+    /// Everything personal the store holds, as JSON (the user's right of access): profile,
+    /// vehicles, documents, consent receipts and complaints.
     pub fn export_user_data(&self) -> ApiResult<String> {
         self.read(|c, r| {
             let profile = profile::get(c, &r.keys)?;
             let vehicles = vehicles::list(c, &r.keys)?;
             let documents = documents::list(c, &r.keys)?;
-            Ok(export::to_json(profile.as_ref(), &vehicles, &documents)?)
+            let receipts = crate::consent::receipts_in(c, &r.keys)?;
+            let complaints = crate::telemetry::complaints_in(c, &r.keys)?;
+            Ok(export::to_json(
+                profile.as_ref(),
+                &vehicles,
+                &documents,
+                &receipts,
+                &complaints,
+            )?)
         })
     }
 

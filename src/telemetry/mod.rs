@@ -16,6 +16,7 @@ pub(crate) mod queue;
 mod upload;
 mod worker;
 
+pub(crate) use complaint::list as complaints_in;
 pub use complaint::{ConnectionComplaint, NetworkSample};
 pub use event::{NetworkType, TelemetryEvent};
 pub(crate) use firewall::PersonalValues;

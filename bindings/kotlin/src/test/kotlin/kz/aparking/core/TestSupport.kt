@@ -49,3 +49,54 @@ fun openStore(path: Path, provider: KeyProvider): Store = Store.open(path.toStri
 /** A phone number as a user types it, and its E.164 form. */
 const val PHONE_TYPED = "8 (701) 234-56-78"
 const val PHONE_E164 = "+77012345678"
+
+// ---- Consent and telemetry (mirrors tests/common/privacy.rs) ----
+
+/** An endpoint nothing listens on: for tests where no upload happens. */
+const val NOWHERE = "http://127.0.0.1:9"
+
+/** A manifest of [version] offering every purpose. */
+fun policy(version: UInt): PolicyManifest = PolicyManifest(
+    version = version,
+    lastUpdated = "2026-01-15",
+    url = "https://aparking.kz/privacy",
+    textSha256 = "%064x".format(version.toLong()),
+    purposes = Purpose.entries.toList(),
+)
+
+/** The context of a consent given on the onboarding screen. */
+fun consentContext(method: CollectionMethod = CollectionMethod.ONBOARDING_SCREEN): ConsentContext =
+    ConsentContext(appVersion = "4.2.0 (421)", locale = "kk-KZ", collectionMethod = method)
+
+/** Test limits: millisecond backoff, no practical rate limit. */
+fun fastConfig(endpoint: String = NOWHERE): TelemetryConfig = TelemetryConfig(
+    endpoint = endpoint,
+    retryBaseDelayMs = 5uL,
+    retryMaxDelayMs = 50uL,
+    maxUploadsPerMinute = 1000u,
+)
+
+/** A network-quality sample (purpose: connection diagnostics). */
+fun networkSample(signalDbm: Int): TelemetryEvent = TelemetryEvent.NetworkQuality(
+    networkType = NetworkType.CELLULAR4G,
+    signalDbm = signalDbm,
+    rttMs = 180u,
+    throughputKbps = 2500u,
+    failedRequests = 1u,
+)
+
+/** One event of every kind (7 events, 3 purposes). */
+fun oneOfEach(): List<TelemetryEvent> = listOf(
+    TelemetryEvent.AppInfo(
+        os = "Android", osVersion = "15", deviceModel = "Pixel 8", appVersion = "4.2.0", locale = "kk-KZ",
+    ),
+    TelemetryEvent.ScreenView(screen = "parking_map"),
+    TelemetryEvent.SessionStart,
+    TelemetryEvent.SessionEnd(durationMs = 61_000uL),
+    TelemetryEvent.CoarseLocation(latitude = 43.238949, longitude = 76.889709),
+    networkSample(-97),
+    TelemetryEvent.ErrorCount(code = "payment_timeout", count = 2u),
+)
+
+/** Sum of the counts of a by-purpose counter. */
+fun List<PurposeCount>.total(): ULong = fold(0uL) { acc, c -> acc + c.count }
