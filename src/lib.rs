@@ -17,6 +17,7 @@ pub mod crypto;
 pub mod error;
 pub mod ffi;
 pub mod formats;
+pub mod logging;
 pub mod model;
 mod net;
 pub mod store;
@@ -29,6 +30,7 @@ pub use consent::{
 pub use crypto::{InMemoryKeyProvider, KeyProvider, KeyProviderError};
 pub use error::AparkingError;
 pub use formats::{PlateFormat, PlateNumber};
+pub use logging::{set_log_sink, LogLevel, LogRecord, LogSink};
 pub use model::*;
 pub use store::{Store, StoreInfo};
 pub use telemetry::{

@@ -27,6 +27,9 @@ cargo test --locked --benches
 step "host library for the Kotlin bindings"
 cargo build --locked -p aparking-core -p uniffi-bindgen -p aparking-server
 
+step "size budget of the release library"
+bash tests/size-check.sh
+
 step "packaging scripts (Android, iOS) and the generated Swift bindings"
 bash tests/packaging.sh
 
