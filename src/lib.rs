@@ -21,6 +21,7 @@ pub mod logging;
 pub mod model;
 mod net;
 pub mod store;
+mod sync;
 pub mod telemetry;
 
 pub use consent::{

@@ -1,8 +1,8 @@
 //! Crash consistency: a child process writes vehicles, rotates the data key and rotates
 //! the key-encryption key between two keys, and is killed with SIGKILL at a random
 //! moment. After every kill the store must pass `PRAGMA integrity_check`, open with
-//! exactly one of the two keys, decrypt every row, and hold every write the child had
-//! acknowledged.
+//! exactly one of the two keys, decrypt every row, hold every write the child had
+//! acknowledged, and have exactly one outbox entry per vehicle created.
 
 mod common;
 
@@ -164,6 +164,19 @@ fn crash_consistency_under_sigkill() {
         );
         assert!(store.get_profile().unwrap().is_some());
         assert_eq!(store.list_documents().unwrap().len(), 2);
+        // The outbox matches the data: one create per vehicle, written in its transaction.
+        let vehicle_creates = aparking_core::store::pending_sync_changes(&store)
+            .unwrap()
+            .into_iter()
+            .filter(|(entity, _, op, fields)| {
+                entity == "vehicle" && op == "upsert" && fields.get("plate").is_some()
+            })
+            .count();
+        assert_eq!(
+            vehicle_creates,
+            vehicles.len(),
+            "round {round}: outbox and data disagree"
+        );
     }
     assert!(
         acknowledged.len() > KILLS as usize,

@@ -9,6 +9,7 @@ use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
 use crate::formats::{canonical_document_number, validate_date};
 use crate::model::{Document, DocumentField, DocumentKind, DocumentPatch, NewDocument};
+use crate::sync::outbox::{self, Entity, Fields, Op};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 /// The documents' sealed fields and the number's blind index.
@@ -67,6 +68,17 @@ fn open_row(keys: &StoreKeys, row: SealedRow) -> Result<Document> {
         updated_at: time_of(row.updated_at),
         id: row.id,
     })
+}
+
+/// The document's fields under their sync wire names.
+fn sync_fields(d: &Document) -> Fields {
+    vec![
+        ("kind", Some(d.kind.as_str().to_string())),
+        ("number", Some(d.number.clone())),
+        ("issued_on", d.issued_on.clone()),
+        ("expires_on", d.expires_on.clone()),
+        ("vehicle_id", d.vehicle_id.clone()),
+    ]
 }
 
 fn number(v: &str) -> Result<String> {
@@ -146,6 +158,15 @@ pub(crate) fn add(conn: &Connection, keys: &StoreKeys, input: NewDocument) -> Re
         updated_at: now,
     };
     write(conn, keys, &document, true)?;
+    let fields = outbox::changed(None, &sync_fields(&document));
+    outbox::record(
+        conn,
+        keys,
+        Entity::Document,
+        &document.id,
+        Op::Upsert,
+        fields,
+    )?;
     Ok(document)
 }
 
@@ -157,6 +178,7 @@ pub(crate) fn update(
     patch: DocumentPatch,
 ) -> Result<Document> {
     let current = get(conn, keys, id)?.ok_or(Error::NotFound { entity: "document" })?;
+    let before = sync_fields(&current);
     let clears = |f: DocumentField| patch.clear.contains(&f);
     refuse_clear_required("number", clears(DocumentField::Number))?;
     let document = Document {
@@ -189,17 +211,33 @@ pub(crate) fn update(
         ..current
     };
     write(conn, keys, &document, false)?;
+    let fields = outbox::changed(Some(&before), &sync_fields(&document));
+    outbox::record(
+        conn,
+        keys,
+        Entity::Document,
+        &document.id,
+        Op::Upsert,
+        fields,
+    )?;
     Ok(document)
 }
 
 /// Removes the document `id`. Works on a damaged record too.
-pub(crate) fn remove(conn: &Connection, id: &str) -> Result<()> {
+pub(crate) fn remove(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<()> {
     match conn
         .prepare_cached("DELETE FROM documents WHERE id = ?1")?
         .execute([id])?
     {
         0 => Err(Error::NotFound { entity: "document" }),
-        _ => Ok(()),
+        _ => outbox::record(
+            conn,
+            keys,
+            Entity::Document,
+            id,
+            Op::Delete,
+            Default::default(),
+        ),
     }
 }
 

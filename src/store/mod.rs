@@ -226,7 +226,7 @@ impl Store {
 
     /// Removes the vehicle `id`; its documents stay, unlinked. `NotFound` if absent.
     pub fn remove_vehicle(&self, id: String) -> ApiResult<()> {
-        self.write(|tx, _| vehicles::remove(tx, &id))
+        self.write(|tx, r| vehicles::remove(tx, &r.keys, &id))
     }
 
     /// The vehicle `id`, or `None`.
@@ -257,7 +257,7 @@ impl Store {
 
     /// Removes the document `id`. `NotFound` if absent.
     pub fn remove_document(&self, id: String) -> ApiResult<()> {
-        self.write(|tx, _| documents::remove(tx, &id))
+        self.write(|tx, r| documents::remove(tx, &r.keys, &id))
     }
 
     /// The document `id`, or `None`.
@@ -412,6 +412,27 @@ pub(crate) fn personal_values(
         .document_numbers
         .extend(documents.iter().map(|d| d.number.clone()));
     Ok(values)
+}
+
+/// Pending sync changes (outbox entries), oldest first (crate-internal, for tests of the
+/// outbox until the sync engine lands).
+#[doc(hidden)]
+pub fn pending_sync_changes(
+    store: &Store,
+) -> ApiResult<Vec<(String, String, String, serde_json::Value)>> {
+    store.read(|c, r| {
+        Ok(crate::sync::outbox::pending(c, &r.keys, u32::MAX)?
+            .into_iter()
+            .map(|p| {
+                (
+                    p.entity,
+                    p.record_id,
+                    p.op,
+                    serde_json::Value::Object(p.fields),
+                )
+            })
+            .collect())
+    })
 }
 
 /// Copies the write-ahead log into the database and truncates it to zero bytes, so

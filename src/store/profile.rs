@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::formats::person::{canonical_email, canonical_phone};
 use crate::formats::validate_text;
 use crate::model::{Language, Profile, ProfileField, ProfilePatch};
+use crate::sync::outbox::{self, Entity, Fields, Op};
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// The profile's sealed fields.
@@ -18,6 +19,19 @@ pub(crate) static TABLE: SealedTable = SealedTable {
 };
 
 const FULL_NAME_MAX_CHARS: usize = 200;
+
+/// The profile's fields under their sync wire names.
+fn sync_fields(p: &Profile) -> Fields {
+    vec![
+        ("phone", Some(p.phone.clone())),
+        ("full_name", p.full_name.clone()),
+        ("email", p.email.clone()),
+        (
+            "preferred_language",
+            p.preferred_language.map(|l| l.code().to_string()),
+        ),
+    ]
+}
 
 /// Reads and opens the profile, if there is one.
 pub(crate) fn get(conn: &Connection, keys: &StoreKeys) -> Result<Option<Profile>> {
@@ -106,7 +120,7 @@ pub(crate) fn update(conn: &Connection, keys: &StoreKeys, patch: ProfilePatch) -
          ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
     )?
     .execute(params![id, sealed, created, now])?;
-    Ok(Profile {
+    let profile = Profile {
         id,
         phone,
         full_name,
@@ -114,5 +128,9 @@ pub(crate) fn update(conn: &Connection, keys: &StoreKeys, patch: ProfilePatch) -
         preferred_language,
         created_at: time_of(created),
         updated_at: time_of(now),
-    })
+    };
+    let before = current.as_ref().map(sync_fields);
+    let fields = outbox::changed(before.as_ref(), &sync_fields(&profile));
+    outbox::record(conn, keys, Entity::Profile, &profile.id, Op::Upsert, fields)?;
+    Ok(profile)
 }

@@ -13,6 +13,7 @@ use rusqlite::{Connection, Transaction};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_init.sql"),
     include_str!("migrations/002_consent_telemetry.sql"),
+    include_str!("migrations/003_sync_outbox.sql"),
 ];
 
 /// The schema version this code writes.

@@ -8,6 +8,7 @@ use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
 use crate::formats::{canonical_document_number, plate, validate_text};
 use crate::model::{NewVehicle, Vehicle, VehicleField, VehiclePatch};
+use crate::sync::outbox::{self, Entity, Fields, Op};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 /// The vehicles' sealed fields and the plate's blind index.
@@ -70,6 +71,21 @@ fn open_row(keys: &StoreKeys, row: SealedRow) -> Result<Vehicle> {
     })
 }
 
+/// The vehicle's fields under their sync wire names.
+fn sync_fields(v: &Vehicle) -> Fields {
+    vec![
+        ("plate", Some(v.plate.canonical.clone())),
+        ("nickname", v.nickname.clone()),
+        ("make", v.make.clone()),
+        ("model", v.model.clone()),
+        ("colour", v.colour.clone()),
+        (
+            "registration_certificate_number",
+            v.registration_certificate_number.clone(),
+        ),
+    ]
+}
+
 fn text(field: &'static str) -> impl Fn(&str) -> Result<String> {
     move |v| validate_text(field, v, TEXT_MAX_CHARS)
 }
@@ -129,6 +145,8 @@ pub(crate) fn add(conn: &Connection, keys: &StoreKeys, input: NewVehicle) -> Res
         updated_at: now,
     };
     write(conn, keys, &vehicle, true)?;
+    let fields = outbox::changed(None, &sync_fields(&vehicle));
+    outbox::record(conn, keys, Entity::Vehicle, &vehicle.id, Op::Upsert, fields)?;
     Ok(vehicle)
 }
 
@@ -140,6 +158,7 @@ pub(crate) fn update(
     patch: VehiclePatch,
 ) -> Result<Vehicle> {
     let current = get(conn, keys, id)?.ok_or(Error::NotFound { entity: "vehicle" })?;
+    let before = sync_fields(&current);
     let clears = |f: VehicleField| patch.clear.contains(&f);
     refuse_clear_required("plate", clears(VehicleField::Plate))?;
     let vehicle = Vehicle {
@@ -186,17 +205,26 @@ pub(crate) fn update(
         ..current
     };
     write(conn, keys, &vehicle, false)?;
+    let fields = outbox::changed(Some(&before), &sync_fields(&vehicle));
+    outbox::record(conn, keys, Entity::Vehicle, &vehicle.id, Op::Upsert, fields)?;
     Ok(vehicle)
 }
 
 /// Removes the vehicle `id` (its documents stay, unlinked). Works on a damaged record too.
-pub(crate) fn remove(conn: &Connection, id: &str) -> Result<()> {
+pub(crate) fn remove(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<()> {
     match conn
         .prepare_cached("DELETE FROM vehicles WHERE id = ?1")?
         .execute([id])?
     {
         0 => Err(Error::NotFound { entity: "vehicle" }),
-        _ => Ok(()),
+        _ => outbox::record(
+            conn,
+            keys,
+            Entity::Vehicle,
+            id,
+            Op::Delete,
+            Default::default(),
+        ),
     }
 }
 

@@ -1,0 +1,170 @@
+//! The outbox: one entry per local change of a synced record (profile, vehicle, document),
+//! written in the transaction of the change. Consent receipts and complaints are
+//! create-only: they are pushed from their own tables (`uploaded_at`, `sent_at`). `sealed` holds the change's fields as a JSON object (wire names of
+//! `docs/protocol.md`): for an `upsert`, the fields set or changed (null = cleared); for a
+//! `delete`, an empty object.
+
+use crate::crypto::StoreKeys;
+use crate::error::Result;
+use crate::store::db::now_millis;
+use crate::store::sealed::{take, RowSeal, SealedTable};
+use rusqlite::{params, Connection};
+use serde_json::{Map, Value};
+
+/// Outbox entries are sealed: they carry personal values.
+pub(crate) static OUTBOX: SealedTable = SealedTable {
+    table: "sync_outbox",
+    entity: "outbox entry",
+    fields: &["change"],
+    blind_index: None,
+};
+
+/// A synced entity kind, with its wire name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Entity {
+    Profile,
+    Vehicle,
+    Document,
+}
+
+impl Entity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Entity::Profile => "profile",
+            Entity::Vehicle => "vehicle",
+            Entity::Document => "document",
+        }
+    }
+}
+
+/// What a change does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    Upsert,
+    Delete,
+}
+
+/// The fields of a record as the wire carries them: name → value (None = null).
+pub(crate) type Fields = Vec<(&'static str, Option<String>)>;
+
+/// The fields of `after` that differ from `before` (all of them when `before` is None).
+pub(crate) fn changed(before: Option<&Fields>, after: &Fields) -> Map<String, Value> {
+    after
+        .iter()
+        .filter(|(name, value)| {
+            before.is_none_or(|b| b.iter().find(|(n, _)| n == name).map(|(_, v)| v) != Some(value))
+        })
+        .map(|(name, value)| {
+            (
+                name.to_string(),
+                value.clone().map_or(Value::Null, Value::String),
+            )
+        })
+        .collect()
+}
+
+/// Appends a change to the outbox. A patch with no changed field writes nothing.
+pub(crate) fn record(
+    conn: &Connection,
+    keys: &StoreKeys,
+    entity: Entity,
+    record_id: &str,
+    op: Op,
+    fields: Map<String, Value>,
+) -> Result<()> {
+    if op == Op::Upsert && fields.is_empty() {
+        return Ok(());
+    }
+    let change_id = uuid::Uuid::new_v4().to_string();
+    let json = Value::Object(fields).to_string();
+    let sealed = RowSeal::new(keys, &OUTBOX, &change_id).seal(&[Some(&json)])?;
+    conn.prepare_cached(
+        "INSERT INTO sync_outbox (id, entity, record_id, op, created_at, sealed)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        change_id,
+        entity.as_str(),
+        record_id,
+        match op {
+            Op::Upsert => "upsert",
+            Op::Delete => "delete",
+        },
+        now_millis(),
+        sealed
+    ])?;
+    Ok(())
+}
+
+/// A pending change, opened.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PendingChange {
+    pub change_id: String,
+    pub entity: String,
+    pub record_id: String,
+    pub op: String,
+    pub fields: Map<String, Value>,
+}
+
+/// The pending changes, oldest first, up to `limit`.
+pub(crate) fn pending(
+    conn: &Connection,
+    keys: &StoreKeys,
+    limit: u32,
+) -> Result<Vec<PendingChange>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, entity, record_id, op, sealed FROM sync_outbox ORDER BY seq LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, Vec<u8>>(4)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (change_id, entity, record_id, op, sealed) = row?;
+        let seal = RowSeal::new(keys, &OUTBOX, &change_id);
+        let json = take(&mut seal.open(sealed)?, 0).ok_or_else(|| seal.integrity_error())?;
+        let fields = match serde_json::from_str(&json) {
+            Ok(Value::Object(m)) => m,
+            _ => return Err(seal.integrity_error()),
+        };
+        Ok(PendingChange {
+            change_id,
+            entity,
+            record_id,
+            op,
+            fields,
+        })
+    })
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_changed_fields_are_kept() {
+        let before: Fields = vec![
+            ("plate", Some("123ABC02".into())),
+            ("nickname", Some("a".into())),
+            ("make", None),
+        ];
+        let after: Fields = vec![
+            ("plate", Some("123ABC02".into())),
+            ("nickname", None),
+            ("make", Some("Kia".into())),
+        ];
+        let diff = changed(Some(&before), &after);
+        assert_eq!(
+            Value::Object(diff),
+            serde_json::json!({"nickname": null, "make": "Kia"})
+        );
+        assert_eq!(changed(None, &after).len(), 3);
+        assert!(changed(Some(&after), &after).is_empty());
+    }
+}
