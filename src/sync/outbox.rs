@@ -51,8 +51,9 @@ pub(crate) type Fields = Vec<(&'static str, Option<String>)>;
 pub(crate) fn changed(before: Option<&Fields>, after: &Fields) -> Map<String, Value> {
     after
         .iter()
-        .filter(|(name, value)| {
-            before.is_none_or(|b| b.iter().find(|(n, _)| n == name).map(|(_, v)| v) != Some(value))
+        .filter(|(name, value)| match before {
+            None => true,
+            Some(b) => b.iter().find(|(n, _)| n == name).map(|(_, v)| v) != Some(value),
         })
         .map(|(name, value)| {
             (
