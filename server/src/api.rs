@@ -7,24 +7,28 @@ use std::time::Instant;
 
 use axum::body::{Body, HttpBody};
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use serde_json::{json, Value};
 
 use crate::faults::{ConnHandle, Fault, FaultState};
 use crate::stats::{BatchInfo, ServerStats};
 use crate::store::{LogEntry, Store};
+use crate::sync::{Outcome, PullError, ServerRecord};
 use crate::{validate, Limits};
 
 /// Routes; anything else is logged as `*`.
-const ROUTES: [&str; 4] = [
+const ROUTES: [&str; 7] = [
     "/healthz",
     "/v1/telemetry/events",
     "/v1/telemetry/deletion-requests",
     "/v1/policy",
+    "/v1/sync/push",
+    "/v1/sync/pull",
+    "/v1/account",
 ];
 
 /// State shared by the handlers and the [`ReferenceServer`](crate::ReferenceServer).
@@ -88,6 +92,14 @@ impl ApiError {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, code, message)
     }
 
+    fn unauthorized() -> Self {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid bearer token is required (Authorization: Bearer <token>)",
+        )
+    }
+
     fn internal() -> Self {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -118,6 +130,10 @@ impl IntoResponse for ApiError {
             self.status,
             &json!({"error": self.code, "message": self.message}),
         );
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if self.status == StatusCode::PAYLOAD_TOO_LARGE {
             // The rest of the body may still be unread: do not reuse the connection.
             resp.headers_mut()
@@ -133,6 +149,9 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/telemetry/events", post(post_events))
         .route("/v1/telemetry/deletion-requests", post(post_deletions))
         .route("/v1/policy", get(get_policy))
+        .route("/v1/sync/push", post(post_sync_push))
+        .route("/v1/sync/pull", get(get_sync_pull))
+        .route("/v1/account", delete(delete_account))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })
@@ -239,15 +258,15 @@ async fn front(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> R
     response
 }
 
-/// Reads the whole body, at most `limits.max_body_bytes`. Past the limit the rest is read
-/// and discarded (up to 8 times the limit) so that the client gets to read the 413
-/// instead of a connection reset.
+/// Reads the whole body, at most `limit` bytes. Past the limit the rest is read and
+/// discarded (up to 8 times the limit) so that the client gets to read the 413 instead of
+/// a connection reset.
 async fn read_body(
     headers: &HeaderMap,
     mut body: Body,
+    limit: usize,
     limits: &Limits,
 ) -> Result<Vec<u8>, ApiError> {
-    let limit = limits.max_body_bytes;
     let drain_cap = limit.saturating_mul(8);
     let too_large = || {
         ApiError::too_large(
@@ -326,13 +345,31 @@ async fn decoded_body(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(usize, Vec<u8>, bool), ApiError> {
+    decoded_body_within(shared, headers, body, shared.limits.max_decompressed_bytes).await
+}
+
+/// [`decoded_body`] with the decoded size also capped at `decoded_limit`: a plain body
+/// may have at most `min(max_body_bytes, decoded_limit)` bytes, a gzip body at most
+/// `max_body_bytes` on the wire and `min(max_decompressed_bytes, decoded_limit)` decoded.
+async fn decoded_body_within(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: Body,
+    decoded_limit: usize,
+) -> Result<(usize, Vec<u8>, bool), ApiError> {
+    let limits = &shared.limits;
     let gzip = is_gzip(headers)?;
-    let raw = read_body(headers, body, &shared.limits).await?;
+    let wire_limit = if gzip {
+        limits.max_body_bytes
+    } else {
+        limits.max_body_bytes.min(decoded_limit)
+    };
+    let raw = read_body(headers, body, wire_limit, limits).await?;
     let wire = raw.len();
     if !gzip {
         return Ok((wire, raw, false));
     }
-    let max = shared.limits.max_decompressed_bytes;
+    let max = limits.max_decompressed_bytes.min(decoded_limit);
     let decoded = tokio::task::spawn_blocking(move || validate::gunzip(&raw, max))
         .await
         .map_err(|_| ApiError::internal())??;
@@ -437,4 +474,141 @@ async fn get_policy(State(shared): State<Arc<Shared>>) -> Response {
         )
         .into_response(),
     }
+}
+
+/// The account of the request's bearer token, or 401.
+async fn authenticate(shared: &Arc<Shared>, headers: &HeaderMap) -> Result<String, ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(ApiError::unauthorized)?;
+    let work = shared.clone();
+    tokio::task::spawn_blocking(move || work.store.account_for_token(&token))
+        .await
+        .map_err(|_| ApiError::internal())?
+        .map_err(|e| {
+            log::error!("looking up a token failed: {e}");
+            ApiError::internal()
+        })?
+        .ok_or_else(ApiError::unauthorized)
+}
+
+async fn post_sync_push(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let account = authenticate(&shared, &headers).await?;
+    let max = shared.limits.max_push_bytes;
+    let (_, decoded, _) = decoded_body_within(&shared, &headers, body, max).await?;
+    let work = shared.clone();
+    let results = tokio::task::spawn_blocking(move || {
+        let changes = validate::push_body(&decoded, &work.limits)?;
+        let outcomes = work.store.push(&account, &changes, now_ms()).map_err(|e| {
+            log::error!("applying pushed changes failed: {e}");
+            ApiError::internal()
+        })?;
+        Ok::<_, ApiError>(
+            changes
+                .iter()
+                .zip(outcomes)
+                .map(|(c, o)| (c.change_id.clone(), o))
+                .collect::<Vec<_>>(),
+        )
+    })
+    .await
+    .map_err(|_| ApiError::internal())??;
+
+    {
+        let mut s = lock(&shared.stats);
+        s.push_requests += 1;
+        for (_, o) in &results {
+            let counter = match o {
+                Outcome::Applied { .. } => &mut s.changes_applied,
+                Outcome::Duplicate { .. } => &mut s.changes_duplicate,
+                Outcome::Conflict { .. } => &mut s.changes_conflict,
+                Outcome::Exists { .. } => &mut s.changes_exists,
+                Outcome::Gone { .. } => &mut s.changes_gone,
+                Outcome::Rejected(_) => &mut s.changes_rejected,
+            };
+            *counter += 1;
+        }
+    }
+    let results: Vec<Value> = results.iter().map(|(id, o)| o.to_json(id)).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "results": results }),
+    ))
+}
+
+fn record_json(r: &ServerRecord) -> Value {
+    json!({
+        "entity": r.entity,
+        "record_id": r.record_id,
+        "version": r.version,
+        "deleted": r.deleted,
+        "fields": r.fields,
+    })
+}
+
+async fn get_sync_pull(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let account = authenticate(&shared, &headers).await?;
+    let query = validate::pull_query(uri.query(), &shared.limits)?;
+    let work = shared.clone();
+    let page = tokio::task::spawn_blocking(move || {
+        work.store
+            .pull(&account, query.cursor.as_deref(), query.limit)
+    })
+    .await
+    .map_err(|_| ApiError::internal())?
+    .map_err(|e| match e {
+        PullError::Invalid => ApiError::bad_request(
+            "invalid_cursor",
+            "cursor: not a cursor issued to this account; omit it to pull from the start",
+        ),
+        PullError::Expired => ApiError::new(
+            StatusCode::GONE,
+            "cursor_expired",
+            "cursor: the change log from this cursor is gone; pull again from the start",
+        ),
+        PullError::Storage(e) => {
+            log::error!("reading a pull page failed: {e}");
+            ApiError::internal()
+        }
+    })?;
+    lock(&shared.stats).pull_requests += 1;
+    let changes: Vec<Value> = page.changes.iter().map(record_json).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"changes": changes, "cursor": page.cursor, "has_more": page.has_more}),
+    ))
+}
+
+async fn delete_account(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let account = authenticate(&shared, &headers).await?;
+    let work = shared.clone();
+    tokio::task::spawn_blocking(move || work.store.erase_account(&account))
+        .await
+        .map_err(|_| ApiError::internal())?
+        .map_err(|e| {
+            log::error!("erasing an account failed: {e}");
+            ApiError::internal()
+        })?;
+    lock(&shared.stats).account_erasures += 1;
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+    )
+        .into_response())
 }

@@ -1,11 +1,17 @@
-//! Reference backend of the aparking.kz SDK.
+//! Reference backend of the aparking.kz SDK (`docs/protocol.md`, `docs/openapi.yaml`).
 //!
-//! For now it serves the SDK's **telemetry channel**: anonymous event batches, deletion
-//! requests and the published privacy-policy manifest (see `docs/openapi.yaml`). It is
-//! meant to run in-process in tests ([`ReferenceServer`]) and as a small standalone
-//! binary (`aparking-server`). Telemetry is anonymous by design: the channel has no
-//! authentication, events are keyed by an installation id and never by an account, and
-//! the request log keeps no client address.
+//! It serves both channels of the protocol:
+//! - the **telemetry channel**: anonymous event batches, deletion requests and the
+//!   published privacy-policy manifest. Telemetry is anonymous by design: the channel has
+//!   no authentication, events are keyed by an installation id and never by an account,
+//!   and the request log keeps no client address;
+//! - the **personal channel**: `POST /v1/sync/push`, `GET /v1/sync/pull` and
+//!   `DELETE /v1/account`, authenticated with `Authorization: Bearer <token>`. Tokens are
+//!   registered with [`ReferenceServer::add_account`] / [`ReferenceServer::add_token`]
+//!   (or `--token` on the command line) and stored only as SHA-256 hashes.
+//!
+//! It is meant to run in-process in tests ([`ReferenceServer`]) and as a small standalone
+//! binary (`aparking-server`).
 //!
 //! ```no_run
 //! use aparking_server::{Fault, FaultPlan, ReferenceServer, ServerConfig};
@@ -13,8 +19,11 @@
 //! let server = ReferenceServer::start(ServerConfig::default()).unwrap();
 //! server.inject(FaultPlan::new().then(Fault::Status { code: 503, retry_after_secs: Some(1) }));
 //! println!("telemetry endpoint: {}/v1/telemetry/events", server.base_url());
+//! // Personal channel: requests bearing `Authorization: Bearer token-1` act for `account`.
+//! let account = server.add_account("token-1");
+//! assert!(server.records(&account).is_empty());
 //! let stats = server.stats();
-//! assert_eq!(stats.events_stored, 0);
+//! assert_eq!((stats.events_stored, stats.changes_applied), (0, 0));
 //! server.shutdown();
 //! ```
 #![deny(missing_docs)]
@@ -25,6 +34,7 @@ mod policy;
 mod runtime;
 mod stats;
 mod store;
+mod sync;
 mod validate;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -36,6 +46,7 @@ pub use policy::validate_policy_manifest;
 pub use runtime::ReferenceServer;
 pub use stats::{BatchInfo, FaultStats, ServerStats};
 pub use store::StoredEvent;
+pub use sync::ServerRecord;
 
 /// Version of the JSON bodies this server accepts and returns (`schema_version`).
 pub const SCHEMA_VERSION: u64 = 1;
@@ -62,6 +73,52 @@ pub const PURPOSES: [&str; 5] = [
 
 /// Reasons a deletion request may give.
 pub const DELETION_REASONS: [&str; 3] = ["consent_withdrawn", "policy_changed", "account_deleted"];
+
+/// Entity kinds of the personal channel and the wire names of their fields
+/// (`docs/protocol.md`, "Sync"). A pushed change naming another entity, or a field not
+/// listed for its entity, is rejected.
+pub const SYNC_ENTITY_FIELDS: [(&str, &[&str]); 5] = [
+    (
+        "profile",
+        &["phone", "full_name", "email", "preferred_language"],
+    ),
+    (
+        "vehicle",
+        &[
+            "plate",
+            "nickname",
+            "make",
+            "model",
+            "colour",
+            "registration_certificate_number",
+        ],
+    ),
+    (
+        "document",
+        &["kind", "number", "issued_on", "expires_on", "vehicle_id"],
+    ),
+    (
+        "consent_receipt",
+        &[
+            "action",
+            "policy_version",
+            "policy_text_sha256",
+            "policy_url",
+            "jurisdiction",
+            "purposes_granted",
+            "purposes_denied",
+            "timestamp",
+            "app_version",
+            "locale",
+            "collection_method",
+        ],
+    ),
+    ("complaint", &["description", "created_at", "samples"]),
+];
+
+/// Entity kinds whose records are create-only: a second upsert, a patch or a delete of one
+/// is rejected with reason `immutable`.
+pub const CREATE_ONLY_ENTITIES: [&str; 2] = ["consent_receipt", "complaint"];
 
 /// Errors of starting or running the reference server.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +152,14 @@ pub struct Limits {
     pub max_installation_ids_per_request: usize,
     /// Time allowed to receive a whole request body (408 beyond). 30 s.
     pub body_read_timeout: Duration,
+    /// Most changes in one `POST /v1/sync/push` (413 beyond). 500.
+    pub max_changes_per_push: usize,
+    /// Largest `POST /v1/sync/push` body after decompression (413 beyond). 256 KiB.
+    pub max_push_bytes: usize,
+    /// Largest `limit` of `GET /v1/sync/pull` (400 beyond). 1000.
+    pub max_pull_limit: usize,
+    /// `limit` of `GET /v1/sync/pull` when the query has none. 500.
+    pub default_pull_limit: usize,
 }
 
 impl Default for Limits {
@@ -106,6 +171,10 @@ impl Default for Limits {
             max_deletion_requests_per_batch: 100,
             max_installation_ids_per_request: 1000,
             body_read_timeout: Duration::from_secs(30),
+            max_changes_per_push: 500,
+            max_push_bytes: 256 * 1024,
+            max_pull_limit: 1000,
+            default_pull_limit: 500,
         }
     }
 }
@@ -149,5 +218,6 @@ mod tests {
         check::<crate::ReferenceServer>();
         check::<crate::ServerStats>();
         check::<crate::FaultPlan>();
+        check::<crate::ServerRecord>();
     }
 }

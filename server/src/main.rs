@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! aparking-server [--bind 127.0.0.1:8787] [--data-dir ./server-data] [--policy policy.json]
+//!                 [--token TOKEN[:ACCOUNT]]...
 //! ```
 //! Runs until Ctrl-C (SIGINT), then shuts down gracefully.
 
@@ -12,11 +13,16 @@ use std::process::ExitCode;
 use aparking_server::{validate_policy_manifest, ReferenceServer, ServerConfig};
 
 const USAGE: &str = "\
-Usage: aparking-server [--bind ADDR] [--data-dir DIR] [--policy FILE]
+Usage: aparking-server [--bind ADDR] [--data-dir DIR] [--policy FILE] [--token TOKEN[:ACCOUNT]]...
 
   --bind ADDR      address to listen on (default 127.0.0.1:8787)
   --data-dir DIR   directory of the SQLite store, created if missing (default ./server-data)
   --policy FILE    policy manifest JSON served on GET /v1/policy (default: none, 404)
+  --token TOKEN[:ACCOUNT]
+                   accept `Authorization: Bearer TOKEN` on /v1/sync/* and /v1/account, for
+                   account ACCOUNT (created if new). Without ACCOUNT: the account the token
+                   already reaches in the store, else a new one (its id is logged).
+                   Repeatable; tokens are stored as SHA-256 hashes only.
   -h, --help       print this help
   -V, --version    print the version
 
@@ -26,6 +32,8 @@ struct Args {
     bind: SocketAddr,
     data_dir: PathBuf,
     policy: Option<PathBuf>,
+    /// (token, account) pairs from `--token`.
+    tokens: Vec<(String, Option<String>)>,
 }
 
 enum Parsed {
@@ -38,6 +46,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Parsed, String> 
         bind: SocketAddr::from(([127, 0, 0, 1], 8787)),
         data_dir: PathBuf::from("./server-data"),
         policy: None,
+        tokens: Vec::new(),
     };
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -58,6 +67,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Parsed, String> 
             }
             "--data-dir" => parsed.data_dir = PathBuf::from(value("--data-dir")?),
             "--policy" => parsed.policy = Some(PathBuf::from(value("--policy")?)),
+            "--token" => parsed.tokens.push(parse_token(&value("--token")?)?),
             "-h" | "--help" => return Ok(Parsed::Exit(USAGE)),
             "-V" | "--version" => {
                 return Ok(Parsed::Exit(concat!(
@@ -69,6 +79,22 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Parsed, String> 
         }
     }
     Ok(Parsed::Run(parsed))
+}
+
+/// `TOKEN[:ACCOUNT]`; a bearer token has no `:` or white space. Errors never repeat the
+/// token.
+fn parse_token(arg: &str) -> Result<(String, Option<String>), String> {
+    let (token, account) = match arg.split_once(':') {
+        Some((t, a)) => (t, Some(a)),
+        None => (arg, None),
+    };
+    if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("--token: the token must be non-empty, without spaces".to_owned());
+    }
+    if account.is_some_and(|a| a.trim().is_empty() || a.chars().any(char::is_control)) {
+        return Err("--token: the account after ':' must be non-empty".to_owned());
+    }
+    Ok((token.to_owned(), account.map(str::to_owned)))
 }
 
 /// Minimal stderr logger: `LEVEL target: message`.
@@ -108,6 +134,18 @@ fn run(args: Args) -> Result<(), String> {
         ..ServerConfig::default()
     };
     let server = ReferenceServer::start(config).map_err(|e| e.to_string())?;
+    for (i, (token, account)) in args.tokens.iter().enumerate() {
+        let account = match account {
+            Some(a) => {
+                server.add_token(a, token);
+                a.clone()
+            }
+            None => server
+                .account_for_token(token)
+                .unwrap_or_else(|| server.add_account(token)),
+        };
+        log::info!("--token #{}: account {account}", i + 1);
+    }
     log::info!(
         "aparking-server {} listening on {} (data in {})",
         env!("CARGO_PKG_VERSION"),
@@ -149,6 +187,39 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("aparking-server: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Parsed, String> {
+        parse_args(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn token_flags_are_repeatable() {
+        let Ok(Parsed::Run(a)) = parse(&["--token", "t1", "--token=t2:acc-7", "--token", "t3=="])
+        else {
+            panic!("not parsed");
+        };
+        assert_eq!(
+            a.tokens,
+            [
+                ("t1".to_owned(), None),
+                ("t2".to_owned(), Some("acc-7".to_owned())),
+                ("t3==".to_owned(), None)
+            ]
+        );
+        for bad in [
+            &["--token"][..],
+            &["--token", ""],
+            &["--token", "t:"],
+            &["--token", "a b"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
         }
     }
 }

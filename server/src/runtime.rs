@@ -13,6 +13,7 @@ use crate::api::{self, Shared};
 use crate::faults::{ConnHandle, FaultListener, FaultPlan};
 use crate::stats::ServerStats;
 use crate::store::{Store, StoredEvent};
+use crate::sync::ServerRecord;
 use crate::{Result, ServerConfig, ServerError};
 
 /// A running reference server.
@@ -182,6 +183,70 @@ impl ReferenceServer {
     pub fn stored_events(&self) -> Vec<StoredEvent> {
         self.shared.store.stored_events().unwrap_or_else(|e| {
             log::error!("reading stored events failed: {e}");
+            Vec::new()
+        })
+    }
+
+    /// Creates an account reached with the bearer token `token` and returns its new id (a
+    /// UUID). If `token` was registered already, it now reaches the new account. Only the
+    /// token's SHA-256 is stored.
+    ///
+    /// # Panics
+    /// If the store cannot be written (a test hook: there is nothing sensible to return).
+    pub fn add_account(&self, token: &str) -> String {
+        self.shared
+            .store
+            .add_account(token)
+            .unwrap_or_else(|e| panic!("add_account: storage error: {e}"))
+    }
+
+    /// Makes the bearer token `token` reach the account `account_id` (created, empty, if
+    /// it does not exist yet). An account may have several tokens; a token reaches one
+    /// account, so a token registered before is moved.
+    ///
+    /// # Panics
+    /// If the store cannot be written.
+    pub fn add_token(&self, account_id: &str, token: &str) {
+        self.shared
+            .store
+            .add_token(account_id, token)
+            .unwrap_or_else(|e| panic!("add_token: storage error: {e}"))
+    }
+
+    /// Forgets the bearer token `token`: requests bearing it get 401 from now on. The
+    /// account and its other tokens stay. Returns whether the token was registered.
+    pub fn revoke_token(&self, token: &str) -> bool {
+        self.shared.store.revoke_token(token).unwrap_or_else(|e| {
+            log::error!("revoking a token failed: {e}");
+            false
+        })
+    }
+
+    /// The account the bearer token `token` reaches, if it is registered.
+    pub fn account_for_token(&self, token: &str) -> Option<String> {
+        self.shared
+            .store
+            .account_for_token(token)
+            .unwrap_or_else(|e| {
+                log::error!("looking up a token failed: {e}");
+                None
+            })
+    }
+
+    /// Makes every pull cursor issued so far to the account answer 410
+    /// `{"error": "cursor_expired"}`, as after a compaction or restore of its change log.
+    /// Records are kept; a pull without a cursor returns all of them.
+    pub fn expire_cursors(&self, account_id: &str) {
+        if let Err(e) = self.shared.store.expire_cursors(account_id) {
+            log::error!("expiring cursors failed: {e}");
+        }
+    }
+
+    /// Every record and tombstone of the account, in the order of their latest change
+    /// (empty for an unknown account).
+    pub fn records(&self, account_id: &str) -> Vec<ServerRecord> {
+        self.shared.store.records(account_id).unwrap_or_else(|e| {
+            log::error!("reading records failed: {e}");
             Vec::new()
         })
     }

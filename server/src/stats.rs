@@ -54,6 +54,27 @@ pub struct ServerStats {
     pub duplicate_deletion_requests: u64,
     /// Events deleted by deletion requests.
     pub events_deleted: u64,
+    /// `POST /v1/sync/push` requests processed (answered 200, or processed before a
+    /// dropped connection).
+    pub push_requests: u64,
+    /// `GET /v1/sync/pull` requests answered with a page.
+    pub pull_requests: u64,
+    /// Pushed changes actually applied (status `applied`). A change id is applied at most
+    /// once, so this never grows on a re-sent change.
+    pub changes_applied: u64,
+    /// Pushed changes answered `duplicate` (change id applied before; not applied again).
+    pub changes_duplicate: u64,
+    /// Pushed changes answered `conflict` (stale `base_version`).
+    pub changes_conflict: u64,
+    /// Pushed changes answered `exists` (plate, document kind and number, or profile
+    /// already held by another record of the account).
+    pub changes_exists: u64,
+    /// Pushed changes answered `gone` (record deleted on the server, or unknown to it).
+    pub changes_gone: u64,
+    /// Pushed changes answered `rejected` (invalid, or a change of a create-only record).
+    pub changes_rejected: u64,
+    /// `DELETE /v1/account` requests processed.
+    pub account_erasures: u64,
     /// Responses sent, by status code (a connection dropped by a fault sends none).
     pub requests_by_status: BTreeMap<u16, u64>,
     /// Injected faults.

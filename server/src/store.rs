@@ -1,4 +1,6 @@
-//! SQLite storage: one file (`telemetry.sqlite3`) in the data directory, WAL mode.
+//! SQLite storage: one file (`telemetry.sqlite3`) in the data directory, WAL mode. The
+//! telemetry tables are here; the personal channel's tables (accounts, tokens, records,
+//! change log) are created here too and used by `crate::sync`.
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -50,7 +52,63 @@ CREATE TABLE IF NOT EXISTS request_log (
     duration_ms INTEGER NOT NULL,
     fault       TEXT
 );
-PRAGMA user_version = 1;
+
+-- Personal channel. An account: the epoch is embedded in pull cursors (bumping it
+-- expires them), last_seq is the sequence number of its latest change-log entry.
+CREATE TABLE IF NOT EXISTS accounts (
+    id       TEXT PRIMARY KEY NOT NULL,
+    epoch    INTEGER NOT NULL DEFAULT 0,
+    last_seq INTEGER NOT NULL DEFAULT 0
+);
+-- Bearer tokens, as SHA-256 of the token (never the token itself).
+CREATE TABLE IF NOT EXISTS tokens (
+    token_sha256 BLOB PRIMARY KEY NOT NULL,
+    account_id   TEXT NOT NULL REFERENCES accounts (id)
+);
+CREATE INDEX IF NOT EXISTS tokens_by_account ON tokens (account_id);
+-- Current state of every record and tombstone. fields: JSON object of every field of the
+-- entity (null when unset), '{}' for a tombstone. unique_key: the value that must be
+-- unique per account and entity among live records (vehicle plate, document kind and
+-- number, the profile), NULL otherwise. last_seq: sequence number of its latest change.
+CREATE TABLE IF NOT EXISTS sync_records (
+    account_id TEXT NOT NULL,
+    entity     TEXT NOT NULL,
+    record_id  TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    deleted    INTEGER NOT NULL,
+    fields     TEXT NOT NULL,
+    unique_key TEXT,
+    last_seq   INTEGER NOT NULL,
+    PRIMARY KEY (account_id, entity, record_id)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS sync_records_unique
+    ON sync_records (account_id, entity, unique_key) WHERE unique_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS sync_records_by_seq ON sync_records (account_id, last_seq);
+-- The change log: one entry per applied change.
+CREATE TABLE IF NOT EXISTS sync_log (
+    account_id TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    change_id  TEXT NOT NULL,
+    entity     TEXT NOT NULL,
+    record_id  TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    deleted    INTEGER NOT NULL,
+    at_ms      INTEGER NOT NULL,
+    PRIMARY KEY (account_id, seq)
+);
+-- Change ids applied, with the version they produced (idempotency of pushes).
+CREATE TABLE IF NOT EXISTS sync_change_ids (
+    account_id TEXT NOT NULL,
+    change_id  TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    PRIMARY KEY (account_id, change_id)
+);
+-- Server secrets (the key that binds pull cursors to their account).
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY NOT NULL,
+    value BLOB NOT NULL
+);
+PRAGMA user_version = 2;
 ";
 
 /// One event as stored by the server.
@@ -98,6 +156,8 @@ pub(crate) struct LogEntry<'a> {
 
 pub(crate) struct Store {
     conn: Mutex<Connection>,
+    /// Key of the tags that bind pull cursors to an account (`crate::sync`).
+    pub(crate) cursor_key: ring::hmac::Key,
 }
 
 impl Store {
@@ -110,12 +170,14 @@ impl Store {
         }
         conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
         conn.execute_batch(SCHEMA)?;
+        let cursor_key = crate::sync::cursor_key(&conn)?;
         Ok(Store {
             conn: Mutex::new(conn),
+            cursor_key,
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave a transaction open (rusqlite rolls
         // back on drop), so a poisoned lock is still usable.
         self.conn.lock().unwrap_or_else(|e| e.into_inner())

@@ -11,7 +11,10 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::api::ApiError;
-use crate::{Limits, DELETION_REASONS, EVENT_KINDS, PURPOSES, SCHEMA_VERSION};
+use crate::{
+    Limits, CREATE_ONLY_ENTITIES, DELETION_REASONS, EVENT_KINDS, PURPOSES, SCHEMA_VERSION,
+    SYNC_ENTITY_FIELDS,
+};
 
 /// An event that passed validation, in the form it is stored.
 #[derive(Debug, Clone)]
@@ -33,6 +36,53 @@ pub(crate) struct ValidDeletion {
     pub purposes: Vec<&'static str>,
     pub reason: &'static str,
     pub created_at_ms: i64,
+}
+
+/// Operation of a pushed change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// Create (`base_version` null) or field patch.
+    Upsert,
+    /// Delete, whatever the current version.
+    Delete,
+}
+
+/// A pushed change that passed validation.
+#[derive(Debug, Clone)]
+pub(crate) struct ValidChange {
+    pub entity: &'static str,
+    pub record_id: String,
+    pub op: Op,
+    pub base_version: Option<i64>,
+    /// Fields of an upsert, by name: `None` clears the field.
+    pub fields: Vec<(&'static str, Option<String>)>,
+    /// The entity's field names (all of them).
+    pub entity_fields: &'static [&'static str],
+    pub create_only: bool,
+}
+
+/// Why a pushed change is answered `rejected`: a reason code and a field-path message
+/// that never repeats a submitted value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Rejection {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl From<ApiError> for Rejection {
+    fn from(e: ApiError) -> Self {
+        Rejection {
+            reason: e.code,
+            message: e.message,
+        }
+    }
+}
+
+/// One change of a push body: its id, and the change or why it is rejected.
+#[derive(Debug, Clone)]
+pub(crate) struct PushedChange {
+    pub change_id: String,
+    pub change: Result<ValidChange, Rejection>,
 }
 
 /// Decompresses a gzip body, reading at most `max + 1` bytes of output so that a small
@@ -292,6 +342,178 @@ pub(crate) fn deletion_body(body: &[u8], limits: &Limits) -> Result<Vec<ValidDel
     Ok(out)
 }
 
+/// Validates a push body (already decompressed).
+///
+/// The envelope (`schema_version`, `client_id`, `changes`, each change's `change_id`) must
+/// be valid or the whole body is refused (400). Past that, a change that is invalid on its
+/// own (unknown entity or op, unknown field name, a value that is not a string or null,
+/// ...) is kept as a [`Rejection`] and answered `rejected`, so that one bad change does not
+/// block the others.
+pub(crate) fn push_body(body: &[u8], limits: &Limits) -> Result<Vec<PushedChange>, ApiError> {
+    let top = parse_json(body)?;
+    schema_version(&top)?;
+    uuid(field(&top, "", "client_id")?, "client_id")?;
+    let changes = array(field(&top, "", "changes")?, "changes")?;
+    if changes.len() > limits.max_changes_per_push {
+        return Err(ApiError::too_large(
+            "too_many_changes",
+            format!(
+                "changes: at most {} changes per push",
+                limits.max_changes_per_push
+            ),
+        ));
+    }
+    let mut out = Vec::with_capacity(changes.len());
+    for (i, c) in changes.iter().enumerate() {
+        let path = format!("changes[{i}]");
+        let c = object(c, &path)?;
+        let change_id = uuid(field(c, &path, "change_id")?, &join(&path, "change_id"))?;
+        out.push(PushedChange {
+            change_id,
+            change: change(c, &path).map_err(Rejection::from),
+        });
+    }
+    Ok(out)
+}
+
+fn change(c: &Map<String, Value>, path: &str) -> Result<ValidChange, ApiError> {
+    let entity_path = join(path, "entity");
+    let entity_name = string(field(c, path, "entity")?, &entity_path)?;
+    let Some((entity, entity_fields)) = SYNC_ENTITY_FIELDS
+        .iter()
+        .copied()
+        .find(|(e, _)| *e == entity_name)
+    else {
+        let names: Vec<&str> = SYNC_ENTITY_FIELDS.iter().map(|(e, _)| *e).collect();
+        return Err(ApiError::bad_request(
+            "unknown_entity",
+            format!(
+                "{entity_path}: unknown entity (expected one of {})",
+                names.join(", ")
+            ),
+        ));
+    };
+    let record_id = uuid(field(c, path, "record_id")?, &join(path, "record_id"))?;
+    let op = match one_of(
+        field(c, path, "op")?,
+        &join(path, "op"),
+        &["upsert", "delete"],
+        "unknown_op",
+        "op",
+    )? {
+        "upsert" => Op::Upsert,
+        _ => Op::Delete,
+    };
+    let version_path = join(path, "base_version");
+    let base_version = match c.get("base_version") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_i64() {
+            Some(n) if n >= 1 => Some(n),
+            _ => return Err(invalid(&version_path, "must be a positive integer or null")),
+        },
+    };
+    let mut fields = Vec::new();
+    if op == Op::Upsert {
+        let fields_path = join(path, "fields");
+        if let Some(v) = c.get("fields").filter(|v| !v.is_null()) {
+            for (name, value) in object(v, &fields_path)? {
+                // The name is submitted text: name the entity's fields, never the name.
+                let Some(known) = entity_fields.iter().copied().find(|f| *f == name) else {
+                    return Err(invalid(
+                        &fields_path,
+                        &format!(
+                            "unknown field name for entity {entity} (expected one of {})",
+                            entity_fields.join(", ")
+                        ),
+                    ));
+                };
+                let value = match value {
+                    Value::Null => None,
+                    Value::String(s) => Some(s.clone()),
+                    _ => {
+                        return Err(invalid(
+                            &join(&fields_path, known),
+                            "must be a string or null",
+                        ))
+                    }
+                };
+                fields.push((known, value));
+            }
+        }
+    }
+    Ok(ValidChange {
+        entity,
+        record_id,
+        op,
+        base_version,
+        fields,
+        entity_fields,
+        create_only: CREATE_ONLY_ENTITIES.contains(&entity),
+    })
+}
+
+/// Query of `GET /v1/sync/pull`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PullQuery {
+    pub cursor: Option<String>,
+    pub limit: usize,
+}
+
+/// Minimal `application/x-www-form-urlencoded` decoding of one query component; `None`
+/// if it is not valid percent-encoded UTF-8.
+fn form_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = s.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Parses the query string of `GET /v1/sync/pull`: `cursor` (absent or empty: from the
+/// start) and `limit` (1 to `limits.max_pull_limit`, default `limits.default_pull_limit`).
+/// Other parameters are ignored; for a repeated one the first occurrence counts.
+pub(crate) fn pull_query(query: Option<&str>, limits: &Limits) -> Result<PullQuery, ApiError> {
+    let mut cursor: Option<Option<String>> = None;
+    let mut limit: Option<Option<String>> = None;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let slot = match form_decode(name).as_deref() {
+            Some("cursor") => &mut cursor,
+            Some("limit") => &mut limit,
+            _ => continue,
+        };
+        if slot.is_none() {
+            *slot = Some(form_decode(value));
+        }
+    }
+    let cursor = match cursor {
+        None => None,
+        Some(None) => return Err(invalid("cursor", "must be a cursor from an earlier pull")),
+        Some(Some(c)) if c.is_empty() => None,
+        Some(Some(c)) => Some(c),
+    };
+    let max = limits.max_pull_limit;
+    let limit = match limit {
+        None => limits.default_pull_limit.min(max),
+        Some(v) => v
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| invalid("limit", &format!("must be an integer from 1 to {max}")))?,
+    };
+    Ok(PullQuery { cursor, limit })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -370,5 +592,89 @@ mod tests {
         let reqs = deletion_body(body.to_string().as_bytes(), &Limits::default()).unwrap();
         assert_eq!(reqs[0].installation_ids, [INST]);
         assert!(reqs[0].purposes.is_empty());
+    }
+
+    fn push(changes: Value) -> Vec<u8> {
+        json!({"schema_version": 1, "client_id": INST, "changes": changes})
+            .to_string()
+            .into_bytes()
+    }
+
+    #[test]
+    fn push_rejects_bad_changes_one_by_one_without_echo() {
+        let secret = "SECRET-7731";
+        let body = push(json!([
+            {"change_id": ID, "entity": "vehicle", "record_id": INST, "op": "upsert",
+             "base_version": null, "fields": {"plate": "123ABC02", "colour": null}},
+            {"change_id": ID, "entity": secret, "record_id": INST, "op": "upsert"},
+            {"change_id": ID, "entity": "vehicle", "record_id": INST, "op": "upsert",
+             "fields": {(secret): "x"}},
+            {"change_id": ID, "entity": "vehicle", "record_id": INST, "op": "upsert",
+             "fields": {"plate": 7}},
+            {"change_id": ID, "entity": "vehicle", "record_id": INST, "op": secret},
+            {"change_id": ID, "entity": "vehicle", "record_id": INST, "op": "delete",
+             "base_version": 0},
+            {"change_id": ID, "entity": "complaint", "record_id": INST, "op": "delete"},
+        ]));
+        let changes = push_body(&body, &Limits::default()).unwrap();
+        let ok = changes[0].change.as_ref().unwrap();
+        assert_eq!(
+            ok.fields,
+            [("colour", None), ("plate", Some("123ABC02".into()))]
+        );
+        assert_eq!(
+            (ok.op, ok.base_version, ok.create_only),
+            (Op::Upsert, None, false)
+        );
+        let expected = [
+            ("unknown_entity", "changes[1].entity"),
+            ("invalid_field", "changes[2].fields:"),
+            ("invalid_field", "changes[3].fields.plate"),
+            ("unknown_op", "changes[4].op"),
+            ("invalid_field", "changes[5].base_version"),
+        ];
+        for (i, (reason, path)) in expected.iter().enumerate() {
+            let r = changes[i + 1].change.as_ref().unwrap_err();
+            assert_eq!(r.reason, *reason, "{i}");
+            assert!(r.message.starts_with(path), "{}", r.message);
+            assert!(!r.message.contains(secret), "{}", r.message);
+        }
+        assert!(changes[6].change.as_ref().unwrap().create_only);
+
+        // The envelope is all or nothing.
+        let err = push_body(&push(json!([{"change_id": secret}])), &Limits::default()).unwrap_err();
+        assert_eq!(
+            err.message,
+            "changes[0].change_id: must be a hyphenated UUID"
+        );
+        let err = push_body(&push(json!(vec![json!({}); 501])), &Limits::default()).unwrap_err();
+        assert_eq!(err.code, "too_many_changes");
+    }
+
+    #[test]
+    fn pull_query_defaults_and_limits() {
+        let l = Limits::default();
+        assert_eq!(
+            pull_query(None, &l).unwrap(),
+            PullQuery {
+                cursor: None,
+                limit: 500
+            }
+        );
+        let q = pull_query(Some("x=1&cursor=ab%2Bc&limit=1000&limit=3"), &l).unwrap();
+        assert_eq!((q.cursor.as_deref(), q.limit), (Some("ab+c"), 1000));
+        assert_eq!(
+            pull_query(Some("cursor=&limit=1"), &l).unwrap().cursor,
+            None
+        );
+        for bad in [
+            "limit=0",
+            "limit=1001",
+            "limit=-1",
+            "limit=ten",
+            "cursor=%zz",
+        ] {
+            assert_eq!(pull_query(Some(bad), &l).unwrap_err().code, "invalid_field");
+        }
     }
 }

@@ -1,0 +1,618 @@
+//! The personal channel's storage: accounts and their bearer tokens, records and
+//! tombstones, the per-account change log, idempotent push, paged pull with opaque
+//! account-bound cursors, and account erasure.
+
+use std::collections::BTreeMap;
+
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::{digest, hmac};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serde_json::{json, Map, Value};
+
+use crate::store::Store;
+use crate::validate::{Op, PushedChange, Rejection, ValidChange};
+
+/// A record or tombstone of an account as the server holds it, see
+/// [`ReferenceServer::records`](crate::ReferenceServer::records).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerRecord {
+    /// Entity kind, e.g. `vehicle` (see [`SYNC_ENTITY_FIELDS`](crate::SYNC_ENTITY_FIELDS)).
+    pub entity: String,
+    /// The SDK's record id (lower-case hyphenated UUID).
+    pub record_id: String,
+    /// Current version: 1 at creation, bumped by every applied change.
+    pub version: u64,
+    /// Whether this is a tombstone.
+    pub deleted: bool,
+    /// Every field of the entity (`None`: unset or cleared); empty for a tombstone.
+    pub fields: BTreeMap<String, Option<String>>,
+}
+
+/// Result of one pushed change.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Outcome {
+    Applied {
+        version: i64,
+    },
+    Duplicate {
+        version: i64,
+    },
+    Conflict {
+        version: i64,
+    },
+    Exists {
+        existing_record_id: String,
+        version: i64,
+    },
+    /// `version`: the tombstone's; `None` if the server has no such record at all.
+    Gone {
+        version: Option<i64>,
+    },
+    Rejected(Rejection),
+}
+
+impl Outcome {
+    /// The wire form of the result for `change_id`.
+    pub(crate) fn to_json(&self, change_id: &str) -> Value {
+        match self {
+            Outcome::Applied { version } => {
+                json!({"change_id": change_id, "status": "applied", "version": version})
+            }
+            Outcome::Duplicate { version } => {
+                json!({"change_id": change_id, "status": "duplicate", "version": version})
+            }
+            Outcome::Conflict { version } => {
+                json!({"change_id": change_id, "status": "conflict", "version": version})
+            }
+            Outcome::Exists {
+                existing_record_id,
+                version,
+            } => json!({"change_id": change_id, "status": "exists",
+                        "existing_record_id": existing_record_id, "version": version}),
+            Outcome::Gone { version: Some(v) } => {
+                json!({"change_id": change_id, "status": "gone", "version": v})
+            }
+            Outcome::Gone { version: None } => json!({"change_id": change_id, "status": "gone"}),
+            Outcome::Rejected(r) => json!({"change_id": change_id, "status": "rejected",
+                                           "reason": r.reason, "message": r.message}),
+        }
+    }
+}
+
+/// Why a pull cursor is refused.
+#[derive(Debug)]
+pub(crate) enum PullError {
+    /// Not a cursor this server issued for this account (400).
+    Invalid,
+    /// Issued for this account, but the log it points into is gone (410).
+    Expired,
+    Storage(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for PullError {
+    fn from(e: rusqlite::Error) -> Self {
+        PullError::Storage(e)
+    }
+}
+
+/// One page of a pull.
+#[derive(Debug)]
+pub(crate) struct PullPage {
+    pub changes: Vec<ServerRecord>,
+    pub cursor: String,
+    pub has_more: bool,
+}
+
+/// SHA-256 of a bearer token: the only form in which tokens are stored.
+fn token_hash(token: &str) -> Vec<u8> {
+    digest::digest(&digest::SHA256, token.as_bytes())
+        .as_ref()
+        .to_vec()
+}
+
+/// The key of cursor tags, created at random with the database and kept in `meta`.
+pub(crate) fn cursor_key(conn: &Connection) -> rusqlite::Result<hmac::Key> {
+    const NAME: &str = "cursor_key";
+    let read = |conn: &Connection| {
+        conn.query_row("SELECT value FROM meta WHERE key = ?1", [NAME], |r| {
+            r.get::<_, Vec<u8>>(0)
+        })
+        .optional()
+    };
+    let bytes = match read(conn)? {
+        Some(b) => b,
+        None => {
+            let mut fresh = [0u8; 32];
+            SystemRandom::new().fill(&mut fresh).map_err(|_| {
+                rusqlite::Error::ToSqlConversionFailure(Box::new(std::io::Error::other(
+                    "the system random generator failed",
+                )))
+            })?;
+            conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)",
+                params![NAME, fresh.as_slice()],
+            )?;
+            // Another process may have won the race: use what is stored.
+            read(conn)?.unwrap_or_else(|| fresh.to_vec())
+        }
+    };
+    Ok(hmac::Key::new(hmac::HMAC_SHA256, &bytes))
+}
+
+const CURSOR_TAG_LEN: usize = 16;
+const CURSOR_LEN: usize = 8 + 8 + CURSOR_TAG_LEN;
+
+fn cursor_tag(key: &hmac::Key, account_id: &str, epoch: i64, seq: i64) -> [u8; CURSOR_TAG_LEN] {
+    let mut ctx = hmac::Context::with_key(key);
+    ctx.update(b"aparking-pull-cursor-v1\0");
+    ctx.update(account_id.as_bytes());
+    ctx.update(b"\0");
+    ctx.update(&epoch.to_be_bytes());
+    ctx.update(&seq.to_be_bytes());
+    let mut tag = [0u8; CURSOR_TAG_LEN];
+    tag.copy_from_slice(&ctx.sign().as_ref()[..CURSOR_TAG_LEN]);
+    tag
+}
+
+/// A cursor: lower-case hex of epoch (8 bytes), sequence number (8 bytes) and a 16-byte
+/// HMAC tag binding both to the account.
+fn encode_cursor(key: &hmac::Key, account_id: &str, epoch: i64, seq: i64) -> String {
+    let mut bytes = Vec::with_capacity(CURSOR_LEN);
+    bytes.extend_from_slice(&epoch.to_be_bytes());
+    bytes.extend_from_slice(&seq.to_be_bytes());
+    bytes.extend_from_slice(&cursor_tag(key, account_id, epoch, seq));
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `(epoch, seq)` of a cursor issued for `account_id`; `None` if it is not one.
+fn decode_cursor(key: &hmac::Key, account_id: &str, cursor: &str) -> Option<(i64, i64)> {
+    if cursor.len() != CURSOR_LEN * 2 || !cursor.is_ascii() {
+        return None;
+    }
+    let mut bytes = [0u8; CURSOR_LEN];
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&cursor[2 * i..2 * i + 2], 16).ok()?;
+    }
+    let epoch = i64::from_be_bytes(bytes[..8].try_into().ok()?);
+    let seq = i64::from_be_bytes(bytes[8..16].try_into().ok()?);
+    let expected = cursor_tag(key, account_id, epoch, seq);
+    // Constant-time comparison.
+    let diff = expected
+        .iter()
+        .zip(&bytes[16..])
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    (diff == 0).then_some((epoch, seq))
+}
+
+/// The value that must be unique among the live records of an account and entity.
+fn unique_key(entity: &str, fields: &Map<String, Value>) -> Option<String> {
+    let text = |name: &str| {
+        fields
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    match entity {
+        // One profile per account.
+        "profile" => Some(String::new()),
+        "vehicle" => text("plate").map(str::to_owned),
+        "document" => match (text("kind"), text("number")) {
+            (Some(kind), Some(number)) => Some(format!("{kind}\u{1f}{number}")),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn parse_fields(text: &str) -> BTreeMap<String, Option<String>> {
+    serde_json::from_str(text).unwrap_or_else(|e| {
+        log::error!("stored record fields are not a JSON object of strings: {e}");
+        BTreeMap::new()
+    })
+}
+
+fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ServerRecord> {
+    let fields: String = r.get(4)?;
+    Ok(ServerRecord {
+        entity: r.get(0)?,
+        record_id: r.get(1)?,
+        version: r.get::<_, i64>(2)?.max(0) as u64,
+        deleted: r.get(3)?,
+        fields: parse_fields(&fields),
+    })
+}
+
+/// The new state of a record written by an applied change.
+struct Write<'a> {
+    account_id: &'a str,
+    change_id: &'a str,
+    change: &'a ValidChange,
+    version: i64,
+    deleted: bool,
+    fields: String,
+    unique_key: Option<String>,
+    now_ms: i64,
+}
+
+impl Store {
+    /// A new account reached with `token` (which is moved to it if it was registered).
+    pub(crate) fn add_account(&self, token: &str) -> rusqlite::Result<String> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        tx.execute("INSERT INTO accounts (id) VALUES (?1)", [&id])?;
+        tx.execute(
+            "INSERT OR REPLACE INTO tokens (token_sha256, account_id) VALUES (?1, ?2)",
+            params![token_hash(token), id],
+        )?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Maps `token` to `account_id`, creating the account if it does not exist.
+    pub(crate) fn add_token(&self, account_id: &str, token: &str) -> rusqlite::Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT OR IGNORE INTO accounts (id) VALUES (?1)",
+            [account_id],
+        )?;
+        tx.execute(
+            "INSERT OR REPLACE INTO tokens (token_sha256, account_id) VALUES (?1, ?2)",
+            params![token_hash(token), account_id],
+        )?;
+        tx.commit()
+    }
+
+    /// Forgets `token`; whether it was registered.
+    pub(crate) fn revoke_token(&self, token: &str) -> rusqlite::Result<bool> {
+        Ok(self.lock().execute(
+            "DELETE FROM tokens WHERE token_sha256 = ?1",
+            [token_hash(token)],
+        )? > 0)
+    }
+
+    /// The account `token` belongs to, if it is registered.
+    pub(crate) fn account_for_token(&self, token: &str) -> rusqlite::Result<Option<String>> {
+        self.lock()
+            .prepare_cached("SELECT account_id FROM tokens WHERE token_sha256 = ?1")?
+            .query_row([token_hash(token)], |r| r.get(0))
+            .optional()
+    }
+
+    /// Makes every cursor issued so far for the account answer 410.
+    pub(crate) fn expire_cursors(&self, account_id: &str) -> rusqlite::Result<()> {
+        self.lock().execute(
+            "UPDATE accounts SET epoch = epoch + 1 WHERE id = ?1",
+            [account_id],
+        )?;
+        Ok(())
+    }
+
+    /// Deletes every record, tombstone, log entry and applied change id of the account
+    /// and expires its cursors; the account and its tokens stay. Returns the number of
+    /// records and tombstones deleted.
+    pub(crate) fn erase_account(&self, account_id: &str) -> rusqlite::Result<u64> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let deleted = tx.execute(
+            "DELETE FROM sync_records WHERE account_id = ?1",
+            [account_id],
+        )?;
+        tx.execute("DELETE FROM sync_log WHERE account_id = ?1", [account_id])?;
+        tx.execute(
+            "DELETE FROM sync_change_ids WHERE account_id = ?1",
+            [account_id],
+        )?;
+        tx.execute(
+            "UPDATE accounts SET epoch = epoch + 1 WHERE id = ?1",
+            [account_id],
+        )?;
+        tx.commit()?;
+        Ok(deleted as u64)
+    }
+
+    /// Every record and tombstone of the account, in the order of their latest change.
+    pub(crate) fn records(&self, account_id: &str) -> rusqlite::Result<Vec<ServerRecord>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT entity, record_id, version, deleted, fields FROM sync_records
+              WHERE account_id = ?1 ORDER BY last_seq",
+        )?;
+        let rows = stmt.query_map([account_id], record_from_row)?;
+        rows.collect()
+    }
+
+    /// Applies pushed changes in order, each in its own transaction together with the
+    /// record of its change id. A storage error stops the push; changes committed before
+    /// it stay applied (a retry reports them as duplicates).
+    pub(crate) fn push(
+        &self,
+        account_id: &str,
+        changes: &[PushedChange],
+        now_ms: i64,
+    ) -> rusqlite::Result<Vec<Outcome>> {
+        let mut conn = self.lock();
+        let mut out = Vec::with_capacity(changes.len());
+        for (i, c) in changes.iter().enumerate() {
+            let tx = conn.transaction()?;
+            let outcome = apply(&tx, account_id, i, c, now_ms)?;
+            tx.commit()?;
+            out.push(outcome);
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` records changed after `cursor` (from the start if `None`), each once
+    /// at its current version, in the order of their latest change.
+    pub(crate) fn pull(
+        &self,
+        account_id: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<PullPage, PullError> {
+        let conn = self.lock();
+        let (epoch, last_seq): (i64, i64) = conn
+            .query_row(
+                "SELECT epoch, last_seq FROM accounts WHERE id = ?1",
+                [account_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .unwrap_or((0, 0));
+        let from = match cursor {
+            None => 0,
+            Some(c) => {
+                let (cursor_epoch, seq) =
+                    decode_cursor(&self.cursor_key, account_id, c).ok_or(PullError::Invalid)?;
+                // Ours, but from before an expiry or erasure, or past the log (restored
+                // from an older copy): the log it points into is gone.
+                if cursor_epoch != epoch || seq > last_seq || seq < 0 {
+                    return Err(PullError::Expired);
+                }
+                seq
+            }
+        };
+        let mut stmt = conn.prepare_cached(
+            "SELECT entity, record_id, version, deleted, fields, last_seq FROM sync_records
+              WHERE account_id = ?1 AND last_seq > ?2 ORDER BY last_seq LIMIT ?3",
+        )?;
+        let mut next = from;
+        let mut changes = Vec::new();
+        let mut rows = stmt.query(params![account_id, from, limit as i64 + 1])?;
+        let mut has_more = false;
+        while let Some(r) = rows.next()? {
+            if changes.len() == limit {
+                has_more = true;
+                break;
+            }
+            changes.push(record_from_row(r)?);
+            next = r.get(5)?;
+        }
+        Ok(PullPage {
+            changes,
+            cursor: encode_cursor(&self.cursor_key, account_id, epoch, next),
+            has_more,
+        })
+    }
+}
+
+/// Applies change number `index` of a push inside `tx`.
+fn apply(
+    tx: &Transaction<'_>,
+    account_id: &str,
+    index: usize,
+    pushed: &PushedChange,
+    now_ms: i64,
+) -> rusqlite::Result<Outcome> {
+    let seen: Option<i64> = tx
+        .prepare_cached(
+            "SELECT version FROM sync_change_ids WHERE account_id = ?1 AND change_id = ?2",
+        )?
+        .query_row(params![account_id, pushed.change_id], |r| r.get(0))
+        .optional()?;
+    if let Some(version) = seen {
+        return Ok(Outcome::Duplicate { version });
+    }
+    let c = match &pushed.change {
+        Ok(c) => c,
+        Err(r) => return Ok(Outcome::Rejected(r.clone())),
+    };
+    let current: Option<(i64, bool, String)> = tx
+        .prepare_cached(
+            "SELECT version, deleted, fields FROM sync_records
+              WHERE account_id = ?1 AND entity = ?2 AND record_id = ?3",
+        )?
+        .query_row(params![account_id, c.entity, c.record_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    let path = format!("changes[{index}]");
+    let immutable = |what: &str| {
+        Outcome::Rejected(Rejection {
+            reason: "immutable",
+            message: format!(
+                "{path}.{what}: {} records are create-only (no patch, no delete, no second create)",
+                c.entity
+            ),
+        })
+    };
+    let save = |version: i64, deleted: bool, fields: String, unique_key: Option<String>| {
+        write(
+            tx,
+            &Write {
+                account_id,
+                change_id: &pushed.change_id,
+                change: c,
+                version,
+                deleted,
+                fields,
+                unique_key,
+                now_ms,
+            },
+        )
+    };
+
+    match c.op {
+        Op::Delete => {
+            if c.create_only {
+                return Ok(immutable("op"));
+            }
+            match current {
+                None => Ok(Outcome::Gone { version: None }),
+                Some((version, true, _)) => Ok(Outcome::Gone {
+                    version: Some(version),
+                }),
+                // Delete wins: applied whatever the base version.
+                Some((version, false, _)) => {
+                    save(version + 1, true, "{}".to_owned(), None)?;
+                    Ok(Outcome::Applied {
+                        version: version + 1,
+                    })
+                }
+            }
+        }
+        Op::Upsert => {
+            if c.create_only && c.base_version.is_some() {
+                return Ok(immutable("base_version"));
+            }
+            if c.create_only && current.is_some() {
+                return Ok(immutable("record_id"));
+            }
+            let (mut fields, version) = match (c.base_version, current) {
+                (_, Some((version, true, _))) => {
+                    return Ok(Outcome::Gone {
+                        version: Some(version),
+                    })
+                }
+                (None, Some((version, false, _))) => return Ok(Outcome::Conflict { version }),
+                (Some(_), None) => return Ok(Outcome::Gone { version: None }),
+                (Some(base), Some((version, false, _))) if base != version => {
+                    return Ok(Outcome::Conflict { version })
+                }
+                (Some(_), Some((version, false, stored))) => {
+                    let fields = match serde_json::from_str::<Value>(&stored) {
+                        Ok(Value::Object(m)) => m,
+                        _ => Map::new(),
+                    };
+                    (fields, version + 1)
+                }
+                (None, None) => (Map::new(), 1),
+            };
+            for name in c.entity_fields {
+                fields.entry(*name).or_insert(Value::Null);
+            }
+            for (name, value) in &c.fields {
+                fields.insert(
+                    (*name).to_owned(),
+                    value.clone().map_or(Value::Null, Value::String),
+                );
+            }
+            let key = unique_key(c.entity, &fields);
+            if let Some(key) = &key {
+                let holder: Option<(String, i64)> = tx
+                    .prepare_cached(
+                        "SELECT record_id, version FROM sync_records
+                          WHERE account_id = ?1 AND entity = ?2 AND unique_key = ?3
+                            AND record_id <> ?4",
+                    )?
+                    .query_row(params![account_id, c.entity, key, c.record_id], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .optional()?;
+                if let Some((existing_record_id, version)) = holder {
+                    return Ok(Outcome::Exists {
+                        existing_record_id,
+                        version,
+                    });
+                }
+            }
+            save(version, false, Value::Object(fields).to_string(), key)?;
+            Ok(Outcome::Applied { version })
+        }
+    }
+}
+
+/// Writes the record's new state, appends it to the change log under the account's next
+/// sequence number and records the change id.
+fn write(tx: &Transaction<'_>, w: &Write<'_>) -> rusqlite::Result<()> {
+    let seq: i64 = tx
+        .prepare_cached(
+            "UPDATE accounts SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq",
+        )?
+        .query_row([w.account_id], |r| r.get(0))?;
+    tx.prepare_cached(
+        "INSERT INTO sync_records (account_id, entity, record_id, version, deleted, fields,
+                                   unique_key, last_seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (account_id, entity, record_id) DO UPDATE SET
+             version = excluded.version, deleted = excluded.deleted, fields = excluded.fields,
+             unique_key = excluded.unique_key, last_seq = excluded.last_seq",
+    )?
+    .execute(params![
+        w.account_id,
+        w.change.entity,
+        w.change.record_id,
+        w.version,
+        w.deleted,
+        w.fields,
+        w.unique_key,
+        seq
+    ])?;
+    tx.prepare_cached(
+        "INSERT INTO sync_log (account_id, seq, change_id, entity, record_id, version, deleted,
+                               at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        w.account_id,
+        seq,
+        w.change_id,
+        w.change.entity,
+        w.change.record_id,
+        w.version,
+        w.deleted,
+        w.now_ms
+    ])?;
+    tx.prepare_cached(
+        "INSERT INTO sync_change_ids (account_id, change_id, version) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![w.account_id, w.change_id, w.version])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_are_bound_to_their_account() {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &[7u8; 32]);
+        let c = encode_cursor(&key, "a", 3, 42);
+        assert_eq!(c.len(), 64);
+        assert_eq!(decode_cursor(&key, "a", &c), Some((3, 42)));
+        assert_eq!(decode_cursor(&key, "b", &c), None);
+        let mut tampered = c.clone().into_bytes();
+        tampered[31] = if tampered[31] == b'0' { b'1' } else { b'0' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert_eq!(decode_cursor(&key, "a", &tampered), None);
+        assert_eq!(decode_cursor(&key, "a", "zz"), None);
+        assert_eq!(decode_cursor(&key, "a", &"é".repeat(32)), None);
+    }
+
+    #[test]
+    fn unique_keys() {
+        let m = |v: Value| v.as_object().unwrap().clone();
+        assert_eq!(
+            unique_key("vehicle", &m(json!({"plate": "123ABC02"}))),
+            Some("123ABC02".into())
+        );
+        assert_eq!(unique_key("vehicle", &m(json!({"plate": null}))), None);
+        assert_eq!(
+            unique_key("document", &m(json!({"kind": "passport", "number": null}))),
+            None
+        );
+        assert_eq!(unique_key("profile", &Map::new()), Some(String::new()));
+        assert_eq!(unique_key("complaint", &Map::new()), None);
+    }
+}
