@@ -271,7 +271,7 @@ fn accept_and_withdraw_errors_are_typed() {
         AparkingError::NoPolicy
     );
     assert_eq!(
-        consent.withdraw(vec![], context()).unwrap_err(),
+        consent.withdraw_all(context()).unwrap_err(),
         AparkingError::NoPolicy
     );
     let mut narrow = policy(1);
@@ -339,7 +339,12 @@ fn observers_hear_every_change_and_receipts_are_kept() {
     );
     assert_eq!(states[2].allowed, vec![Purpose::Personalization]);
     assert!(consent.remove_observer(id));
-    consent.withdraw(vec![], context()).unwrap();
+    assert!(
+        matches!(consent.withdraw(vec![], context()).unwrap_err(),
+        AparkingError::InvalidInput { field, .. } if field == "purposes"),
+        "an empty list is not 'all'"
+    );
+    consent.withdraw_all(context()).unwrap();
     assert_eq!(
         recorder.0.lock().unwrap().len(),
         3,
@@ -481,4 +486,84 @@ fn invalid_events_are_counted_not_stored() {
     assert!(t.flush(5_000));
     assert_eq!(t.counters().unwrap().dropped_invalid, 2);
     assert_eq!(t.pending_events(None).unwrap(), 0);
+}
+
+#[test]
+fn an_event_recorded_before_a_withdrawal_is_not_stored_after_consent_is_given_again() {
+    // Review finding: "withdraw all, then accept the new selection" must not let events
+    // recorded before the withdrawal through under the new installation id.
+    for _ in 0..20 {
+        let (_dir, path) = temp_store_path();
+        let store = open(&path, &key(1));
+        let consent = consent_with_policy(&store, 3);
+        consent
+            .accept_policy(3, Purpose::ALL.to_vec(), context())
+            .unwrap();
+        let t = telemetry(&store, NOWHERE);
+        t.record(TelemetryEvent::ScreenView {
+            screen: "before_withdrawal".into(),
+        });
+        consent.withdraw_all(context()).unwrap();
+        consent
+            .accept_policy(3, Purpose::ALL.to_vec(), context())
+            .unwrap();
+        assert!(t.flush(5_000));
+        assert_eq!(
+            t.pending_events(None).unwrap(),
+            0,
+            "{:?} {:?}",
+            t.counters().unwrap(),
+            t.installation_ids().unwrap().len()
+        );
+    }
+}
+
+#[test]
+fn a_second_open_of_the_same_file_shares_one_consent_state() {
+    // Review finding: two Store objects on one file must not keep two consent states.
+    let (_dir, path) = temp_store_path();
+    let ui = open(&path, &key(1));
+    let background = open(&path, &key(1));
+    assert!(Arc::ptr_eq(&ui, &background), "the same store");
+    assert_eq!(
+        aparking_core::Store::open(path.to_string_lossy().into_owned(), key(2)).unwrap_err(),
+        AparkingError::WrongKey,
+        "the key is still checked"
+    );
+    let consent = consent_with_policy(&ui, 1);
+    consent
+        .accept_policy(1, Purpose::ALL.to_vec(), context())
+        .unwrap();
+    let t = telemetry(&background, NOWHERE);
+    consent.withdraw_all(context()).unwrap();
+    t.record(TelemetryEvent::SessionStart);
+    assert!(t.flush(5_000));
+    assert_eq!(t.pending_events(None).unwrap(), 0);
+}
+
+#[test]
+fn a_withdrawal_receipt_describes_the_accepted_version() {
+    // Review finding: after v4 is published, withdrawing v3 consent must not mix v4's
+    // text hash and purposes into the receipt.
+    let (_dir, path) = temp_store_path();
+    let store = open(&path, &key(1));
+    let consent = Consent::new(Arc::clone(&store));
+    let mut v3 = policy(3);
+    v3.purposes = vec![Purpose::Statistics, Purpose::Communication];
+    consent.publish_policy(v3.clone()).unwrap();
+    consent
+        .accept_policy(
+            3,
+            vec![Purpose::Statistics, Purpose::Communication],
+            context(),
+        )
+        .unwrap();
+    consent.publish_policy(policy(4)).unwrap();
+    let receipt = consent
+        .withdraw(vec![Purpose::Communication], context())
+        .unwrap();
+    assert_eq!(receipt.policy_version, 3);
+    assert_eq!(receipt.policy_text_sha256, v3.text_sha256);
+    assert_eq!(receipt.purposes_granted, vec![Purpose::Statistics]);
+    assert_eq!(receipt.purposes_denied, vec![Purpose::Communication]);
 }

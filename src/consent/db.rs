@@ -31,6 +31,19 @@ pub(crate) fn policy_in_force(conn: &Connection) -> Result<Option<PolicyManifest
     .transpose()
 }
 
+/// The manifest of one version, if received.
+pub(crate) fn policy(conn: &Connection, version: u32) -> Result<Option<PolicyManifest>> {
+    let json: Option<String> = conn
+        .prepare_cached("SELECT manifest FROM policy_manifests WHERE version = ?1")?
+        .query_row([version], |r| r.get(0))
+        .optional()?;
+    json.map(|j| {
+        PolicyManifest::from_json(&j)
+            .map_err(|_| Error::Corrupted("a stored policy manifest is invalid"))
+    })
+    .transpose()
+}
+
 /// Stores a manifest (the caller checked that it is newer).
 pub(crate) fn insert_policy(conn: &Connection, manifest: &PolicyManifest) -> Result<()> {
     conn.prepare_cached(

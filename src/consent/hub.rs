@@ -3,12 +3,16 @@
 
 use super::purpose::{Purpose, PurposeSet};
 use super::{ConsentObserver, ConsentState, ConsentStatus};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// Shared by the store, [`super::Consent`] and the telemetry pipeline of one store.
 pub(crate) struct ConsentHub {
     allowed: AtomicU32,
+    /// Per purpose, how many times it stopped being allowed. An event is stamped with its
+    /// purpose's count when recorded; the worker drops it if the count moved since (the
+    /// purpose was revoked in between, even if it was granted again).
+    revocations: [AtomicU64; 5],
     state: Mutex<ConsentState>,
     observers: Mutex<Vec<(u64, Arc<dyn ConsentObserver>)>>,
     next_observer_id: AtomicU32,
@@ -19,6 +23,7 @@ impl ConsentHub {
     pub fn new(state: ConsentState) -> Self {
         ConsentHub {
             allowed: AtomicU32::new(PurposeSet::of(&state.allowed).0),
+            revocations: Default::default(),
             state: Mutex::new(state),
             observers: Mutex::new(Vec::new()),
             next_observer_id: AtomicU32::new(1),
@@ -29,6 +34,14 @@ impl ConsentHub {
     #[inline]
     pub fn is_allowed(&self, purpose: Purpose) -> bool {
         self.allowed.load(Ordering::Acquire) & purpose.bit() != 0
+    }
+
+    /// How many times `purpose` stopped being allowed. Read before [`Self::is_allowed`]
+    /// when stamping an event: `set_state` publishes the mask before the count, so a stamp
+    /// taken after a revocation always comes with the revoked mask.
+    #[inline]
+    pub fn revocation(&self, purpose: Purpose) -> u64 {
+        self.revocations[purpose.index()].load(Ordering::Acquire)
     }
 
     /// The last computed state.
@@ -63,8 +76,14 @@ impl ConsentHub {
     /// transaction that wrote it committed, so that the mask never runs ahead of the data.
     pub fn set_state(&self, state: ConsentState) {
         let mut current = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        self.allowed
-            .store(PurposeSet::of(&state.allowed).0, Ordering::Release);
+        // The mask first, then the revocation counts (see `revocation`).
+        let new = PurposeSet::of(&state.allowed).0;
+        let old = self.allowed.swap(new, Ordering::AcqRel);
+        for p in Purpose::ALL {
+            if old & p.bit() != 0 && new & p.bit() == 0 {
+                self.revocations[p.index()].fetch_add(1, Ordering::Release);
+            }
+        }
         *current = state;
     }
 

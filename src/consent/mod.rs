@@ -194,37 +194,27 @@ impl Consent {
         })
     }
 
-    /// Withdraws consent for `purposes` (all granted purposes when empty). Pending
-    /// telemetry of those purposes is purged at once.
+    /// Withdraws consent for `purposes` (at least one; see `withdraw_all`). Pending
+    /// telemetry of those purposes is purged at once. The receipt refers to the version
+    /// the user accepted.
     pub fn withdraw(
         &self,
         purposes: Vec<Purpose>,
         context: ConsentContext,
     ) -> ApiResult<ConsentReceipt> {
-        context.validate()?;
-        self.change(DeletionReason::ConsentWithdrawn, |tx, ring, before| {
-            let (Some(version), Some(policy)) =
-                (before.accepted_version, before.policy_in_force.as_ref())
-            else {
-                return Err(Error::NoPolicy);
-            };
-            let granted_before = PurposeSet::of(&before.granted);
-            let withdrawn = if purposes.is_empty() {
-                granted_before
-            } else {
-                PurposeSet::of(&purposes)
-            };
-            let granted = granted_before.minus(withdrawn);
-            let offered = PurposeSet::of(&policy.purposes);
-            let receipt = new_receipt(ConsentAction::Withdraw, policy, granted, offered, &context);
-            let receipt = ConsentReceipt {
-                policy_version: version,
-                ..receipt
-            };
-            db::insert_receipt(tx, &ring.keys, &receipt)?;
-            db::set_current(tx, version, granted, &receipt.id)?;
-            Ok(receipt)
-        })
+        if purposes.is_empty() {
+            return Err(Error::invalid(
+                "purposes",
+                "is empty; to withdraw everything call withdraw_all",
+            )
+            .into());
+        }
+        self.withdraw_set(Some(PurposeSet::of(&purposes)), context)
+    }
+
+    /// Withdraws consent for every purpose.
+    pub fn withdraw_all(&self, context: ConsentContext) -> ApiResult<ConsentReceipt> {
+        self.withdraw_set(None, context)
     }
 
     /// Whether `purpose` may be collected now, and if not, why.
@@ -255,6 +245,36 @@ impl Consent {
     /// Removes an observer; `false` if the id is unknown.
     pub fn remove_observer(&self, id: u64) -> bool {
         self.store.consent_hub().remove_observer(id)
+    }
+}
+
+impl Consent {
+    fn withdraw_set(
+        &self,
+        purposes: Option<PurposeSet>,
+        context: ConsentContext,
+    ) -> ApiResult<ConsentReceipt> {
+        context.validate()?;
+        self.change(DeletionReason::ConsentWithdrawn, |tx, ring, before| {
+            let version = before.accepted_version.ok_or(Error::NoPolicy)?;
+            // The receipt describes the version the user accepted, even when a newer one
+            // is in force now.
+            let accepted = db::policy(tx, version)?
+                .ok_or(Error::Corrupted("the accepted policy manifest is missing"))?;
+            let granted_before = PurposeSet::of(&before.granted);
+            let granted = granted_before.minus(purposes.unwrap_or(granted_before));
+            let offered = PurposeSet::of(&accepted.purposes);
+            let receipt = new_receipt(
+                ConsentAction::Withdraw,
+                &accepted,
+                granted,
+                offered,
+                &context,
+            );
+            db::insert_receipt(tx, &ring.keys, &receipt)?;
+            db::set_current(tx, version, granted, &receipt.id)?;
+            Ok(receipt)
+        })
     }
 }
 

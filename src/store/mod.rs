@@ -161,6 +161,18 @@ impl Store {
         })
     }
 
+    /// For an open store: whether `provider`'s key opens it (`WrongKey` if not). `false`
+    /// when the store is closed.
+    fn check_key(&self, provider: &dyn KeyProvider) -> Result<bool> {
+        let guard = self.lock();
+        let Some(open) = guard.as_ref() else {
+            return Ok(false);
+        };
+        let kek = keyring::fetch_kek(provider)?;
+        keyring::load(&open.conn, &kek)?;
+        Ok(true)
+    }
+
     /// The path of the database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -170,20 +182,34 @@ impl Store {
 #[uniffi::export]
 impl Store {
     /// Opens the store at `path` (created when missing), with the key-encryption key from
-    /// `key_provider`.
+    /// `key_provider`. A file already open in this process is not opened twice: when the
+    /// key opens it, the same `Store` is returned (its key provider stays the first one).
     ///
     /// Errors: `WrongKey` (the key does not open this store; nothing is modified),
     /// `KeyUnavailable`, `StoreCorrupted`, `IncompatibleVersion`, `Storage`.
     #[uniffi::constructor]
     pub fn open(path: String, key_provider: Arc<dyn KeyProvider>) -> ApiResult<Arc<Self>> {
         let path = PathBuf::from(path);
+        // One store per file per process: every component of the app then shares one
+        // connection and one consent state. Opening an open file again checks the key and
+        // returns the same store.
+        let key = registry_key(&path);
+        let mut registry = OPEN_STORES.lock().unwrap_or_else(PoisonError::into_inner);
+        registry.retain(|_, store| store.strong_count() > 0);
+        if let Some(existing) = registry.get(&key).and_then(std::sync::Weak::upgrade) {
+            if existing.check_key(key_provider.as_ref())? {
+                return Ok(existing);
+            }
+        }
         let open = Self::open_at(&path, key_provider)?;
         let consent = crate::consent::load_state(&open.conn)?;
-        Ok(Arc::new(Store {
+        let store = Arc::new(Store {
             path,
             state: Mutex::new(Some(open)),
             consent: Arc::new(ConsentHub::new(consent)),
-        }))
+        });
+        registry.insert(key, Arc::downgrade(&store));
+        Ok(store)
     }
 
     /// Closes the store now: checkpoints the write-ahead log and closes the file. Every
@@ -321,9 +347,10 @@ impl Store {
         tx.commit().map_err(Error::from)?;
         self.consent.set_state(consent);
         open.ring = ring;
-        checkpoint_truncate(&open.conn)?;
+        let checkpoint = checkpoint_truncate(&open.conn);
         drop(guard);
         self.consent.notify();
+        checkpoint?;
         log::info!("all user data deleted");
         Ok(())
     }
@@ -396,21 +423,22 @@ pub(crate) fn personal_values(
     let profile = profile::get(conn, keys)?;
     let vehicles = vehicles::list(conn, keys)?;
     let documents = documents::list(conn, keys)?;
+    // Moved, not cloned: `PersonalValues` zeroizes what it holds when dropped.
     let mut values = crate::telemetry::PersonalValues::default();
     if let Some(p) = profile {
-        values.phone = Some(p.phone.clone());
-        values.email = p.email.clone();
-        values.full_name = p.full_name.clone();
+        values.phone = Some(p.phone);
+        values.email = p.email;
+        values.full_name = p.full_name;
     }
-    for v in &vehicles {
-        values.plates.push(v.plate.canonical.clone());
+    for v in vehicles {
+        values.plates.push(v.plate.canonical);
         values
             .document_numbers
-            .extend(v.registration_certificate_number.clone());
+            .extend(v.registration_certificate_number);
     }
     values
         .document_numbers
-        .extend(documents.iter().map(|d| d.number.clone()));
+        .extend(documents.into_iter().map(|d| d.number));
     Ok(values)
 }
 
@@ -435,9 +463,46 @@ pub fn pending_sync_changes(
     })
 }
 
+/// The stores open in this process, by canonical path.
+static OPEN_STORES: once_cell::sync::Lazy<
+    Mutex<std::collections::HashMap<PathBuf, std::sync::Weak<Store>>>,
+> = once_cell::sync::Lazy::new(Default::default);
+
+/// The canonical form of a store path (the file itself may not exist yet).
+fn registry_key(path: &Path) -> PathBuf {
+    let file = path.file_name().map(PathBuf::from).unwrap_or_default();
+    match path.parent().map(|p| {
+        if p.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            p
+        }
+    }) {
+        Some(dir) => dir
+            .canonicalize()
+            .map(|d| d.join(&file))
+            .unwrap_or_else(|_| path.to_path_buf()),
+        None => path.to_path_buf(),
+    }
+}
+
 /// Copies the write-ahead log into the database and truncates it to zero bytes, so
 /// that old page images do not linger in the `-wal` file.
+///
+/// SQLite reports a checkpoint blocked by another connection's reader in the result row,
+/// not as an error: it is retried for up to a second, then reported, so that erasure never
+/// claims success while old page images are still in the log.
 fn checkpoint_truncate(conn: &Connection) -> Result<()> {
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-    Ok(())
+    for attempt in 0..40 {
+        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        if busy == 0 {
+            return Ok(());
+        }
+        if attempt < 39 {
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+    }
+    Err(Error::Api(crate::AparkingError::Storage {
+        reason: "the write-ahead log is held by another connection; close it and retry".to_string(),
+    }))
 }

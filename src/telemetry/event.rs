@@ -168,7 +168,8 @@ impl TelemetryEvent {
         if self.strings().iter().any(|s| {
             s.trim().is_empty()
                 || s.chars().count() > MAX_STRING_CHARS
-                || s.chars().any(char::is_control)
+                || s.chars()
+                    .any(|c| c.is_control() || super::firewall::is_invisible(c))
         }) {
             return None;
         }

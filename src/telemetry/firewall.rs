@@ -14,6 +14,7 @@
 //! damaged record), the firewall fails closed: events with free text are dropped.
 
 use crate::formats::lookalike::fold_lenient;
+use unicode_normalization::UnicodeNormalization;
 use zeroize::Zeroize;
 
 /// What a firewall hit matched (for counters; never the value).
@@ -103,7 +104,8 @@ impl Firewall {
             .map(|c| fold_lenient(c))
             .collect();
         if let Some(phone) = &values.phone {
-            let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+            let digits: zeroize::Zeroizing<String> =
+                zeroize::Zeroizing::new(phone.chars().filter(char::is_ascii_digit).collect());
             if digits.len() >= 10 {
                 fw.phones.push(digits[digits.len() - 10..].to_string());
             }
@@ -125,6 +127,11 @@ impl Firewall {
         if self.unavailable {
             return Some(Hit::Unavailable);
         }
+        // Compatibility forms (full-width digits and letters, ligatures) become their plain
+        // forms and invisible characters go, so `１２３ＡＢＣ０２` or `123\u{200B}ABC02`
+        // cannot slip past.
+        let normalized: String = text.nfkc().filter(|c| !is_invisible(*c)).collect();
+        let text = normalized.as_str();
         let folded = fold_lenient(text);
         let lower = text.to_lowercase();
         let digits: String = text.chars().filter(char::is_ascii_digit).collect();
@@ -146,6 +153,16 @@ impl Firewall {
         }
         None
     }
+}
+
+/// Invisible formatting characters (Unicode category Cf and the like) that could split a
+/// value without changing how it reads.
+pub(crate) fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
+        | '\u{FFA0}' | '\u{FFF9}'..='\u{FFFB}')
 }
 
 fn looks_like_email(text: &str) -> bool {
@@ -284,6 +301,23 @@ mod tests {
         ] {
             assert_eq!(fw.check(text), None, "{text}");
         }
+    }
+
+    #[test]
+    fn full_width_and_invisible_characters_do_not_hide_a_value() {
+        let fw = user();
+        for text in [
+            "１２３ＡＢＣ０２",
+            "123\u{200B}ABC\u{00AD}02",
+            "Сапа\u{200D}рова",
+            "dl\u{2060}88112233",
+        ] {
+            assert_eq!(fw.check(text), Some(Hit::OwnData), "{text:?}");
+        }
+        assert_eq!(
+            Firewall::default().check("７７７ＫＺＸ０１"),
+            Some(Hit::Plate)
+        );
     }
 
     #[test]

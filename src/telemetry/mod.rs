@@ -120,6 +120,18 @@ impl TelemetryConfig {
                 "batches are limited to 500 events and 1 MiB",
             ));
         }
+        if self.buffer_capacity > 65_536 {
+            return Err(Error::invalid("buffer_capacity", "must be at most 65536"));
+        }
+        if self.connect_timeout_ms == 0 || self.request_timeout_ms == 0 {
+            return Err(Error::invalid(
+                "request_timeout_ms",
+                "timeouts must be positive",
+            ));
+        }
+        if self.location_decimals > 2 {
+            return Err(Error::invalid("location_decimals", "must be 0, 1 or 2"));
+        }
         Ok(())
     }
 }
@@ -142,6 +154,8 @@ pub struct TelemetryCounters {
     pub dropped_buffer_full: u64,
     /// Events dropped by the PII firewall, by purpose.
     pub dropped_firewall: Vec<PurposeCount>,
+    /// Events lost because their batch could not be written (store closed, disk full).
+    pub dropped_store_error: u64,
     /// Events dropped as invalid (empty or over-long strings, bad coordinates).
     pub dropped_invalid: u64,
     /// Oldest events dropped to keep the queue within its limits.
@@ -227,7 +241,9 @@ impl Telemetry {
     /// `max_attempts` per request, drops a batch the backend rejects with another 4xx,
     /// and stops early at the rate limit. Nothing unsent is lost: it stays queued.
     pub async fn upload(&self) -> ApiResult<UploadSummary> {
-        self.worker.flush(Duration::from_secs(5));
+        // Flush on a blocking task: uniffi polls this future on the caller's thread.
+        let flusher = self.worker.flusher();
+        let _ = tokio::task::spawn_blocking(move || flusher.flush(Duration::from_secs(5))).await;
         Ok(self
             .uploader
             .upload(Arc::clone(&self.store), &self.config)

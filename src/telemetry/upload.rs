@@ -150,39 +150,16 @@ impl Uploader {
         let _one_at_a_time = self.running.lock().await;
         let mut summary = UploadSummary::default();
 
-        let requests = blocking(&store, |s| s.read(|c, _| queue::deletion_requests(c))).await?;
-        if !requests.is_empty() {
-            let bodies: Vec<Value> = requests
-                .iter()
-                .filter_map(|(_, b)| serde_json::from_str(b).ok())
-                .collect();
-            let body = json!({ "schema_version": 1, "requests": bodies });
-            match self
-                .send(DELETION_REQUESTS_PATH, &body, config, &mut summary)
+        loop {
+            // Deletion requests go first, and are looked for again before every batch: a
+            // withdrawal during the upload must not wait for the next upload.
+            if let Some(wait) = self
+                .send_deletion_requests(&store, config, &mut summary)
                 .await?
             {
-                Outcome::Accepted(_) => {
-                    let ids: Vec<String> = requests.into_iter().map(|(id, _)| id).collect();
-                    summary.deletion_requests_sent = ids.len() as u64;
-                    blocking(&store, move |s| {
-                        s.write(|tx, _| queue::remove_deletion_requests(tx, &ids))
-                    })
-                    .await?;
-                }
-                // Deletion requests are never dropped: keep them and stop here.
-                Outcome::Rejected(status) => {
-                    log::warn!("telemetry: deletion requests refused with HTTP {status}; kept");
-                    summary.retry_after_ms = Some(config.retry_max_delay_ms);
-                    return Ok(summary);
-                }
-                Outcome::GaveUp(wait) => {
-                    summary.retry_after_ms = Some(wait.as_millis() as u64);
-                    return Ok(summary);
-                }
+                summary.retry_after_ms = Some(wait);
+                return Ok(summary);
             }
-        }
-
-        loop {
             let (max_events, max_bytes) =
                 (config.max_batch_events, u64::from(config.max_batch_bytes));
             let batch = blocking(&store, move |s| {
@@ -190,6 +167,13 @@ impl Uploader {
             })
             .await?;
             if batch.is_empty() {
+                if let Some(wait) = self
+                    .send_deletion_requests(&store, config, &mut summary)
+                    .await?
+                {
+                    summary.retry_after_ms = Some(wait);
+                    return Ok(summary);
+                }
                 summary.complete = true;
                 return Ok(summary);
             }
@@ -235,6 +219,46 @@ impl Uploader {
                     return Ok(summary);
                 }
             }
+        }
+    }
+}
+
+impl Uploader {
+    /// Sends every pending deletion request. `Some(wait)` when they could not be
+    /// delivered (they are kept: deletion requests are never dropped).
+    async fn send_deletion_requests(
+        &self,
+        store: &Arc<Store>,
+        config: &TelemetryConfig,
+        summary: &mut UploadSummary,
+    ) -> Result<Option<u64>> {
+        let requests = blocking(store, |s| s.read(|c, _| queue::deletion_requests(c))).await?;
+        if requests.is_empty() {
+            return Ok(None);
+        }
+        let bodies: Vec<Value> = requests
+            .iter()
+            .filter_map(|(_, b)| serde_json::from_str(b).ok())
+            .collect();
+        let body = json!({ "schema_version": 1, "requests": bodies });
+        match self
+            .send(DELETION_REQUESTS_PATH, &body, config, summary)
+            .await?
+        {
+            Outcome::Accepted(_) => {
+                let ids: Vec<String> = requests.into_iter().map(|(id, _)| id).collect();
+                summary.deletion_requests_sent += ids.len() as u64;
+                blocking(store, move |s| {
+                    s.write(|tx, _| queue::remove_deletion_requests(tx, &ids))
+                })
+                .await?;
+                Ok(None)
+            }
+            Outcome::Rejected(status) => {
+                log::warn!("telemetry: deletion requests refused with HTTP {status}; kept");
+                Ok(Some(config.retry_max_delay_ms))
+            }
+            Outcome::GaveUp(wait) => Ok(Some(wait.as_millis() as u64)),
         }
     }
 }

@@ -26,6 +26,8 @@ const IDLE: Duration = Duration::from_millis(200);
 struct Recorded {
     event: TelemetryEvent,
     at: SystemTime,
+    /// The purpose's revocation count when recorded.
+    revocation: u64,
 }
 
 /// Counters touched on the caller's thread (atomics), moved into the store by the worker.
@@ -33,12 +35,15 @@ struct Recorded {
 struct HotCounters {
     no_consent: [AtomicU64; 5],
     buffer_full: AtomicU64,
+    /// Events lost because their batch could not be written (store closed, disk full).
+    store_error: AtomicU64,
 }
 
 /// A snapshot of the hot counters not yet moved into the store.
 pub(crate) struct HotSnapshot {
     no_consent: [u64; 5],
     buffer_full: u64,
+    store_error: u64,
 }
 
 struct Shared {
@@ -49,6 +54,7 @@ struct Shared {
     processed: Mutex<u64>,
     processed_changed: Condvar,
     stopping: AtomicBool,
+    stopped: AtomicBool,
     thread: OnceLock<Thread>,
 }
 
@@ -69,6 +75,7 @@ impl Worker {
             processed: Mutex::new(0),
             processed_changed: Condvar::new(),
             stopping: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
             thread: OnceLock::new(),
         });
         let for_thread = Arc::clone(&shared);
@@ -88,6 +95,7 @@ impl Worker {
     pub fn record(&self, event: TelemetryEvent) {
         let s = &*self.shared;
         let purpose = event.purpose();
+        let revocation = s.hub.revocation(purpose);
         if !s.hub.is_allowed(purpose) {
             s.hot.no_consent[purpose.index()].fetch_add(1, Ordering::Relaxed);
             return;
@@ -99,6 +107,7 @@ impl Worker {
         let recorded = Recorded {
             event,
             at: SystemTime::now(),
+            revocation,
         };
         match s.buffer.push(recorded) {
             Ok(()) => {
@@ -119,38 +128,23 @@ impl Worker {
         }
     }
 
-    /// Waits until everything enqueued before the call was processed.
+    /// Waits until everything enqueued before the call was processed; `false` on
+    /// timeout or when part of it could not be stored.
     pub fn flush(&self, timeout: Duration) -> bool {
-        let target = self.shared.enqueued.load(Ordering::Acquire);
         self.wake();
-        let deadline = Instant::now() + timeout;
-        let mut processed = self
-            .shared
-            .processed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        while *processed < target {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            processed = self
-                .shared
-                .processed_changed
-                .wait_timeout(processed, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-        true
+        self.shared.flush(timeout)
+    }
+
+    /// A handle that can flush from another thread (`upload()` flushes on a blocking task,
+    /// never on the caller's thread).
+    pub fn flusher(&self) -> Flusher {
+        Flusher(Arc::clone(&self.shared))
     }
 
     /// The hot counters not yet moved into the store.
     pub fn hot_counters(&self) -> Arc<dyn Fn() -> HotSnapshot + Send + Sync> {
         let shared = Arc::clone(&self.shared);
-        Arc::new(move || HotSnapshot {
-            no_consent: std::array::from_fn(|i| shared.hot.no_consent[i].load(Ordering::Relaxed)),
-            buffer_full: shared.hot.buffer_full.load(Ordering::Relaxed),
-        })
+        Arc::new(move || shared.hot.snapshot())
     }
 
     /// Processes what is buffered, then stops the thread.
@@ -167,6 +161,74 @@ impl Worker {
                 log::error!("the telemetry worker panicked");
             }
         }
+        // An event that raced into the buffer after the worker's last pass is counted as
+        // dropped, so that no flush waits for it.
+        self.shared.stopped.store(true, Ordering::Release);
+        let mut stranded = 0;
+        while self.shared.buffer.pop().is_some() {
+            stranded += 1;
+        }
+        self.shared
+            .hot
+            .buffer_full
+            .fetch_add(stranded, Ordering::Relaxed);
+        self.shared.mark_processed(stranded);
+    }
+}
+
+/// Flushes the worker's buffer from any thread.
+pub(crate) struct Flusher(Arc<Shared>);
+
+impl Flusher {
+    /// See [`Worker::flush`].
+    pub fn flush(&self, timeout: Duration) -> bool {
+        if let Some(t) = self.0.thread.get() {
+            t.unpark();
+        }
+        self.0.flush(timeout)
+    }
+}
+
+impl HotCounters {
+    fn snapshot(&self) -> HotSnapshot {
+        HotSnapshot {
+            no_consent: std::array::from_fn(|i| self.no_consent[i].load(Ordering::Relaxed)),
+            buffer_full: self.buffer_full.load(Ordering::Relaxed),
+            store_error: self.store_error.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Shared {
+    fn flush(&self, timeout: Duration) -> bool {
+        let target = self.enqueued.load(Ordering::Acquire);
+        let errors_before = self.hot.store_error.load(Ordering::Acquire);
+        let deadline = Instant::now() + timeout;
+        let mut processed = self
+            .processed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        while *processed < target {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            processed = self
+                .processed_changed
+                .wait_timeout(processed, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        self.hot.store_error.load(Ordering::Acquire) == errors_before
+    }
+
+    fn mark_processed(&self, n: u64) {
+        let mut processed = self
+            .processed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *processed += n;
+        self.processed_changed.notify_all();
     }
 }
 
@@ -187,15 +249,29 @@ fn run(shared: &Shared, store: &Store, config: &TelemetryConfig) {
         }
         let n = batch.len() as u64;
         if n > 0 || shared.stopping.load(Ordering::Acquire) {
-            if let Err(e) = store.write(|tx, ring| process(tx, &ring.keys, shared, config, batch)) {
-                log::warn!("telemetry: {n} events could not be stored: {e}");
+            let hot = shared.hot.snapshot();
+            match store.write(|tx, ring| process(tx, &ring.keys, shared, config, batch, &hot)) {
+                // The hot counts now live in the store: take them out of the atomics.
+                Ok(()) => {
+                    for p in Purpose::ALL {
+                        let i = p.index();
+                        shared.hot.no_consent[i].fetch_sub(hot.no_consent[i], Ordering::Relaxed);
+                    }
+                    shared
+                        .hot
+                        .buffer_full
+                        .fetch_sub(hot.buffer_full, Ordering::Relaxed);
+                    shared
+                        .hot
+                        .store_error
+                        .fetch_sub(hot.store_error, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    shared.hot.store_error.fetch_add(n, Ordering::Release);
+                    log::warn!("telemetry: {n} events could not be stored: {e}");
+                }
             }
-            let mut processed = shared
-                .processed
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            *processed += n;
-            shared.processed_changed.notify_all();
+            shared.mark_processed(n);
         }
         if n == 0 {
             if shared.stopping.load(Ordering::Acquire) && shared.buffer.is_empty() {
@@ -214,6 +290,7 @@ fn process(
     shared: &Shared,
     config: &TelemetryConfig,
     batch: Vec<Recorded>,
+    hot: &HotSnapshot,
 ) -> Result<()> {
     let mut no_consent = [0u64; 5];
     let mut firewalled = [0u64; 5];
@@ -227,8 +304,9 @@ fn process(
         let installation = queue::current_installation(tx, lifetime_ms)?;
         for r in batch {
             let purpose = r.event.purpose();
-            // A consent change that committed after record() wins.
-            if !shared.hub.is_allowed(purpose) {
+            // A consent change that committed after record() wins, even when the purpose
+            // was granted again since.
+            if !shared.hub.is_allowed(purpose) || shared.hub.revocation(purpose) != r.revocation {
                 no_consent[purpose.index()] += 1;
                 continue;
             }
@@ -271,23 +349,14 @@ fn process(
     queue::add_counter(tx, "dropped_invalid", invalid)?;
     queue::add_counter(tx, "dropped_queue_full", over)?;
     for p in Purpose::ALL {
-        let moved = shared.hot.no_consent[p.index()].swap(0, Ordering::Relaxed);
-        queue::add_counter(
-            tx,
-            &format!("dropped_no_consent.{}", p.as_str()),
-            moved + no_consent[p.index()],
-        )?;
-        queue::add_counter(
-            tx,
-            &format!("dropped_firewall.{}", p.as_str()),
-            firewalled[p.index()],
-        )?;
+        let i = p.index();
+        let name = format!("dropped_no_consent.{}", p.as_str());
+        queue::add_counter(tx, &name, hot.no_consent[i] + no_consent[i])?;
+        let name = format!("dropped_firewall.{}", p.as_str());
+        queue::add_counter(tx, &name, firewalled[i])?;
     }
-    queue::add_counter(
-        tx,
-        "dropped_buffer_full",
-        shared.hot.buffer_full.swap(0, Ordering::Relaxed),
-    )?;
+    queue::add_counter(tx, "dropped_buffer_full", hot.buffer_full)?;
+    queue::add_counter(tx, "dropped_store_error", hot.store_error)?;
     Ok(())
 }
 
@@ -313,6 +382,7 @@ pub(crate) fn counters(
     Ok(TelemetryCounters {
         dropped_no_consent: by_purpose("dropped_no_consent", &snapshot.no_consent)?,
         dropped_buffer_full: queue::counter(conn, "dropped_buffer_full")? + snapshot.buffer_full,
+        dropped_store_error: queue::counter(conn, "dropped_store_error")? + snapshot.store_error,
         dropped_firewall: by_purpose("dropped_firewall", &[0; 5])?,
         dropped_invalid: queue::counter(conn, "dropped_invalid")?,
         dropped_queue_full: queue::counter(conn, "dropped_queue_full")?,
