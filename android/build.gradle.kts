@@ -53,6 +53,8 @@ android {
         getByName("main") {
             // The Kotlin compiler picks up .kt files from the java source directories.
             java.srcDir(uniffiKotlin)
+            // Hand-written Kotlin on top of the generated bindings (TelemetryRecorder).
+            java.srcDir("../bindings/kotlin/src/main/kotlin")
             jniLibs.srcDir(rustJniLibs)
         }
     }

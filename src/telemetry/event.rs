@@ -230,6 +230,13 @@ impl TelemetryEvent {
     }
 }
 
+/// The purpose an event serves (for hosts that check consent on their side before
+/// handing events over in batches).
+#[uniffi::export]
+pub fn telemetry_event_purpose(event: &TelemetryEvent) -> Purpose {
+    event.purpose()
+}
+
 /// Rounds a coordinate to `decimals` places (at most 2: about 1.1 km).
 fn coarsen(value: f64, decimals: u8) -> f64 {
     let scale = 10f64.powi(i32::from(decimals));

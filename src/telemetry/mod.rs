@@ -208,6 +208,15 @@ impl Telemetry {
         self.worker.record(event);
     }
 
+    /// Records several events in one call: the same as `record()` for each, for hosts
+    /// that buffer on their side (one FFI round trip per batch instead of per event; the
+    /// Kotlin `TelemetryRecorder` does this).
+    pub fn record_all(&self, events: Vec<TelemetryEvent>) {
+        for event in events {
+            self.worker.record(event);
+        }
+    }
+
     /// Waits until every event recorded before this call is stored or dropped (at most
     /// `timeout_ms`); returns whether it got there. For tests and before the app goes to
     /// the background.

@@ -83,7 +83,7 @@ class RecordBenchmark {
                 consent.acceptPolicy(1u, listOf(Purpose.SERVICE_IMPROVEMENT), consentContext())
             }
             // A queue large enough that the oldest events are not dropped while measuring.
-            val config = fastConfig().copy(maxQueueEvents = 1_000_000u, maxQueueBytes = 512uL * 1024uL * 1024uL)
+            val config = fastConfig().copy(maxQueueEvents = 2_000_000u, maxQueueBytes = 1024uL * 1024uL * 1024uL)
             Telemetry(store, config).use { t ->
                 val total = (WARMUP + MEASURED).toULong()
 
@@ -101,6 +101,21 @@ class RecordBenchmark {
                 assertEquals(total, afterDenied.droppedNoConsent.total(), "every denied event was dropped")
                 assertEquals(afterAllowed.stored, afterDenied.stored, "no denied event was stored")
                 assertEquals(0uL, t.pendingEvents(Purpose.CONNECTION_DIAGNOSTICS))
+
+                // The hand-written fast path: TelemetryRecorder.record() queues in Kotlin and
+                // hands batches to Rust (recordAll) from its own thread.
+                Consent(store).use { consent ->
+                    TelemetryRecorder(t, consent).use { recorder ->
+                        val storedBefore = t.counters().stored
+                        report(
+                            "recorder/allowed",
+                            measure(allowed, { assertTrue(recorder.flush(30_000), "flush timed out") }) { recorder.record(it) },
+                        )
+                        assertEquals(storedBefore + total, t.counters().stored, "every recorded event was stored")
+                        report("recorder/denied", measure(denied, {}) { recorder.record(it) })
+                        assertEquals(total.toLong(), recorder.droppedNoConsent, "every denied event was dropped")
+                    }
+                }
 
                 // For comparison, the floor of any uniffi call taking a RustBuffer argument:
                 // Consent.isAllowed(purpose) lowers an enum (RustBuffer.alloc = one more JNA call),
