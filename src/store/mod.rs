@@ -173,6 +173,17 @@ impl Store {
         Ok(true)
     }
 
+    /// Test hook (not exported to Kotlin or Swift): caps the database at `pages` pages
+    /// (`PRAGMA max_page_count`, this connection only), to simulate a full disk. Returns
+    /// the number of pages in use.
+    #[doc(hidden)]
+    pub fn limit_pages_for_tests(&self, pages: u32) -> ApiResult<u32> {
+        self.read(|c, _| {
+            c.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
+            Ok(c.query_row("PRAGMA page_count", [], |r| r.get(0))?)
+        })
+    }
+
     /// The path of the database file.
     pub fn path(&self) -> &Path {
         &self.path
