@@ -35,6 +35,15 @@ pub(crate) enum Error {
     Closed,
     #[error("no policy is in force")]
     NoPolicy,
+    #[error("authentication required: {0}")]
+    AuthRequired(String),
+    #[error("a sync is already running")]
+    SyncInProgress,
+    #[error("network: {reason}")]
+    Network {
+        reason: String,
+        retry_after_ms: Option<u64>,
+    },
     #[error("policy version {accepted} is not the version in force ({in_force})")]
     PolicyVersionMismatch { accepted: u32, in_force: u32 },
     #[error("crypto failure: {0}")]
@@ -89,6 +98,20 @@ pub enum AparkingError {
     /// The store was closed; open a new one.
     #[error("the store is closed")]
     StoreClosed,
+    /// The backend refused the token twice (after one refresh), or the auth provider has
+    /// none: sign the user in again.
+    #[error("authentication required: {reason}")]
+    AuthRequired { reason: String },
+    /// Another sync of this store is running; this call did nothing.
+    #[error("a sync is already running")]
+    SyncInProgress,
+    /// The backend could not be reached or kept failing after retries. Nothing is lost;
+    /// try again after `retry_after_ms` when given.
+    #[error("network failure: {reason}")]
+    Network {
+        reason: String,
+        retry_after_ms: Option<u64>,
+    },
     /// No policy manifest has been published, so there is nothing to accept or withdraw.
     #[error("no privacy policy is in force")]
     NoPolicy,
@@ -133,6 +156,15 @@ impl From<Error> for AparkingError {
             }
             Error::Closed => AparkingError::StoreClosed,
             Error::NoPolicy => AparkingError::NoPolicy,
+            Error::AuthRequired(reason) => AparkingError::AuthRequired { reason },
+            Error::SyncInProgress => AparkingError::SyncInProgress,
+            Error::Network {
+                reason,
+                retry_after_ms,
+            } => AparkingError::Network {
+                reason,
+                retry_after_ms,
+            },
             Error::PolicyVersionMismatch { accepted, in_force } => {
                 AparkingError::PolicyVersionMismatch { accepted, in_force }
             }

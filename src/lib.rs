@@ -21,7 +21,7 @@ pub mod logging;
 pub mod model;
 mod net;
 pub mod store;
-mod sync;
+pub mod sync;
 pub mod telemetry;
 
 pub use consent::{
@@ -34,6 +34,7 @@ pub use formats::{PlateFormat, PlateNumber};
 pub use logging::{set_log_sink, LogLevel, LogRecord, LogSink};
 pub use model::*;
 pub use store::{Store, StoreInfo};
+pub use sync::{AuthProvider, AuthProviderError, SyncClient, SyncConfig, SyncSummary};
 pub use telemetry::{
     ConnectionComplaint, NetworkSample, NetworkType, PurposeCount, Telemetry, TelemetryConfig,
     TelemetryCounters, TelemetryEvent, UploadSummary,

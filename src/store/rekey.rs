@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use rusqlite::{params, Transaction};
 
 /// Every table with sealed fields, in the order their rows may be created (parents first).
-pub(crate) static SEALED_TABLES: [&SealedTable; 8] = [
+pub(crate) static SEALED_TABLES: [&SealedTable; 9] = [
     &profile::TABLE,
     &vehicles::TABLE,
     &documents::TABLE,
@@ -17,6 +17,7 @@ pub(crate) static SEALED_TABLES: [&SealedTable; 8] = [
     &crate::telemetry::queue::NETWORK_SAMPLES,
     &crate::telemetry::queue::COMPLAINTS,
     &crate::sync::outbox::OUTBOX,
+    &crate::sync::mirror::MIRROR,
 ];
 
 /// Makes a new data key (version + 1) and re-encrypts every row with it inside `tx`.

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_init.sql"),
     include_str!("migrations/002_consent_telemetry.sql"),
     include_str!("migrations/003_sync_outbox.sql"),
+    include_str!("migrations/004_sync_state.sql"),
 ];
 
 /// The schema version this code writes.

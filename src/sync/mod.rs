@@ -1,7 +1,303 @@
-//! Sync with the backend (issue #4, `docs/protocol.md`). Landed so far: the outbox, written
-//! in the same transaction as every local change of a synced entity, and the field-level
-//! three-way merge. The engine (push, pull, auth) comes next.
+//! Sync with the backend (issue #4, `docs/protocol.md`) on the personal channel.
+//!
+//! Landed so far:
+//! - the outbox, written in the same transaction as every local change of a synced entity;
+//! - the mirror (the last synced copy of each record) and this store's client id;
+//! - **push**: the outbox to the backend in batches, idempotent on change ids, with bearer
+//!   authentication (one refresh on 401), retries with backoff, and `SyncInProgress`;
+//! - the field-level three-way merge (used by pull).
+//!
+//! Next: pull with the merge, `exists` resolution, the status observer, cancellation, the
+//! retry timer, the circuit breaker and certificate pinning.
 
-#[allow(dead_code)] // used by the sync engine, which lands next; tested on its own now
+mod auth;
+#[allow(dead_code)] // used by pull, which lands next; tested on its own now
 pub(crate) mod merge;
+pub(crate) mod mirror;
 pub(crate) mod outbox;
+mod push;
+
+pub use auth::{AuthProvider, AuthProviderError};
+
+use crate::error::{ApiResult, Error, Result};
+use crate::net::{self, Backoff};
+use crate::store::Store;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use serde_json::{json, Value};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const PUSH_PATH: &str = "/v1/sync/push";
+/// At most this many push batches in one sync (500 changes each).
+const MAX_BATCHES: u32 = 1000;
+
+/// Where and how to sync.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SyncConfig {
+    /// Base URL of the backend (https; http only to loopback).
+    pub endpoint: String,
+    /// Attempts per request before the sync gives up for now.
+    #[uniffi(default = 3)]
+    pub max_attempts: u32,
+    /// First backoff delay (full jitter, doubling per attempt).
+    #[uniffi(default = 1000)]
+    pub retry_base_delay_ms: u64,
+    /// Longest wait between attempts, including a server's Retry-After.
+    #[uniffi(default = 60000)]
+    pub retry_max_delay_ms: u64,
+    /// Connect timeout.
+    #[uniffi(default = 10000)]
+    pub connect_timeout_ms: u64,
+    /// Whole-request timeout.
+    #[uniffi(default = 30000)]
+    pub request_timeout_ms: u64,
+}
+
+impl SyncConfig {
+    /// The defaults, with `endpoint`.
+    pub fn new(endpoint: impl Into<String>) -> Self {
+        SyncConfig {
+            endpoint: endpoint.into(),
+            max_attempts: 3,
+            retry_base_delay_ms: 1000,
+            retry_max_delay_ms: 60_000,
+            connect_timeout_ms: 10_000,
+            request_timeout_ms: 30_000,
+        }
+    }
+}
+
+/// What one sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct SyncSummary {
+    /// Local changes the backend applied (or had applied before: a lost answer).
+    pub pushed: u64,
+    /// Remote changes applied locally.
+    pub pulled: u64,
+    /// Changes that met a change from another device (kept, or resolved by delete-wins).
+    pub conflicts: u64,
+    /// Changes the backend refused as invalid (dropped).
+    pub rejected: u64,
+    /// Local changes still waiting after this sync.
+    pub pending: u64,
+    /// How long the sync took.
+    pub duration_ms: u64,
+}
+
+/// Syncs one store with the backend. Create one per store and keep it.
+#[derive(uniffi::Object)]
+pub struct SyncClient {
+    store: Arc<Store>,
+    config: SyncConfig,
+    auth: Arc<dyn AuthProvider>,
+    client: reqwest::Client,
+    base: String,
+    running: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for SyncClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncClient").finish_non_exhaustive()
+    }
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl SyncClient {
+    /// A sync client for `store`, authenticating with `auth_provider`.
+    #[uniffi::constructor]
+    pub fn new(
+        store: Arc<Store>,
+        config: SyncConfig,
+        auth_provider: Arc<dyn AuthProvider>,
+    ) -> ApiResult<Arc<Self>> {
+        if config.max_attempts == 0
+            || config.connect_timeout_ms == 0
+            || config.request_timeout_ms == 0
+        {
+            return Err(
+                Error::invalid("max_attempts", "attempts and timeouts must be positive").into(),
+            );
+        }
+        let (client, base) = net::client(
+            &config.endpoint,
+            Duration::from_millis(config.connect_timeout_ms),
+            Duration::from_millis(config.request_timeout_ms),
+        )?;
+        Ok(Arc::new(SyncClient {
+            store,
+            config,
+            auth: auth_provider,
+            client,
+            base,
+            running: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    /// Syncs: pushes every pending local change (pull and merge land next). A second call
+    /// while one runs fails at once with `SyncInProgress`. Killed or failed at any point,
+    /// the next sync completes with nothing lost and nothing applied twice.
+    pub async fn sync(&self) -> ApiResult<SyncSummary> {
+        let _running = self.running.try_lock().map_err(|_| Error::SyncInProgress)?;
+        let started = Instant::now();
+        let mut summary = SyncSummary::default();
+        let mut token: Option<String> = None;
+        let client_id = self
+            .blocking(|s| s.write(|tx, _| mirror::client_id(tx)))
+            .await?;
+        for _ in 0..MAX_BATCHES {
+            let plan = self
+                .blocking(|s| s.read(|c, r| push::plan(c, &r.keys)))
+                .await?;
+            if plan.is_empty() {
+                break;
+            }
+            let body = json!({
+                "schema_version": 1,
+                "client_id": client_id,
+                "changes": plan.iter().map(push::Planned::to_wire).collect::<Vec<_>>(),
+            });
+            let answer = self.post(PUSH_PATH, &body, &mut token).await?;
+            let applied = self
+                .blocking(move |s| {
+                    s.write(|tx, r| push::apply_results(tx, &r.keys, &plan, &answer))
+                })
+                .await?;
+            summary.pushed += applied.pushed;
+            summary.conflicts += applied.conflicts;
+            summary.rejected += applied.rejected;
+            if applied.pushed + applied.rejected == 0 {
+                break; // only changes waiting for a pull are left
+            }
+        }
+        summary.pending = self
+            .blocking(|s| {
+                s.write(|tx, _| {
+                    mirror::mark_synced(tx)?;
+                    outbox::count(tx)
+                })
+            })
+            .await?;
+        summary.duration_ms = started.elapsed().as_millis() as u64;
+        log::info!(
+            "sync: {} pushed, {} conflicts, {} pending",
+            summary.pushed,
+            summary.conflicts,
+            summary.pending
+        );
+        Ok(summary)
+    }
+
+    /// Local changes waiting to be pushed.
+    pub fn pending_changes(&self) -> ApiResult<u64> {
+        self.store.read(|c, _| outbox::count(c))
+    }
+}
+
+impl SyncClient {
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> ApiResult<T> + Send + 'static,
+    ) -> Result<T> {
+        let store = Arc::clone(&self.store);
+        match tokio::task::spawn_blocking(move || f(&store)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(Error::Api(e)),
+            Err(_) => Err(Error::Internal("a store task failed")),
+        }
+    }
+
+    async fn token(&self, refresh: bool) -> Result<String> {
+        let auth = Arc::clone(&self.auth);
+        match tokio::task::spawn_blocking(move || auth.bearer_token(refresh)).await {
+            Ok(Ok(token)) => Ok(token),
+            Ok(Err(AuthProviderError::SignedOut { reason })) => Err(Error::AuthRequired(reason)),
+            Err(_) => Err(Error::Internal("the auth provider task failed")),
+        }
+    }
+
+    /// POSTs a gzip JSON body with the bearer token: one token refresh on 401, retries
+    /// with backoff on 429, 5xx and network failures.
+    async fn post(&self, path: &str, body: &Value, token: &mut Option<String>) -> Result<Value> {
+        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        gz.write_all(body.to_string().as_bytes())
+            .map_err(|_| Error::Internal("gzip"))?;
+        let compressed = gz.finish().map_err(|_| Error::Internal("gzip"))?;
+        let mut backoff = Backoff::new(
+            Duration::from_millis(self.config.retry_base_delay_ms),
+            Duration::from_millis(self.config.retry_max_delay_ms),
+        );
+        let mut refreshed = false;
+        let mut attempt = 0;
+        let mut last = String::from("no attempt");
+        let mut wait = Duration::ZERO;
+        while attempt < self.config.max_attempts {
+            if attempt > 0 {
+                tokio::time::sleep(wait).await;
+            }
+            let bearer = match token {
+                Some(t) => t.clone(),
+                None => token.insert(self.token(false).await?).clone(),
+            };
+            let response = self
+                .client
+                .post(format!("{}{path}", self.base))
+                .bearer_auth(bearer)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(reqwest::header::CONTENT_ENCODING, "gzip")
+                .body(compressed.clone())
+                .send()
+                .await;
+            let retry_after = match response {
+                Ok(r) if r.status().is_success() => {
+                    let bytes = r.bytes().await.map_err(|_| Error::Network {
+                        reason: "the answer was cut off".into(),
+                        retry_after_ms: None,
+                    });
+                    match bytes.map(|b| serde_json::from_slice::<Value>(&b)) {
+                        Ok(Ok(v)) => return Ok(v),
+                        // A cut-off or garbled answer: the request may have been applied;
+                        // resending the same change ids is safe.
+                        _ => {
+                            last = "invalid answer".into();
+                            None
+                        }
+                    }
+                }
+                Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => {
+                    if refreshed {
+                        return Err(Error::AuthRequired("the backend refused the token".into()));
+                    }
+                    refreshed = true;
+                    *token = Some(self.token(true).await?);
+                    continue; // a refresh is not a failed attempt
+                }
+                Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => {
+                    last = format!("HTTP {}", r.status().as_u16());
+                    net::retry_after(&r)
+                }
+                Ok(r) => {
+                    return Err(Error::Network {
+                        reason: format!("HTTP {}", r.status().as_u16()),
+                        retry_after_ms: None,
+                    })
+                }
+                Err(e) => {
+                    last = if e.is_timeout() {
+                        "timeout".into()
+                    } else {
+                        "connection failed".into()
+                    };
+                    None
+                }
+            };
+            wait = backoff.next_delay(retry_after);
+            attempt += 1;
+        }
+        Err(Error::Network {
+            reason: last,
+            retry_after_ms: Some(wait.as_millis() as u64),
+        })
+    }
+}

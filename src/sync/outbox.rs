@@ -144,6 +144,19 @@ pub(crate) fn pending(
     .collect()
 }
 
+/// Number of pending changes.
+pub(crate) fn count(conn: &Connection) -> Result<u64> {
+    let n: i64 = conn.query_row("SELECT count(*) FROM sync_outbox", [], |r| r.get(0))?;
+    Ok(n as u64)
+}
+
+/// Removes a change the server answered.
+pub(crate) fn remove(conn: &Connection, change_id: &str) -> Result<()> {
+    conn.prepare_cached("DELETE FROM sync_outbox WHERE id = ?1")?
+        .execute([change_id])?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

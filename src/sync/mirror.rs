@@ -1,0 +1,101 @@
+//! The mirror: the last synced copy of each record, and this store's sync identity.
+
+use crate::crypto::StoreKeys;
+use crate::error::Result;
+use crate::store::db::now_millis;
+use crate::store::sealed::{take, RowSeal, SealedTable};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{Map, Value};
+
+/// Mirror rows are sealed: they hold personal values.
+pub(crate) static MIRROR: SealedTable = SealedTable {
+    table: "sync_mirror",
+    entity: "sync mirror record",
+    fields: &["fields"],
+    blind_index: None,
+};
+
+/// A record as last synced.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Mirrored {
+    pub version: i64,
+    pub deleted: bool,
+    pub fields: Map<String, Value>,
+}
+
+fn mirror_id(entity: &str, record_id: &str) -> String {
+    format!("{entity}:{record_id}")
+}
+
+/// The mirror of one record, if it was ever synced.
+pub(crate) fn get(
+    conn: &Connection,
+    keys: &StoreKeys,
+    entity: &str,
+    record_id: &str,
+) -> Result<Option<Mirrored>> {
+    let id = mirror_id(entity, record_id);
+    let row: Option<(i64, bool, Vec<u8>)> = conn
+        .prepare_cached("SELECT version, deleted, sealed FROM sync_mirror WHERE id = ?1")?
+        .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((version, deleted, sealed)) = row else {
+        return Ok(None);
+    };
+    let seal = RowSeal::new(keys, &MIRROR, &id);
+    let json = take(&mut seal.open(sealed)?, 0).ok_or_else(|| seal.integrity_error())?;
+    let fields = match serde_json::from_str(&json) {
+        Ok(Value::Object(m)) => m,
+        _ => return Err(seal.integrity_error()),
+    };
+    Ok(Some(Mirrored {
+        version,
+        deleted,
+        fields,
+    }))
+}
+
+/// Writes the mirror of one record.
+pub(crate) fn put(
+    conn: &Connection,
+    keys: &StoreKeys,
+    entity: &str,
+    record_id: &str,
+    m: &Mirrored,
+) -> Result<()> {
+    let id = mirror_id(entity, record_id);
+    let json = Value::Object(m.fields.clone()).to_string();
+    let sealed = RowSeal::new(keys, &MIRROR, &id).seal(&[Some(&json)])?;
+    conn.prepare_cached(
+        "INSERT INTO sync_mirror (id, entity, record_id, version, deleted, sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (id) DO UPDATE SET version = excluded.version, deleted = excluded.deleted, sealed = excluded.sealed",
+    )?
+    .execute(params![id, entity, record_id, m.version, m.deleted, sealed])?;
+    Ok(())
+}
+
+/// This store's sync client id, made on first use.
+pub(crate) fn client_id(conn: &Connection) -> Result<String> {
+    if let Some(id) = conn
+        .prepare_cached("SELECT client_id FROM sync_state WHERE id = 1")?
+        .query_row([], |r| r.get::<_, String>(0))
+        .optional()?
+    {
+        return Ok(id);
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    conn.execute(
+        "INSERT INTO sync_state (id, client_id) VALUES (1, ?1)",
+        [&id],
+    )?;
+    Ok(id)
+}
+
+/// Records the time of a completed sync.
+pub(crate) fn mark_synced(conn: &Connection) -> Result<()> {
+    conn.execute(
+        "UPDATE sync_state SET last_sync_at = ?1 WHERE id = 1",
+        [now_millis()],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! Push: the outbox to the backend (`POST /v1/sync/push`), batch by batch, with predicted
+//! base versions, and the results applied in one local transaction per batch.
+
+use super::mirror::{self, Mirrored};
+use super::outbox;
+use crate::crypto::StoreKeys;
+use crate::error::{Error, Result};
+use rusqlite::Connection;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+
+/// At most this many changes per push request (protocol limit).
+pub(crate) const MAX_CHANGES: u32 = 500;
+/// At most this many bytes of change JSON per push request (protocol limit, with margin).
+const MAX_BYTES: usize = 240 * 1024;
+
+/// One change as it is sent.
+#[derive(Debug, Clone)]
+pub(crate) struct Planned {
+    pub change_id: String,
+    pub entity: String,
+    pub record_id: String,
+    pub op: String,
+    pub base_version: Option<i64>,
+    pub fields: Map<String, Value>,
+}
+
+impl Planned {
+    pub fn to_wire(&self) -> Value {
+        let mut change = json!({
+            "change_id": self.change_id, "entity": self.entity, "record_id": self.record_id,
+            "op": self.op, "base_version": self.base_version,
+        });
+        if self.op == "upsert" {
+            change["fields"] = Value::Object(self.fields.clone());
+        }
+        change
+    }
+}
+
+/// The next batch of the outbox. A record's versions are predicted within the batch: the
+/// server gives a create version 1 and bumps the version by one per applied change, so the
+/// k-th change of a record is based on the mirror's version plus k.
+pub(crate) fn plan(conn: &Connection, keys: &StoreKeys) -> Result<Vec<Planned>> {
+    let pending = outbox::pending(conn, keys, MAX_CHANGES)?;
+    let mut next: HashMap<(String, String), Option<i64>> = HashMap::new();
+    let mut bytes = 0;
+    let mut out = Vec::new();
+    for p in pending {
+        let key = (p.entity.clone(), p.record_id.clone());
+        let base = match next.get(&key) {
+            Some(v) => *v,
+            None => mirror::get(conn, keys, &p.entity, &p.record_id)?
+                .filter(|m| !m.deleted)
+                .map(|m| m.version),
+        };
+        next.insert(key, Some(base.unwrap_or(0) + 1));
+        let planned = Planned {
+            change_id: p.change_id,
+            entity: p.entity,
+            record_id: p.record_id,
+            op: p.op,
+            base_version: base,
+            fields: p.fields,
+        };
+        bytes += planned.to_wire().to_string().len();
+        if !out.is_empty() && bytes > MAX_BYTES {
+            break;
+        }
+        out.push(planned);
+    }
+    Ok(out)
+}
+
+/// What a push batch did.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Applied {
+    pub pushed: u64,
+    pub conflicts: u64,
+    pub rejected: u64,
+}
+
+fn local_table(entity: &str) -> Option<&'static str> {
+    match entity {
+        "profile" => Some("profile"),
+        "vehicle" => Some("vehicles"),
+        "document" => Some("documents"),
+        _ => None,
+    }
+}
+
+/// Applies the server's per-change results to the outbox, the mirror and (for `gone`)
+/// the local data, in the caller's transaction.
+pub(crate) fn apply_results(
+    conn: &Connection,
+    keys: &StoreKeys,
+    plan: &[Planned],
+    answer: &Value,
+) -> Result<Applied> {
+    let results: HashMap<&str, &Value> = answer["results"]
+        .as_array()
+        .ok_or(Error::Network {
+            reason: "the backend's push answer has no results".into(),
+            retry_after_ms: None,
+        })?
+        .iter()
+        .filter_map(|r| Some((r["change_id"].as_str()?, r)))
+        .collect();
+    let mut applied = Applied::default();
+    for change in plan {
+        let Some(result) = results.get(change.change_id.as_str()) else {
+            continue;
+        };
+        let version = result["version"].as_i64();
+        match result["status"].as_str() {
+            Some("applied") | Some("duplicate") => {
+                let version = version.ok_or(Error::Network {
+                    reason: "the backend's push answer lacks a version".into(),
+                    retry_after_ms: None,
+                })?;
+                let mirrored = if change.op == "delete" {
+                    Mirrored {
+                        version,
+                        deleted: true,
+                        fields: Map::new(),
+                    }
+                } else {
+                    let mut fields = mirror::get(conn, keys, &change.entity, &change.record_id)?
+                        .filter(|m| !m.deleted)
+                        .map(|m| m.fields)
+                        .unwrap_or_default();
+                    fields.extend(change.fields.clone());
+                    Mirrored {
+                        version,
+                        deleted: false,
+                        fields,
+                    }
+                };
+                mirror::put(conn, keys, &change.entity, &change.record_id, &mirrored)?;
+                outbox::remove(conn, &change.change_id)?;
+                applied.pushed += 1;
+            }
+            // Another device changed the record, or holds the same plate: the change stays
+            // until a pull merges the records.
+            Some("conflict") | Some("exists") => applied.conflicts += 1,
+            // Deleted on the server: delete wins, locally too.
+            Some("gone") => {
+                if let Some(table) = local_table(&change.entity) {
+                    conn.execute(
+                        &format!("DELETE FROM {table} WHERE id = ?1"),
+                        [&change.record_id],
+                    )?;
+                }
+                conn.execute(
+                    "DELETE FROM sync_outbox WHERE entity = ?1 AND record_id = ?2",
+                    [&change.entity, &change.record_id],
+                )?;
+                let mirrored = Mirrored {
+                    version: version.unwrap_or(0),
+                    deleted: true,
+                    fields: Map::new(),
+                };
+                mirror::put(conn, keys, &change.entity, &change.record_id, &mirrored)?;
+                applied.conflicts += 1;
+            }
+            Some("rejected") => {
+                log::warn!(
+                    "sync: a {} change was rejected ({})",
+                    change.entity,
+                    result["reason"]
+                        .as_str()
+                        .unwrap_or("no reason")
+                        .chars()
+                        .take(40)
+                        .collect::<String>()
+                );
+                outbox::remove(conn, &change.change_id)?;
+                applied.rejected += 1;
+            }
+            _ => log::warn!("sync: an unknown push result was ignored"),
+        }
+    }
+    Ok(applied)
+}

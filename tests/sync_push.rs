@@ -1,0 +1,377 @@
+//! Push against the reference backend on 127.0.0.1: round trip, lost answers, retries,
+//! token refresh, concurrent syncs, and the answers a change from another device gives.
+
+mod common;
+
+use aparking_core::{
+    AparkingError, AuthProvider, AuthProviderError, NewVehicle, SyncClient, SyncConfig,
+    VehiclePatch,
+};
+use aparking_server::{Fault, FaultPlan, ReferenceServer, ServerConfig};
+use common::*;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Gives `tokens` in turn: the first for a normal call, the next ones for refreshes.
+struct Tokens {
+    tokens: Mutex<Vec<String>>,
+    refreshes: AtomicU32,
+}
+
+impl Tokens {
+    fn new(tokens: &[&str]) -> Arc<Self> {
+        Arc::new(Tokens {
+            tokens: Mutex::new(tokens.iter().rev().map(|t| t.to_string()).collect()),
+            refreshes: AtomicU32::new(0),
+        })
+    }
+}
+
+impl AuthProvider for Tokens {
+    fn bearer_token(&self, refresh: bool) -> Result<String, AuthProviderError> {
+        let mut tokens = self.tokens.lock().unwrap();
+        if refresh {
+            self.refreshes.fetch_add(1, Ordering::Relaxed);
+            if tokens.len() > 1 {
+                tokens.pop();
+            }
+        }
+        tokens.last().cloned().ok_or(AuthProviderError::SignedOut {
+            reason: "no session".into(),
+        })
+    }
+}
+
+struct Device {
+    _dir: tempfile::TempDir,
+    store: Arc<aparking_core::Store>,
+    sync: Arc<SyncClient>,
+}
+
+fn fast(server: &ReferenceServer) -> SyncConfig {
+    SyncConfig {
+        retry_base_delay_ms: 5,
+        retry_max_delay_ms: 50,
+        ..SyncConfig::new(server.base_url())
+    }
+}
+
+fn device(server: &ReferenceServer, auth: Arc<dyn AuthProvider>) -> Device {
+    let (dir, path) = temp_store_path();
+    let store = open(&path, &key(1));
+    let sync = SyncClient::new(Arc::clone(&store), fast(server), auth).unwrap();
+    Device {
+        _dir: dir,
+        store,
+        sync,
+    }
+}
+
+fn server_with_account() -> (ReferenceServer, String) {
+    let server = ReferenceServer::start(ServerConfig::default()).unwrap();
+    let account = server.add_account("token-a");
+    (server, account)
+}
+
+#[tokio::test]
+async fn local_changes_reach_the_backend_once() {
+    let (server, account) = server_with_account();
+    let d = device(&server, Tokens::new(&["token-a"]));
+    fill_sample(&d.store);
+    let summary = d.sync.sync().await.unwrap();
+    assert_eq!(
+        (summary.pushed, summary.pending, summary.conflicts),
+        (6, 0, 0)
+    );
+    let records = server.records(&account);
+    assert_eq!(records.len(), 6);
+    let car = d
+        .store
+        .find_vehicle_by_plate("123ABC02".into())
+        .unwrap()
+        .unwrap();
+    let on_server = records.iter().find(|r| r.record_id == car.id).unwrap();
+    assert_eq!(on_server.fields["plate"].as_deref(), Some("123ABC02"));
+    assert_eq!(on_server.version, 1);
+
+    // Edits and a delete: pushed as patches with the right base versions.
+    d.store
+        .update_vehicle(
+            car.id.clone(),
+            VehiclePatch {
+                nickname: Some("Work".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    d.store
+        .update_vehicle(
+            car.id.clone(),
+            VehiclePatch {
+                colour: Some("red".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let doc = d.store.list_documents().unwrap().remove(0);
+    d.store.remove_document(doc.id.clone()).unwrap();
+    let summary = d.sync.sync().await.unwrap();
+    assert_eq!(
+        (summary.pushed, summary.pending, summary.conflicts),
+        (3, 0, 0)
+    );
+    let records = server.records(&account);
+    let on_server = records.iter().find(|r| r.record_id == car.id).unwrap();
+    assert_eq!(on_server.version, 3);
+    assert_eq!(on_server.fields["nickname"].as_deref(), Some("Work"));
+    assert_eq!(on_server.fields["colour"].as_deref(), Some("red"));
+    assert!(
+        records
+            .iter()
+            .find(|r| r.record_id == doc.id)
+            .unwrap()
+            .deleted
+    );
+
+    assert_eq!(
+        d.sync.sync().await.unwrap().pushed,
+        0,
+        "nothing left to push"
+    );
+    assert_eq!(
+        server.stats().changes_applied,
+        9,
+        "each change applied once"
+    );
+}
+
+#[tokio::test]
+async fn a_lost_answer_is_resent_and_not_applied_twice() {
+    let (server, _account) = server_with_account();
+    server.inject(FaultPlan::new().then_on("/v1/sync/push", Fault::DropAfterApply));
+    let d = device(&server, Tokens::new(&["token-a"]));
+    fill_sample(&d.store);
+    let summary = d.sync.sync().await.unwrap();
+    assert_eq!((summary.pushed, summary.pending), (6, 0));
+    let stats = server.stats();
+    assert_eq!(stats.changes_applied, 6, "applied exactly once");
+    assert_eq!(stats.changes_duplicate, 6, "the resend was recognised");
+}
+
+#[tokio::test]
+async fn failures_are_retried_then_reported_with_nothing_lost() {
+    let (server, account) = server_with_account();
+    server.inject(FaultPlan::new().then_on(
+        "/v1/sync/push",
+        Fault::Status {
+            code: 503,
+            retry_after_secs: Some(1),
+        },
+    ));
+    let d = device(&server, Tokens::new(&["token-a"]));
+    fill_sample(&d.store);
+    assert_eq!(d.sync.sync().await.unwrap().pushed, 6);
+
+    d.store
+        .add_vehicle(NewVehicle {
+            plate: "555 XYZ 17".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    server.inject(FaultPlan::new().repeat_on(
+        "/v1/sync/push",
+        Fault::Status {
+            code: 500,
+            retry_after_secs: None,
+        },
+        3,
+    ));
+    match d.sync.sync().await.unwrap_err() {
+        AparkingError::Network {
+            reason,
+            retry_after_ms,
+        } => {
+            assert!(reason.contains("500"));
+            assert!(retry_after_ms.is_some());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        d.sync.pending_changes().unwrap(),
+        1,
+        "kept for the next sync"
+    );
+    assert_eq!(d.sync.sync().await.unwrap().pushed, 1);
+    assert_eq!(server.records(&account).len(), 7);
+}
+
+#[tokio::test]
+async fn a_refused_token_is_refreshed_once_then_auth_is_required() {
+    let (server, _account) = server_with_account();
+    let auth = Tokens::new(&["expired", "token-a"]);
+    let d = device(&server, auth.clone());
+    fill_sample(&d.store);
+    assert_eq!(d.sync.sync().await.unwrap().pushed, 6);
+    assert_eq!(auth.refreshes.load(Ordering::Relaxed), 1);
+
+    let revoked = Tokens::new(&["expired", "also-expired"]);
+    let d2 = device(&server, revoked.clone());
+    fill_sample(&d2.store);
+    assert!(matches!(
+        d2.sync.sync().await.unwrap_err(),
+        AparkingError::AuthRequired { .. }
+    ));
+    assert_eq!(
+        revoked.refreshes.load(Ordering::Relaxed),
+        1,
+        "asked for a fresh token once"
+    );
+    assert_eq!(d2.sync.pending_changes().unwrap(), 6);
+
+    let signed_out = Tokens::new(&[]);
+    let d3 = device(&server, signed_out);
+    d3.store
+        .add_vehicle(NewVehicle {
+            plate: "001AAA01".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        d3.sync.sync().await.unwrap_err(),
+        AparkingError::AuthRequired {
+            reason: "no session".into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_second_concurrent_sync_gets_sync_in_progress() {
+    let (server, _account) = server_with_account();
+    server.inject(
+        FaultPlan::new().then_on("/v1/sync/push", Fault::Delay(Duration::from_millis(400))),
+    );
+    let d = device(&server, Tokens::new(&["token-a"]));
+    fill_sample(&d.store);
+    let (a, b) = tokio::join!(d.sync.sync(), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        d.sync.sync().await
+    });
+    assert_eq!(a.unwrap().pushed, 6);
+    assert_eq!(b.unwrap_err(), AparkingError::SyncInProgress);
+}
+
+/// A change made on another device, straight through the API.
+async fn remote_change(server: &ReferenceServer, change: serde_json::Value) -> serde_json::Value {
+    let body = serde_json::json!({"schema_version": 1, "client_id": uuid::Uuid::new_v4().to_string(), "changes": [change]});
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let bytes = reqwest::Client::new()
+        .post(format!("{}/v1/sync/push", server.base_url()))
+        .bearer_auth("token-a")
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[tokio::test]
+async fn changes_from_another_device_conflict_or_win_by_delete() {
+    let (server, _account) = server_with_account();
+    let d = device(&server, Tokens::new(&["token-a"]));
+    let car = d
+        .store
+        .add_vehicle(NewVehicle {
+            plate: "123ABC02".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let van = d
+        .store
+        .add_vehicle(NewVehicle {
+            plate: "777KZX01".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    d.sync.sync().await.unwrap();
+
+    // Another device edits the car and deletes the van.
+    let answer = remote_change(
+        &server,
+        serde_json::json!({"change_id": uuid::Uuid::new_v4().to_string(), "entity": "vehicle",
+        "record_id": car.id, "op": "upsert", "base_version": 1, "fields": {"colour": "blue"}}),
+    )
+    .await;
+    assert_eq!(answer["results"][0]["status"], "applied");
+    remote_change(
+        &server,
+        serde_json::json!({"change_id": uuid::Uuid::new_v4().to_string(), "entity": "vehicle",
+        "record_id": van.id, "op": "delete", "base_version": 1}),
+    )
+    .await;
+
+    // This device edits both.
+    d.store
+        .update_vehicle(
+            car.id.clone(),
+            VehiclePatch {
+                nickname: Some("Mine".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    d.store
+        .update_vehicle(
+            van.id.clone(),
+            VehiclePatch {
+                nickname: Some("Van".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let summary = d.sync.sync().await.unwrap();
+    assert_eq!(summary.conflicts, 2);
+    assert_eq!(
+        summary.pending, 1,
+        "the car's edit waits for a pull and merge"
+    );
+    assert!(
+        d.store.get_vehicle(van.id).unwrap().is_none(),
+        "delete wins over the local edit"
+    );
+    assert!(d.store.get_vehicle(car.id).unwrap().is_some());
+}
+
+#[tokio::test]
+async fn the_same_plate_created_on_two_devices_is_held_for_the_merge() {
+    let (server, account) = server_with_account();
+    let a = device(&server, Tokens::new(&["token-a"]));
+    let b = device(&server, Tokens::new(&["token-a"]));
+    a.store
+        .add_vehicle(NewVehicle {
+            plate: "123ABC02".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    b.store
+        .add_vehicle(NewVehicle {
+            plate: "123 авс 02".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(a.sync.sync().await.unwrap().pushed, 1);
+    let summary = b.sync.sync().await.unwrap();
+    assert_eq!(
+        (summary.pushed, summary.conflicts, summary.pending),
+        (0, 1, 1)
+    );
+    assert_eq!(
+        server.records(&account).len(),
+        1,
+        "one vehicle on the server"
+    );
+}
