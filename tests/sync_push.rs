@@ -314,7 +314,7 @@ async fn changes_from_another_device_conflict_or_win_by_delete() {
     )
     .await;
 
-    // This device edits both.
+    // This device edits both; its sync pulls first and merges.
     d.store
         .update_vehicle(
             car.id.clone(),
@@ -334,24 +334,35 @@ async fn changes_from_another_device_conflict_or_win_by_delete() {
         )
         .unwrap();
     let summary = d.sync.sync().await.unwrap();
-    assert_eq!(summary.conflicts, 2);
-    assert_eq!(
-        summary.pending, 1,
-        "the car's edit waits for a pull and merge"
-    );
+    assert_eq!(summary.conflicts, 1, "the van's edit lost to the delete");
+    assert_eq!(summary.pending, 0);
     assert!(
         d.store.get_vehicle(van.id).unwrap().is_none(),
         "delete wins over the local edit"
     );
-    assert!(d.store.get_vehicle(car.id).unwrap().is_some());
+    let local = d.store.get_vehicle(car.id.clone()).unwrap().unwrap();
+    assert_eq!(
+        (local.colour.as_deref(), local.nickname.as_deref()),
+        (Some("blue"), Some("Mine")),
+        "both edits kept"
+    );
+    let account = server.account_for_token("token-a").unwrap();
+    let remote = server
+        .records(&account)
+        .into_iter()
+        .find(|r| r.record_id == car.id)
+        .unwrap();
+    assert_eq!(remote.fields["nickname"].as_deref(), Some("Mine"));
+    assert_eq!(remote.fields["colour"].as_deref(), Some("blue"));
 }
 
 #[tokio::test]
-async fn the_same_plate_created_on_two_devices_is_held_for_the_merge() {
+async fn the_same_plate_created_on_two_devices_merges_into_the_servers_record() {
     let (server, account) = server_with_account();
     let a = device(&server, Tokens::new(&["token-a"]));
     let b = device(&server, Tokens::new(&["token-a"]));
-    a.store
+    let first = a
+        .store
         .add_vehicle(NewVehicle {
             plate: "123ABC02".into(),
             ..Default::default()
@@ -365,10 +376,10 @@ async fn the_same_plate_created_on_two_devices_is_held_for_the_merge() {
         .unwrap();
     assert_eq!(a.sync.sync().await.unwrap().pushed, 1);
     let summary = b.sync.sync().await.unwrap();
-    assert_eq!(
-        (summary.pushed, summary.conflicts, summary.pending),
-        (0, 1, 1)
-    );
+    assert_eq!((summary.pulled, summary.pending), (1, 0));
+    let vehicles = b.store.list_vehicles().unwrap();
+    assert_eq!(vehicles.len(), 1);
+    assert_eq!(vehicles[0].id, first.id);
     assert_eq!(
         server.records(&account).len(),
         1,

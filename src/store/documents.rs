@@ -9,6 +9,7 @@ use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
 use crate::formats::{canonical_document_number, validate_date};
 use crate::model::{Document, DocumentField, DocumentKind, DocumentPatch, NewDocument};
+use crate::sync::merge::FieldMap;
 use crate::sync::outbox::{self, Entity, Fields, Op};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -270,4 +271,69 @@ pub(crate) fn find_by_number(
         .query_row([index], read_row)
         .optional()?;
     row.map(|r| open_row(keys, r)).transpose()
+}
+
+/// Sync: the document's fields under their wire names, if it exists.
+pub(crate) fn synced_fields(
+    conn: &Connection,
+    keys: &StoreKeys,
+    id: &str,
+) -> Result<Option<Fields>> {
+    Ok(get(conn, keys, id)?.map(|d| sync_fields(&d)))
+}
+
+/// Sync: writes the document `id` from synced fields, validated like user input, without
+/// an outbox entry. A link to a vehicle this store does not have is dropped.
+pub(crate) fn write_synced(
+    conn: &Connection,
+    keys: &StoreKeys,
+    id: &str,
+    f: &FieldMap,
+) -> Result<()> {
+    let value = |k: &str| f.get(k).cloned().flatten();
+    let current = get(conn, keys, id)?;
+    let now = time_of(now_millis());
+    let kind = value("kind")
+        .as_deref()
+        .and_then(DocumentKind::parse)
+        .ok_or(Error::invalid("kind", "is not a document kind"))?;
+    let vehicle_id = match value("vehicle_id") {
+        Some(v) if vehicles::exists(conn, &v)? => Some(v),
+        _ => None,
+    };
+    let document = Document {
+        id: id.to_string(),
+        kind,
+        number: number(&value("number").ok_or(Error::invalid("number", "is required"))?)?,
+        issued_on: value("issued_on")
+            .as_deref()
+            .map(date("issued_on"))
+            .transpose()?,
+        expires_on: value("expires_on")
+            .as_deref()
+            .map(date("expires_on"))
+            .transpose()?,
+        vehicle_id,
+        created_at: current.as_ref().map_or(now, |c| c.created_at),
+        updated_at: now,
+    };
+    write(conn, keys, &document, current.is_none())
+}
+
+/// Sync: another local document of the same kind and number as `f`, if any.
+pub(crate) fn duplicate_of(
+    conn: &Connection,
+    keys: &StoreKeys,
+    id: &str,
+    f: &FieldMap,
+) -> Result<Option<String>> {
+    let value = |k: &str| f.get(k).cloned().flatten();
+    let (Some(kind), Some(Ok(n))) = (value("kind"), value("number").map(|n| number(&n))) else {
+        return Ok(None);
+    };
+    let other: Option<String> = conn
+        .prepare_cached("SELECT id FROM documents WHERE number_index = ?1")?
+        .query_row([number_index_of(keys, &kind, &n)], |r| r.get(0))
+        .optional()?;
+    Ok(other.filter(|o| o != id))
 }

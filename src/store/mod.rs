@@ -10,14 +10,14 @@
 //! single connection.
 
 pub(crate) mod db;
-mod documents;
+pub(crate) mod documents;
 mod export;
 mod keyring;
-mod profile;
+pub(crate) mod profile;
 mod rekey;
 mod schema;
 pub(crate) mod sealed;
-mod vehicles;
+pub(crate) mod vehicles;
 
 use crate::consent::hub::ConsentHub;
 use crate::crypto::KeyProvider;

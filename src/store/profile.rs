@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::formats::person::{canonical_email, canonical_phone};
 use crate::formats::validate_text;
 use crate::model::{Language, Profile, ProfileField, ProfilePatch};
+use crate::sync::merge::FieldMap;
 use crate::sync::outbox::{self, Entity, Fields, Op};
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -133,4 +134,64 @@ pub(crate) fn update(conn: &Connection, keys: &StoreKeys, patch: ProfilePatch) -
     let fields = outbox::changed(before.as_ref(), &sync_fields(&profile));
     outbox::record(conn, keys, Entity::Profile, &profile.id, Op::Upsert, fields)?;
     Ok(profile)
+}
+
+/// Sync: the profile's fields under their wire names, if it is the profile `id`.
+pub(crate) fn synced_fields(
+    conn: &Connection,
+    keys: &StoreKeys,
+    id: &str,
+) -> Result<Option<Fields>> {
+    Ok(get(conn, keys)?
+        .filter(|p| p.id == id)
+        .map(|p| sync_fields(&p)))
+}
+
+/// Sync: writes the profile `id` from synced fields, validated like user input, without
+/// an outbox entry. The caller removed any other local profile first.
+pub(crate) fn write_synced(
+    conn: &Connection,
+    keys: &StoreKeys,
+    id: &str,
+    f: &FieldMap,
+) -> Result<()> {
+    let value = |k: &str| f.get(k).cloned().flatten();
+    let now = now_millis();
+    let created = get(conn, keys)?
+        .filter(|p| p.id == id)
+        .map_or(now, |p| millis_of(p.created_at));
+    let phone = canonical_phone(&value("phone").ok_or(Error::invalid("phone", "is required"))?)?;
+    let full_name = value("full_name")
+        .as_deref()
+        .map(|v| validate_text("full_name", v, FULL_NAME_MAX_CHARS))
+        .transpose()?;
+    let email = value("email").as_deref().map(canonical_email).transpose()?;
+    let language = match value("preferred_language") {
+        Some(code) => Some(
+            Language::from_code(&code)
+                .ok_or(Error::invalid("preferred_language", "is not kk, ru or en"))?,
+        ),
+        None => None,
+    };
+    let sealed = RowSeal::new(keys, &TABLE, id).seal(&[
+        Some(&phone),
+        full_name.as_deref(),
+        email.as_deref(),
+        language.map(Language::code),
+    ])?;
+    conn.prepare_cached(
+        "INSERT INTO profile (id, sealed, created_at, updated_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
+    )?
+    .execute(params![id, sealed, created, now])?;
+    Ok(())
+}
+
+/// Sync: the local profile's id when it is not `id` (one profile per account).
+pub(crate) fn duplicate_of(conn: &Connection, id: &str) -> Result<Option<String>> {
+    let other: Option<String> = conn
+        .prepare_cached("SELECT id FROM profile")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    Ok(other.filter(|o| o != id))
 }

@@ -8,6 +8,7 @@ use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
 use crate::formats::{canonical_document_number, plate, validate_text};
 use crate::model::{NewVehicle, Vehicle, VehicleField, VehiclePatch};
+use crate::sync::merge::FieldMap;
 use crate::sync::outbox::{self, Entity, Fields, Op};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -264,4 +265,61 @@ pub(crate) fn exists(conn: &Connection, id: &str) -> Result<bool> {
     Ok(conn
         .prepare_cached("SELECT 1 FROM vehicles WHERE id = ?1")?
         .exists([id])?)
+}
+
+/// Sync: the vehicle's fields under their wire names, if it exists.
+pub(crate) fn synced_fields(
+    conn: &Connection,
+    keys: &StoreKeys,
+    id: &str,
+) -> Result<Option<Fields>> {
+    Ok(get(conn, keys, id)?.map(|v| sync_fields(&v)))
+}
+
+/// Sync: writes the vehicle `id` from synced fields, validated like user input, without
+/// an outbox entry.
+pub(crate) fn write_synced(
+    conn: &Connection,
+    keys: &StoreKeys,
+    id: &str,
+    f: &FieldMap,
+) -> Result<()> {
+    let value = |k: &str| f.get(k).cloned().flatten();
+    let current = get(conn, keys, id)?;
+    let now = time_of(now_millis());
+    let vehicle = Vehicle {
+        id: id.to_string(),
+        plate: plate::parse(&value("plate").ok_or(Error::invalid("plate", "is required"))?)?,
+        nickname: value("nickname")
+            .as_deref()
+            .map(text("nickname"))
+            .transpose()?,
+        make: value("make").as_deref().map(text("make")).transpose()?,
+        model: value("model").as_deref().map(text("model")).transpose()?,
+        colour: value("colour").as_deref().map(text("colour")).transpose()?,
+        registration_certificate_number: value("registration_certificate_number")
+            .as_deref()
+            .map(certificate)
+            .transpose()?,
+        created_at: current.as_ref().map_or(now, |c| c.created_at),
+        updated_at: now,
+    };
+    write(conn, keys, &vehicle, current.is_none())
+}
+
+/// Sync: another local vehicle with the plate in `f`, if any.
+pub(crate) fn duplicate_of(
+    conn: &Connection,
+    keys: &StoreKeys,
+    id: &str,
+    f: &FieldMap,
+) -> Result<Option<String>> {
+    let Some(Ok(p)) = f.get("plate").cloned().flatten().map(|p| plate::parse(&p)) else {
+        return Ok(None);
+    };
+    let other: Option<String> = conn
+        .prepare_cached("SELECT id FROM vehicles WHERE plate_index = ?1")?
+        .query_row([plate_index(keys, &p.canonical)], |r| r.get(0))
+        .optional()?;
+    Ok(other.filter(|o| o != id))
 }

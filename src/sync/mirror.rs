@@ -99,3 +99,18 @@ pub(crate) fn mark_synced(conn: &Connection) -> Result<()> {
     )?;
     Ok(())
 }
+
+/// The saved pull cursor.
+pub(crate) fn cursor(conn: &Connection) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT cursor FROM sync_state WHERE id = 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?
+        .flatten())
+}
+
+/// Saves the pull cursor (in the transaction that applied its page).
+pub(crate) fn set_cursor(conn: &Connection, cursor: Option<&str>) -> Result<()> {
+    conn.execute("UPDATE sync_state SET cursor = ?1 WHERE id = 1", [cursor])?;
+    Ok(())
+}

@@ -5,16 +5,18 @@
 //! - the mirror (the last synced copy of each record) and this store's client id;
 //! - **push**: the outbox to the backend in batches, idempotent on change ids, with bearer
 //!   authentication (one refresh on 401), retries with backoff, and `SyncInProgress`;
-//! - the field-level three-way merge (used by pull).
+//! - **pull**: remote changes merged field by field (three-way, the mirror as base),
+//!   delete wins, the same plate created on two devices merged into the server's record,
+//!   each page saved with its cursor, 410 resets the cursor.
 //!
-//! Next: pull with the merge, `exists` resolution, the status observer, cancellation, the
-//! retry timer, the circuit breaker and certificate pinning.
+//! Next: the conflict log, the status observer, cancellation, the retry timer, the circuit
+//! breaker and certificate pinning.
 
 mod auth;
-#[allow(dead_code)] // used by pull, which lands next; tested on its own now
 pub(crate) mod merge;
 pub(crate) mod mirror;
 pub(crate) mod outbox;
+mod pull;
 mod push;
 
 pub use auth::{AuthProvider, AuthProviderError};
@@ -30,6 +32,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const PUSH_PATH: &str = "/v1/sync/push";
+const PULL_PATH: &str = "/v1/sync/pull";
+/// Records per pull page.
+const PULL_LIMIT: u32 = 500;
+/// Pull-then-push rounds in one sync (a push conflict triggers another pull).
+const MAX_ROUNDS: u32 = 3;
 /// At most this many push batches in one sync (500 changes each).
 const MAX_BATCHES: u32 = 1000;
 
@@ -53,6 +60,10 @@ pub struct SyncConfig {
     /// Whole-request timeout.
     #[uniffi(default = 30000)]
     pub request_timeout_ms: u64,
+    /// Which side wins a field changed differently on both sides: the server (default)
+    /// or this device.
+    #[uniffi(default = false)]
+    pub local_wins_conflicts: bool,
 }
 
 impl SyncConfig {
@@ -65,6 +76,7 @@ impl SyncConfig {
             retry_max_delay_ms: 60_000,
             connect_timeout_ms: 10_000,
             request_timeout_ms: 30_000,
+            local_wins_conflicts: false,
         }
     }
 }
@@ -135,9 +147,11 @@ impl SyncClient {
         }))
     }
 
-    /// Syncs: pushes every pending local change (pull and merge land next). A second call
-    /// while one runs fails at once with `SyncInProgress`. Killed or failed at any point,
-    /// the next sync completes with nothing lost and nothing applied twice.
+    /// Syncs: pulls remote changes and merges them (field by field, the server wins a
+    /// field changed on both sides, delete wins), then pushes every pending local change,
+    /// and pulls again when a push met a change from another device. A second call while
+    /// one runs fails at once with `SyncInProgress`. Killed or failed at any point, the
+    /// next sync completes with nothing lost and nothing applied twice.
     pub async fn sync(&self) -> ApiResult<SyncSummary> {
         let _running = self.running.try_lock().map_err(|_| Error::SyncInProgress)?;
         let started = Instant::now();
@@ -146,29 +160,10 @@ impl SyncClient {
         let client_id = self
             .blocking(|s| s.write(|tx, _| mirror::client_id(tx)))
             .await?;
-        for _ in 0..MAX_BATCHES {
-            let plan = self
-                .blocking(|s| s.read(|c, r| push::plan(c, &r.keys)))
-                .await?;
-            if plan.is_empty() {
-                break;
-            }
-            let body = json!({
-                "schema_version": 1,
-                "client_id": client_id,
-                "changes": plan.iter().map(push::Planned::to_wire).collect::<Vec<_>>(),
-            });
-            let answer = self.post(PUSH_PATH, &body, &mut token).await?;
-            let applied = self
-                .blocking(move |s| {
-                    s.write(|tx, r| push::apply_results(tx, &r.keys, &plan, &answer))
-                })
-                .await?;
-            summary.pushed += applied.pushed;
-            summary.conflicts += applied.conflicts;
-            summary.rejected += applied.rejected;
-            if applied.pushed + applied.rejected == 0 {
-                break; // only changes waiting for a pull are left
+        for _ in 0..MAX_ROUNDS {
+            self.pull_all(&mut token, &mut summary).await?;
+            if self.push_all(&client_id, &mut token, &mut summary).await? == 0 {
+                break; // otherwise pull again: the merge resolves what conflicted
             }
         }
         summary.pending = self
@@ -181,7 +176,8 @@ impl SyncClient {
             .await?;
         summary.duration_ms = started.elapsed().as_millis() as u64;
         log::info!(
-            "sync: {} pushed, {} conflicts, {} pending",
+            "sync: {} pulled, {} pushed, {} conflicts, {} pending",
+            summary.pulled,
             summary.pushed,
             summary.conflicts,
             summary.pending
@@ -195,7 +191,124 @@ impl SyncClient {
     }
 }
 
+/// A successful answer, or 410 Gone.
+enum Answer {
+    Json(Value),
+    Gone,
+}
+
 impl SyncClient {
+    /// Pulls every page after the saved cursor; each page and its cursor are saved in one
+    /// transaction. A 410 (expired cursor) resets the cursor and pulls from the start once.
+    async fn pull_all(&self, token: &mut Option<String>, summary: &mut SyncSummary) -> Result<()> {
+        let mut reset = false;
+        for _ in 0..MAX_BATCHES {
+            let cursor = self.blocking(|s| s.read(|c, _| mirror::cursor(c))).await?;
+            let mut path = format!("{PULL_PATH}?limit={PULL_LIMIT}");
+            if let Some(c) = &cursor {
+                path.push_str("&cursor=");
+                path.extend(url::form_urlencoded::byte_serialize(c.as_bytes()));
+            }
+            let page = match self
+                .request(reqwest::Method::GET, &path, None, token)
+                .await?
+            {
+                Answer::Json(page) => page,
+                Answer::Gone if !reset => {
+                    reset = true;
+                    self.blocking(|s| s.write(|tx, _| mirror::set_cursor(tx, None)))
+                        .await?;
+                    continue;
+                }
+                Answer::Gone => {
+                    return Err(Error::Network {
+                        reason: "the backend expired the cursor twice".into(),
+                        retry_after_ms: None,
+                    })
+                }
+            };
+            let malformed = || Error::Network {
+                reason: "the backend's pull answer is malformed".into(),
+                retry_after_ms: None,
+            };
+            let changes = page["changes"].as_array().cloned().ok_or_else(malformed)?;
+            let next = page["cursor"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(malformed)?;
+            let has_more = page["has_more"].as_bool().ok_or_else(malformed)?;
+            let winner = if self.config.local_wins_conflicts {
+                merge::Winner::Local
+            } else {
+                merge::Winner::Server
+            };
+            let pulled = self
+                .blocking(move |s| {
+                    s.write(|tx, r| {
+                        let pulled = pull::apply_page(tx, &r.keys, &changes, winner)?;
+                        mirror::set_cursor(tx, Some(&next))?;
+                        Ok(pulled)
+                    })
+                })
+                .await?;
+            summary.pulled += pulled.applied;
+            summary.conflicts += pulled.conflicts;
+            summary.rejected += pulled.invalid;
+            if !has_more {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Pushes the outbox batch by batch; returns how many changes conflicted.
+    async fn push_all(
+        &self,
+        client_id: &str,
+        token: &mut Option<String>,
+        summary: &mut SyncSummary,
+    ) -> Result<u64> {
+        let mut conflicts = 0;
+        for _ in 0..MAX_BATCHES {
+            let plan = self
+                .blocking(|s| s.read(|c, r| push::plan(c, &r.keys)))
+                .await?;
+            if plan.is_empty() {
+                break;
+            }
+            let body = json!({
+                "schema_version": 1,
+                "client_id": client_id,
+                "changes": plan.iter().map(push::Planned::to_wire).collect::<Vec<_>>(),
+            });
+            let answer = match self
+                .request(reqwest::Method::POST, PUSH_PATH, Some(&body), token)
+                .await?
+            {
+                Answer::Json(answer) => answer,
+                Answer::Gone => {
+                    return Err(Error::Network {
+                        reason: "HTTP 410".into(),
+                        retry_after_ms: None,
+                    })
+                }
+            };
+            let applied = self
+                .blocking(move |s| {
+                    s.write(|tx, r| push::apply_results(tx, &r.keys, &plan, &answer))
+                })
+                .await?;
+            summary.pushed += applied.pushed;
+            summary.conflicts += applied.conflicts;
+            summary.rejected += applied.rejected;
+            conflicts += applied.conflicts;
+            if applied.pushed + applied.rejected == 0 {
+                break; // only changes waiting for a pull are left
+            }
+        }
+        Ok(conflicts)
+    }
+
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Store) -> ApiResult<T> + Send + 'static,
@@ -217,13 +330,24 @@ impl SyncClient {
         }
     }
 
-    /// POSTs a gzip JSON body with the bearer token: one token refresh on 401, retries
-    /// with backoff on 429, 5xx and network failures.
-    async fn post(&self, path: &str, body: &Value, token: &mut Option<String>) -> Result<Value> {
-        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
-        gz.write_all(body.to_string().as_bytes())
-            .map_err(|_| Error::Internal("gzip"))?;
-        let compressed = gz.finish().map_err(|_| Error::Internal("gzip"))?;
+    /// Sends a request (a gzip JSON body when given) with the bearer token: one token
+    /// refresh on 401, retries with backoff on 429, 5xx and network failures.
+    async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        token: &mut Option<String>,
+    ) -> Result<Answer> {
+        let compressed = match body {
+            Some(body) => {
+                let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+                gz.write_all(body.to_string().as_bytes())
+                    .map_err(|_| Error::Internal("gzip"))?;
+                Some(gz.finish().map_err(|_| Error::Internal("gzip"))?)
+            }
+            None => None,
+        };
         let mut backoff = Backoff::new(
             Duration::from_millis(self.config.retry_base_delay_ms),
             Duration::from_millis(self.config.retry_max_delay_ms),
@@ -240,31 +364,29 @@ impl SyncClient {
                 Some(t) => t.clone(),
                 None => token.insert(self.token(false).await?).clone(),
             };
-            let response = self
+            let mut builder = self
                 .client
-                .post(format!("{}{path}", self.base))
-                .bearer_auth(bearer)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .header(reqwest::header::CONTENT_ENCODING, "gzip")
-                .body(compressed.clone())
-                .send()
-                .await;
-            let retry_after = match response {
+                .request(method.clone(), format!("{}{path}", self.base))
+                .bearer_auth(bearer);
+            if let Some(compressed) = &compressed {
+                builder = builder
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .header(reqwest::header::CONTENT_ENCODING, "gzip")
+                    .body(compressed.clone());
+            }
+            let retry_after = match builder.send().await {
                 Ok(r) if r.status().is_success() => {
-                    let bytes = r.bytes().await.map_err(|_| Error::Network {
-                        reason: "the answer was cut off".into(),
-                        retry_after_ms: None,
-                    });
-                    match bytes.map(|b| serde_json::from_slice::<Value>(&b)) {
-                        Ok(Ok(v)) => return Ok(v),
-                        // A cut-off or garbled answer: the request may have been applied;
-                        // resending the same change ids is safe.
+                    match r.bytes().await.map(|b| serde_json::from_slice::<Value>(&b)) {
+                        Ok(Ok(v)) => return Ok(Answer::Json(v)),
+                        // A cut-off or garbled answer: a push may have been applied; resending
+                        // the same change ids is safe.
                         _ => {
                             last = "invalid answer".into();
                             None
                         }
                     }
                 }
+                Ok(r) if r.status() == reqwest::StatusCode::GONE => return Ok(Answer::Gone),
                 Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => {
                     if refreshed {
                         return Err(Error::AuthRequired("the backend refused the token".into()));

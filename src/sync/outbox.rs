@@ -150,6 +150,51 @@ pub(crate) fn count(conn: &Connection) -> Result<u64> {
     Ok(n as u64)
 }
 
+/// Number of pending changes of one record.
+pub(crate) fn pending_for(conn: &Connection, entity: &str, record_id: &str) -> Result<u64> {
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM sync_outbox WHERE entity = ?1 AND record_id = ?2",
+        [entity, record_id],
+        |r| r.get(0),
+    )?;
+    Ok(n as u64)
+}
+
+/// Whether a delete of the record is pending.
+pub(crate) fn pending_delete(conn: &Connection, entity: &str, record_id: &str) -> Result<bool> {
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM sync_outbox WHERE entity = ?1 AND record_id = ?2 AND op = 'delete'",
+        [entity, record_id],
+        |r| r.get(0),
+    )?;
+    Ok(n > 0)
+}
+
+/// Drops every pending change of a record (delete wins, or the record was merged away).
+pub(crate) fn remove_record(conn: &Connection, entity: &str, record_id: &str) -> Result<()> {
+    conn.execute(
+        "DELETE FROM sync_outbox WHERE entity = ?1 AND record_id = ?2",
+        [entity, record_id],
+    )?;
+    Ok(())
+}
+
+/// After a merge: the record's pending upserts are replaced by one carrying what the local
+/// side still has to push (nothing when the merge left nothing to push).
+pub(crate) fn replace_upserts(
+    conn: &Connection,
+    keys: &StoreKeys,
+    entity: Entity,
+    record_id: &str,
+    to_push: Map<String, Value>,
+) -> Result<()> {
+    conn.execute(
+        "DELETE FROM sync_outbox WHERE entity = ?1 AND record_id = ?2 AND op = 'upsert'",
+        [entity.as_str(), record_id],
+    )?;
+    record(conn, keys, entity, record_id, Op::Upsert, to_push)
+}
+
 /// Removes a change the server answered.
 pub(crate) fn remove(conn: &Connection, change_id: &str) -> Result<()> {
     conn.prepare_cached("DELETE FROM sync_outbox WHERE id = ?1")?

@@ -218,7 +218,8 @@ impl Telemetry {
     }
 
     /// Waits until every event recorded before this call is stored or dropped (at most
-    /// `timeout_ms`); returns whether it got there. For tests and before the app goes to
+    /// `timeout_ms`); returns false on timeout, or when a batch could not be written since
+    /// the previous flush (counted in `dropped_store_error`). For tests and before the app goes to
     /// the background.
     pub fn flush(&self, timeout_ms: u64) -> bool {
         self.worker.flush(Duration::from_millis(timeout_ms))

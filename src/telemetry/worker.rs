@@ -56,6 +56,10 @@ struct Shared {
     stopping: AtomicBool,
     stopped: AtomicBool,
     thread: OnceLock<Thread>,
+    /// Events ever lost to a failed batch write (never decreases).
+    store_failures: AtomicU64,
+    /// `store_failures` when the last flush returned.
+    failures_reported: AtomicU64,
 }
 
 /// Owns the worker thread.
@@ -77,6 +81,8 @@ impl Worker {
             stopping: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
             thread: OnceLock::new(),
+            store_failures: AtomicU64::new(0),
+            failures_reported: AtomicU64::new(0),
         });
         let for_thread = Arc::clone(&shared);
         let handle = std::thread::Builder::new()
@@ -202,7 +208,6 @@ impl HotCounters {
 impl Shared {
     fn flush(&self, timeout: Duration) -> bool {
         let target = self.enqueued.load(Ordering::Acquire);
-        let errors_before = self.hot.store_error.load(Ordering::Acquire);
         let deadline = Instant::now() + timeout;
         let mut processed = self
             .processed
@@ -219,7 +224,9 @@ impl Shared {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        self.hot.store_error.load(Ordering::Acquire) == errors_before
+        // False when any batch failed since the previous flush returned.
+        let failures = self.store_failures.load(Ordering::Acquire);
+        self.failures_reported.swap(failures, Ordering::AcqRel) == failures
     }
 
     fn mark_processed(&self, n: u64) {
@@ -268,6 +275,7 @@ fn run(shared: &Shared, store: &Store, config: &TelemetryConfig) {
                 }
                 Err(e) => {
                     shared.hot.store_error.fetch_add(n, Ordering::Release);
+                    shared.store_failures.fetch_add(n, Ordering::Release);
                     log::warn!("telemetry: {n} events could not be stored: {e}");
                 }
             }

@@ -1,0 +1,243 @@
+//! Pull: remote changes applied locally with the three-way merge (`docs/protocol.md`,
+//! "Merge rules"), the page and its cursor in one transaction.
+
+use super::merge::{merge, FieldMap, Winner};
+use super::mirror::{self, Mirrored};
+use super::outbox::{self, Entity, Fields, Op};
+use crate::crypto::StoreKeys;
+use crate::error::Result;
+use crate::store::{documents, profile, vehicles};
+use rusqlite::Connection;
+use serde_json::{Map, Value};
+
+/// What a page did.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Pulled {
+    pub applied: u64,
+    pub conflicts: u64,
+    pub invalid: u64,
+}
+
+fn to_map(fields: Fields) -> FieldMap {
+    fields
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+}
+
+fn to_json(fields: &FieldMap) -> Map<String, Value> {
+    fields
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone().map_or(Value::Null, Value::String)))
+        .collect()
+}
+
+fn local(conn: &Connection, keys: &StoreKeys, entity: &str, id: &str) -> Result<Option<FieldMap>> {
+    Ok(match entity {
+        "profile" => profile::synced_fields(conn, keys, id)?,
+        "vehicle" => vehicles::synced_fields(conn, keys, id)?,
+        _ => documents::synced_fields(conn, keys, id)?,
+    }
+    .map(to_map))
+}
+
+fn write(conn: &Connection, keys: &StoreKeys, entity: &str, id: &str, f: &FieldMap) -> Result<()> {
+    match entity {
+        "profile" => profile::write_synced(conn, keys, id, f),
+        "vehicle" => vehicles::write_synced(conn, keys, id, f),
+        _ => documents::write_synced(conn, keys, id, f),
+    }
+}
+
+fn duplicate(
+    conn: &Connection,
+    keys: &StoreKeys,
+    entity: &str,
+    id: &str,
+    f: &FieldMap,
+) -> Result<Option<String>> {
+    match entity {
+        "profile" => profile::duplicate_of(conn, id),
+        "vehicle" => vehicles::duplicate_of(conn, keys, id, f),
+        _ => documents::duplicate_of(conn, keys, id, f),
+    }
+}
+
+fn delete_local(conn: &Connection, entity: &str, id: &str) -> Result<()> {
+    let table = match entity {
+        "profile" => "profile",
+        "vehicle" => "vehicles",
+        _ => "documents",
+    };
+    conn.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id])?;
+    Ok(())
+}
+
+fn entity_of(name: &str) -> Option<Entity> {
+    match name {
+        "profile" => Some(Entity::Profile),
+        "vehicle" => Some(Entity::Vehicle),
+        "document" => Some(Entity::Document),
+        _ => None,
+    }
+}
+
+/// The fields of a remote record: strings or nulls only.
+fn remote_fields(change: &Value) -> Option<FieldMap> {
+    change["fields"]
+        .as_object()?
+        .iter()
+        .map(|(k, v)| match v {
+            Value::Null => Some((k.clone(), None)),
+            Value::String(s) => Some((k.clone(), Some(s.clone()))),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Applies one page of remote changes in the caller's transaction. Each record is applied
+/// under its own savepoint: an invalid record (a hostile or buggy backend) is skipped and
+/// counted, never half-applied.
+pub(crate) fn apply_page(
+    conn: &Connection,
+    keys: &StoreKeys,
+    changes: &[Value],
+    winner: Winner,
+) -> Result<Pulled> {
+    let mut pulled = Pulled::default();
+    for change in changes {
+        conn.execute_batch("SAVEPOINT pulled_record")?;
+        match apply_one(conn, keys, change, winner) {
+            Ok(Some(conflicts)) => {
+                pulled.applied += 1;
+                pulled.conflicts += conflicts;
+                conn.execute_batch("RELEASE pulled_record")?;
+            }
+            Ok(None) => conn.execute_batch("RELEASE pulled_record")?,
+            Err(e) => {
+                log::warn!("sync: a pulled record was invalid and skipped ({e})");
+                pulled.invalid += 1;
+                conn.execute_batch("ROLLBACK TO pulled_record; RELEASE pulled_record")?;
+            }
+        }
+    }
+    Ok(pulled)
+}
+
+/// `Some(conflicts)` when applied, `None` when not for this store (already held, or an
+/// entity this client does not pull).
+fn apply_one(
+    conn: &Connection,
+    keys: &StoreKeys,
+    change: &Value,
+    winner: Winner,
+) -> Result<Option<u64>> {
+    let invalid = || crate::error::Error::invalid("pulled record", "is malformed");
+    let (Some(entity_name), Some(id), Some(version)) = (
+        change["entity"].as_str(),
+        change["record_id"].as_str(),
+        change["version"].as_i64(),
+    ) else {
+        return Err(invalid());
+    };
+    let Some(entity) = entity_of(entity_name) else {
+        return Ok(None); // receipts and complaints are push-only from this client
+    };
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Err(invalid());
+    }
+    let before = mirror::get(conn, keys, entity_name, id)?;
+    if before.as_ref().is_some_and(|m| m.version >= version) {
+        return Ok(None); // already held (our own change coming back, or a repeated page)
+    }
+    if change["deleted"].as_bool() == Some(true) {
+        // Delete wins over any local edit.
+        let had_pending = outbox::pending_for(conn, entity_name, id)? > 0;
+        delete_local(conn, entity_name, id)?;
+        outbox::remove_record(conn, entity_name, id)?;
+        mirror::put(
+            conn,
+            keys,
+            entity_name,
+            id,
+            &Mirrored {
+                version,
+                deleted: true,
+                fields: Map::new(),
+            },
+        )?;
+        return Ok(Some(u64::from(had_pending)));
+    }
+    let remote = remote_fields(change).ok_or_else(invalid)?;
+    let mut local_fields = local(conn, keys, entity_name, id)?;
+    let mut base = before.filter(|m| !m.deleted).map(|m| {
+        m.fields
+            .into_iter()
+            .map(|(k, v)| (k, v.as_str().map(str::to_string)))
+            .collect::<FieldMap>()
+    });
+    let mut relink = Vec::new();
+    if local_fields.is_none() {
+        if outbox::pending_delete(conn, entity_name, id)? {
+            // Our delete wins; it is pushed next, based on this version.
+            let m = Mirrored {
+                version,
+                deleted: false,
+                fields: to_json(&remote),
+            };
+            mirror::put(conn, keys, entity_name, id, &m)?;
+            return Ok(Some(1));
+        }
+        // The same plate (document, profile) created here under another id: merge it
+        // into the server's record and drop the local id.
+        if let Some(dup) = duplicate(conn, keys, entity_name, id, &remote)? {
+            local_fields = local(conn, keys, entity_name, &dup)?;
+            base = None;
+            if entity == Entity::Vehicle {
+                relink = documents_linked_to(conn, &dup)?;
+            }
+            delete_local(conn, entity_name, &dup)?;
+            outbox::remove_record(conn, entity_name, &dup)?;
+        }
+    }
+    let conflicts = match local_fields {
+        None => {
+            write(conn, keys, entity_name, id, &remote)?;
+            0
+        }
+        Some(local_fields) => {
+            let merged = merge(base.as_ref(), &local_fields, &remote, winner);
+            write(conn, keys, entity_name, id, &merged.fields)?;
+            outbox::replace_upserts(conn, keys, entity, id, to_json(&merged.to_push))?;
+            merged.conflicts.len() as u64
+        }
+    };
+    for doc in relink {
+        conn.execute(
+            "UPDATE documents SET vehicle_id = ?1 WHERE id = ?2",
+            [id, doc.as_str()],
+        )?;
+        let mut patch = Map::new();
+        patch.insert("vehicle_id".into(), Value::String(id.to_string()));
+        outbox::record(conn, keys, Entity::Document, &doc, Op::Upsert, patch)?;
+    }
+    mirror::put(
+        conn,
+        keys,
+        entity_name,
+        id,
+        &Mirrored {
+            version,
+            deleted: false,
+            fields: to_json(&remote),
+        },
+    )?;
+    Ok(Some(conflicts))
+}
+
+fn documents_linked_to(conn: &Connection, vehicle_id: &str) -> Result<Vec<String>> {
+    Ok(conn
+        .prepare_cached("SELECT id FROM documents WHERE vehicle_id = ?1")?
+        .query_map([vehicle_id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
+}

@@ -1,0 +1,341 @@
+//! Acceptance (issue #4): two stores on the same account edit offline; after both sync
+//! they hold the same data, with the documented merge result (docs/protocol.md, "Merge
+//! rules"), for each case.
+
+mod common;
+
+use aparking_core::{
+    AuthProvider, AuthProviderError, DocumentKind, NewDocument, NewVehicle, Store, SyncClient,
+    SyncConfig, Vehicle, VehiclePatch,
+};
+use aparking_server::{ReferenceServer, ServerConfig};
+use common::*;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+struct Token;
+
+impl AuthProvider for Token {
+    fn bearer_token(&self, _refresh: bool) -> Result<String, AuthProviderError> {
+        Ok("token-a".into())
+    }
+}
+
+struct Device {
+    _dir: tempfile::TempDir,
+    store: Arc<Store>,
+    sync: Arc<SyncClient>,
+}
+
+fn device(server: &ReferenceServer, local_wins: bool) -> Device {
+    let (dir, path) = temp_store_path();
+    let store = open(&path, &key(1));
+    let config = SyncConfig {
+        retry_base_delay_ms: 5,
+        retry_max_delay_ms: 50,
+        local_wins_conflicts: local_wins,
+        ..SyncConfig::new(server.base_url())
+    };
+    let sync = SyncClient::new(Arc::clone(&store), config, Arc::new(Token)).unwrap();
+    Device {
+        _dir: dir,
+        store,
+        sync,
+    }
+}
+
+fn setup() -> (ReferenceServer, Device, Device) {
+    let server = ReferenceServer::start(ServerConfig::default()).unwrap();
+    server.add_account("token-a");
+    let (a, b) = (device(&server, false), device(&server, false));
+    (server, a, b)
+}
+
+/// Vehicles (id, fields) and documents (id, number, vehicle link) of a device.
+type Held = (
+    Vec<(String, BTreeMap<&'static str, Option<String>>)>,
+    Vec<(String, String, Option<String>)>,
+);
+
+/// What a device holds, without timestamps.
+fn data(d: &Device) -> Held {
+    let vehicles = d
+        .store
+        .list_vehicles()
+        .unwrap()
+        .into_iter()
+        .map(|v: Vehicle| {
+            let fields = BTreeMap::from([
+                ("plate", Some(v.plate.canonical)),
+                ("nickname", v.nickname),
+                ("make", v.make),
+                ("model", v.model),
+                ("colour", v.colour),
+            ]);
+            (v.id, fields)
+        })
+        .collect();
+    let mut documents: Vec<_> = d
+        .store
+        .list_documents()
+        .unwrap()
+        .into_iter()
+        .map(|x| (x.id, x.number, x.vehicle_id))
+        .collect();
+    documents.sort();
+    (vehicles, documents)
+}
+
+async fn sync_all(a: &Device, b: &Device) {
+    a.sync.sync().await.unwrap();
+    b.sync.sync().await.unwrap();
+    a.sync.sync().await.unwrap();
+    assert_eq!(a.sync.pending_changes().unwrap(), 0);
+    assert_eq!(b.sync.pending_changes().unwrap(), 0);
+}
+
+/// A vehicle created on A and pulled by B.
+async fn shared_vehicle(a: &Device, b: &Device) -> String {
+    let v = a
+        .store
+        .add_vehicle(NewVehicle {
+            plate: "123ABC02".into(),
+            make: Some("Kia".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    a.sync.sync().await.unwrap();
+    let summary = b.sync.sync().await.unwrap();
+    assert_eq!(summary.pulled, 1);
+    assert_eq!(
+        b.store
+            .get_vehicle(v.id.clone())
+            .unwrap()
+            .unwrap()
+            .make
+            .as_deref(),
+        Some("Kia")
+    );
+    v.id
+}
+
+fn patch(d: &Device, id: &str, p: VehiclePatch) {
+    d.store.update_vehicle(id.to_string(), p).unwrap();
+}
+
+#[tokio::test]
+async fn the_same_field_edited_on_both_the_server_wins() {
+    let (_server, a, b) = setup();
+    let id = shared_vehicle(&a, &b).await;
+    patch(
+        &a,
+        &id,
+        VehiclePatch {
+            colour: Some("red".into()),
+            ..Default::default()
+        },
+    );
+    patch(
+        &b,
+        &id,
+        VehiclePatch {
+            colour: Some("blue".into()),
+            ..Default::default()
+        },
+    );
+    a.sync.sync().await.unwrap();
+    let summary = b.sync.sync().await.unwrap();
+    assert_eq!(summary.conflicts, 1);
+    sync_all(&a, &b).await;
+    assert_eq!(data(&a), data(&b));
+    assert_eq!(
+        a.store.get_vehicle(id).unwrap().unwrap().colour.as_deref(),
+        Some("red"),
+        "the first to reach the server wins"
+    );
+}
+
+#[tokio::test]
+async fn the_same_field_edited_on_both_with_local_wins_configured() {
+    let server = ReferenceServer::start(ServerConfig::default()).unwrap();
+    server.add_account("token-a");
+    let (a, b) = (device(&server, false), device(&server, true));
+    let id = shared_vehicle(&a, &b).await;
+    patch(
+        &a,
+        &id,
+        VehiclePatch {
+            colour: Some("red".into()),
+            ..Default::default()
+        },
+    );
+    patch(
+        &b,
+        &id,
+        VehiclePatch {
+            colour: Some("blue".into()),
+            ..Default::default()
+        },
+    );
+    a.sync.sync().await.unwrap();
+    b.sync.sync().await.unwrap();
+    sync_all(&a, &b).await;
+    assert_eq!(data(&a), data(&b));
+    assert_eq!(
+        a.store.get_vehicle(id).unwrap().unwrap().colour.as_deref(),
+        Some("blue")
+    );
+}
+
+#[tokio::test]
+async fn different_fields_edited_on_each_side_both_survive() {
+    let (_server, a, b) = setup();
+    let id = shared_vehicle(&a, &b).await;
+    patch(
+        &a,
+        &id,
+        VehiclePatch {
+            nickname: Some("Work".into()),
+            ..Default::default()
+        },
+    );
+    patch(
+        &b,
+        &id,
+        VehiclePatch {
+            colour: Some("white".into()),
+            ..Default::default()
+        },
+    );
+    sync_all(&a, &b).await;
+    assert_eq!(data(&a), data(&b));
+    let v = b.store.get_vehicle(id).unwrap().unwrap();
+    assert_eq!(
+        (
+            v.nickname.as_deref(),
+            v.colour.as_deref(),
+            v.make.as_deref()
+        ),
+        (Some("Work"), Some("white"), Some("Kia"))
+    );
+}
+
+#[tokio::test]
+async fn delete_on_one_side_wins_over_an_edit_on_the_other() {
+    let (_server, a, b) = setup();
+    let id = shared_vehicle(&a, &b).await;
+    a.store.remove_vehicle(id.clone()).unwrap();
+    patch(
+        &b,
+        &id,
+        VehiclePatch {
+            nickname: Some("still mine".into()),
+            ..Default::default()
+        },
+    );
+    sync_all(&a, &b).await;
+    assert_eq!(data(&a), data(&b));
+    assert!(b.store.get_vehicle(id).unwrap().is_none(), "delete wins");
+}
+
+#[tokio::test]
+async fn an_edit_on_one_side_loses_to_a_delete_on_the_other() {
+    let (_server, a, b) = setup();
+    let id = shared_vehicle(&a, &b).await;
+    patch(
+        &a,
+        &id,
+        VehiclePatch {
+            nickname: Some("edited".into()),
+            ..Default::default()
+        },
+    );
+    a.sync.sync().await.unwrap();
+    b.store.remove_vehicle(id.clone()).unwrap();
+    sync_all(&a, &b).await;
+    assert_eq!(data(&a), data(&b));
+    assert!(a.store.get_vehicle(id).unwrap().is_none(), "delete wins");
+}
+
+#[tokio::test]
+async fn the_same_plate_created_on_both_becomes_one_vehicle() {
+    let (server, a, b) = setup();
+    let va = a
+        .store
+        .add_vehicle(NewVehicle {
+            plate: "123ABC02".into(),
+            nickname: Some("Family".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    let vb = b
+        .store
+        .add_vehicle(NewVehicle {
+            plate: "123 авс 02".into(),
+            colour: Some("white".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    let doc = b
+        .store
+        .add_document(NewDocument {
+            kind: DocumentKind::VehicleRegistrationCertificate,
+            number: "AB123456".into(),
+            issued_on: None,
+            expires_on: None,
+            vehicle_id: Some(vb.id.clone()),
+        })
+        .unwrap();
+    sync_all(&a, &b).await;
+    assert_eq!(data(&a), data(&b));
+    let vehicles = b.store.list_vehicles().unwrap();
+    assert_eq!(vehicles.len(), 1, "one vehicle");
+    assert_eq!(vehicles[0].id, va.id, "the id the server had first");
+    assert_eq!(
+        (
+            vehicles[0].nickname.as_deref(),
+            vehicles[0].colour.as_deref()
+        ),
+        (Some("Family"), Some("white"))
+    );
+    assert_eq!(
+        b.store.get_document(doc.id).unwrap().unwrap().vehicle_id,
+        Some(va.id),
+        "the certificate follows"
+    );
+    assert_eq!(
+        server
+            .records(&server.account_for_token("token-a").unwrap())
+            .iter()
+            .filter(|r| r.entity == "vehicle" && !r.deleted)
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_whole_store_syncs_to_a_new_device_and_an_expired_cursor_repulls() {
+    let (server, a, b) = setup();
+    fill_sample(&a.store);
+    a.sync.sync().await.unwrap();
+    let summary = b.sync.sync().await.unwrap();
+    assert_eq!(summary.pulled, 6);
+    assert_eq!(data(&a), data(&b));
+    assert_eq!(
+        a.store.get_profile().unwrap().unwrap().phone,
+        b.store.get_profile().unwrap().unwrap().phone
+    );
+
+    server.expire_cursors(&server.account_for_token("token-a").unwrap());
+    patch(
+        &a,
+        &a.store.list_vehicles().unwrap()[0].id,
+        VehiclePatch {
+            nickname: Some("after expiry".into()),
+            ..Default::default()
+        },
+    );
+    a.sync.sync().await.unwrap();
+    b.sync.sync().await.unwrap();
+    assert_eq!(data(&a), data(&b), "a full re-pull merges idempotently");
+}
