@@ -147,9 +147,9 @@ impl SyncClient {
         }))
     }
 
-    /// Syncs: pulls remote changes and merges them (field by field, the server wins a
-    /// field changed on both sides, delete wins), then pushes every pending local change,
-    /// and pulls again when a push met a change from another device. A second call while
+    /// Syncs: pushes every pending local change, pulls remote changes and merges them
+    /// (field by field, the server wins a field changed on both sides, delete wins), and
+    /// pushes what the merge left. A second call while
     /// one runs fails at once with `SyncInProgress`. Killed or failed at any point, the
     /// next sync completes with nothing lost and nothing applied twice.
     pub async fn sync(&self) -> ApiResult<SyncSummary> {
@@ -160,12 +160,18 @@ impl SyncClient {
         let client_id = self
             .blocking(|s| s.write(|tx, _| mirror::client_id(tx)))
             .await?;
+        // Push first: a change whose answer was lost last time is re-sent with the same
+        // change id, answered `duplicate`, and the mirror catches up before the pull, so
+        // the pull never mistakes our own change for a remote one. Then pull and merge;
+        // push again what the merge left (conflicts resolved, records merged).
         for _ in 0..MAX_ROUNDS {
+            self.push_all(&client_id, &mut token, &mut summary).await?;
             self.pull_all(&mut token, &mut summary).await?;
-            if self.push_all(&client_id, &mut token, &mut summary).await? == 0 {
-                break; // otherwise pull again: the merge resolves what conflicted
+            if self.pending_changes()? == 0 {
+                break;
             }
         }
+        self.push_all(&client_id, &mut token, &mut summary).await?;
         summary.pending = self
             .blocking(|s| {
                 s.write(|tx, _| {
@@ -299,7 +305,7 @@ impl SyncClient {
                 })
                 .await?;
             summary.pushed += applied.pushed;
-            summary.conflicts += applied.conflicts;
+            summary.conflicts += applied.resolved;
             summary.rejected += applied.rejected;
             conflicts += applied.conflicts;
             if applied.pushed + applied.rejected == 0 {

@@ -76,7 +76,10 @@ pub(crate) fn plan(conn: &Connection, keys: &StoreKeys) -> Result<Vec<Planned>> 
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Applied {
     pub pushed: u64,
+    /// Changes held for the pull (`conflict`, `exists`): not final.
     pub conflicts: u64,
+    /// Conflicts settled here (`gone`: delete wins).
+    pub resolved: u64,
     pub rejected: u64,
 }
 
@@ -161,7 +164,7 @@ pub(crate) fn apply_results(
                     fields: Map::new(),
                 };
                 mirror::put(conn, keys, &change.entity, &change.record_id, &mirrored)?;
-                applied.conflicts += 1;
+                applied.resolved += 1;
             }
             Some("rejected") => {
                 log::warn!(
