@@ -383,31 +383,32 @@ async fn post_events(
 ) -> Result<Response, ApiError> {
     let (wire, decoded, gzip) = decoded_body(&shared, &headers, body).await?;
     let work = shared.clone();
-    let (count, decoded_len, outcome) = tokio::task::spawn_blocking(move || {
+    let outcome = tokio::task::spawn_blocking(move || {
         let events = validate::events_body(&decoded, &work.limits)?;
         let outcome = work.store.insert_events(&events, now_ms()).map_err(|e| {
             log::error!("storing events failed: {e}");
             ApiError::internal()
         })?;
-        Ok::<_, ApiError>((events.len() as u64, decoded.len(), outcome))
+        // Counted in the blocking task, which runs to the end even if the client goes.
+        let count = events.len() as u64;
+        {
+            let mut s = lock(&work.stats);
+            s.events_stored += outcome.stored;
+            s.duplicate_events += outcome.duplicates;
+            s.suppressed_events += outcome.suppressed;
+            s.batches_received += 1;
+            s.max_events_in_batch = s.max_events_in_batch.max(count);
+            s.last_batch = Some(BatchInfo {
+                compressed_bytes: wire as u64,
+                decompressed_bytes: decoded.len() as u64,
+                gzip,
+                events: count,
+            });
+        }
+        Ok::<_, ApiError>(outcome)
     })
     .await
     .map_err(|_| ApiError::internal())??;
-
-    {
-        let mut s = lock(&shared.stats);
-        s.events_stored += outcome.stored;
-        s.duplicate_events += outcome.duplicates;
-        s.suppressed_events += outcome.suppressed;
-        s.batches_received += 1;
-        s.max_events_in_batch = s.max_events_in_batch.max(count);
-        s.last_batch = Some(BatchInfo {
-            compressed_bytes: wire as u64,
-            decompressed_bytes: decoded_len as u64,
-            gzip,
-            events: count,
-        });
-    }
     Ok(json_response(
         StatusCode::OK,
         &json!({
@@ -512,6 +513,23 @@ async fn post_sync_push(
             log::error!("applying pushed changes failed: {e}");
             ApiError::internal()
         })?;
+        // Counted here, in the blocking task, which runs to the end even when the client
+        // disconnects and the handler is dropped: the counts match what was committed.
+        {
+            let mut s = lock(&work.stats);
+            s.push_requests += 1;
+            for o in &outcomes {
+                let counter = match o {
+                    Outcome::Applied { .. } => &mut s.changes_applied,
+                    Outcome::Duplicate { .. } => &mut s.changes_duplicate,
+                    Outcome::Conflict { .. } => &mut s.changes_conflict,
+                    Outcome::Exists { .. } => &mut s.changes_exists,
+                    Outcome::Gone { .. } => &mut s.changes_gone,
+                    Outcome::Rejected(_) => &mut s.changes_rejected,
+                };
+                *counter += 1;
+            }
+        }
         Ok::<_, ApiError>(
             changes
                 .iter()
@@ -522,22 +540,6 @@ async fn post_sync_push(
     })
     .await
     .map_err(|_| ApiError::internal())??;
-
-    {
-        let mut s = lock(&shared.stats);
-        s.push_requests += 1;
-        for (_, o) in &results {
-            let counter = match o {
-                Outcome::Applied { .. } => &mut s.changes_applied,
-                Outcome::Duplicate { .. } => &mut s.changes_duplicate,
-                Outcome::Conflict { .. } => &mut s.changes_conflict,
-                Outcome::Exists { .. } => &mut s.changes_exists,
-                Outcome::Gone { .. } => &mut s.changes_gone,
-                Outcome::Rejected(_) => &mut s.changes_rejected,
-            };
-            *counter += 1;
-        }
-    }
     let results: Vec<Value> = results.iter().map(|(id, o)| o.to_json(id)).collect();
     Ok(json_response(
         StatusCode::OK,
