@@ -34,7 +34,10 @@ pub use formats::{PlateFormat, PlateNumber};
 pub use logging::{set_log_sink, LogLevel, LogRecord, LogSink};
 pub use model::*;
 pub use store::{Store, StoreInfo};
-pub use sync::{AuthProvider, AuthProviderError, SyncClient, SyncConfig, SyncSummary};
+pub use sync::{
+    AuthProvider, AuthProviderError, ConflictResolution, SyncClient, SyncConfig, SyncConflict,
+    SyncSummary,
+};
 pub use telemetry::{
     ConnectionComplaint, NetworkSample, NetworkType, PurposeCount, Telemetry, TelemetryConfig,
     TelemetryCounters, TelemetryEvent, UploadSummary,

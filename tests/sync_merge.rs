@@ -153,6 +153,23 @@ async fn the_same_field_edited_on_both_the_server_wins() {
         Some("red"),
         "the first to reach the server wins"
     );
+    // The losing value is in B's conflict log, for the app to show.
+    let log = b.sync.conflicts().unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        (
+            log[0].field.as_deref(),
+            log[0].local_value.as_deref(),
+            log[0].remote_value.as_deref()
+        ),
+        (Some("colour"), Some("blue"), Some("red"))
+    );
+    assert_eq!(
+        log[0].resolution,
+        aparking_core::ConflictResolution::ServerWon
+    );
+    assert_eq!(b.sync.clear_conflicts().unwrap(), 1);
+    assert!(b.sync.conflicts().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -236,6 +253,10 @@ async fn delete_on_one_side_wins_over_an_edit_on_the_other() {
     sync_all(&a, &b).await;
     assert_eq!(data(&a), data(&b));
     assert!(b.store.get_vehicle(id).unwrap().is_none(), "delete wins");
+    assert_eq!(
+        b.sync.conflicts().unwrap()[0].resolution,
+        aparking_core::ConflictResolution::DeleteWon
+    );
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use rusqlite::{params, Transaction};
 
 /// Every table with sealed fields, in the order their rows may be created (parents first).
-pub(crate) static SEALED_TABLES: [&SealedTable; 9] = [
+pub(crate) static SEALED_TABLES: [&SealedTable; 10] = [
     &profile::TABLE,
     &vehicles::TABLE,
     &documents::TABLE,
@@ -18,6 +18,7 @@ pub(crate) static SEALED_TABLES: [&SealedTable; 9] = [
     &crate::telemetry::queue::COMPLAINTS,
     &crate::sync::outbox::OUTBOX,
     &crate::sync::mirror::MIRROR,
+    &crate::sync::conflicts::CONFLICTS,
 ];
 
 /// Makes a new data key (version + 1) and re-encrypts every row with it inside `tx`.

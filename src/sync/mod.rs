@@ -13,6 +13,7 @@
 //! breaker and certificate pinning.
 
 mod auth;
+pub(crate) mod conflicts;
 pub(crate) mod merge;
 pub(crate) mod mirror;
 pub(crate) mod outbox;
@@ -20,6 +21,7 @@ mod pull;
 mod push;
 
 pub use auth::{AuthProvider, AuthProviderError};
+pub use conflicts::{ConflictResolution, SyncConflict};
 
 use crate::error::{ApiResult, Error, Result};
 use crate::net::{self, Backoff};
@@ -194,6 +196,17 @@ impl SyncClient {
     /// Local changes waiting to be pushed.
     pub fn pending_changes(&self) -> ApiResult<u64> {
         self.store.read(|c, _| outbox::count(c))
+    }
+
+    /// The conflicts the merge settled, oldest first, with the losing values (sealed in
+    /// the store; personal data: show them to the user, do not log them).
+    pub fn conflicts(&self) -> ApiResult<Vec<SyncConflict>> {
+        self.store.read(|c, r| conflicts::list(c, &r.keys))
+    }
+
+    /// Forgets the logged conflicts; returns how many there were.
+    pub fn clear_conflicts(&self) -> ApiResult<u64> {
+        self.store.write(|tx, _| conflicts::clear(tx))
     }
 }
 

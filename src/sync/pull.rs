@@ -1,6 +1,7 @@
 //! Pull: remote changes applied locally with the three-way merge (`docs/protocol.md`,
 //! "Merge rules"), the page and its cursor in one transaction.
 
+use super::conflicts::{self, ConflictResolution};
 use super::merge::{merge, FieldMap, Winner};
 use super::mirror::{self, Mirrored};
 use super::outbox::{self, Entity, Fields, Op};
@@ -153,6 +154,18 @@ fn apply_one(
     if change["deleted"].as_bool() == Some(true) {
         // Delete wins over any local edit.
         let had_pending = outbox::pending_for(conn, entity_name, id)? > 0;
+        if had_pending {
+            conflicts::log(
+                conn,
+                keys,
+                entity_name,
+                id,
+                None,
+                None,
+                None,
+                ConflictResolution::DeleteWon,
+            )?;
+        }
         delete_local(conn, entity_name, id)?;
         outbox::remove_record(conn, entity_name, id)?;
         mirror::put(
@@ -207,6 +220,22 @@ fn apply_one(
         }
         Some(local_fields) => {
             let merged = merge(base.as_ref(), &local_fields, &remote, winner);
+            for c in &merged.conflicts {
+                let resolution = match c.kept {
+                    Winner::Server => ConflictResolution::ServerWon,
+                    Winner::Local => ConflictResolution::LocalWon,
+                };
+                conflicts::log(
+                    conn,
+                    keys,
+                    entity_name,
+                    id,
+                    Some(&c.field),
+                    c.local.as_deref(),
+                    c.remote.as_deref(),
+                    resolution,
+                )?;
+            }
             write(conn, keys, entity_name, id, &merged.fields)?;
             outbox::replace_upserts(conn, keys, entity, id, to_json(&merged.to_push))?;
             merged.conflicts.len() as u64

@@ -164,6 +164,16 @@ pub(crate) fn apply_results(
                     fields: Map::new(),
                 };
                 mirror::put(conn, keys, &change.entity, &change.record_id, &mirrored)?;
+                super::conflicts::log(
+                    conn,
+                    keys,
+                    &change.entity,
+                    &change.record_id,
+                    None,
+                    None,
+                    None,
+                    super::conflicts::ConflictResolution::DeleteWon,
+                )?;
                 applied.resolved += 1;
             }
             Some("rejected") => {

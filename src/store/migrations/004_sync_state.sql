@@ -19,3 +19,11 @@ CREATE TABLE sync_state (
     cursor       TEXT,
     last_sync_at INTEGER
 );
+
+-- Conflicts the merge settled: the losing value, for the host to show or restore.
+-- sealed: the conflict as JSON (entity, record id, field, local and remote values, rule).
+CREATE TABLE sync_conflicts (
+    id         TEXT    PRIMARY KEY,
+    created_at INTEGER NOT NULL,
+    sealed     BLOB    NOT NULL
+);
