@@ -39,6 +39,8 @@ pub(crate) enum Error {
     AuthRequired(String),
     #[error("a sync is already running")]
     SyncInProgress,
+    #[error("the sync was cancelled")]
+    SyncCancelled,
     #[error("network: {reason}")]
     Network {
         reason: String,
@@ -105,6 +107,9 @@ pub enum AparkingError {
     /// Another sync of this store is running; this call did nothing.
     #[error("a sync is already running")]
     SyncInProgress,
+    /// The sync was cancelled; what it saved stays saved, the next sync carries on.
+    #[error("the sync was cancelled")]
+    SyncCancelled,
     /// The backend could not be reached or kept failing after retries. Nothing is lost;
     /// try again after `retry_after_ms` when given.
     #[error("network failure: {reason}")]
@@ -158,6 +163,7 @@ impl From<Error> for AparkingError {
             Error::NoPolicy => AparkingError::NoPolicy,
             Error::AuthRequired(reason) => AparkingError::AuthRequired { reason },
             Error::SyncInProgress => AparkingError::SyncInProgress,
+            Error::SyncCancelled => AparkingError::SyncCancelled,
             Error::Network {
                 reason,
                 retry_after_ms,

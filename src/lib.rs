@@ -36,7 +36,7 @@ pub use model::*;
 pub use store::{Store, StoreInfo};
 pub use sync::{
     AuthProvider, AuthProviderError, ConflictResolution, SyncClient, SyncConfig, SyncConflict,
-    SyncSummary,
+    SyncEvent, SyncObserver, SyncSummary,
 };
 pub use telemetry::{
     ConnectionComplaint, NetworkSample, NetworkType, PurposeCount, Telemetry, TelemetryConfig,

@@ -386,3 +386,61 @@ async fn the_same_plate_created_on_two_devices_merges_into_the_servers_record() 
         "one vehicle on the server"
     );
 }
+
+#[derive(Default)]
+struct Events(Mutex<Vec<aparking_core::SyncEvent>>);
+
+impl aparking_core::SyncObserver for Events {
+    fn on_sync_event(&self, event: aparking_core::SyncEvent) {
+        self.0.lock().unwrap().push(event);
+    }
+}
+
+#[tokio::test]
+async fn the_observer_hears_every_step_and_a_cancelled_sync_loses_nothing() {
+    use aparking_core::SyncEvent;
+    let (server, account) = server_with_account();
+    let d = device(&server, Tokens::new(&["token-a"]));
+    let events = Arc::new(Events::default());
+    d.sync.set_observer(Some(events.clone()));
+    fill_sample(&d.store);
+    let summary = d.sync.sync().await.unwrap();
+    let seen = std::mem::take(&mut *events.0.lock().unwrap());
+    assert_eq!(seen.first(), Some(&SyncEvent::Started));
+    assert!(seen.contains(&SyncEvent::Pushed { count: 6 }));
+    assert_eq!(seen.last(), Some(&SyncEvent::Finished { summary }));
+
+    // Cancel while the push is slow: the sync stops with SyncCancelled, nothing is lost,
+    // the next sync carries on.
+    for i in 0..600u32 {
+        let plate = format!("{:03}XYZ{:02}", i % 1000, i / 1000 % 20 + 1);
+        d.store
+            .add_vehicle(NewVehicle {
+                plate,
+                ..Default::default()
+            })
+            .unwrap();
+    }
+    server.inject(
+        FaultPlan::new().then_on("/v1/sync/push", Fault::Delay(Duration::from_millis(300))),
+    );
+    let (result, _) = tokio::join!(d.sync.sync(), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        d.sync.cancel();
+    });
+    assert_eq!(result.unwrap_err(), AparkingError::SyncCancelled);
+    assert!(matches!(
+        events.0.lock().unwrap().last(),
+        Some(SyncEvent::Failed {
+            error: AparkingError::SyncCancelled
+        })
+    ));
+    assert_eq!(
+        d.sync.pending_changes().unwrap(),
+        100,
+        "the first batch of 500 went through, the rest waits"
+    );
+    assert_eq!(d.sync.sync().await.unwrap().pending, 0);
+    assert_eq!(server.records(&account).len(), 606);
+    d.sync.set_observer(None);
+}

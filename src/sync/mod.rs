@@ -30,7 +30,8 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::{json, Value};
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 const PUSH_PATH: &str = "/v1/sync/push";
@@ -100,6 +101,41 @@ pub struct SyncSummary {
     pub duration_ms: u64,
 }
 
+/// A step of a running sync, for a progress indicator.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum SyncEvent {
+    /// A sync started.
+    Started,
+    /// A batch of local changes was pushed.
+    Pushed {
+        /// Changes the backend applied in this batch.
+        count: u64,
+    },
+    /// A page of remote changes was applied.
+    Pulled {
+        /// Records applied from this page.
+        count: u64,
+    },
+    /// The sync finished.
+    Finished {
+        /// What it did.
+        summary: SyncSummary,
+    },
+    /// The sync failed or was cancelled; nothing is lost.
+    Failed {
+        /// The error.
+        error: crate::AparkingError,
+    },
+}
+
+/// Told of every step of every sync. Implemented by the app (e.g. to drive a progress
+/// indicator or a `Flow`); called on an SDK thread; must be quick and must not block.
+#[uniffi::export(with_foreign)]
+pub trait SyncObserver: Send + Sync {
+    /// A step of a sync.
+    fn on_sync_event(&self, event: SyncEvent);
+}
+
 /// Syncs one store with the backend. Create one per store and keep it.
 #[derive(uniffi::Object)]
 pub struct SyncClient {
@@ -109,6 +145,8 @@ pub struct SyncClient {
     client: reqwest::Client,
     base: String,
     running: tokio::sync::Mutex<()>,
+    cancelled: AtomicBool,
+    observer: Mutex<Option<Arc<dyn SyncObserver>>>,
 }
 
 impl std::fmt::Debug for SyncClient {
@@ -146,6 +184,8 @@ impl SyncClient {
             client,
             base,
             running: tokio::sync::Mutex::new(()),
+            cancelled: AtomicBool::new(false),
+            observer: Mutex::new(None),
         }))
     }
 
@@ -156,6 +196,49 @@ impl SyncClient {
     /// next sync completes with nothing lost and nothing applied twice.
     pub async fn sync(&self) -> ApiResult<SyncSummary> {
         let _running = self.running.try_lock().map_err(|_| Error::SyncInProgress)?;
+        self.cancelled.store(false, Ordering::Release);
+        self.emit(SyncEvent::Started);
+        let result = self.run().await;
+        match &result {
+            Ok(summary) => self.emit(SyncEvent::Finished {
+                summary: summary.clone(),
+            }),
+            Err(e) => self.emit(SyncEvent::Failed { error: e.clone() }),
+        }
+        result
+    }
+
+    /// Local changes waiting to be pushed.
+    pub fn pending_changes(&self) -> ApiResult<u64> {
+        self.store.read(|c, _| outbox::count(c))
+    }
+
+    /// The conflicts the merge settled, oldest first, with the losing values (sealed in
+    /// the store; personal data: show them to the user, do not log them).
+    pub fn conflicts(&self) -> ApiResult<Vec<SyncConflict>> {
+        self.store.read(|c, r| conflicts::list(c, &r.keys))
+    }
+
+    /// Forgets the logged conflicts; returns how many there were.
+    pub fn clear_conflicts(&self) -> ApiResult<u64> {
+        self.store.write(|tx, _| conflicts::clear(tx))
+    }
+
+    /// Asks the running sync to stop after the batch or page in flight; it then fails
+    /// with `SyncCancelled`. What was saved so far stays saved; the next sync carries on.
+    /// Does nothing when no sync runs.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+    }
+
+    /// Sets (or, with `None`, removes) the observer of sync progress.
+    pub fn set_observer(&self, observer: Option<Arc<dyn SyncObserver>>) {
+        *self.observer.lock().unwrap_or_else(PoisonError::into_inner) = observer;
+    }
+}
+
+impl SyncClient {
+    async fn run(&self) -> ApiResult<SyncSummary> {
         let started = Instant::now();
         let mut summary = SyncSummary::default();
         let mut token: Option<String> = None;
@@ -192,22 +275,6 @@ impl SyncClient {
         );
         Ok(summary)
     }
-
-    /// Local changes waiting to be pushed.
-    pub fn pending_changes(&self) -> ApiResult<u64> {
-        self.store.read(|c, _| outbox::count(c))
-    }
-
-    /// The conflicts the merge settled, oldest first, with the losing values (sealed in
-    /// the store; personal data: show them to the user, do not log them).
-    pub fn conflicts(&self) -> ApiResult<Vec<SyncConflict>> {
-        self.store.read(|c, r| conflicts::list(c, &r.keys))
-    }
-
-    /// Forgets the logged conflicts; returns how many there were.
-    pub fn clear_conflicts(&self) -> ApiResult<u64> {
-        self.store.write(|tx, _| conflicts::clear(tx))
-    }
 }
 
 /// A successful answer, or 410 Gone.
@@ -222,6 +289,7 @@ impl SyncClient {
     async fn pull_all(&self, token: &mut Option<String>, summary: &mut SyncSummary) -> Result<()> {
         let mut reset = false;
         for _ in 0..MAX_BATCHES {
+            self.check_cancelled()?;
             let cursor = self.blocking(|s| s.read(|c, _| mirror::cursor(c))).await?;
             let mut path = format!("{PULL_PATH}?limit={PULL_LIMIT}");
             if let Some(c) = &cursor {
@@ -271,6 +339,9 @@ impl SyncClient {
                 })
                 .await?;
             summary.pulled += pulled.applied;
+            self.emit(SyncEvent::Pulled {
+                count: pulled.applied,
+            });
             summary.conflicts += pulled.conflicts;
             summary.rejected += pulled.invalid;
             if !has_more {
@@ -289,6 +360,7 @@ impl SyncClient {
     ) -> Result<u64> {
         let mut conflicts = 0;
         for _ in 0..MAX_BATCHES {
+            self.check_cancelled()?;
             let plan = self
                 .blocking(|s| s.read(|c, r| push::plan(c, &r.keys)))
                 .await?;
@@ -318,6 +390,9 @@ impl SyncClient {
                 })
                 .await?;
             summary.pushed += applied.pushed;
+            self.emit(SyncEvent::Pushed {
+                count: applied.pushed,
+            });
             summary.conflicts += applied.resolved;
             summary.rejected += applied.rejected;
             conflicts += applied.conflicts;
@@ -326,6 +401,24 @@ impl SyncClient {
             }
         }
         Ok(conflicts)
+    }
+
+    fn check_cancelled(&self) -> Result<()> {
+        if self.cancelled.load(Ordering::Acquire) {
+            return Err(Error::SyncCancelled);
+        }
+        Ok(())
+    }
+
+    fn emit(&self, event: SyncEvent) {
+        let observer = self
+            .observer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(observer) = observer {
+            observer.on_sync_event(event);
+        }
     }
 
     async fn blocking<T: Send + 'static>(

@@ -90,6 +90,7 @@ class FormatsTest {
             is AparkingException.PolicyVersionMismatch -> "policy ${err.accepted} vs ${err.inForce}"
             is AparkingException.AuthRequired -> "auth required"
             is AparkingException.SyncInProgress -> "sync in progress"
+            is AparkingException.SyncCancelled -> "sync cancelled"
             is AparkingException.Network -> "network ${err.retryAfterMs}"
             is AparkingException.StorageFull -> "full"
             is AparkingException.Storage -> "storage"
