@@ -8,10 +8,20 @@
 //! operator's https endpoint.
 
 use aparking_core::{
-    AparkingError, CollectionMethod, Consent, ConsentContext, DocumentKind, InMemoryKeyProvider,
-    Language, NetworkType, NewDocument, NewVehicle, ProfilePatch, Purpose, Store, Telemetry,
-    TelemetryConfig, TelemetryEvent, VehiclePatch,
+    AparkingError, AuthProvider, AuthProviderError, CollectionMethod, Consent, ConsentContext,
+    DocumentKind, InMemoryKeyProvider, Language, NetworkType, NewDocument, NewVehicle,
+    ProfilePatch, Purpose, Store, SyncClient, SyncConfig, Telemetry, TelemetryConfig,
+    TelemetryEvent, VehiclePatch,
 };
+
+/// The app's session: gives the bearer token of the personal channel.
+struct Session(&'static str);
+
+impl AuthProvider for Session {
+    fn bearer_token(&self, _refresh: bool) -> Result<String, AuthProviderError> {
+        Ok(self.0.to_string())
+    }
+}
 use aparking_server::{ReferenceServer, ServerConfig};
 use std::sync::Arc;
 
@@ -209,6 +219,45 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         server.stats().events_deleted
     ));
     telemetry.shutdown();
+
+    // --- Sync with the backend (personal channel) ---------------------------------------
+    server.add_account("demo-session-token");
+    let sync = SyncClient::new(
+        Arc::clone(&store),
+        SyncConfig::new(server.base_url()),
+        Arc::new(Session("demo-session-token")),
+    )?;
+    let summary = runtime.block_on(sync.sync())?;
+    step(format!(
+        "synced: {} local changes pushed, {} pulled, {} pending, in {} ms",
+        summary.pushed, summary.pulled, summary.pending, summary.duration_ms
+    ));
+    let other_dir = tempfile::tempdir()?;
+    let other = Store::open(
+        other_dir
+            .path()
+            .join("tablet.db")
+            .to_string_lossy()
+            .into_owned(),
+        Arc::new(InMemoryKeyProvider::random()),
+    )?;
+    let tablet = SyncClient::new(
+        Arc::clone(&other),
+        SyncConfig::new(server.base_url()),
+        Arc::new(Session("demo-session-token")),
+    )?;
+    let pulled = runtime.block_on(tablet.sync())?;
+    step(format!(
+        "a second device signed in to the same account pulled {} records: {} vehicles, profile {}",
+        pulled.pulled,
+        other.list_vehicles()?.len(),
+        if other.get_profile()?.is_some() {
+            "present"
+        } else {
+            "missing"
+        }
+    ));
+    other.close()?;
 
     // --- Access, at rest, erasure ------------------------------------------------------
     let export = store.export_user_data()?;
