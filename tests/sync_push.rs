@@ -444,3 +444,73 @@ async fn the_observer_hears_every_step_and_a_cancelled_sync_loses_nothing() {
     assert_eq!(server.records(&account).len(), 606);
     d.sync.set_observer(None);
 }
+
+#[tokio::test]
+async fn consent_receipts_and_complaints_reach_the_backend_once() {
+    use aparking_core::{CollectionMethod, Consent, ConsentContext, PolicyManifest, Purpose};
+    let (server, account) = server_with_account();
+    server.inject(FaultPlan::new().then_on("/v1/sync/push", Fault::DropAfterApply));
+    let d = device(&server, Tokens::new(&["token-a"]));
+    let consent = Consent::new(Arc::clone(&d.store));
+    consent
+        .publish_policy(PolicyManifest {
+            version: 1,
+            last_updated: "2026-01-15".into(),
+            url: "https://aparking.kz/privacy".into(),
+            text_sha256: "ab".repeat(32),
+            purposes: Purpose::ALL.to_vec(),
+        })
+        .unwrap();
+    let context = ConsentContext {
+        app_version: "4.2.0".into(),
+        locale: "kk-KZ".into(),
+        collection_method: CollectionMethod::OnboardingScreen,
+    };
+    let accept = consent
+        .accept_policy(1, vec![Purpose::ConnectionDiagnostics], context.clone())
+        .unwrap();
+    consent.withdraw_all(context).unwrap();
+    let t = aparking_core::Telemetry::new(
+        Arc::clone(&d.store),
+        aparking_core::TelemetryConfig::new("http://127.0.0.1:9"),
+    )
+    .unwrap();
+    let complaint = t
+        .file_connection_complaint("Нет связи у въезда".into(), 60)
+        .unwrap();
+
+    let summary = d.sync.sync().await.unwrap();
+    assert_eq!(summary.pushed, 3);
+    let records = server.records(&account);
+    let receipt = records
+        .iter()
+        .find(|r| r.record_id == accept.id)
+        .expect("the receipt is on the server");
+    assert_eq!(receipt.entity, "consent_receipt");
+    assert_eq!(receipt.fields["policy_version"].as_deref(), Some("1"));
+    assert_eq!(
+        receipt.fields["purposes_granted"].as_deref(),
+        Some("[\"connection_diagnostics\"]")
+    );
+    let on_server = records
+        .iter()
+        .find(|r| r.record_id == complaint.id)
+        .expect("the complaint is on the server");
+    assert_eq!(
+        on_server.fields["description"].as_deref(),
+        Some("Нет связи у въезда")
+    );
+    assert_eq!(
+        records
+            .iter()
+            .filter(|r| r.entity == "consent_receipt")
+            .count(),
+        2
+    );
+    assert_eq!(
+        server.stats().changes_applied,
+        3,
+        "the lost answer did not apply them twice"
+    );
+    assert_eq!(d.sync.sync().await.unwrap().pushed, 0, "delivered once");
+}

@@ -19,6 +19,7 @@ pub(crate) mod mirror;
 pub(crate) mod outbox;
 mod pull;
 mod push;
+mod records;
 
 pub use auth::{AuthProvider, AuthProviderError};
 pub use conflicts::{ConflictResolution, SyncConflict};

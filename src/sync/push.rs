@@ -42,10 +42,11 @@ impl Planned {
 /// server gives a create version 1 and bumps the version by one per applied change, so the
 /// k-th change of a record is based on the mirror's version plus k.
 pub(crate) fn plan(conn: &Connection, keys: &StoreKeys) -> Result<Vec<Planned>> {
-    let pending = outbox::pending(conn, keys, MAX_CHANGES)?;
+    // Receipts and complaints first (create-only, small), then the outbox.
+    let mut out = super::records::pending(conn, keys, MAX_CHANGES)?;
+    let mut bytes: usize = out.iter().map(|p| p.to_wire().to_string().len()).sum();
+    let pending = outbox::pending(conn, keys, MAX_CHANGES - out.len() as u32)?;
     let mut next: HashMap<(String, String), Option<i64>> = HashMap::new();
-    let mut bytes = 0;
-    let mut out = Vec::new();
     for p in pending {
         let key = (p.entity.clone(), p.record_id.clone());
         let base = match next.get(&key) {
@@ -114,6 +115,23 @@ pub(crate) fn apply_results(
         let Some(result) = results.get(change.change_id.as_str()) else {
             continue;
         };
+        if super::records::is_create_only(&change.entity) {
+            match result["status"].as_str() {
+                // Delivered (or already there: a create whose answer was lost).
+                Some("applied") | Some("duplicate") | Some("conflict") => {
+                    super::records::mark_sent(conn, &change.entity, &change.record_id)?;
+                    applied.pushed += 1;
+                }
+                // Invalid stays invalid: dropped from the queue (kept locally), logged.
+                Some("rejected") => {
+                    log::warn!("sync: a {} was rejected by the backend", change.entity);
+                    super::records::mark_sent(conn, &change.entity, &change.record_id)?;
+                    applied.rejected += 1;
+                }
+                _ => {}
+            }
+            continue;
+        }
         let version = result["version"].as_i64();
         match result["status"].as_str() {
             Some("applied") | Some("duplicate") => {

@@ -1,0 +1,116 @@
+//! Create-only entities on the personal channel: consent receipts (proof of consent, P4.4)
+//! and connection complaints (P2.2.5, P8). They are pushed from their own tables
+//! (`uploaded_at` / `sent_at` null = pending), with the record id as the change id: a
+//! re-send after a lost answer is a `duplicate`, never a second record.
+
+use super::push::Planned;
+use crate::consent::ConsentReceipt;
+use crate::crypto::StoreKeys;
+use crate::error::Result;
+use crate::store::db::now_millis;
+use crate::store::sealed::{take, RowSeal};
+use crate::telemetry::queue::{rfc3339_millis, COMPLAINTS};
+use rusqlite::Connection;
+use serde_json::{Map, Value};
+use time::format_description::well_known::Rfc3339;
+
+fn text(v: impl Into<String>) -> Value {
+    Value::String(v.into())
+}
+
+/// Pending receipts and complaints as planned create changes, up to `limit`.
+pub(crate) fn pending(conn: &Connection, keys: &StoreKeys, limit: u32) -> Result<Vec<Planned>> {
+    let mut out = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, sealed FROM consent_receipts WHERE uploaded_at IS NULL ORDER BY created_at, rowid LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+    })?;
+    for row in rows {
+        let (id, sealed) = row?;
+        let seal = RowSeal::new(keys, &crate::consent::RECEIPTS, &id);
+        let json = take(&mut seal.open(sealed)?, 0).ok_or_else(|| seal.integrity_error())?;
+        let r: ConsentReceipt = serde_json::from_str(&json).map_err(|_| seal.integrity_error())?;
+        let list = |p: &[crate::Purpose]| {
+            Value::String(
+                serde_json::to_string(&p.iter().map(|x| x.as_str()).collect::<Vec<_>>())
+                    .unwrap_or_default(),
+            )
+        };
+        let mut fields = Map::new();
+        fields.insert(
+            "action".into(),
+            serde_json::to_value(r.action).unwrap_or(Value::Null),
+        );
+        fields.insert("policy_version".into(), text(r.policy_version.to_string()));
+        fields.insert("policy_text_sha256".into(), text(r.policy_text_sha256));
+        fields.insert("policy_url".into(), text(r.policy_url));
+        fields.insert("jurisdiction".into(), text(r.jurisdiction));
+        fields.insert("purposes_granted".into(), list(&r.purposes_granted));
+        fields.insert("purposes_denied".into(), list(&r.purposes_denied));
+        fields.insert(
+            "timestamp".into(),
+            text(
+                time::OffsetDateTime::from(r.timestamp)
+                    .format(&Rfc3339)
+                    .unwrap_or_default(),
+            ),
+        );
+        fields.insert("app_version".into(), text(r.app_version));
+        fields.insert("locale".into(), text(r.locale));
+        fields.insert(
+            "collection_method".into(),
+            serde_json::to_value(r.collection_method).unwrap_or(Value::Null),
+        );
+        out.push(create("consent_receipt", id, fields));
+    }
+    let left = limit.saturating_sub(out.len() as u32);
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, sealed FROM complaints WHERE sent_at IS NULL ORDER BY created_at, rowid LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([left], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+    })?;
+    for row in rows {
+        let (id, sealed) = row?;
+        let seal = RowSeal::new(keys, &COMPLAINTS, &id);
+        let json = take(&mut seal.open(sealed)?, 0).ok_or_else(|| seal.integrity_error())?;
+        let v: Value = serde_json::from_str(&json).map_err(|_| seal.integrity_error())?;
+        let mut fields = Map::new();
+        fields.insert("description".into(), v["description"].clone());
+        fields.insert(
+            "created_at".into(),
+            text(rfc3339_millis(v["created_at"].as_i64().unwrap_or(0))),
+        );
+        fields.insert("samples".into(), text(v["samples"].to_string()));
+        out.push(create("complaint", id, fields));
+    }
+    Ok(out)
+}
+
+fn create(entity: &str, id: String, fields: Map<String, Value>) -> Planned {
+    Planned {
+        change_id: id.clone(),
+        entity: entity.to_string(),
+        record_id: id,
+        op: "upsert".to_string(),
+        base_version: None,
+        fields,
+    }
+}
+
+/// Whether `entity` is create-only.
+pub(crate) fn is_create_only(entity: &str) -> bool {
+    matches!(entity, "consent_receipt" | "complaint")
+}
+
+/// Marks a create-only record as delivered.
+pub(crate) fn mark_sent(conn: &Connection, entity: &str, id: &str) -> Result<()> {
+    let sql = match entity {
+        "consent_receipt" => "UPDATE consent_receipts SET uploaded_at = ?1 WHERE id = ?2",
+        _ => "UPDATE complaints SET sent_at = ?1 WHERE id = ?2",
+    };
+    conn.execute(sql, rusqlite::params![now_millis(), id])?;
+    Ok(())
+}
