@@ -360,3 +360,40 @@ async fn a_whole_store_syncs_to_a_new_device_and_an_expired_cursor_repulls() {
     b.sync.sync().await.unwrap();
     assert_eq!(data(&a), data(&b), "a full re-pull merges idempotently");
 }
+
+#[tokio::test]
+async fn the_policy_the_backend_publishes_takes_effect_and_account_deletion_erases_both_sides() {
+    use aparking_core::{Consent, ConsentStatus, Purpose};
+    let (server, a, b) = setup();
+    let account = server.account_for_token("token-a").unwrap();
+    fill_sample(&a.store);
+    a.sync.sync().await.unwrap();
+    b.sync.sync().await.unwrap();
+    assert_eq!(b.store.list_vehicles().unwrap().len(), 3);
+
+    // The backend publishes policy v2: the next sync adopts it.
+    server.set_policy(Some(serde_json::json!({
+        "version": 2, "last_updated": "2026-06-01", "url": "https://aparking.kz/privacy",
+        "text_sha256": "cd".repeat(32), "purposes": ["statistics", "connection_diagnostics"],
+    })));
+    assert_eq!(a.sync.sync().await.unwrap().policy_version, Some(2));
+    let consent = Consent::new(Arc::clone(&a.store));
+    assert_eq!(
+        consent.status(Purpose::Statistics),
+        ConsentStatus::PolicyNotAccepted { current_version: 2 }
+    );
+
+    // Deleting the account erases the backend's copy and this device's data.
+    a.sync.delete_account().await.unwrap();
+    assert!(
+        server.records(&account).iter().all(|r| r.deleted) || server.records(&account).is_empty()
+    );
+    assert_eq!(a.store.list_vehicles().unwrap().len(), 0);
+    assert!(a.store.get_profile().unwrap().is_none());
+    let summary = a.sync.sync().await.unwrap();
+    assert_eq!(
+        (summary.pushed, summary.pulled, summary.pending),
+        (0, 0, 0),
+        "nothing comes back"
+    );
+}

@@ -37,6 +37,8 @@ use std::time::{Duration, Instant};
 
 const PUSH_PATH: &str = "/v1/sync/push";
 const PULL_PATH: &str = "/v1/sync/pull";
+const POLICY_PATH: &str = "/v1/policy";
+const ACCOUNT_PATH: &str = "/v1/account";
 /// Records per pull page.
 const PULL_LIMIT: u32 = 500;
 /// Pull-then-push rounds in one sync (a push conflict triggers another pull).
@@ -98,6 +100,9 @@ pub struct SyncSummary {
     pub rejected: u64,
     /// Local changes still waiting after this sync.
     pub pending: u64,
+    /// The policy version the backend publishes, when it publishes one; a newer one than
+    /// the version in force was adopted (collection stops until the user accepts it).
+    pub policy_version: Option<u32>,
     /// How long the sync took.
     pub duration_ms: u64,
 }
@@ -225,6 +230,25 @@ impl SyncClient {
         self.store.write(|tx, _| conflicts::clear(tx))
     }
 
+    /// Deletes the user's account: first on the backend (`DELETE /v1/account`: every
+    /// record and change), then every local record by crypto-shredding
+    /// (`Store::delete_all_user_data`) and this store's sync position. If the backend cannot
+    /// be reached, nothing local is touched and the call fails with `Network`. Waits for a
+    /// running sync to finish.
+    pub async fn delete_account(&self) -> ApiResult<()> {
+        let _running = self.running.lock().await;
+        let mut token = None;
+        self.request(reqwest::Method::DELETE, ACCOUNT_PATH, None, &mut token)
+            .await?;
+        self.blocking(|s| {
+            s.delete_all_user_data()?;
+            s.write(|tx, _| mirror::set_cursor(tx, None))
+        })
+        .await?;
+        log::info!("sync: account deleted on the backend and locally");
+        Ok(())
+    }
+
     /// Asks the running sync to stop after the batch or page in flight; it then fails
     /// with `SyncCancelled`. What was saved so far stays saved; the next sync carries on.
     /// Does nothing when no sync runs.
@@ -246,6 +270,7 @@ impl SyncClient {
         let client_id = self
             .blocking(|s| s.write(|tx, _| mirror::client_id(tx)))
             .await?;
+        summary.policy_version = self.fetch_policy(&mut token).await?;
         // Push first: a change whose answer was lost last time is re-sent with the same
         // change id, answered `duplicate`, and the mirror catches up before the pull, so
         // the pull never mistakes our own change for a remote one. Then pull and merge;
@@ -285,6 +310,36 @@ enum Answer {
 }
 
 impl SyncClient {
+    /// Fetches the policy manifest the backend publishes and hands it to consent: a newer
+    /// version than the one in force takes effect at once (P7.1).
+    async fn fetch_policy(&self, token: &mut Option<String>) -> Result<Option<u32>> {
+        let manifest = match self
+            .request(reqwest::Method::GET, POLICY_PATH, None, token)
+            .await
+        {
+            Ok(Answer::Json(v)) => v,
+            Ok(Answer::Gone) => return Ok(None),
+            Err(Error::Network { reason, .. }) if reason == "HTTP 404" => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let manifest: crate::consent::PolicyManifest =
+            serde_json::from_value(manifest).map_err(|_| Error::Network {
+                reason: "the backend's policy manifest is malformed".into(),
+                retry_after_ms: None,
+            })?;
+        let version = manifest.version;
+        let store = Arc::clone(&self.store);
+        match tokio::task::spawn_blocking(move || {
+            crate::consent::Consent::new(store).publish_policy(manifest)
+        })
+        .await
+        {
+            Ok(Ok(_)) => Ok(Some(version)),
+            Ok(Err(e)) => Err(Error::Api(e)),
+            Err(_) => Err(Error::Internal("a consent task failed")),
+        }
+    }
+
     /// Pulls every page after the saved cursor; each page and its cursor are saved in one
     /// transaction. A 410 (expired cursor) resets the cursor and pulls from the start once.
     async fn pull_all(&self, token: &mut Option<String>, summary: &mut SyncSummary) -> Result<()> {
@@ -488,6 +543,9 @@ impl SyncClient {
                     .body(compressed.clone());
             }
             let retry_after = match builder.send().await {
+                Ok(r) if r.status() == reqwest::StatusCode::NO_CONTENT => {
+                    return Ok(Answer::Json(Value::Null))
+                }
                 Ok(r) if r.status().is_success() => {
                     match r.bytes().await.map(|b| serde_json::from_slice::<Value>(&b)) {
                         Ok(Ok(v)) => return Ok(Answer::Json(v)),
