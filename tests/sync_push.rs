@@ -514,3 +514,53 @@ async fn consent_receipts_and_complaints_reach_the_backend_once() {
     );
     assert_eq!(d.sync.sync().await.unwrap().pushed, 0, "delivered once");
 }
+
+#[tokio::test]
+async fn automatic_sync_retries_without_new_writes_and_backs_off_a_failing_backend() {
+    let (server, account) = server_with_account();
+    let (dir, path) = temp_store_path();
+    let store = open(&path, &key(1));
+    let config = SyncConfig {
+        auto_sync_max_backoff_ms: 400,
+        max_attempts: 1,
+        ..fast(&server)
+    };
+    let sync = SyncClient::new(Arc::clone(&store), config, Tokens::new(&["token-a"])).unwrap();
+    let _keep = dir;
+
+    // The backend fails for a while: the automatic sync backs off instead of hammering.
+    server.inject(FaultPlan::new().repeat_on(
+        "/v1/sync/push",
+        Fault::Status {
+            code: 500,
+            retry_after_secs: None,
+        },
+        1000,
+    ));
+    store
+        .add_vehicle(NewVehicle {
+            plate: "123ABC02".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    Arc::clone(&sync).start_auto_sync(20).unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let failed = server.stats().status_count(500);
+    assert!(failed >= 3, "it kept trying ({failed})");
+    assert!(
+        failed <= 12,
+        "it backed off: {failed} requests in 1.5 s at a 20 ms interval"
+    );
+
+    // The backend recovers: the change goes through with no new write and no sync() call.
+    server.clear_faults();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while server.records(&account).is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(server.records(&account).len(), 1, "synced by the timer");
+    sync.stop_auto_sync();
+    let requests = server.stats().push_requests;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(server.stats().push_requests, requests, "stopped");
+}

@@ -70,6 +70,10 @@ pub struct SyncConfig {
     /// or this device.
     #[uniffi(default = false)]
     pub local_wins_conflicts: bool,
+    /// Automatic sync (`start_auto_sync`): after failures the wait doubles from the
+    /// interval up to this (the circuit that stops hammering a failing backend).
+    #[uniffi(default = 900000)]
+    pub auto_sync_max_backoff_ms: u64,
 }
 
 impl SyncConfig {
@@ -83,6 +87,7 @@ impl SyncConfig {
             connect_timeout_ms: 10_000,
             request_timeout_ms: 30_000,
             local_wins_conflicts: false,
+            auto_sync_max_backoff_ms: 900_000,
         }
     }
 }
@@ -153,6 +158,13 @@ pub struct SyncClient {
     running: tokio::sync::Mutex<()>,
     cancelled: AtomicBool,
     observer: Mutex<Option<Arc<dyn SyncObserver>>>,
+    auto: Mutex<Option<AutoSync>>,
+}
+
+/// The automatic-sync thread.
+struct AutoSync {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for SyncClient {
@@ -192,6 +204,7 @@ impl SyncClient {
             running: tokio::sync::Mutex::new(()),
             cancelled: AtomicBool::new(false),
             observer: Mutex::new(None),
+            auto: Mutex::new(None),
         }))
     }
 
@@ -247,6 +260,77 @@ impl SyncClient {
         .await?;
         log::info!("sync: account deleted on the backend and locally");
         Ok(())
+    }
+
+    /// Starts syncing automatically every `interval_ms`, on an SDK thread, even when no
+    /// new local change arrives (the retry timer). After a failure the wait doubles, up to
+    /// `auto_sync_max_backoff_ms`, and goes back to the interval after a success. Calling
+    /// it again while it runs changes nothing. An explicit `sync()` always tries at once.
+    pub fn start_auto_sync(self: Arc<Self>, interval_ms: u64) -> ApiResult<()> {
+        if interval_ms == 0 {
+            return Err(Error::invalid("interval_ms", "must be positive").into());
+        }
+        let mut auto = self.auto.lock().unwrap_or_else(PoisonError::into_inner);
+        if auto.is_some() {
+            return Ok(());
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let client = Arc::downgrade(&self);
+        let max = Duration::from_millis(self.config.auto_sync_max_backoff_ms.max(interval_ms));
+        let interval = Duration::from_millis(interval_ms);
+        let stopping = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("aparking-sync".into())
+            .spawn(move || {
+                let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    log::error!("sync: the automatic-sync runtime could not start");
+                    return;
+                };
+                let mut failures = 0u32;
+                loop {
+                    let wait = interval
+                        .saturating_mul(2u32.saturating_pow(failures))
+                        .min(max);
+                    let until = Instant::now() + wait;
+                    while !stopping.load(Ordering::Acquire) && Instant::now() < until {
+                        std::thread::park_timeout(until.saturating_duration_since(Instant::now()));
+                    }
+                    if stopping.load(Ordering::Acquire) {
+                        return;
+                    }
+                    // Only a weak reference between runs: dropping the client ends the loop.
+                    let Some(client) = client.upgrade() else {
+                        return;
+                    };
+                    match runtime.block_on(client.sync()) {
+                        Ok(_) => failures = 0,
+                        Err(crate::AparkingError::SyncInProgress) => {}
+                        Err(_) => failures = (failures + 1).min(16),
+                    }
+                }
+            })
+            .map_err(|_| Error::Internal("the automatic-sync thread could not start"))?;
+        *auto = Some(AutoSync { stop, thread });
+        Ok(())
+    }
+
+    /// Stops automatic sync (after the sync in flight, if any).
+    pub fn stop_auto_sync(&self) {
+        let auto = self
+            .auto
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(auto) = auto {
+            auto.stop.store(true, Ordering::Release);
+            auto.thread.thread().unpark();
+            if auto.thread.thread().id() != std::thread::current().id() {
+                let _ = auto.thread.join();
+            }
+        }
     }
 
     /// Asks the running sync to stop after the batch or page in flight; it then fails
@@ -592,5 +676,21 @@ impl SyncClient {
             reason: last,
             retry_after_ms: Some(wait.as_millis() as u64),
         })
+    }
+}
+
+impl Drop for SyncClient {
+    fn drop(&mut self) {
+        // The thread holds only a weak reference; it ends at its next wake-up. Never join
+        // here: the last reference may be dropped on that very thread.
+        if let Some(auto) = self
+            .auto
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            auto.stop.store(true, Ordering::Release);
+            auto.thread.thread().unpark();
+        }
     }
 }
