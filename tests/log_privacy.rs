@@ -5,8 +5,8 @@
 mod common;
 
 use aparking_core::{
-    AuthProvider, AuthProviderError, Consent, NewVehicle, ProfilePatch, Purpose, SyncClient,
-    SyncConfig, Telemetry, TelemetryEvent, VehiclePatch,
+    AuthProvider, AuthProviderError, NewVehicle, ProfilePatch, Purpose, SyncClient, SyncConfig,
+    Telemetry, TelemetryEvent, VehiclePatch,
 };
 use aparking_server::{ReferenceServer, ServerConfig};
 use common::privacy::*;
