@@ -36,4 +36,7 @@ bash tests/packaging.sh
 step "Kotlin tests on the JVM (generated bindings + JNA)"
 mvn -B -f bindings/kotlin/pom.xml test -Dcargo.skip=true
 
+step "the Kotlin sample (examples/kotlin) runs on the JVM"
+mvn -B -q -f examples/kotlin/pom.xml compile exec:java
+
 step "all tests passed"

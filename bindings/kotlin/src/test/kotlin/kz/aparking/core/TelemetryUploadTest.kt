@@ -173,10 +173,13 @@ class TelemetryUploadTest {
                 return file
             }
 
-            /** Starts the server on a free loopback port and waits (at most 30 s) for its URL. */
-            fun start(dataDir: Path, timeoutSeconds: Long = 30): ReferenceServerProcess {
+            /**
+             * Starts the server on a free loopback port and waits (at most 30 s) for its URL;
+             * [extraArgs] are appended (e.g. `--token TOKEN:ACCOUNT` for sync).
+             */
+            fun start(dataDir: Path, extraArgs: List<String> = listOf(), timeoutSeconds: Long = 30): ReferenceServerProcess {
                 val process = ProcessBuilder(
-                    binary().absolutePath, "--bind", "127.0.0.1:0", "--data-dir", dataDir.toString(),
+                    listOf(binary().absolutePath, "--bind", "127.0.0.1:0", "--data-dir", dataDir.toString()) + extraArgs,
                 )
                     .redirectOutput(ProcessBuilder.Redirect.DISCARD)
                     .apply { environment()["APARKING_SERVER_LOG"] = "info" }

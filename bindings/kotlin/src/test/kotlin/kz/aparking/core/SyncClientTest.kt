@@ -1,0 +1,350 @@
+package kz.aparking.core
+
+import java.nio.file.Files
+import java.nio.file.Path
+import java.util.concurrent.CopyOnWriteArrayList
+import java.util.concurrent.CountDownLatch
+import java.util.concurrent.TimeUnit
+import java.util.concurrent.atomic.AtomicBoolean
+import kotlin.test.assertEquals
+import kotlin.test.assertFailsWith
+import kotlin.test.assertNotNull
+import kotlin.test.assertNull
+import kotlin.test.assertTrue
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.async
+import kotlinx.coroutines.runBlocking
+import org.junit.jupiter.api.AfterEach
+import org.junit.jupiter.api.BeforeEach
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.Timeout
+import org.junit.jupiter.api.io.TempDir
+
+/**
+ * `SyncClient` from Kotlin against the reference backend (`aparking-server --token token-a:acct-1
+ * --policy <file>`), two stores playing two devices of one account; a Kotlin [AuthProvider] and
+ * [SyncObserver]; the sync errors (mirrors tests/sync_merge.rs, tests/sync_push.rs).
+ */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class SyncClientTest {
+    @TempDir
+    lateinit var dir: Path
+
+    private lateinit var server: TelemetryUploadTest.ReferenceServerProcess
+    private val closeables = mutableListOf<AutoCloseable>()
+
+    @BeforeEach
+    fun startServer() {
+        val policy = dir.resolve("policy.json")
+        Files.writeString(
+            policy,
+            """{"version": 3, "last_updated": "2026-01-15", "url": "https://aparking.kz/privacy",
+               "text_sha256": "${"0".repeat(61)}003", "purposes": ["statistics", "service_improvement"]}""",
+        )
+        server = TelemetryUploadTest.ReferenceServerProcess.start(
+            dir.resolve("server-data"),
+            listOf("--token", "$TOKEN:acct-1", "--policy", policy.toString()),
+        )
+    }
+
+    @AfterEach
+    fun stop() {
+        closeables.asReversed().forEach { runCatching { it.close() } }
+        if (::server.isInitialized) server.close()
+    }
+
+    /** A Kotlin AuthProvider: the account's token; records the `refresh` flags it was asked with. */
+    private open class TokenProvider(private val token: String = TOKEN) : AuthProvider {
+        val calls = CopyOnWriteArrayList<Boolean>()
+        override fun bearerToken(refresh: Boolean): String {
+            calls += refresh
+            return token
+        }
+    }
+
+    /** A Kotlin SyncObserver: keeps every event and the thread it came on. */
+    private class RecordingObserver : SyncObserver {
+        val events = CopyOnWriteArrayList<SyncEvent>()
+        val threads = CopyOnWriteArrayList<String>()
+        override fun onSyncEvent(event: SyncEvent) {
+            threads += Thread.currentThread().name
+            events += event
+        }
+    }
+
+    private class Device(val store: Store, val sync: SyncClient)
+
+    private fun device(
+        name: String,
+        auth: AuthProvider = TokenProvider(),
+        config: SyncConfig = syncConfig(server.baseUrl),
+    ): Device {
+        val store = openStore(dir.storeFile("$name.db"), CountingKeyProvider.withSeed(name.hashCode()))
+        closeables += store
+        val sync = SyncClient(store, config, auth)
+        closeables += sync
+        return Device(store, sync)
+    }
+
+    private fun syncConfig(endpoint: String, localWins: Boolean = false) =
+        SyncConfig(endpoint = endpoint, retryBaseDelayMs = 5uL, retryMaxDelayMs = 50uL, localWinsConflicts = localWins)
+
+    private fun Device.syncNow(): SyncSummary = runBlocking { sync.sync() }
+
+    /** A vehicle created on [a] and pulled by [b]; returns its id. */
+    private fun sharedVehicle(a: Device, b: Device): String {
+        val v = a.store.addVehicle(NewVehicle(plate = "123ABC02", make = "Kia"))
+        a.syncNow()
+        b.syncNow()
+        assertEquals("Kia", b.store.getVehicle(v.id)?.make)
+        return v.id
+    }
+
+    private fun syncAll(a: Device, b: Device) {
+        a.syncNow(); b.syncNow(); a.syncNow()
+        assertEquals(0uL, a.sync.pendingChanges())
+        assertEquals(0uL, b.sync.pendingChanges())
+    }
+
+    @Test
+    fun `two devices converge, and the same field edited on both is a SERVER_WON conflict`() {
+        val a = device("a")
+        val b = device("b")
+        val v = a.store.addVehicle(NewVehicle(plate = "123 авс 02", make = "Kia"))
+        assertTrue(a.sync.pendingChanges() >= 1uL)
+        val first = a.syncNow()
+        assertTrue(first.pushed >= 1uL, "$first")
+        assertEquals(0uL, first.pending)
+        assertEquals(3u, first.policyVersion, "the backend's policy was fetched")
+        assertEquals(0uL, a.sync.pendingChanges())
+        Consent(a.store).use { assertEquals(3u, it.policyInForce()?.version, "and adopted") }
+
+        val pulled = b.syncNow()
+        assertTrue(pulled.pulled >= 1uL, "$pulled")
+        val onB = assertNotNull(b.store.findVehicleByPlate("123ABC02"))
+        assertEquals(v.id, onB.id)
+        assertEquals("Kia", onB.make)
+
+        a.store.updateVehicle(v.id, VehiclePatch(colour = "red"))
+        b.store.updateVehicle(v.id, VehiclePatch(colour = "blue"))
+        a.syncNow()
+        val summary = b.syncNow()
+        assertEquals(1uL, summary.conflicts, "$summary")
+        syncAll(a, b)
+        assertEquals("red", a.store.getVehicle(v.id)?.colour, "the first to reach the server wins")
+        assertEquals("red", b.store.getVehicle(v.id)?.colour)
+
+        val log = b.sync.conflicts()
+        val conflict = log.single()
+        assertEquals(
+            SyncConflict(conflict.id, "vehicle", v.id, "colour", "blue", "red", ConflictResolution.SERVER_WON, conflict.resolvedAt),
+            conflict,
+        )
+        assertEquals(listOf(), a.sync.conflicts())
+        assertEquals(1uL, b.sync.clearConflicts())
+        assertEquals(listOf(), b.sync.conflicts())
+        assertEquals(0uL, b.sync.clearConflicts())
+    }
+
+    @Test
+    fun `localWinsConflicts gives LOCAL_WON, and a delete wins over an edit (DELETE_WON)`() {
+        val a = device("a")
+        val b = device("b", config = syncConfig(server.baseUrl, localWins = true))
+        val id = sharedVehicle(a, b)
+        a.store.updateVehicle(id, VehiclePatch(colour = "red"))
+        b.store.updateVehicle(id, VehiclePatch(colour = "blue"))
+        a.syncNow()
+        b.syncNow()
+        syncAll(a, b)
+        assertEquals("blue", a.store.getVehicle(id)?.colour, "this device's value was kept and pushed")
+        val local = b.sync.conflicts().single()
+        assertEquals(ConflictResolution.LOCAL_WON, local.resolution)
+        assertEquals(Triple("colour", "blue", "red"), Triple(local.field, local.localValue, local.remoteValue))
+        b.sync.clearConflicts()
+
+        a.store.removeVehicle(id)
+        b.store.updateVehicle(id, VehiclePatch(nickname = "still mine"))
+        syncAll(a, b)
+        assertNull(b.store.getVehicle(id), "delete wins")
+        val deleted = b.sync.conflicts().single()
+        assertEquals(ConflictResolution.DELETE_WON, deleted.resolution)
+        assertEquals(id, deleted.recordId)
+        assertNull(deleted.field)
+    }
+
+    @Test
+    fun `a Kotlin SyncObserver hears Started, Pushed, Pulled and Finished, null removes it`() {
+        val a = device("a")
+        val b = device("b")
+        a.store.addVehicle(NewVehicle(plate = "777KKK01"))
+        a.syncNow()
+        val observer = RecordingObserver()
+        b.sync.setObserver(observer)
+        b.store.addVehicle(NewVehicle(plate = "A123BC"))
+        val summary = b.syncNow()
+
+        val events = observer.events.toList()
+        assertEquals(SyncEvent.Started, events.first())
+        assertEquals(SyncEvent.Finished(summary), events.last())
+        val pushed = events.filterIsInstance<SyncEvent.Pushed>()
+        val pulled = events.filterIsInstance<SyncEvent.Pulled>()
+        assertEquals(summary.pushed, pushed.sumOf { it.count }, "$events")
+        assertEquals(summary.pulled, pulled.sumOf { it.count }, "$events")
+        assertTrue(summary.pulled >= 1uL && summary.pushed >= 1uL, "$summary")
+        assertTrue(events.none { it is SyncEvent.Failed })
+
+        b.sync.setObserver(null)
+        b.syncNow()
+        assertEquals(events.size, observer.events.size, "a removed observer hears nothing")
+    }
+
+    @Test
+    fun `the AuthProvider refreshes after a 401, SignedOut and a refused token are AuthRequired`() {
+        // A stale token first: the backend answers 401, the SDK asks once more with refresh = true.
+        val refreshing = object : TokenProvider() {
+            override fun bearerToken(refresh: Boolean): String {
+                super.bearerToken(refresh)
+                return if (refresh) TOKEN else "stale-token"
+            }
+        }
+        val a = device("a", auth = refreshing)
+        a.store.addVehicle(NewVehicle(plate = "123ABC02"))
+        assertTrue(a.syncNow().pushed >= 1uL)
+        assertEquals(listOf(false, true), refreshing.calls.toList())
+
+        // The user signed out: the provider's reason reaches the app, the change stays queued.
+        val signedOut = object : AuthProvider {
+            override fun bearerToken(refresh: Boolean): String =
+                throw AuthProviderException.SignedOut("the user signed out")
+        }
+        val observer = RecordingObserver()
+        val b = device("b", auth = signedOut)
+        b.sync.setObserver(observer)
+        b.store.addVehicle(NewVehicle(plate = "555TTT17"))
+        val e = assertFailsWith<AparkingException.AuthRequired> { b.syncNow() }
+        assertEquals("the user signed out", e.reason)
+        assertEquals(1uL, b.sync.pendingChanges(), "nothing lost")
+        val failed = observer.events.last() as SyncEvent.Failed
+        assertTrue(failed.error is AparkingException.AuthRequired, "${failed.error}")
+        assertEquals("the user signed out", (failed.error as AparkingException.AuthRequired).reason)
+
+        // A token the backend refuses even after a refresh.
+        val wrong = TokenProvider("not-a-token")
+        val c = device("c", auth = wrong)
+        c.store.addVehicle(NewVehicle(plate = "001AAA01"))
+        assertFailsWith<AparkingException.AuthRequired> { c.syncNow() }
+        assertEquals(listOf(false, true), wrong.calls.toList())
+    }
+
+    @Test
+    fun `a second sync while one runs is SyncInProgress, cancel() ends the first with SyncCancelled, nothing lost`() {
+        val entered = CountDownLatch(1)
+        val release = CountDownLatch(1)
+        val block = AtomicBoolean(true)
+        // Blocks (off the caller's thread, as the docs allow) the first time it is asked.
+        val slow = object : TokenProvider() {
+            override fun bearerToken(refresh: Boolean): String {
+                if (block.getAndSet(false)) {
+                    entered.countDown()
+                    check(release.await(30, TimeUnit.SECONDS)) { "never released" }
+                }
+                return super.bearerToken(refresh)
+            }
+        }
+        val a = device("a", auth = slow)
+        a.store.addVehicle(NewVehicle(plate = "123ABC02"))
+        runBlocking {
+            val first = async(Dispatchers.IO) { runCatching { a.sync.sync() } }
+            assertTrue(entered.await(30, TimeUnit.SECONDS), "the sync never asked for a token")
+            // From another coroutine and from a plain thread: refused at once.
+            assertFailsWith<AparkingException.SyncInProgress> { a.sync.sync() }
+            val fromThread = async(Dispatchers.IO) { runCatching { runBlocking { a.sync.sync() } } }
+            assertTrue(fromThread.await().exceptionOrNull() is AparkingException.SyncInProgress)
+            a.sync.cancel()
+            release.countDown()
+            val result = first.await()
+            assertTrue(result.exceptionOrNull() is AparkingException.SyncCancelled, "$result")
+        }
+        assertEquals(1uL, a.sync.pendingChanges(), "the change waits for the next sync")
+        a.sync.cancel() // no sync running: nothing happens
+        val next = a.syncNow()
+        assertTrue(next.pushed >= 1uL, "the next sync carries on: $next")
+        assertEquals(0uL, a.sync.pendingChanges())
+    }
+
+    @Test
+    fun `an unreachable backend is Network after the retries, bad configs are InvalidInput`() {
+        val observer = RecordingObserver()
+        val config = SyncConfig(
+            endpoint = NOWHERE, maxAttempts = 2u, retryBaseDelayMs = 5uL, retryMaxDelayMs = 20uL, connectTimeoutMs = 2_000uL,
+        )
+        val a = device("a", config = config)
+        a.sync.setObserver(observer)
+        a.store.addVehicle(NewVehicle(plate = "123ABC02"))
+        val e = assertFailsWith<AparkingException.Network> { a.syncNow() }
+        assertTrue(e.reason.isNotBlank())
+        assertEquals(1uL, a.sync.pendingChanges(), "nothing lost")
+        assertEquals(SyncEvent.Started, observer.events.first())
+        assertTrue((observer.events.last() as SyncEvent.Failed).error is AparkingException.Network)
+        // Deleting the account needs the backend first: local data is kept.
+        assertFailsWith<AparkingException.Network> { runBlocking { a.sync.deleteAccount() } }
+        assertEquals(1u, a.store.info().vehicleCount)
+
+        openStore(dir.storeFile("x.db"), CountingKeyProvider.withSeed(1)).use { store ->
+            val attempts = assertFailsWith<AparkingException.InvalidInput> {
+                SyncClient(store, config.copy(maxAttempts = 0u), TokenProvider())
+            }
+            assertEquals("max_attempts", attempts.field)
+            val plainHttp = assertFailsWith<AparkingException.InvalidInput> {
+                SyncClient(store, config.copy(endpoint = "http://aparking.kz"), TokenProvider())
+            }
+            assertEquals("endpoint", plainHttp.field)
+        }
+    }
+
+    @Test
+    fun `deleteAccount erases the backend's copy, then the local data`() {
+        val a = device("a")
+        a.store.updateProfile(ProfilePatch(phone = PHONE_TYPED))
+        a.store.addVehicle(NewVehicle(plate = "123ABC02"))
+        a.syncNow()
+        runBlocking(Dispatchers.IO) { a.sync.deleteAccount() }
+        assertEquals(0u, a.store.info().vehicleCount)
+        assertNull(a.store.getProfile())
+        // A new device of the account finds nothing to pull.
+        val b = device("b")
+        assertEquals(0uL, b.syncNow().pulled)
+        assertEquals(listOf(), b.store.listVehicles())
+    }
+
+    @Test
+    fun `startAutoSync syncs on an SDK thread without a call, stopAutoSync stops it`() {
+        val a = device("a")
+        val observer = RecordingObserver()
+        a.sync.setObserver(observer)
+        val bad = assertFailsWith<AparkingException.InvalidInput> { a.sync.startAutoSync(0uL) }
+        assertEquals("interval_ms", bad.field)
+
+        a.sync.startAutoSync(50uL)
+        a.sync.startAutoSync(50uL) // again while it runs: nothing changes
+        a.store.addVehicle(NewVehicle(plate = "123ABC02"))
+        val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20)
+        while (a.sync.pendingChanges() > 0uL || observer.events.none { it is SyncEvent.Finished && it.summary.pushed > 0uL }) {
+            assertTrue(System.nanoTime() < deadline, "automatic sync never pushed: ${observer.events}")
+            Thread.sleep(20)
+        }
+        assertTrue(Thread.currentThread().name !in observer.threads, "called on an SDK thread: ${observer.threads.toSet()}")
+
+        a.sync.stopAutoSync()
+        val seen = observer.events.size
+        a.store.addVehicle(NewVehicle(plate = "A123BC"))
+        Thread.sleep(300)
+        assertEquals(seen, observer.events.size, "no sync after stopAutoSync")
+        assertEquals(1uL, a.sync.pendingChanges())
+        a.sync.stopAutoSync() // twice is harmless
+    }
+
+    private companion object {
+        const val TOKEN = "token-a"
+    }
+}
