@@ -397,3 +397,112 @@ async fn the_policy_the_backend_publishes_takes_effect_and_account_deletion_eras
         "nothing comes back"
     );
 }
+
+#[tokio::test]
+async fn a_profile_edited_before_the_first_sync_on_a_second_device_keeps_its_edits() {
+    // Review finding: several changes of one record in one batch carried predicted base
+    // versions; when the first was answered `exists`, the next was `gone` and the local
+    // profile and its edits were deleted.
+    use aparking_core::{Language, ProfilePatch};
+    let (_server, a, b) = setup();
+    a.store
+        .update_profile(ProfilePatch {
+            phone: Some("+77011112233".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    a.sync.sync().await.unwrap();
+    b.store
+        .update_profile(ProfilePatch {
+            phone: Some("+77011112233".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    b.store
+        .update_profile(ProfilePatch {
+            email: Some("new@example.kz".into()),
+            preferred_language: Some(Language::Ru),
+            ..Default::default()
+        })
+        .unwrap();
+    sync_all(&a, &b).await;
+    let (pa, pb) = (
+        a.store.get_profile().unwrap().unwrap(),
+        b.store.get_profile().unwrap().unwrap(),
+    );
+    assert_eq!(
+        pb.email.as_deref(),
+        Some("new@example.kz"),
+        "the edit survived"
+    );
+    assert_eq!(pb.preferred_language, Some(Language::Ru));
+    assert_eq!(
+        (pa.id, pa.email, pa.preferred_language),
+        (pb.id, pb.email, pb.preferred_language)
+    );
+}
+
+#[tokio::test]
+async fn a_document_pulled_before_its_vehicle_keeps_its_link() {
+    // Review finding: the link was dropped locally but kept in the mirror, and the next
+    // merge pushed `vehicle_id: null` to the server.
+    let (server, a, b) = setup();
+    let car = a
+        .store
+        .add_vehicle(NewVehicle {
+            plate: "123ABC02".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let doc = a
+        .store
+        .add_document(NewDocument {
+            kind: DocumentKind::VehicleRegistrationCertificate,
+            number: "AB123456".into(),
+            issued_on: None,
+            expires_on: None,
+            vehicle_id: Some(car.id.clone()),
+        })
+        .unwrap();
+    // The vehicle's latest change now comes after the document's in the server's log.
+    patch(
+        &a,
+        &car.id,
+        VehiclePatch {
+            nickname: Some("later".into()),
+            ..Default::default()
+        },
+    );
+    a.sync.sync().await.unwrap();
+    b.sync.sync().await.unwrap();
+    assert_eq!(
+        b.store
+            .get_document(doc.id.clone())
+            .unwrap()
+            .unwrap()
+            .vehicle_id,
+        Some(car.id.clone())
+    );
+    a.store
+        .update_document(
+            doc.id.clone(),
+            aparking_core::DocumentPatch {
+                issued_on: Some("2024-01-01".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    sync_all(&a, &b).await;
+    let account = server.account_for_token("token-a").unwrap();
+    let remote = server
+        .records(&account)
+        .into_iter()
+        .find(|r| r.record_id == doc.id)
+        .unwrap();
+    assert_eq!(
+        remote.fields["vehicle_id"].as_deref(),
+        Some(car.id.as_str()),
+        "the link survives on the server"
+    );
+    assert_eq!(data(&a), data(&b));
+}

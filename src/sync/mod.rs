@@ -39,6 +39,8 @@ const PUSH_PATH: &str = "/v1/sync/push";
 const PULL_PATH: &str = "/v1/sync/pull";
 const POLICY_PATH: &str = "/v1/policy";
 const ACCOUNT_PATH: &str = "/v1/account";
+/// The largest answer the client reads (a 1,000-record page is far below).
+const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
 /// Records per pull page.
 const PULL_LIMIT: u32 = 500;
 /// Pull-then-push rounds in one sync (a push conflict triggers another pull).
@@ -354,7 +356,7 @@ impl SyncClient {
         let client_id = self
             .blocking(|s| s.write(|tx, _| mirror::client_id(tx)))
             .await?;
-        summary.policy_version = self.fetch_policy(&mut token).await?;
+        summary.policy_version = self.fetch_policy().await?;
         // Push first: a change whose answer was lost last time is re-sent with the same
         // change id, answered `duplicate`, and the mirror catches up before the pull, so
         // the pull never mistakes our own change for a remote one. Then pull and merge;
@@ -396,16 +398,32 @@ enum Answer {
 impl SyncClient {
     /// Fetches the policy manifest the backend publishes and hands it to consent: a newer
     /// version than the one in force takes effect at once (P7.1).
-    async fn fetch_policy(&self, token: &mut Option<String>) -> Result<Option<u32>> {
-        let manifest = match self
-            .request(reqwest::Method::GET, POLICY_PATH, None, token)
-            .await
-        {
-            Ok(Answer::Json(v)) => v,
-            Ok(Answer::Gone) => return Ok(None),
-            Err(Error::Network { reason, .. }) if reason == "HTTP 404" => return Ok(None),
-            Err(e) => return Err(e),
+    async fn fetch_policy(&self) -> Result<Option<u32>> {
+        // A public endpoint: no bearer token.
+        let network = |reason: String| Error::Network {
+            reason,
+            retry_after_ms: None,
         };
+        let response = self
+            .client
+            .get(format!("{}{POLICY_PATH}", self.base))
+            .send()
+            .await
+            .map_err(|_| network("the policy could not be fetched".into()))?;
+        match response.status().as_u16() {
+            404 => return Ok(None),
+            200 => {}
+            code => return Err(network(format!("HTTP {code}"))),
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|_| network("the answer was cut off".into()))?;
+        if bytes.len() > MAX_ANSWER_BYTES {
+            return Err(network("the answer is too large".into()));
+        }
+        let manifest: Value = serde_json::from_slice(&bytes)
+            .map_err(|_| network("the policy manifest is malformed".into()))?;
         let manifest: crate::consent::PolicyManifest =
             serde_json::from_value(manifest).map_err(|_| Error::Network {
                 reason: "the backend's policy manifest is malformed".into(),
@@ -464,6 +482,9 @@ impl SyncClient {
                 .map(str::to_string)
                 .ok_or_else(malformed)?;
             let has_more = page["has_more"].as_bool().ok_or_else(malformed)?;
+            if has_more && cursor.as_deref() == Some(next.as_str()) {
+                return Err(malformed()); // a page that does not advance would loop
+            }
             let winner = if self.config.local_wins_conflicts {
                 merge::Winner::Local
             } else {
@@ -631,7 +652,13 @@ impl SyncClient {
                     return Ok(Answer::Json(Value::Null))
                 }
                 Ok(r) if r.status().is_success() => {
-                    match r.bytes().await.map(|b| serde_json::from_slice::<Value>(&b)) {
+                    match r.bytes().await.map(|b| {
+                        if b.len() > MAX_ANSWER_BYTES {
+                            serde_json::from_slice::<Value>(b"")
+                        } else {
+                            serde_json::from_slice::<Value>(&b)
+                        }
+                    }) {
                         Ok(Ok(v)) => return Ok(Answer::Json(v)),
                         // A cut-off or garbled answer: a push may have been applied; resending
                         // the same change ids is safe.

@@ -74,6 +74,21 @@ fn delete_local(conn: &Connection, entity: &str, id: &str) -> Result<()> {
     Ok(())
 }
 
+fn known_fields(entity: Entity) -> &'static [&'static str] {
+    match entity {
+        Entity::Profile => &["phone", "full_name", "email", "preferred_language"],
+        Entity::Vehicle => &[
+            "plate",
+            "nickname",
+            "make",
+            "model",
+            "colour",
+            "registration_certificate_number",
+        ],
+        Entity::Document => &["kind", "number", "issued_on", "expires_on", "vehicle_id"],
+    }
+}
+
 fn entity_of(name: &str) -> Option<Entity> {
     match name {
         "profile" => Some(Entity::Profile),
@@ -106,7 +121,10 @@ pub(crate) fn apply_page(
     winner: Winner,
 ) -> Result<Pulled> {
     let mut pulled = Pulled::default();
-    for change in changes {
+    // Documents last: the vehicles they link to may come later in the same page.
+    let mut ordered: Vec<&Value> = changes.iter().collect();
+    ordered.sort_by_key(|c| c["entity"].as_str() == Some("document"));
+    for change in ordered {
         conn.execute_batch("SAVEPOINT pulled_record")?;
         match apply_one(conn, keys, change, winner) {
             Ok(Some(conflicts)) => {
@@ -144,7 +162,7 @@ fn apply_one(
     let Some(entity) = entity_of(entity_name) else {
         return Ok(None); // receipts and complaints are push-only from this client
     };
-    if uuid::Uuid::parse_str(id).is_err() {
+    if uuid::Uuid::parse_str(id).is_err() || !(1..=super::push::MAX_VERSION).contains(&version) {
         return Err(invalid());
     }
     let before = mirror::get(conn, keys, entity_name, id)?;
@@ -181,7 +199,11 @@ fn apply_one(
         )?;
         return Ok(Some(u64::from(had_pending)));
     }
-    let remote = remote_fields(change).ok_or_else(invalid)?;
+    let mut remote = remote_fields(change).ok_or_else(invalid)?;
+    // Only the fields this client knows: a newer server's extra fields are ignored, never
+    // pushed back as nulls.
+    let known = known_fields(entity);
+    remote.retain(|k, _| known.contains(&k.as_str()));
     let mut local_fields = local(conn, keys, entity_name, id)?;
     let mut base = before.filter(|m| !m.deleted).map(|m| {
         m.fields
@@ -250,17 +272,21 @@ fn apply_one(
         patch.insert("vehicle_id".into(), Value::String(id.to_string()));
         outbox::record(conn, keys, Entity::Document, &doc, Op::Upsert, patch)?;
     }
-    mirror::put(
-        conn,
-        keys,
-        entity_name,
-        id,
-        &Mirrored {
-            version,
-            deleted: false,
-            fields: to_json(&remote),
-        },
-    )?;
+    // The mirror holds the server's record, except a document's link to a vehicle this
+    // store does not have (yet): it holds what was written, so that the next merge does
+    // not read the dropped link as a local change and clear it on the server.
+    let mut mirrored = remote;
+    if entity == Entity::Document {
+        let written = local(conn, keys, entity_name, id)?
+            .and_then(|f| f.get("vehicle_id").cloned().flatten());
+        mirrored.insert("vehicle_id".into(), written);
+    }
+    let m = Mirrored {
+        version,
+        deleted: false,
+        fields: to_json(&mirrored),
+    };
+    mirror::put(conn, keys, entity_name, id, &m)?;
     Ok(Some(conflicts))
 }
 

@@ -7,10 +7,12 @@ use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
 use rusqlite::Connection;
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// At most this many changes per push request (protocol limit).
 pub(crate) const MAX_CHANGES: u32 = 500;
+/// The highest record version the client accepts from the backend.
+pub(crate) const MAX_VERSION: i64 = 1 << 40;
 /// At most this many bytes of change JSON per push request (protocol limit, with margin).
 const MAX_BYTES: usize = 240 * 1024;
 
@@ -38,24 +40,33 @@ impl Planned {
     }
 }
 
-/// The next batch of the outbox. A record's versions are predicted within the batch: the
-/// server gives a create version 1 and bumps the version by one per applied change, so the
-/// k-th change of a record is based on the mirror's version plus k.
+/// The next batch: pending receipts and complaints, then the outbox.
 pub(crate) fn plan(conn: &Connection, keys: &StoreKeys) -> Result<Vec<Planned>> {
-    // Receipts and complaints first (create-only, small), then the outbox.
-    let mut out = super::records::pending(conn, keys, MAX_CHANGES)?;
-    let mut bytes: usize = out.iter().map(|p| p.to_wire().to_string().len()).sum();
-    let pending = outbox::pending(conn, keys, MAX_CHANGES - out.len() as u32)?;
-    let mut next: HashMap<(String, String), Option<i64>> = HashMap::new();
+    let mut out = Vec::new();
+    let mut bytes = 0;
+    // Receipts and complaints first (create-only), under the same byte limit.
+    for planned in super::records::pending(conn, keys, MAX_CHANGES)? {
+        bytes += planned.to_wire().to_string().len();
+        if !out.is_empty() && bytes > MAX_BYTES {
+            return Ok(out);
+        }
+        out.push(planned);
+    }
+    // Then the outbox: at most one change per record per batch, based on the mirror's
+    // version. A record's next change waits for the next batch, so an unapplied change
+    // (conflict, exists) never makes the ones after it carry a wrong base version.
+    let pending = outbox::pending(conn, keys, MAX_CHANGES)?;
+    let mut seen: HashSet<(String, String)> = HashSet::new();
     for p in pending {
-        let key = (p.entity.clone(), p.record_id.clone());
-        let base = match next.get(&key) {
-            Some(v) => *v,
-            None => mirror::get(conn, keys, &p.entity, &p.record_id)?
-                .filter(|m| !m.deleted)
-                .map(|m| m.version),
-        };
-        next.insert(key, Some(base.unwrap_or(0) + 1));
+        if out.len() as u32 >= MAX_CHANGES {
+            break;
+        }
+        if !seen.insert((p.entity.clone(), p.record_id.clone())) {
+            continue;
+        }
+        let base = mirror::get(conn, keys, &p.entity, &p.record_id)?
+            .filter(|m| !m.deleted)
+            .map(|m| m.version);
         let planned = Planned {
             change_id: p.change_id,
             entity: p.entity,
@@ -132,7 +143,10 @@ pub(crate) fn apply_results(
             }
             continue;
         }
-        let version = result["version"].as_i64();
+        // A version outside 1..=2^40 is a hostile or broken answer: ignored.
+        let version = result["version"]
+            .as_i64()
+            .filter(|v| (1..=MAX_VERSION).contains(v));
         match result["status"].as_str() {
             Some("applied") | Some("duplicate") => {
                 let version = version.ok_or(Error::Network {
