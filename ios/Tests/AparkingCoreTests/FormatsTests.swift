@@ -65,6 +65,10 @@ final class FormatsTests: XCTestCase {
             case .NoPolicy: description = "no policy"
             case .PolicyVersionMismatch: description = "policy version mismatch"
             case .StorageFull: description = "full"
+            case .AuthRequired: description = "auth required"
+            case .SyncInProgress: description = "sync in progress"
+            case .SyncCancelled: description = "sync cancelled"
+            case .Network: description = "network"
             case .Storage: description = "storage"
             case .Internal: description = "internal"
             }
