@@ -108,7 +108,7 @@ fn bench_sync(c: &mut Criterion) {
             },
             |(server, _store, sync)| {
                 let summary = runtime.block_on(sync.sync()).unwrap();
-                assert_eq!(summary.pushed, u64::from(CHANGES));
+                assert_eq!(summary.pushed, i64::from(CHANGES));
                 server
             },
             BatchSize::PerIteration,
@@ -130,7 +130,7 @@ fn bench_sync(c: &mut Criterion) {
             },
             |(store, sync)| {
                 let summary = runtime.block_on(sync.sync()).unwrap();
-                assert_eq!(summary.pulled, u64::from(CHANGES));
+                assert_eq!(summary.pulled, i64::from(CHANGES));
                 store
             },
             BatchSize::PerIteration,

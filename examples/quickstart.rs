@@ -9,8 +9,8 @@
 
 use aparking_core::{
     AparkingError, AuthProvider, AuthProviderError, CollectionMethod, Consent, ConsentContext,
-    DocumentKind, InMemoryKeyProvider, Language, NetworkType, NewDocument, NewVehicle,
-    ProfilePatch, Purpose, Store, SyncClient, SyncConfig, Telemetry, TelemetryConfig,
+    DocumentKind, InMemoryKeyProvider, Language, NetworkConfig, NetworkType, NewDocument,
+    NewVehicle, ProfilePatch, Purpose, Store, SyncClient, SyncConfig, Telemetry, TelemetryConfig,
     TelemetryEvent, VehiclePatch,
 };
 
@@ -129,7 +129,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let consent = Consent::new(Arc::clone(&store));
     consent.publish_policy_json(POLICY_JSON.into())?;
     let config = TelemetryConfig {
-        retry_base_delay_ms: 50,
+        network: NetworkConfig {
+            retry_base_delay_ms: 50,
+            ..NetworkConfig::default()
+        },
         ..TelemetryConfig::new(server.base_url())
     };
     let telemetry = Telemetry::new(Arc::clone(&store), config)?;
@@ -182,12 +185,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     telemetry.flush(5_000);
     let counters = telemetry.counters()?;
-    let firewalled: u64 = counters.dropped_firewall.iter().map(|c| c.count).sum();
-    let statistics_dropped = counters
-        .dropped_no_consent
-        .iter()
-        .find(|c| c.purpose == Purpose::Statistics)
-        .map_or(0, |c| c.count);
+    let firewalled: i64 = counters.dropped_firewall.values().sum();
+    let statistics_dropped = counters.dropped_no_consent[&Purpose::Statistics];
     step(format!(
         "recorded 5 events: {} stored, {statistics_dropped} dropped (statistics not granted), {firewalled} stopped by the PII firewall",
         counters.stored

@@ -30,7 +30,7 @@ pub(crate) enum Error {
     #[error("store corrupted: {0}")]
     Corrupted(&'static str),
     #[error("store schema version {found} is newer than this SDK supports ({supported})")]
-    IncompatibleVersion { found: u32, supported: u32 },
+    IncompatibleVersion { found: i32, supported: i32 },
     #[error("store is closed")]
     Closed,
     #[error("no policy is in force")]
@@ -44,10 +44,10 @@ pub(crate) enum Error {
     #[error("network: {reason}")]
     Network {
         reason: String,
-        retry_after_ms: Option<u64>,
+        retry_after_ms: Option<i64>,
     },
     #[error("policy version {accepted} is not the version in force ({in_force})")]
-    PolicyVersionMismatch { accepted: u32, in_force: u32 },
+    PolicyVersionMismatch { accepted: i32, in_force: i32 },
     #[error("crypto failure: {0}")]
     Crypto(&'static str),
     #[error("internal: {0}")]
@@ -67,7 +67,10 @@ pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 ///
 /// Kotlin sees a sealed `AparkingException` hierarchy, Swift an `AparkingError` enum.
 /// Messages never contain personal data: they name fields and entities, never values.
+/// `toString()` (Kotlin) and `description` (Swift) give the sentence below each case;
+/// Kotlin's `message` lists the fields.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+#[uniffi::export(Display)]
 pub enum AparkingError {
     /// A value given by the app is malformed. `field` names the field (e.g. `plate`),
     /// `reason` says what is expected. The value itself is never echoed.
@@ -96,7 +99,7 @@ pub enum AparkingError {
     StoreCorrupted { reason: String },
     /// The database was written by a newer SDK. Nothing was modified.
     #[error("store schema version {found} is newer than the supported version {supported}")]
-    IncompatibleVersion { found: u32, supported: u32 },
+    IncompatibleVersion { found: i32, supported: i32 },
     /// The store was closed; open a new one.
     #[error("the store is closed")]
     StoreClosed,
@@ -115,14 +118,14 @@ pub enum AparkingError {
     #[error("network failure: {reason}")]
     Network {
         reason: String,
-        retry_after_ms: Option<u64>,
+        retry_after_ms: Option<i64>,
     },
     /// No policy manifest has been published, so there is nothing to accept or withdraw.
     #[error("no privacy policy is in force")]
     NoPolicy,
     /// Only the policy version in force can be accepted; show that one.
     #[error("policy version {accepted} is not the version in force ({in_force})")]
-    PolicyVersionMismatch { accepted: u32, in_force: u32 },
+    PolicyVersionMismatch { accepted: i32, in_force: i32 },
     /// The disk (or the database size limit) is full. Nothing stored before was lost.
     #[error("the storage is full")]
     StorageFull,

@@ -10,6 +10,6 @@ pub fn sdk_version() -> String {
 
 /// The store schema version this SDK writes.
 #[uniffi::export]
-pub fn store_schema_version() -> u32 {
-    crate::store::SCHEMA_VERSION
+pub fn store_schema_version() -> i32 {
+    crate::store::SCHEMA_VERSION as i32
 }

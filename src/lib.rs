@@ -21,6 +21,7 @@ pub mod logging;
 pub mod model;
 mod net;
 pub mod store;
+mod subscription;
 pub mod sync;
 pub mod telemetry;
 
@@ -33,14 +34,16 @@ pub use error::AparkingError;
 pub use formats::{PlateFormat, PlateNumber};
 pub use logging::{set_log_sink, LogLevel, LogRecord, LogSink};
 pub use model::*;
+pub use net::NetworkConfig;
 pub use store::{Store, StoreInfo};
+pub use subscription::Subscription;
 pub use sync::{
     AuthProvider, AuthProviderError, ConflictResolution, SyncClient, SyncConfig, SyncConflict,
     SyncEvent, SyncObserver, SyncSummary,
 };
 pub use telemetry::{
-    ConnectionComplaint, NetworkSample, NetworkType, PurposeCount, Telemetry, TelemetryConfig,
-    TelemetryCounters, TelemetryEvent, UploadSummary,
+    ConnectionComplaint, NetworkSample, NetworkType, Telemetry, TelemetryConfig, TelemetryCounters,
+    TelemetryEvent, UploadSummary,
 };
 
 uniffi::setup_scaffolding!();

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 const NOWHERE: &str = "http://127.0.0.1:9";
 
-fn pending(t: &aparking_core::Telemetry, p: Purpose) -> u64 {
+fn pending(t: &aparking_core::Telemetry, p: Purpose) -> i64 {
     t.pending_events(Some(p)).unwrap()
 }
 
@@ -40,14 +40,7 @@ fn nothing_is_stored_before_acceptance_then_only_the_granted_purpose() {
     assert_eq!(t.pending_events(None).unwrap(), 0);
     let counters = t.counters().unwrap();
     assert_eq!(counters.stored, 0);
-    assert_eq!(
-        counters
-            .dropped_no_consent
-            .iter()
-            .map(|c| c.count)
-            .sum::<u64>(),
-        14
-    );
+    assert_eq!(counters.dropped_no_consent.values().sum::<i64>(), 14);
 
     // Accept v3 with connection diagnostics only.
     let receipt = consent
@@ -252,7 +245,7 @@ fn the_firewall_stops_the_users_own_plate_typed_differently() {
     });
     assert!(t.flush(5_000));
     let c = t.counters().unwrap();
-    let firewalled: u64 = c.dropped_firewall.iter().map(|p| p.count).sum();
+    let firewalled: i64 = c.dropped_firewall.values().sum();
     assert_eq!(firewalled, 3);
     assert_eq!(
         t.pending_events(None).unwrap(),
@@ -318,7 +311,7 @@ fn observers_hear_every_change_and_receipts_are_kept() {
     let store = open(&path, &key(1));
     let consent = Consent::new(Arc::clone(&store));
     let recorder = Arc::new(Recorder(Mutex::new(Vec::new())));
-    let id = consent.add_observer(recorder.clone());
+    let subscription = consent.subscribe(recorder.clone());
     consent.publish_policy(policy(1)).unwrap();
     consent
         .accept_policy(
@@ -338,7 +331,10 @@ fn observers_hear_every_change_and_receipts_are_kept() {
         vec![Purpose::Personalization, Purpose::Statistics]
     );
     assert_eq!(states[2].allowed, vec![Purpose::Personalization]);
-    assert!(consent.remove_observer(id));
+    subscription.cancel();
+    assert!(!subscription.is_active());
+    let dropped = Arc::new(Recorder(Mutex::new(Vec::new())));
+    drop(consent.subscribe(dropped.clone()));
     assert!(
         matches!(consent.withdraw(vec![], context()).unwrap_err(),
         AparkingError::InvalidInput { field, .. } if field == "purposes"),
@@ -349,6 +345,10 @@ fn observers_hear_every_change_and_receipts_are_kept() {
         recorder.0.lock().unwrap().len(),
         3,
         "removed observers hear nothing"
+    );
+    assert!(
+        dropped.0.lock().unwrap().is_empty(),
+        "dropping the handle cancels it too"
     );
 
     let receipts = consent.receipts().unwrap();

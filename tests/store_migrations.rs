@@ -20,7 +20,7 @@ fn the_frozen_v1_store_opens_and_reads() {
     std::fs::copy(FIXTURE_V1, &path).unwrap();
     let store = open(&path, &key(FIXTURE_KEY));
     assert_eq!(
-        store.info().unwrap().schema_version,
+        store.info().unwrap().schema_version as u32,
         aparking_core::store::SCHEMA_VERSION
     );
     assert_eq!(store.get_profile().unwrap().unwrap().phone, "+77012345678");
@@ -57,7 +57,7 @@ fn a_newer_schema_is_refused_and_left_unchanged() {
         open_err(&path),
         AparkingError::IncompatibleVersion {
             found: 99,
-            supported: aparking_core::store::SCHEMA_VERSION
+            supported: aparking_core::store::SCHEMA_VERSION as i32
         }
     );
     assert_eq!(std::fs::read(&path).unwrap(), before);

@@ -4,7 +4,9 @@
 
 mod common;
 
-use aparking_core::{AuthProvider, AuthProviderError, NewVehicle, SyncClient, SyncConfig};
+use aparking_core::{
+    AuthProvider, AuthProviderError, NetworkConfig, NewVehicle, SyncClient, SyncConfig,
+};
 use aparking_server::{ReferenceServer, ServerConfig};
 use common::*;
 use std::collections::BTreeSet;
@@ -38,8 +40,11 @@ fn plate(n: u64) -> String {
 fn client(path: &str, server: &str) -> (Arc<aparking_core::Store>, Arc<SyncClient>) {
     let store = aparking_core::Store::open(path.to_string(), key(7)).unwrap();
     let config = SyncConfig {
-        retry_base_delay_ms: 1,
-        retry_max_delay_ms: 5,
+        network: NetworkConfig {
+            retry_base_delay_ms: 1,
+            retry_max_delay_ms: 5,
+            ..NetworkConfig::default()
+        },
         ..SyncConfig::new(server)
     };
     let sync = SyncClient::new(Arc::clone(&store), config, Arc::new(Token)).unwrap();

@@ -6,7 +6,8 @@ mod common;
 
 use aparking_core::store::pending_sync_changes;
 use aparking_core::{
-    AuthProvider, AuthProviderError, NewVehicle, ProfilePatch, SyncClient, SyncConfig, VehiclePatch,
+    AuthProvider, AuthProviderError, NetworkConfig, NewVehicle, ProfilePatch, SyncClient,
+    SyncConfig, VehiclePatch,
 };
 use aparking_server::{Fault, FaultPlan, FaultTarget, RandomFaults, ReferenceServer, ServerConfig};
 use common::*;
@@ -70,10 +71,13 @@ async fn two_hundred_rounds_with_thirty_percent_faults() {
     let (_dir, path) = temp_store_path();
     let store = open(&path, &key(1));
     let config = SyncConfig {
-        max_attempts: 2,
-        retry_base_delay_ms: 1,
-        retry_max_delay_ms: 5,
-        request_timeout_ms: 250,
+        network: NetworkConfig {
+            max_attempts: 2,
+            retry_base_delay_ms: 1,
+            retry_max_delay_ms: 5,
+            request_timeout_ms: 250,
+            ..NetworkConfig::default()
+        },
         ..SyncConfig::new(server.base_url())
     };
     let sync = SyncClient::new(Arc::clone(&store), config, Arc::new(Token)).unwrap();

@@ -5,8 +5,8 @@
 mod common;
 
 use aparking_core::{
-    AuthProvider, AuthProviderError, DocumentKind, NewDocument, NewVehicle, Store, SyncClient,
-    SyncConfig, Vehicle, VehiclePatch,
+    AuthProvider, AuthProviderError, DocumentKind, NetworkConfig, NewDocument, NewVehicle, Store,
+    SyncClient, SyncConfig, Vehicle, VehiclePatch,
 };
 use aparking_server::{ReferenceServer, ServerConfig};
 use common::*;
@@ -31,8 +31,11 @@ fn device(server: &ReferenceServer, local_wins: bool) -> Device {
     let (dir, path) = temp_store_path();
     let store = open(&path, &key(1));
     let config = SyncConfig {
-        retry_base_delay_ms: 5,
-        retry_max_delay_ms: 50,
+        network: NetworkConfig {
+            retry_base_delay_ms: 5,
+            retry_max_delay_ms: 50,
+            ..NetworkConfig::default()
+        },
         local_wins_conflicts: local_wins,
         ..SyncConfig::new(server.base_url())
     };

@@ -4,8 +4,8 @@
 mod common;
 
 use aparking_core::{
-    AparkingError, AuthProvider, AuthProviderError, NewVehicle, SyncClient, SyncConfig,
-    VehiclePatch,
+    AparkingError, AuthProvider, AuthProviderError, NetworkConfig, NewVehicle, SyncClient,
+    SyncConfig, VehiclePatch,
 };
 use aparking_server::{Fault, FaultPlan, ReferenceServer, ServerConfig};
 use common::*;
@@ -51,8 +51,11 @@ struct Device {
 
 fn fast(server: &ReferenceServer) -> SyncConfig {
     SyncConfig {
-        retry_base_delay_ms: 5,
-        retry_max_delay_ms: 50,
+        network: NetworkConfig {
+            retry_base_delay_ms: 5,
+            retry_max_delay_ms: 50,
+            ..NetworkConfig::default()
+        },
         ..SyncConfig::new(server.base_url())
     }
 }
@@ -402,7 +405,7 @@ async fn the_observer_hears_every_step_and_a_cancelled_sync_loses_nothing() {
     let (server, account) = server_with_account();
     let d = device(&server, Tokens::new(&["token-a"]));
     let events = Arc::new(Events::default());
-    d.sync.set_observer(Some(events.clone()));
+    let subscription = d.sync.subscribe(events.clone());
     fill_sample(&d.store);
     let summary = d.sync.sync().await.unwrap();
     let seen = std::mem::take(&mut *events.0.lock().unwrap());
@@ -442,7 +445,19 @@ async fn the_observer_hears_every_step_and_a_cancelled_sync_loses_nothing() {
     );
     assert_eq!(d.sync.sync().await.unwrap().pending, 0);
     assert_eq!(server.records(&account).len(), 606);
-    d.sync.set_observer(None);
+    subscription.cancel();
+    d.store
+        .add_vehicle(NewVehicle {
+            plate: "777ZZZ01".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    events.0.lock().unwrap().clear();
+    d.sync.sync().await.unwrap();
+    assert!(
+        events.0.lock().unwrap().is_empty(),
+        "a cancelled subscription hears nothing more"
+    );
 }
 
 #[tokio::test]
@@ -522,7 +537,10 @@ async fn automatic_sync_retries_without_new_writes_and_backs_off_a_failing_backe
     let store = open(&path, &key(1));
     let config = SyncConfig {
         auto_sync_max_backoff_ms: 400,
-        max_attempts: 1,
+        network: NetworkConfig {
+            max_attempts: 1,
+            ..fast(&server).network
+        },
         ..fast(&server)
     };
     let sync = SyncClient::new(Arc::clone(&store), config, Tokens::new(&["token-a"])).unwrap();

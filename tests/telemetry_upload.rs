@@ -3,7 +3,7 @@
 
 mod common;
 
-use aparking_core::{Consent, Purpose, Telemetry, TelemetryConfig, TelemetryEvent};
+use aparking_core::{Consent, NetworkConfig, Purpose, Telemetry, TelemetryConfig, TelemetryEvent};
 use aparking_server::{Fault, FaultPlan, ReferenceServer, ServerConfig};
 use common::privacy::*;
 use common::*;
@@ -147,7 +147,10 @@ async fn a_rejected_batch_is_dropped_and_counted() {
 #[tokio::test]
 async fn retries_stop_after_max_attempts_and_keep_everything() {
     let s = setup(|c| TelemetryConfig {
-        max_attempts: 3,
+        network: NetworkConfig {
+            max_attempts: 3,
+            ..c.network.clone()
+        },
         ..c
     });
     s.server.inject(FaultPlan::new().repeat_on(

@@ -208,7 +208,7 @@ impl ConnHandle {
 /// stream and writes fail, so hyper drops the connection and the socket is closed.
 pub(crate) struct FaultIo {
     inner: TcpStream,
-    handle: ConnHandle,
+    pub(crate) handle: ConnHandle,
 }
 
 impl FaultIo {

@@ -35,6 +35,7 @@ mod runtime;
 mod stats;
 mod store;
 mod sync;
+mod tls;
 mod validate;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -44,6 +45,7 @@ use std::time::Duration;
 pub use faults::{Fault, FaultPlan, FaultTarget, RandomFaults};
 pub use policy::validate_policy_manifest;
 pub use runtime::ReferenceServer;
+
 pub use stats::{BatchInfo, FaultStats, ServerStats};
 pub use store::StoredEvent;
 pub use sync::ServerRecord;
@@ -196,6 +198,24 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// How long a shutdown waits for requests in flight before cutting them. 3 s.
     pub shutdown_grace: Duration,
+    /// Serve HTTPS with this certificate instead of plain HTTP. `None` (the default):
+    /// HTTP, which the SDK accepts on loopback only.
+    pub tls: Option<TlsConfig>,
+}
+
+/// A certificate chain and its private key, PEM, for HTTPS.
+#[derive(Clone)]
+pub struct TlsConfig {
+    /// The server certificate first, then any intermediates.
+    pub cert_chain_pem: String,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub private_key_pem: String,
+}
+
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConfig").finish_non_exhaustive()
+    }
 }
 
 impl Default for ServerConfig {
@@ -206,6 +226,7 @@ impl Default for ServerConfig {
             policy: None,
             limits: Limits::default(),
             shutdown_grace: Duration::from_secs(3),
+            tls: None,
         }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! aparking-server [--bind 127.0.0.1:8787] [--data-dir ./server-data] [--policy policy.json]
-//!                 [--token TOKEN[:ACCOUNT]]...
+//!                 [--token TOKEN[:ACCOUNT]]... [--tls-cert CHAIN.pem --tls-key KEY.pem]
 //! ```
 //! Runs until Ctrl-C (SIGINT), then shuts down gracefully.
 
@@ -10,10 +10,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use aparking_server::{validate_policy_manifest, ReferenceServer, ServerConfig};
+use aparking_server::{validate_policy_manifest, ReferenceServer, ServerConfig, TlsConfig};
 
 const USAGE: &str = "\
 Usage: aparking-server [--bind ADDR] [--data-dir DIR] [--policy FILE] [--token TOKEN[:ACCOUNT]]...
+                       [--tls-cert CHAIN.pem --tls-key KEY.pem]
 
   --bind ADDR      address to listen on (default 127.0.0.1:8787)
   --data-dir DIR   directory of the SQLite store, created if missing (default ./server-data)
@@ -23,6 +24,9 @@ Usage: aparking-server [--bind ADDR] [--data-dir DIR] [--policy FILE] [--token T
                    account ACCOUNT (created if new). Without ACCOUNT: the account the token
                    already reaches in the store, else a new one (its id is logged).
                    Repeatable; tokens are stored as SHA-256 hashes only.
+  --tls-cert FILE  serve HTTPS with this PEM certificate chain (with --tls-key); the SDK
+                   needs HTTPS for any address but loopback
+  --tls-key FILE   the PEM private key of --tls-cert
   -h, --help       print this help
   -V, --version    print the version
 
@@ -34,6 +38,8 @@ struct Args {
     policy: Option<PathBuf>,
     /// (token, account) pairs from `--token`.
     tokens: Vec<(String, Option<String>)>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 enum Parsed {
@@ -47,6 +53,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Parsed, String> 
         data_dir: PathBuf::from("./server-data"),
         policy: None,
         tokens: Vec::new(),
+        tls_cert: None,
+        tls_key: None,
     };
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -68,6 +76,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Parsed, String> 
             "--data-dir" => parsed.data_dir = PathBuf::from(value("--data-dir")?),
             "--policy" => parsed.policy = Some(PathBuf::from(value("--policy")?)),
             "--token" => parsed.tokens.push(parse_token(&value("--token")?)?),
+            "--tls-cert" => parsed.tls_cert = Some(PathBuf::from(value("--tls-cert")?)),
+            "--tls-key" => parsed.tls_key = Some(PathBuf::from(value("--tls-key")?)),
             "-h" | "--help" => return Ok(Parsed::Exit(USAGE)),
             "-V" | "--version" => {
                 return Ok(Parsed::Exit(concat!(
@@ -77,6 +87,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Parsed, String> 
             }
             other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
         }
+    }
+    if parsed.tls_cert.is_some() != parsed.tls_key.is_some() {
+        return Err("--tls-cert and --tls-key go together".to_owned());
     }
     Ok(Parsed::Run(parsed))
 }
@@ -127,10 +140,21 @@ fn run(args: Args) -> Result<(), String> {
             Some(manifest)
         }
     };
+    let read = |flag: &str, path: &PathBuf| {
+        std::fs::read_to_string(path).map_err(|e| format!("{flag} {}: {e}", path.display()))
+    };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsConfig {
+            cert_chain_pem: read("--tls-cert", cert)?,
+            private_key_pem: read("--tls-key", key)?,
+        }),
+        _ => None,
+    };
     let config = ServerConfig {
         bind: args.bind,
         data_dir: Some(args.data_dir),
         policy,
+        tls,
         ..ServerConfig::default()
     };
     let server = ReferenceServer::start(config).map_err(|e| e.to_string())?;

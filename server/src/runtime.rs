@@ -14,7 +14,8 @@ use crate::faults::{ConnHandle, FaultListener, FaultPlan};
 use crate::stats::ServerStats;
 use crate::store::{Store, StoredEvent};
 use crate::sync::ServerRecord;
-use crate::{Result, ServerConfig, ServerError};
+use crate::tls::TlsListener;
+use crate::{Result, ServerConfig, ServerError, TlsConfig};
 
 /// A running reference server.
 ///
@@ -24,6 +25,7 @@ use crate::{Result, ServerConfig, ServerError};
 /// [`shutdown`](ReferenceServer::shutdown).
 pub struct ReferenceServer {
     addr: SocketAddr,
+    scheme: &'static str,
     data_dir: PathBuf,
     owns_data_dir: bool,
     shared: Arc<Shared>,
@@ -52,16 +54,23 @@ impl ReferenceServer {
             ),
         };
         std::fs::create_dir_all(&data_dir)?;
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let started = Self::spawn(
             &data_dir,
             config.bind,
             config.policy,
             config.limits,
             config.shutdown_grace,
+            config.tls.as_ref(),
         );
         match started {
             Ok((addr, shared, stop, thread)) => Ok(ReferenceServer {
                 addr,
+                scheme,
                 data_dir,
                 owns_data_dir,
                 shared,
@@ -84,6 +93,7 @@ impl ReferenceServer {
         policy: Option<serde_json::Value>,
         limits: crate::Limits,
         grace: std::time::Duration,
+        tls: Option<&TlsConfig>,
     ) -> Result<(SocketAddr, Arc<Shared>, watch::Sender<bool>, JoinHandle<()>)> {
         let store = Store::open(data_dir)?;
         let listener = std::net::TcpListener::bind(bind)?;
@@ -96,6 +106,7 @@ impl ReferenceServer {
         let (stop, stop_rx) = watch::channel(false);
         let (ready_tx, ready_rx) = mpsc::channel::<std::io::Result<()>>();
         let app = api::router(shared.clone());
+        let acceptor = tls.map(crate::tls::acceptor).transpose()?;
 
         let thread = std::thread::Builder::new()
             .name(format!("aparking-server-{}", addr.port()))
@@ -119,24 +130,15 @@ impl ReferenceServer {
                         }
                     };
                     let _ = ready_tx.send(Ok(()));
-                    let mut graceful_rx = stop_rx.clone();
-                    let serve = axum::serve(
-                        FaultListener(listener),
-                        app.into_make_service_with_connect_info::<ConnHandle>(),
-                    )
-                    .with_graceful_shutdown(async move {
-                        // A dropped sender also means stop.
-                        let _ = graceful_rx.wait_for(|stop| *stop).await;
-                    });
-                    let mut task = tokio::spawn(serve.into_future());
-                    let mut stop_rx = stop_rx;
-                    tokio::select! {
-                        _ = &mut task => {}
-                        _ = stop_rx.wait_for(|stop| *stop) => {
-                            if tokio::time::timeout(grace, &mut task).await.is_err() {
-                                log::warn!("requests still in flight after {grace:?}; cutting them");
-                                task.abort();
-                            }
+                    let listener = FaultListener(listener);
+                    match acceptor {
+                        None => serve(listener, app, stop_rx, grace).await,
+                        Some(acceptor) => {
+                            let listener = TlsListener {
+                                inner: listener,
+                                acceptor,
+                            };
+                            serve(listener, app, stop_rx, grace).await
                         }
                     }
                 });
@@ -158,9 +160,9 @@ impl ReferenceServer {
         }
     }
 
-    /// `http://IP:PORT` of the server, without a trailing slash.
+    /// `http://IP:PORT` (or `https://` with TLS) of the server, without a trailing slash.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// The address the server listens on.
@@ -296,5 +298,38 @@ impl ReferenceServer {
 impl Drop for ReferenceServer {
     fn drop(&mut self) {
         self.stop_now();
+    }
+}
+
+/// Serves `app` on `listener` until `stop` turns true, then waits up to `grace` for the
+/// requests in flight.
+async fn serve<L>(
+    listener: L,
+    app: axum::Router,
+    stop: watch::Receiver<bool>,
+    grace: std::time::Duration,
+) where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+    ConnHandle: for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+{
+    let mut graceful_rx = stop.clone();
+    let serve = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<ConnHandle>(),
+    )
+    .with_graceful_shutdown(async move {
+        // A dropped sender also means stop.
+        let _ = graceful_rx.wait_for(|stop| *stop).await;
+    });
+    let mut task = tokio::spawn(serve.into_future());
+    let mut stop = stop;
+    tokio::select! {
+        _ = &mut task => {}
+        _ = stop.wait_for(|stop| *stop) => {
+            if tokio::time::timeout(grace, &mut task).await.is_err() {
+                log::warn!("requests still in flight after {grace:?}; cutting them");
+                task.abort();
+            }
+        }
     }
 }

@@ -32,7 +32,7 @@ pub(crate) fn policy_in_force(conn: &Connection) -> Result<Option<PolicyManifest
 }
 
 /// The manifest of one version, if received.
-pub(crate) fn policy(conn: &Connection, version: u32) -> Result<Option<PolicyManifest>> {
+pub(crate) fn policy(conn: &Connection, version: i32) -> Result<Option<PolicyManifest>> {
     let json: Option<String> = conn
         .prepare_cached("SELECT manifest FROM policy_manifests WHERE version = ?1")?
         .query_row([version], |r| r.get(0))
@@ -58,7 +58,7 @@ pub(crate) fn insert_policy(conn: &Connection, manifest: &PolicyManifest) -> Res
 }
 
 /// The accepted version and the purposes granted, if the user ever accepted.
-pub(crate) fn current(conn: &Connection) -> Result<Option<(u32, PurposeSet)>> {
+pub(crate) fn current(conn: &Connection) -> Result<Option<(i32, PurposeSet)>> {
     Ok(conn
         .prepare_cached("SELECT policy_version, granted FROM consent_current WHERE id = 1")?
         .query_row([], |r| Ok((r.get(0)?, PurposeSet(r.get(1)?))))
@@ -68,7 +68,7 @@ pub(crate) fn current(conn: &Connection) -> Result<Option<(u32, PurposeSet)>> {
 /// Records the current consent.
 pub(crate) fn set_current(
     conn: &Connection,
-    version: u32,
+    version: i32,
     granted: PurposeSet,
     receipt_id: &str,
 ) -> Result<()> {

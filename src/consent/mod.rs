@@ -28,6 +28,7 @@ pub use receipt::{CollectionMethod, ConsentAction, ConsentContext, ConsentReceip
 
 use crate::error::{ApiResult, Error, Result};
 use crate::store::{KeyRing, Store};
+use crate::subscription::Subscription;
 use crate::telemetry::queue::{self, DeletionReason};
 use rusqlite::Transaction;
 use std::sync::Arc;
@@ -39,7 +40,7 @@ pub struct ConsentState {
     /// The policy version in force, if any was published.
     pub policy_in_force: Option<PolicyManifest>,
     /// The version the user last accepted, if any.
-    pub accepted_version: Option<u32>,
+    pub accepted_version: Option<i32>,
     /// The purposes the user granted with that version.
     pub granted: Vec<Purpose>,
     /// The purposes that may be collected now (empty unless the accepted version is the
@@ -57,15 +58,15 @@ pub enum ConsentStatus {
     /// The user never accepted a policy.
     PolicyNotAccepted {
         /// The version in force, to show and accept.
-        current_version: u32,
+        current_version: i32,
     },
     /// A newer policy is in force than the one the user accepted (P7.1): collection is
     /// stopped until the user accepts it.
     NewPolicyNotAccepted {
         /// The version the user accepted.
-        accepted_version: u32,
+        accepted_version: i32,
         /// The version in force.
-        current_version: u32,
+        current_version: i32,
     },
     /// The policy in force does not offer this purpose.
     NotOffered,
@@ -166,7 +167,7 @@ impl Consent {
     /// `PolicyVersionMismatch`, none published gives `NoPolicy`.
     pub fn accept_policy(
         &self,
-        version: u32,
+        version: i32,
         granted: Vec<Purpose>,
         context: ConsentContext,
     ) -> ApiResult<ConsentReceipt> {
@@ -237,14 +238,17 @@ impl Consent {
         self.store.read(|c, r| db::receipts(c, &r.keys))
     }
 
-    /// Adds an observer of consent changes; returns an id for `remove_observer`.
-    pub fn add_observer(&self, observer: Arc<dyn ConsentObserver>) -> u64 {
-        self.store.consent_hub().add_observer(observer)
-    }
-
-    /// Removes an observer; `false` if the id is unknown.
-    pub fn remove_observer(&self, id: u64) -> bool {
-        self.store.consent_hub().remove_observer(id)
+    /// Registers an observer of consent changes: `on_consent_changed` runs after every
+    /// change, on the thread that made it, once it is saved. Events flow while the
+    /// returned `Subscription` is kept and not cancelled.
+    pub fn subscribe(&self, observer: Arc<dyn ConsentObserver>) -> Arc<Subscription> {
+        let id = self.store.consent_hub().add_observer(observer);
+        let hub = Arc::downgrade(self.store.consent_hub());
+        Arc::new(Subscription::new(move || {
+            if let Some(hub) = hub.upgrade() {
+                hub.remove_observer(id);
+            }
+        }))
     }
 }
 

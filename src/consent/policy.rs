@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, uniffi::Record)]
 pub struct PolicyManifest {
     /// The version: a positive integer; higher is newer.
-    pub version: u32,
+    pub version: i32,
     /// Date of the last update shown in the policy text (`YYYY-MM-DD`, P7.1).
     pub last_updated: String,
     /// Where the text is published (https).
@@ -28,7 +28,7 @@ pub struct PolicyManifest {
 impl PolicyManifest {
     /// Checks every field; the error names the field.
     pub(crate) fn validate(&self) -> Result<()> {
-        if self.version == 0 {
+        if self.version < 1 {
             return Err(Error::invalid(
                 "policy.version",
                 "must be a positive integer",
@@ -103,7 +103,7 @@ pub enum PolicyUpdate {
 mod tests {
     use super::*;
 
-    pub(crate) fn manifest(version: u32) -> PolicyManifest {
+    pub(crate) fn manifest(version: i32) -> PolicyManifest {
         PolicyManifest {
             version,
             last_updated: "2026-01-15".into(),

@@ -74,7 +74,7 @@ pub struct ConsentReceipt {
     /// Accept or withdraw.
     pub action: ConsentAction,
     /// The policy version the decision is about.
-    pub policy_version: u32,
+    pub policy_version: i32,
     /// SHA-256 of that version's text.
     pub policy_text_sha256: String,
     /// Where that version is published.

@@ -3,21 +3,21 @@
 //! except to loopback, timeouts, and retry policy (backoff with full jitter, Retry-After).
 
 mod backoff;
+mod config;
+mod tls;
 
 pub(crate) use backoff::{retry_after, Backoff};
+pub(crate) use config::millis;
+pub use config::NetworkConfig;
+pub(crate) use tls::describe;
 
 use crate::error::{Error, Result};
 use std::net::IpAddr;
-use std::sync::Arc;
-use std::time::Duration;
 
 /// Builds the HTTP client. `base_url` must be https, or http to a loopback address
 /// (development and tests). Returns the client and the base URL without a trailing slash.
-pub(crate) fn client(
-    base_url: &str,
-    connect_timeout: Duration,
-    request_timeout: Duration,
-) -> Result<(reqwest::Client, String)> {
+pub(crate) fn client(base_url: &str, config: &NetworkConfig) -> Result<(reqwest::Client, String)> {
+    config.validate()?;
     let url = reqwest::Url::parse(base_url).map_err(|_| Error::invalid("endpoint", "not a URL"))?;
     match url.scheme() {
         "https" => {}
@@ -30,24 +30,35 @@ pub(crate) fn client(
         }
         _ => return Err(Error::invalid("endpoint", "must be an https URL")),
     }
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|_| Error::Crypto("tls configuration"))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let tls = tls::client_config(config)?;
     let client = reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .https_only(url.scheme() == "https")
-        .connect_timeout(connect_timeout)
-        .timeout(request_timeout)
+        .connect_timeout(config.connect_timeout())
+        .timeout(config.request_timeout())
         .user_agent(concat!("aparking-core/", env!("CARGO_PKG_VERSION")))
+        // The API never redirects; following one would leave the pinned, checked host.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|_| Error::Crypto("http client"))?;
     Ok((client, base_url.trim_end_matches('/').to_string()))
+}
+
+/// Reads a response body of at most `max` bytes; `None` when it is longer (checked
+/// against Content-Length first, then while reading, so a hostile server cannot make
+/// the app buffer more) or the connection fails.
+pub(crate) async fn read_limited(mut response: reqwest::Response, max: usize) -> Option<Vec<u8>> {
+    if response.content_length().is_some_and(|n| n > max as u64) {
+        return None;
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.ok()? {
+        if body.len() + chunk.len() > max {
+            return None;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Some(body)
 }
 
 fn is_loopback(url: &reqwest::Url) -> bool {
@@ -65,11 +76,11 @@ mod tests {
 
     #[test]
     fn https_is_required_except_to_loopback() {
-        let t = Duration::from_secs(1);
-        assert!(client("https://api.aparking.kz", t, t).is_ok());
-        assert!(client("http://127.0.0.1:8080/", t, t).is_ok());
-        assert!(client("http://localhost:8080", t, t).is_ok());
-        assert!(client("http://[::1]:8080", t, t).is_ok());
+        let t = &NetworkConfig::default();
+        assert!(client("https://api.aparking.kz", t).is_ok());
+        assert!(client("http://127.0.0.1:8080/", t).is_ok());
+        assert!(client("http://localhost:8080", t).is_ok());
+        assert!(client("http://[::1]:8080", t).is_ok());
         for bad in [
             "http://api.aparking.kz",
             "http://10.0.0.1",
@@ -78,7 +89,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    client(bad, t, t),
+                    client(bad, t),
                     Err(Error::InvalidInput {
                         field: "endpoint",
                         ..
@@ -88,7 +99,7 @@ mod tests {
             );
         }
         assert_eq!(
-            client("http://127.0.0.1:1/", t, t).unwrap().1,
+            client("http://127.0.0.1:1/", t).unwrap().1,
             "http://127.0.0.1:1"
         );
     }

@@ -38,15 +38,15 @@ pub const SCHEMA_VERSION: u32 = schema::LATEST_VERSION;
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct StoreInfo {
     /// Schema version of the database file.
-    pub schema_version: u32,
+    pub schema_version: i32,
     /// Version of the data key; it grows by one with every data-key rotation.
-    pub key_version: u32,
+    pub key_version: i32,
     /// Whether a profile is saved.
     pub has_profile: bool,
     /// Number of vehicles.
-    pub vehicle_count: u32,
+    pub vehicle_count: i32,
     /// Number of documents.
-    pub document_count: u32,
+    pub document_count: i32,
 }
 
 struct OpenStore {
@@ -408,7 +408,7 @@ impl Store {
     /// Facts about the store, free of personal data.
     pub fn info(&self) -> ApiResult<StoreInfo> {
         self.read(|c, r| {
-            let count = |table: &str| -> Result<u32> {
+            let count = |table: &str| -> Result<i32> {
                 Ok(
                     c.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
                         row.get(0)
@@ -416,8 +416,8 @@ impl Store {
                 )
             };
             Ok(StoreInfo {
-                schema_version: schema::user_version(c)?,
-                key_version: r.keys.version(),
+                schema_version: schema::user_version(c)? as i32,
+                key_version: r.keys.version() as i32,
                 has_profile: count("profile")? > 0,
                 vehicle_count: count("vehicles")?,
                 document_count: count("documents")?,

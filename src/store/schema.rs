@@ -38,8 +38,8 @@ pub(crate) fn is_empty(conn: &Connection) -> Result<bool> {
 pub(crate) fn check_supported(version: u32) -> Result<()> {
     if version > LATEST_VERSION {
         return Err(Error::IncompatibleVersion {
-            found: version,
-            supported: LATEST_VERSION,
+            found: version as i32,
+            supported: LATEST_VERSION as i32,
         });
     }
     Ok(())

@@ -25,13 +25,14 @@ pub use auth::{AuthProvider, AuthProviderError};
 pub use conflicts::{ConflictResolution, SyncConflict};
 
 use crate::error::{ApiResult, Error, Result};
-use crate::net::{self, Backoff};
+use crate::net::{self, Backoff, NetworkConfig};
 use crate::store::Store;
+use crate::subscription::Subscription;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::{json, Value};
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -41,6 +42,8 @@ const POLICY_PATH: &str = "/v1/policy";
 const ACCOUNT_PATH: &str = "/v1/account";
 /// The largest answer the client reads (a 1,000-record page is far below).
 const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+/// The largest policy manifest the client reads.
+const MAX_POLICY_BYTES: usize = 64 * 1024;
 /// Records per pull page.
 const PULL_LIMIT: u32 = 500;
 /// Pull-then-push rounds in one sync (a push conflict triggers another pull).
@@ -53,29 +56,18 @@ const MAX_BATCHES: u32 = 1000;
 pub struct SyncConfig {
     /// Base URL of the backend (https; http only to loopback).
     pub endpoint: String,
-    /// Attempts per request before the sync gives up for now.
-    #[uniffi(default = 3)]
-    pub max_attempts: u32,
-    /// First backoff delay (full jitter, doubling per attempt).
-    #[uniffi(default = 1000)]
-    pub retry_base_delay_ms: u64,
-    /// Longest wait between attempts, including a server's Retry-After.
-    #[uniffi(default = 60000)]
-    pub retry_max_delay_ms: u64,
-    /// Connect timeout.
-    #[uniffi(default = 10000)]
-    pub connect_timeout_ms: u64,
-    /// Whole-request timeout.
-    #[uniffi(default = 30000)]
-    pub request_timeout_ms: u64,
+    /// Timeouts, retries and TLS trust (pinning, extra roots).
+    #[uniffi(default)]
+    pub network: NetworkConfig,
     /// Which side wins a field changed differently on both sides: the server (default)
     /// or this device.
     #[uniffi(default = false)]
     pub local_wins_conflicts: bool,
     /// Automatic sync (`start_auto_sync`): after failures the wait doubles from the
-    /// interval up to this (the circuit that stops hammering a failing backend).
+    /// interval up to this many milliseconds (the circuit that stops hammering a failing
+    /// backend).
     #[uniffi(default = 900000)]
-    pub auto_sync_max_backoff_ms: u64,
+    pub auto_sync_max_backoff_ms: i64,
 }
 
 impl SyncConfig {
@@ -83,11 +75,7 @@ impl SyncConfig {
     pub fn new(endpoint: impl Into<String>) -> Self {
         SyncConfig {
             endpoint: endpoint.into(),
-            max_attempts: 3,
-            retry_base_delay_ms: 1000,
-            retry_max_delay_ms: 60_000,
-            connect_timeout_ms: 10_000,
-            request_timeout_ms: 30_000,
+            network: NetworkConfig::default(),
             local_wins_conflicts: false,
             auto_sync_max_backoff_ms: 900_000,
         }
@@ -98,20 +86,20 @@ impl SyncConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
 pub struct SyncSummary {
     /// Local changes the backend applied (or had applied before: a lost answer).
-    pub pushed: u64,
+    pub pushed: i64,
     /// Remote changes applied locally.
-    pub pulled: u64,
+    pub pulled: i64,
     /// Changes that met a change from another device (kept, or resolved by delete-wins).
-    pub conflicts: u64,
+    pub conflicts: i64,
     /// Changes the backend refused as invalid (dropped).
-    pub rejected: u64,
+    pub rejected: i64,
     /// Local changes still waiting after this sync.
-    pub pending: u64,
+    pub pending: i64,
     /// The policy version the backend publishes, when it publishes one; a newer one than
     /// the version in force was adopted (collection stops until the user accepts it).
-    pub policy_version: Option<u32>,
+    pub policy_version: Option<i32>,
     /// How long the sync took.
-    pub duration_ms: u64,
+    pub duration_ms: i64,
 }
 
 /// A step of a running sync, for a progress indicator.
@@ -122,12 +110,12 @@ pub enum SyncEvent {
     /// A batch of local changes was pushed.
     Pushed {
         /// Changes the backend applied in this batch.
-        count: u64,
+        count: i64,
     },
     /// A page of remote changes was applied.
     Pulled {
         /// Records applied from this page.
-        count: u64,
+        count: i64,
     },
     /// The sync finished.
     Finished {
@@ -159,8 +147,15 @@ pub struct SyncClient {
     base: String,
     running: tokio::sync::Mutex<()>,
     cancelled: AtomicBool,
-    observer: Mutex<Option<Arc<dyn SyncObserver>>>,
+    observers: Arc<Observers>,
     auto: Mutex<Option<AutoSync>>,
+}
+
+/// The registered sync observers.
+#[derive(Default)]
+struct Observers {
+    next: AtomicU64,
+    list: Mutex<Vec<(u64, Arc<dyn SyncObserver>)>>,
 }
 
 /// The automatic-sync thread.
@@ -184,19 +179,7 @@ impl SyncClient {
         config: SyncConfig,
         auth_provider: Arc<dyn AuthProvider>,
     ) -> ApiResult<Arc<Self>> {
-        if config.max_attempts == 0
-            || config.connect_timeout_ms == 0
-            || config.request_timeout_ms == 0
-        {
-            return Err(
-                Error::invalid("max_attempts", "attempts and timeouts must be positive").into(),
-            );
-        }
-        let (client, base) = net::client(
-            &config.endpoint,
-            Duration::from_millis(config.connect_timeout_ms),
-            Duration::from_millis(config.request_timeout_ms),
-        )?;
+        let (client, base) = net::client(&config.endpoint, &config.network)?;
         Ok(Arc::new(SyncClient {
             store,
             config,
@@ -205,7 +188,7 @@ impl SyncClient {
             base,
             running: tokio::sync::Mutex::new(()),
             cancelled: AtomicBool::new(false),
-            observer: Mutex::new(None),
+            observers: Arc::default(),
             auto: Mutex::new(None),
         }))
     }
@@ -230,8 +213,8 @@ impl SyncClient {
     }
 
     /// Local changes waiting to be pushed.
-    pub fn pending_changes(&self) -> ApiResult<u64> {
-        self.store.read(|c, _| outbox::count(c))
+    pub fn pending_changes(&self) -> ApiResult<i64> {
+        self.store.read(|c, _| outbox::count(c).map(count))
     }
 
     /// The conflicts the merge settled, oldest first, with the losing values (sealed in
@@ -241,8 +224,8 @@ impl SyncClient {
     }
 
     /// Forgets the logged conflicts; returns how many there were.
-    pub fn clear_conflicts(&self) -> ApiResult<u64> {
-        self.store.write(|tx, _| conflicts::clear(tx))
+    pub fn clear_conflicts(&self) -> ApiResult<i64> {
+        self.store.write(|tx, _| conflicts::clear(tx).map(count))
     }
 
     /// Deletes the user's account: first on the backend (`DELETE /v1/account`: every
@@ -252,6 +235,7 @@ impl SyncClient {
     /// running sync to finish.
     pub async fn delete_account(&self) -> ApiResult<()> {
         let _running = self.running.lock().await;
+        self.cancelled.store(false, Ordering::Release);
         let mut token = None;
         self.request(reqwest::Method::DELETE, ACCOUNT_PATH, None, &mut token)
             .await?;
@@ -268,8 +252,8 @@ impl SyncClient {
     /// new local change arrives (the retry timer). After a failure the wait doubles, up to
     /// `auto_sync_max_backoff_ms`, and goes back to the interval after a success. Calling
     /// it again while it runs changes nothing. An explicit `sync()` always tries at once.
-    pub fn start_auto_sync(self: Arc<Self>, interval_ms: u64) -> ApiResult<()> {
-        if interval_ms == 0 {
+    pub fn start_auto_sync(self: Arc<Self>, interval_ms: i64) -> ApiResult<()> {
+        if interval_ms < 1 {
             return Err(Error::invalid("interval_ms", "must be positive").into());
         }
         let mut auto = self.auto.lock().unwrap_or_else(PoisonError::into_inner);
@@ -278,8 +262,8 @@ impl SyncClient {
         }
         let stop = Arc::new(AtomicBool::new(false));
         let client = Arc::downgrade(&self);
-        let max = Duration::from_millis(self.config.auto_sync_max_backoff_ms.max(interval_ms));
-        let interval = Duration::from_millis(interval_ms);
+        let max = net::millis(self.config.auto_sync_max_backoff_ms.max(interval_ms));
+        let interval = net::millis(interval_ms);
         let stopping = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("aparking-sync".into())
@@ -335,16 +319,32 @@ impl SyncClient {
         }
     }
 
-    /// Asks the running sync to stop after the batch or page in flight; it then fails
-    /// with `SyncCancelled`. What was saved so far stays saved; the next sync carries on.
-    /// Does nothing when no sync runs.
+    /// Asks the running sync to stop after the batch or page in flight (or before its
+    /// next request); it then fails with `SyncCancelled`. What was saved so far stays
+    /// saved; the next sync carries on. Does nothing when no sync runs.
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::Release);
     }
 
-    /// Sets (or, with `None`, removes) the observer of sync progress.
-    pub fn set_observer(&self, observer: Option<Arc<dyn SyncObserver>>) {
-        *self.observer.lock().unwrap_or_else(PoisonError::into_inner) = observer;
+    /// Registers an observer of sync progress (every step of every sync, manual or
+    /// automatic). Events flow while the returned `Subscription` is kept and not cancelled.
+    pub fn subscribe(&self, observer: Arc<dyn SyncObserver>) -> Arc<Subscription> {
+        let id = self.observers.next.fetch_add(1, Ordering::Relaxed);
+        self.observers
+            .list
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((id, observer));
+        let observers = Arc::downgrade(&self.observers);
+        Arc::new(Subscription::new(move || {
+            if let Some(observers) = observers.upgrade() {
+                observers
+                    .list
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .retain(|(i, _)| *i != id);
+            }
+        }))
     }
 }
 
@@ -373,11 +373,11 @@ impl SyncClient {
             .blocking(|s| {
                 s.write(|tx, _| {
                     mirror::mark_synced(tx)?;
-                    outbox::count(tx)
+                    outbox::count(tx).map(count)
                 })
             })
             .await?;
-        summary.duration_ms = started.elapsed().as_millis() as u64;
+        summary.duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         log::info!(
             "sync: {} pulled, {} pushed, {} conflicts, {} pending",
             summary.pulled,
@@ -398,7 +398,7 @@ enum Answer {
 impl SyncClient {
     /// Fetches the policy manifest the backend publishes and hands it to consent: a newer
     /// version than the one in force takes effect at once (P7.1).
-    async fn fetch_policy(&self) -> Result<Option<u32>> {
+    async fn fetch_policy(&self) -> Result<Option<i32>> {
         // A public endpoint: no bearer token.
         let network = |reason: String| Error::Network {
             reason,
@@ -409,19 +409,15 @@ impl SyncClient {
             .get(format!("{}{POLICY_PATH}", self.base))
             .send()
             .await
-            .map_err(|_| network("the policy could not be fetched".into()))?;
+            .map_err(|e| network(net::describe(&e).0.into()))?;
         match response.status().as_u16() {
             404 => return Ok(None),
             200 => {}
             code => return Err(network(format!("HTTP {code}"))),
         }
-        let bytes = response
-            .bytes()
+        let bytes = net::read_limited(response, MAX_POLICY_BYTES)
             .await
-            .map_err(|_| network("the answer was cut off".into()))?;
-        if bytes.len() > MAX_ANSWER_BYTES {
-            return Err(network("the answer is too large".into()));
-        }
+            .ok_or_else(|| network("the policy answer is cut off or too large".into()))?;
         let manifest: Value = serde_json::from_slice(&bytes)
             .map_err(|_| network("the policy manifest is malformed".into()))?;
         let manifest: crate::consent::PolicyManifest =
@@ -561,7 +557,7 @@ impl SyncClient {
                 break; // only changes waiting for a pull are left
             }
         }
-        Ok(conflicts)
+        Ok(conflicts as u64)
     }
 
     fn check_cancelled(&self) -> Result<()> {
@@ -572,13 +568,16 @@ impl SyncClient {
     }
 
     fn emit(&self, event: SyncEvent) {
-        let observer = self
-            .observer
+        let observers: Vec<Arc<dyn SyncObserver>> = self
+            .observers
+            .list
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        if let Some(observer) = observer {
-            observer.on_sync_event(event);
+            .iter()
+            .map(|(_, o)| Arc::clone(o))
+            .collect();
+        for observer in observers {
+            observer.on_sync_event(event.clone());
         }
     }
 
@@ -621,15 +620,13 @@ impl SyncClient {
             }
             None => None,
         };
-        let mut backoff = Backoff::new(
-            Duration::from_millis(self.config.retry_base_delay_ms),
-            Duration::from_millis(self.config.retry_max_delay_ms),
-        );
+        let network = &self.config.network;
+        let mut backoff = Backoff::new(network.retry_base_delay(), network.retry_max_delay());
         let mut refreshed = false;
         let mut attempt = 0;
         let mut last = String::from("no attempt");
         let mut wait = Duration::ZERO;
-        while attempt < self.config.max_attempts {
+        while attempt < network.attempts() {
             if attempt > 0 {
                 tokio::time::sleep(wait).await;
             }
@@ -637,6 +634,8 @@ impl SyncClient {
                 Some(t) => t.clone(),
                 None => token.insert(self.token(false).await?).clone(),
             };
+            // Cancelled while the app fetched a token, or between attempts: send nothing.
+            self.check_cancelled()?;
             let mut builder = self
                 .client
                 .request(method.clone(), format!("{}{path}", self.base))
@@ -652,14 +651,11 @@ impl SyncClient {
                     return Ok(Answer::Json(Value::Null))
                 }
                 Ok(r) if r.status().is_success() => {
-                    match r.bytes().await.map(|b| {
-                        if b.len() > MAX_ANSWER_BYTES {
-                            serde_json::from_slice::<Value>(b"")
-                        } else {
-                            serde_json::from_slice::<Value>(&b)
-                        }
-                    }) {
-                        Ok(Ok(v)) => return Ok(Answer::Json(v)),
+                    match net::read_limited(r, MAX_ANSWER_BYTES)
+                        .await
+                        .map(|b| serde_json::from_slice::<Value>(&b))
+                    {
+                        Some(Ok(v)) => return Ok(Answer::Json(v)),
                         // A cut-off or garbled answer: a push may have been applied; resending
                         // the same change ids is safe.
                         _ => {
@@ -688,11 +684,14 @@ impl SyncClient {
                     })
                 }
                 Err(e) => {
-                    last = if e.is_timeout() {
-                        "timeout".into()
-                    } else {
-                        "connection failed".into()
-                    };
+                    let (reason, retryable) = net::describe(&e);
+                    if !retryable {
+                        return Err(Error::Network {
+                            reason: reason.into(),
+                            retry_after_ms: None,
+                        });
+                    }
+                    last = reason.into();
                     None
                 }
             };
@@ -701,7 +700,7 @@ impl SyncClient {
         }
         Err(Error::Network {
             reason: last,
-            retry_after_ms: Some(wait.as_millis() as u64),
+            retry_after_ms: Some(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX)),
         })
     }
 }
@@ -720,4 +719,9 @@ impl Drop for SyncClient {
             auto.thread.thread().unpark();
         }
     }
+}
+
+/// A count for the API (Kotlin `Long`, Swift `Int64`): counts never come near `i64::MAX`.
+pub(crate) fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }

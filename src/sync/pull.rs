@@ -14,9 +14,9 @@ use serde_json::{Map, Value};
 /// What a page did.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Pulled {
-    pub applied: u64,
-    pub conflicts: u64,
-    pub invalid: u64,
+    pub applied: i64,
+    pub conflicts: i64,
+    pub invalid: i64,
 }
 
 fn to_map(fields: Fields) -> FieldMap {
@@ -129,7 +129,7 @@ pub(crate) fn apply_page(
         match apply_one(conn, keys, change, winner) {
             Ok(Some(conflicts)) => {
                 pulled.applied += 1;
-                pulled.conflicts += conflicts;
+                pulled.conflicts += super::count(conflicts);
                 conn.execute_batch("RELEASE pulled_record")?;
             }
             Ok(None) => conn.execute_batch("RELEASE pulled_record")?,

@@ -87,12 +87,12 @@ pub(crate) fn plan(conn: &Connection, keys: &StoreKeys) -> Result<Vec<Planned>> 
 /// What a push batch did.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Applied {
-    pub pushed: u64,
+    pub pushed: i64,
     /// Changes held for the pull (`conflict`, `exists`): not final.
-    pub conflicts: u64,
+    pub conflicts: i64,
     /// Conflicts settled here (`gone`: delete wins).
-    pub resolved: u64,
-    pub rejected: u64,
+    pub resolved: i64,
+    pub rejected: i64,
 }
 
 fn local_table(entity: &str) -> Option<&'static str> {

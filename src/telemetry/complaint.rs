@@ -24,11 +24,11 @@ pub struct NetworkSample {
     /// Signal strength in dBm.
     pub signal_dbm: Option<i32>,
     /// Round-trip time in milliseconds.
-    pub rtt_ms: Option<u32>,
+    pub rtt_ms: Option<i32>,
     /// Throughput in kbit/s.
-    pub throughput_kbps: Option<u32>,
+    pub throughput_kbps: Option<i32>,
     /// Failed requests since the previous sample.
-    pub failed_requests: u32,
+    pub failed_requests: i32,
 }
 
 /// A complaint about connection quality.
@@ -49,7 +49,7 @@ fn sample_of(v: &Value) -> Option<NetworkSample> {
     let opt_u32 = |k: &str| {
         data.get(k)
             .and_then(Value::as_u64)
-            .and_then(|n| u32::try_from(n).ok())
+            .and_then(|n| i32::try_from(n).ok())
     };
     Some(NetworkSample {
         recorded_at: time_of(v["recorded_at"].as_i64()?),
@@ -63,6 +63,9 @@ fn sample_of(v: &Value) -> Option<NetworkSample> {
         failed_requests: opt_u32("failed_requests")?,
     })
 }
+
+/// The longest window of samples a complaint carries: one week.
+const MAX_WINDOW_MINUTES: i32 = 10_080;
 
 fn validate_description(input: &str) -> Result<String> {
     let s = input.trim();
@@ -86,9 +89,15 @@ pub(crate) fn file(
     conn: &Connection,
     keys: &StoreKeys,
     description: &str,
-    window_minutes: u32,
+    window_minutes: i32,
 ) -> Result<ConnectionComplaint> {
     let description = validate_description(description)?;
+    if !(0..=MAX_WINDOW_MINUTES).contains(&window_minutes) {
+        return Err(Error::invalid(
+            "samples_window_minutes",
+            "must be between 0 and 10080 (one week)",
+        ));
+    }
     let now = now_millis();
     let since = now - i64::from(window_minutes) * 60_000;
     let samples: Vec<Value> = queue::network_samples_since(conn, keys, since)?

@@ -84,7 +84,7 @@ pub enum TelemetryEvent {
     /// A session ended. Purpose: service improvement.
     SessionEnd {
         /// How long it lasted.
-        duration_ms: u64,
+        duration_ms: i64,
     },
     /// Where the device is, coarsely. Rounded by the SDK to 0.01 degree (about 1.1 km)
     /// unless configured coarser. Purpose: statistics.
@@ -101,18 +101,18 @@ pub enum TelemetryEvent {
         /// Signal strength in dBm, if known.
         signal_dbm: Option<i32>,
         /// Round-trip time to the backend in milliseconds, if measured.
-        rtt_ms: Option<u32>,
+        rtt_ms: Option<i32>,
         /// Measured throughput in kbit/s, if measured.
-        throughput_kbps: Option<u32>,
+        throughput_kbps: Option<i32>,
         /// Requests that failed since the previous sample.
-        failed_requests: u32,
+        failed_requests: i32,
     },
     /// How often an error happened. Purpose: service improvement.
     ErrorCount {
         /// The error's code in the app (`payment_timeout`), never a message.
         code: String,
         /// How many times.
-        count: u32,
+        count: i32,
     },
 }
 
@@ -162,6 +162,25 @@ impl TelemetryEvent {
         }
     }
 
+    /// Counts and durations are never negative; an event with one is invalid.
+    fn has_negative_number(&self) -> bool {
+        match self {
+            TelemetryEvent::SessionEnd { duration_ms } => *duration_ms < 0,
+            TelemetryEvent::NetworkQuality {
+                rtt_ms,
+                throughput_kbps,
+                failed_requests,
+                ..
+            } => {
+                rtt_ms.is_some_and(|v| v < 0)
+                    || throughput_kbps.is_some_and(|v| v < 0)
+                    || *failed_requests < 0
+            }
+            TelemetryEvent::ErrorCount { count, .. } => *count < 0,
+            _ => false,
+        }
+    }
+
     /// The event's data object on the wire, after the SDK's own coarsening. `None` when
     /// the event is invalid (an empty or over-long string, coordinates out of range).
     pub(crate) fn wire_data(&self, location_decimals: u8) -> Option<Value> {
@@ -171,6 +190,9 @@ impl TelemetryEvent {
                 || s.chars()
                     .any(|c| c.is_control() || super::firewall::is_invisible(c))
         }) {
+            return None;
+        }
+        if self.has_negative_number() {
             return None;
         }
         Some(match self {

@@ -24,7 +24,9 @@ pub use upload::UploadSummary;
 
 use crate::consent::Purpose;
 use crate::error::{ApiResult, Error};
+use crate::net::NetworkConfig;
 use crate::store::Store;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use worker::Worker;
@@ -34,46 +36,34 @@ use worker::Worker;
 pub struct TelemetryConfig {
     /// Base URL of the telemetry backend (https; http only to loopback).
     pub endpoint: String,
+    /// Timeouts, retries and TLS trust (pinning, extra roots).
+    #[uniffi(default)]
+    pub network: NetworkConfig,
     /// Most events kept in the queue; the oldest are dropped (and counted) beyond it.
     #[uniffi(default = 10000)]
-    pub max_queue_events: u32,
+    pub max_queue_events: i32,
     /// Most bytes of event JSON kept in the queue.
     #[uniffi(default = 5242880)]
-    pub max_queue_bytes: u64,
-    /// Most events in one upload batch.
+    pub max_queue_bytes: i64,
+    /// Most events in one upload batch (at most 500).
     #[uniffi(default = 500)]
-    pub max_batch_events: u32,
-    /// Most bytes of JSON (before gzip) in one upload batch.
+    pub max_batch_events: i32,
+    /// Most bytes of JSON (before gzip) in one upload batch (at most 1 MiB).
     #[uniffi(default = 1048576)]
-    pub max_batch_bytes: u32,
+    pub max_batch_bytes: i32,
     /// Most upload requests per minute.
     #[uniffi(default = 15)]
-    pub max_uploads_per_minute: u32,
-    /// Attempts per request before `upload()` gives up for now.
-    #[uniffi(default = 3)]
-    pub max_attempts: u32,
-    /// First backoff delay (full jitter, doubling per attempt).
-    #[uniffi(default = 1000)]
-    pub retry_base_delay_ms: u64,
-    /// Longest wait between attempts, including a server's Retry-After.
-    #[uniffi(default = 60000)]
-    pub retry_max_delay_ms: u64,
-    /// Connect timeout.
-    #[uniffi(default = 10000)]
-    pub connect_timeout_ms: u64,
-    /// Whole-request timeout.
-    #[uniffi(default = 30000)]
-    pub request_timeout_ms: u64,
+    pub max_uploads_per_minute: i32,
     /// Days before the pseudonymous installation id is replaced (it is also replaced on
     /// every consent change).
     #[uniffi(default = 30)]
-    pub installation_id_lifetime_days: u32,
-    /// Capacity of the in-memory buffer between `record()` and the worker.
+    pub installation_id_lifetime_days: i32,
+    /// Capacity of the in-memory buffer between `record()` and the worker (at most 65536).
     #[uniffi(default = 4096)]
-    pub buffer_capacity: u32,
+    pub buffer_capacity: i32,
     /// Decimal places kept of coordinates: 2 (about 1.1 km, the finest allowed), 1 or 0.
     #[uniffi(default = 2)]
-    pub location_decimals: u8,
+    pub location_decimals: i32,
 }
 
 impl TelemetryConfig {
@@ -81,16 +71,12 @@ impl TelemetryConfig {
     pub fn new(endpoint: impl Into<String>) -> Self {
         TelemetryConfig {
             endpoint: endpoint.into(),
+            network: NetworkConfig::default(),
             max_queue_events: 10_000,
             max_queue_bytes: 5 * 1024 * 1024,
             max_batch_events: 500,
             max_batch_bytes: 1024 * 1024,
             max_uploads_per_minute: 15,
-            max_attempts: 3,
-            retry_base_delay_ms: 1000,
-            retry_max_delay_ms: 60_000,
-            connect_timeout_ms: 10_000,
-            request_timeout_ms: 30_000,
             installation_id_lifetime_days: 30,
             buffer_capacity: 4096,
             location_decimals: 2,
@@ -99,75 +85,65 @@ impl TelemetryConfig {
 
     fn validate(&self) -> Result<(), Error> {
         let positive = [
-            (self.max_queue_events as u64, "max_queue_events"),
+            (i64::from(self.max_queue_events), "max_queue_events"),
             (self.max_queue_bytes, "max_queue_bytes"),
-            (self.max_batch_events as u64, "max_batch_events"),
-            (self.max_batch_bytes as u64, "max_batch_bytes"),
-            (self.max_uploads_per_minute as u64, "max_uploads_per_minute"),
-            (self.max_attempts as u64, "max_attempts"),
-            (self.buffer_capacity as u64, "buffer_capacity"),
+            (i64::from(self.max_batch_events), "max_batch_events"),
+            (i64::from(self.max_batch_bytes), "max_batch_bytes"),
             (
-                self.installation_id_lifetime_days as u64,
+                i64::from(self.max_uploads_per_minute),
+                "max_uploads_per_minute",
+            ),
+            (i64::from(self.buffer_capacity), "buffer_capacity"),
+            (
+                i64::from(self.installation_id_lifetime_days),
                 "installation_id_lifetime_days",
             ),
         ];
-        if let Some((_, field)) = positive.iter().find(|(v, _)| *v == 0) {
+        if let Some((_, field)) = positive.iter().find(|(v, _)| *v < 1) {
             return Err(Error::invalid(field, "must be positive"));
         }
-        if self.max_batch_events > 500 || self.max_batch_bytes > 1024 * 1024 {
+        if self.max_batch_events > 500 {
+            return Err(Error::invalid("max_batch_events", "must be at most 500"));
+        }
+        if self.max_batch_bytes > 1024 * 1024 {
             return Err(Error::invalid(
-                "max_batch_events",
-                "batches are limited to 500 events and 1 MiB",
+                "max_batch_bytes",
+                "must be at most 1048576 (1 MiB)",
             ));
         }
         if self.buffer_capacity > 65_536 {
             return Err(Error::invalid("buffer_capacity", "must be at most 65536"));
         }
-        if self.connect_timeout_ms == 0 || self.request_timeout_ms == 0 {
-            return Err(Error::invalid(
-                "request_timeout_ms",
-                "timeouts must be positive",
-            ));
-        }
-        if self.location_decimals > 2 {
+        if !(0..=2).contains(&self.location_decimals) {
             return Err(Error::invalid("location_decimals", "must be 0, 1 or 2"));
         }
-        Ok(())
+        self.network.validate()
     }
-}
-
-/// How many events of one purpose.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct PurposeCount {
-    /// The purpose.
-    pub purpose: Purpose,
-    /// The count.
-    pub count: u64,
 }
 
 /// The pipeline's counters, kept across restarts. Nothing in them identifies anyone.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct TelemetryCounters {
     /// Events dropped on the caller's thread because their purpose was not allowed.
-    pub dropped_no_consent: Vec<PurposeCount>,
+    pub dropped_no_consent: HashMap<Purpose, i64>,
     /// Events dropped because the in-memory buffer was full.
-    pub dropped_buffer_full: u64,
+    pub dropped_buffer_full: i64,
     /// Events dropped by the PII firewall, by purpose.
-    pub dropped_firewall: Vec<PurposeCount>,
+    pub dropped_firewall: HashMap<Purpose, i64>,
     /// Events lost because their batch could not be written (store closed, disk full).
-    pub dropped_store_error: u64,
+    pub dropped_store_error: i64,
     /// Events dropped as invalid (empty or over-long strings, bad coordinates).
-    pub dropped_invalid: u64,
+    pub dropped_invalid: i64,
     /// Oldest events dropped to keep the queue within its limits.
-    pub dropped_queue_full: u64,
+    pub dropped_queue_full: i64,
     /// Events stored in the queue.
-    pub stored: u64,
+    pub stored: i64,
     /// Pending events purged because consent ended.
-    pub purged: u64,
+    pub purged: i64,
     /// Events the backend accepted.
-    pub uploaded: u64,
+    pub uploaded: i64,
     /// Events the backend rejected (4xx) and that were dropped.
-    pub rejected: u64,
+    pub rejected: i64,
 }
 
 /// The telemetry pipeline of one store. Create one per store and keep it for the app's
@@ -221,8 +197,8 @@ impl Telemetry {
     /// `timeout_ms`); returns false on timeout, or when a batch could not be written since
     /// the previous flush (counted in `dropped_store_error`). For tests and before the app goes to
     /// the background.
-    pub fn flush(&self, timeout_ms: u64) -> bool {
-        self.worker.flush(Duration::from_millis(timeout_ms))
+    pub fn flush(&self, timeout_ms: i64) -> bool {
+        self.worker.flush(crate::net::millis(timeout_ms))
     }
 
     /// The counters.
@@ -232,13 +208,16 @@ impl Telemetry {
     }
 
     /// Number of events waiting for upload, of one purpose or of all.
-    pub fn pending_events(&self, purpose: Option<Purpose>) -> ApiResult<u64> {
-        self.store.read(|c, _| queue::pending_events(c, purpose))
+    #[uniffi::method(default(purpose = None))]
+    pub fn pending_events(&self, purpose: Option<Purpose>) -> ApiResult<i64> {
+        self.store
+            .read(|c, _| queue::pending_events(c, purpose).map(crate::sync::count))
     }
 
     /// Number of deletion requests waiting for upload.
-    pub fn pending_deletion_requests(&self) -> ApiResult<u64> {
-        self.store.read(|c, _| queue::pending_deletion_requests(c))
+    pub fn pending_deletion_requests(&self) -> ApiResult<i64> {
+        self.store
+            .read(|c, _| queue::pending_deletion_requests(c).map(crate::sync::count))
     }
 
     /// The pseudonymous installation ids used so far, oldest first (the last is current).
@@ -267,7 +246,7 @@ impl Telemetry {
     pub fn file_connection_complaint(
         &self,
         description: String,
-        samples_window_minutes: u32,
+        samples_window_minutes: i32,
     ) -> ApiResult<ConnectionComplaint> {
         self.worker.flush(Duration::from_secs(5));
         self.store

@@ -5,6 +5,7 @@ use super::{queue, TelemetryConfig};
 use crate::error::{Error, Result};
 use crate::net::{self, Backoff};
 use crate::store::Store;
+use crate::sync::count;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::{json, Value};
@@ -12,6 +13,9 @@ use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+/// The largest answer to an upload the SDK reads.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 const EVENTS_PATH: &str = "/v1/telemetry/events";
 const DELETION_REQUESTS_PATH: &str = "/v1/telemetry/deletion-requests";
@@ -21,21 +25,21 @@ const RATE_WINDOW: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
 pub struct UploadSummary {
     /// Event batches the backend accepted.
-    pub batches_sent: u32,
+    pub batches_sent: i32,
     /// Events in those batches.
-    pub events_sent: u64,
+    pub events_sent: i64,
     /// Of those, events the backend already had (sent before, answer lost).
-    pub duplicates: u64,
+    pub duplicates: i64,
     /// Deletion requests delivered.
-    pub deletion_requests_sent: u64,
+    pub deletion_requests_sent: i64,
     /// Events the backend rejected (4xx) and that were dropped.
-    pub events_rejected: u64,
+    pub events_rejected: i64,
     /// Requests repeated after a failure.
-    pub retries: u32,
+    pub retries: i32,
     /// Whether the queue was emptied. When not, `retry_after_ms` says when to try again.
     pub complete: bool,
     /// How long to wait before the next `upload()` when it stopped early.
-    pub retry_after_ms: Option<u64>,
+    pub retry_after_ms: Option<i64>,
 }
 
 enum Outcome {
@@ -54,11 +58,7 @@ pub(crate) struct Uploader {
 
 impl Uploader {
     pub fn new(config: &TelemetryConfig) -> Result<Self> {
-        let (client, base) = net::client(
-            &config.endpoint,
-            Duration::from_millis(config.connect_timeout_ms),
-            Duration::from_millis(config.request_timeout_ms),
-        )?;
+        let (client, base) = net::client(&config.endpoint, &config.network)?;
         Ok(Uploader {
             client,
             base,
@@ -97,16 +97,16 @@ impl Uploader {
             .map_err(|_| Error::Internal("gzip"))?;
         let compressed = gz.finish().map_err(|_| Error::Internal("gzip"))?;
         let mut backoff = Backoff::new(
-            Duration::from_millis(config.retry_base_delay_ms),
-            Duration::from_millis(config.retry_max_delay_ms),
+            config.network.retry_base_delay(),
+            config.network.retry_max_delay(),
         );
         let mut wait = Duration::ZERO;
-        for attempt in 0..config.max_attempts {
+        for attempt in 0..config.network.attempts() {
             if attempt > 0 {
                 summary.retries += 1;
                 tokio::time::sleep(wait).await;
             }
-            if let Err(until) = self.take_slot(config.max_uploads_per_minute) {
+            if let Err(until) = self.take_slot(config.max_uploads_per_minute as u32) {
                 return Ok(Outcome::GaveUp(until));
             }
             let response = self
@@ -119,8 +119,11 @@ impl Uploader {
                 .await;
             let retry_after = match response {
                 Ok(r) if r.status().is_success() => {
-                    let bytes = r.bytes().await.unwrap_or_default();
-                    let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                    // The answer is a small summary; a larger one is not read.
+                    let bytes = net::read_limited(r, MAX_ANSWER_BYTES).await;
+                    let value = bytes
+                        .and_then(|b| serde_json::from_slice(&b).ok())
+                        .unwrap_or(Value::Null);
                     return Ok(Outcome::Accepted(value));
                 }
                 Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => {
@@ -129,10 +132,12 @@ impl Uploader {
                 }
                 Ok(r) => return Ok(Outcome::Rejected(r.status().as_u16())),
                 Err(e) => {
-                    log::info!(
-                        "telemetry upload: network error ({}), will retry",
-                        error_kind(&e)
-                    );
+                    let (reason, retryable) = net::describe(&e);
+                    if !retryable {
+                        log::warn!("telemetry upload: {reason}; not retried");
+                        return Ok(Outcome::GaveUp(config.network.retry_max_delay()));
+                    }
+                    log::info!("telemetry upload: network error ({reason}), will retry");
                     None
                 }
             };
@@ -160,8 +165,10 @@ impl Uploader {
                 summary.retry_after_ms = Some(wait);
                 return Ok(summary);
             }
-            let (max_events, max_bytes) =
-                (config.max_batch_events, u64::from(config.max_batch_bytes));
+            let (max_events, max_bytes) = (
+                config.max_batch_events as u32,
+                config.max_batch_bytes as u64,
+            );
             let batch = blocking(&store, move |s| {
                 s.read(|c, r| queue::oldest_events(c, &r.keys, max_events, max_bytes))
             })
@@ -191,8 +198,8 @@ impl Uploader {
             match self.send(EVENTS_PATH, &body, config, &mut summary).await? {
                 Outcome::Accepted(answer) => {
                     summary.batches_sent += 1;
-                    summary.events_sent += n;
-                    summary.duplicates += answer["duplicates"].as_u64().unwrap_or(0);
+                    summary.events_sent += count(n);
+                    summary.duplicates += count(answer["duplicates"].as_u64().unwrap_or(0));
                     blocking(&store, move |s| {
                         s.write(|tx, _| {
                             queue::remove_events(tx, &seqs)?;
@@ -205,7 +212,7 @@ impl Uploader {
                     log::warn!(
                         "telemetry: a batch of {n} events was refused with HTTP {status}; dropped"
                     );
-                    summary.events_rejected += n;
+                    summary.events_rejected += count(n);
                     blocking(&store, move |s| {
                         s.write(|tx, _| {
                             queue::remove_events(tx, &seqs)?;
@@ -215,7 +222,7 @@ impl Uploader {
                     .await?;
                 }
                 Outcome::GaveUp(wait) => {
-                    summary.retry_after_ms = Some(wait.as_millis() as u64);
+                    summary.retry_after_ms = Some(millis_of(wait));
                     return Ok(summary);
                 }
             }
@@ -231,7 +238,7 @@ impl Uploader {
         store: &Arc<Store>,
         config: &TelemetryConfig,
         summary: &mut UploadSummary,
-    ) -> Result<Option<u64>> {
+    ) -> Result<Option<i64>> {
         let requests = blocking(store, |s| s.read(|c, _| queue::deletion_requests(c))).await?;
         if requests.is_empty() {
             return Ok(None);
@@ -247,7 +254,7 @@ impl Uploader {
         {
             Outcome::Accepted(_) => {
                 let ids: Vec<String> = requests.into_iter().map(|(id, _)| id).collect();
-                summary.deletion_requests_sent += ids.len() as u64;
+                summary.deletion_requests_sent += count(ids.len() as u64);
                 blocking(store, move |s| {
                     s.write(|tx, _| queue::remove_deletion_requests(tx, &ids))
                 })
@@ -256,9 +263,9 @@ impl Uploader {
             }
             Outcome::Rejected(status) => {
                 log::warn!("telemetry: deletion requests refused with HTTP {status}; kept");
-                Ok(Some(config.retry_max_delay_ms))
+                Ok(Some(config.network.retry_max_delay_ms))
             }
-            Outcome::GaveUp(wait) => Ok(Some(wait.as_millis() as u64)),
+            Outcome::GaveUp(wait) => Ok(Some(millis_of(wait))),
         }
     }
 }
@@ -276,15 +283,7 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-/// A network error's kind, without the URL or any body.
-fn error_kind(e: &reqwest::Error) -> &'static str {
-    if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connect"
-    } else if e.is_request() {
-        "request"
-    } else {
-        "other"
-    }
+/// A wait in whole milliseconds, for the API.
+fn millis_of(wait: Duration) -> i64 {
+    i64::try_from(wait.as_millis()).unwrap_or(i64::MAX)
 }

@@ -3,7 +3,7 @@
 
 use super::event::TelemetryEvent;
 use super::firewall::Firewall;
-use super::{queue, PurposeCount, TelemetryConfig, TelemetryCounters};
+use super::{queue, TelemetryConfig, TelemetryCounters};
 use crate::consent::hub::ConsentHub;
 use crate::consent::Purpose;
 use crate::error::Result;
@@ -12,6 +12,7 @@ use crate::store::Store;
 use crossbeam_queue::ArrayQueue;
 use rusqlite::Connection;
 use serde_json::json;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::thread::{JoinHandle, Thread};
@@ -318,7 +319,7 @@ fn process(
                 no_consent[purpose.index()] += 1;
                 continue;
             }
-            let Some(data) = r.event.wire_data(config.location_decimals) else {
+            let Some(data) = r.event.wire_data(config.location_decimals as u8) else {
                 invalid += 1;
                 continue;
             };
@@ -350,8 +351,8 @@ fn process(
     }
     let over = queue::enforce_limits(
         tx,
-        u64::from(config.max_queue_events),
-        config.max_queue_bytes,
+        config.max_queue_events as u64,
+        config.max_queue_bytes as u64,
     )?;
     queue::add_counter(tx, "stored", stored)?;
     queue::add_counter(tx, "dropped_invalid", invalid)?;
@@ -375,28 +376,28 @@ pub(crate) fn counters(
     hot: &Arc<dyn Fn() -> HotSnapshot + Send + Sync>,
 ) -> Result<TelemetryCounters> {
     let snapshot = hot();
-    let by_purpose = |prefix: &str, extra: &[u64; 5]| -> Result<Vec<PurposeCount>> {
+    let count = |name: &str, extra: u64| -> Result<i64> {
+        Ok(crate::sync::count(queue::counter(conn, name)? + extra))
+    };
+    let by_purpose = |prefix: &str, extra: &[u64; 5]| -> Result<HashMap<Purpose, i64>> {
         Purpose::ALL
             .iter()
             .map(|p| {
-                Ok(PurposeCount {
-                    purpose: *p,
-                    count: queue::counter(conn, &format!("{prefix}.{}", p.as_str()))?
-                        + extra[p.index()],
-                })
+                let name = format!("{prefix}.{}", p.as_str());
+                Ok((*p, count(&name, extra[p.index()])?))
             })
             .collect()
     };
     Ok(TelemetryCounters {
         dropped_no_consent: by_purpose("dropped_no_consent", &snapshot.no_consent)?,
-        dropped_buffer_full: queue::counter(conn, "dropped_buffer_full")? + snapshot.buffer_full,
-        dropped_store_error: queue::counter(conn, "dropped_store_error")? + snapshot.store_error,
+        dropped_buffer_full: count("dropped_buffer_full", snapshot.buffer_full)?,
+        dropped_store_error: count("dropped_store_error", snapshot.store_error)?,
         dropped_firewall: by_purpose("dropped_firewall", &[0; 5])?,
-        dropped_invalid: queue::counter(conn, "dropped_invalid")?,
-        dropped_queue_full: queue::counter(conn, "dropped_queue_full")?,
-        stored: queue::counter(conn, "stored")?,
-        purged: queue::counter(conn, "events_purged")?,
-        uploaded: queue::counter(conn, "uploaded")?,
-        rejected: queue::counter(conn, "rejected")?,
+        dropped_invalid: count("dropped_invalid", 0)?,
+        dropped_queue_full: count("dropped_queue_full", 0)?,
+        stored: count("stored", 0)?,
+        purged: count("events_purged", 0)?,
+        uploaded: count("uploaded", 0)?,
+        rejected: count("rejected", 0)?,
     })
 }

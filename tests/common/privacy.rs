@@ -2,13 +2,13 @@
 #![allow(dead_code)]
 
 use aparking_core::{
-    CollectionMethod, Consent, ConsentContext, NetworkType, PolicyManifest, Purpose, Store,
-    Telemetry, TelemetryConfig, TelemetryEvent,
+    CollectionMethod, Consent, ConsentContext, NetworkConfig, NetworkType, PolicyManifest, Purpose,
+    Store, Telemetry, TelemetryConfig, TelemetryEvent,
 };
 use std::sync::Arc;
 
 /// A manifest of `version` offering every purpose.
-pub fn policy(version: u32) -> PolicyManifest {
+pub fn policy(version: i32) -> PolicyManifest {
     PolicyManifest {
         version,
         last_updated: "2026-01-15".into(),
@@ -35,8 +35,11 @@ pub fn telemetry(store: &Arc<Store>, endpoint: &str) -> Arc<Telemetry> {
 /// Test limits: millisecond backoff.
 pub fn fast_config(endpoint: &str) -> TelemetryConfig {
     TelemetryConfig {
-        retry_base_delay_ms: 5,
-        retry_max_delay_ms: 50,
+        network: NetworkConfig {
+            retry_base_delay_ms: 5,
+            retry_max_delay_ms: 50,
+            ..NetworkConfig::default()
+        },
         max_uploads_per_minute: 1000,
         ..TelemetryConfig::new(endpoint)
     }
@@ -83,7 +86,7 @@ pub fn network_sample(signal_dbm: i32) -> TelemetryEvent {
 }
 
 /// Consent for `store` with policy `version` published.
-pub fn consent_with_policy(store: &Arc<Store>, version: u32) -> Arc<Consent> {
+pub fn consent_with_policy(store: &Arc<Store>, version: i32) -> Arc<Consent> {
     let consent = Consent::new(Arc::clone(store));
     consent.publish_policy(policy(version)).unwrap();
     consent

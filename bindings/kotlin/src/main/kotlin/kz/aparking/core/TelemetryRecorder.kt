@@ -46,8 +46,8 @@ class TelemetryRecorder(
     private val dropped = AtomicLong(0)
     private val closed = AtomicBoolean(false)
 
-    private val observerId: ULong =
-        consent.addObserver(
+    private val subscription: Subscription =
+        consent.subscribe(
             object : ConsentObserver {
                 override fun onConsentChanged(state: ConsentState) = applyConsent(state)
             },
@@ -81,7 +81,7 @@ class TelemetryRecorder(
      */
     fun flush(timeoutMs: Long = 5_000): Boolean {
         deliver()
-        return telemetry.flush(timeoutMs.toULong())
+        return telemetry.flush(timeoutMs)
     }
 
     /** Delivers what is queued, stops the delivery thread and stops observing consent. */
@@ -90,7 +90,7 @@ class TelemetryRecorder(
         LockSupport.unpark(deliveryThread)
         deliveryThread.join(TimeUnit.SECONDS.toMillis(5))
         deliver()
-        consent.removeObserver(observerId)
+        subscription.close()
     }
 
     private fun deliveryLoop() {

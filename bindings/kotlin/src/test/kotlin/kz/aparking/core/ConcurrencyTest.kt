@@ -60,7 +60,7 @@ class ConcurrencyTest {
             val all = store.listVehicles()
             assertEquals(threads * perThread, all.size)
             assertEquals(threads * perThread, all.map { it.plate.canonical }.toSet().size)
-            assertEquals((threads * perThread).toUInt(), store.info().vehicleCount)
+            assertEquals((threads * perThread).toInt(), store.info().vehicleCount)
             for (w in 1..threads) assertEquals(perThread, all.count { it.nickname == "t$w" })
             assertEquals(1, provider.calls, "the key is fetched once, not per call")
         }
@@ -139,7 +139,7 @@ class ConcurrencyTest {
         // The native store was freed after the last call: the file reopens and holds exactly
         // the vehicles whose add returned.
         openStore(file, CountingKeyProvider.withSeed(11)).use { again ->
-            assertEquals(added.sum().toUInt(), again.info().vehicleCount, "per-thread adds: $added")
+            assertEquals(added.sum().toInt(), again.info().vehicleCount, "per-thread adds: $added")
         }
     }
 
@@ -184,8 +184,8 @@ class ConcurrencyTest {
 
             // The call started after close() succeeded and saw the rotated key.
             val info = lateCall.get(30, TimeUnit.SECONDS)
-            assertEquals(2u, info.keyVersion)
-            assertEquals(1u, info.vehicleCount)
+            assertEquals(2, info.keyVersion)
+            assertEquals(1, info.vehicleCount)
         } finally {
             release.countDown()
             pool.shutdown()
@@ -193,7 +193,7 @@ class ConcurrencyTest {
         // With no call in flight any more, the object is gone.
         assertFailsWith<IllegalStateException> { store.info() }
         openStore(file, CountingKeyProvider.withSeed(12)).use { again ->
-            assertEquals(2u, again.info().keyVersion)
+            assertEquals(2, again.info().keyVersion)
         }
     }
 

@@ -11,6 +11,12 @@ import kotlin.test.assertFalse
 import kotlin.test.assertNotEquals
 import kotlin.test.assertNotNull
 import kotlin.test.assertTrue
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.flow.take
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.Timeout
 import org.junit.jupiter.api.io.TempDir
@@ -38,7 +44,7 @@ class ConsentTest {
         }
     }
 
-    private fun Telemetry.flushed() = assertTrue(flush(5_000uL), "flush timed out")
+    private fun Telemetry.flushed() = assertTrue(flush(5_000L), "flush timed out")
 
     @Test
     fun `nothing is stored before acceptance, then only the granted purpose`() =
@@ -47,26 +53,26 @@ class ConsentTest {
 
             // No policy, then a policy not accepted: nothing stored, whatever the app records.
             oneOfEach().forEach(t::record)
-            assertEquals(PolicyUpdate.ADOPTED, consent.publishPolicy(policy(3u)))
-            assertEquals(ConsentStatus.PolicyNotAccepted(3u), consent.status(Purpose.STATISTICS))
+            assertEquals(PolicyUpdate.ADOPTED, consent.publishPolicy(policy(3)))
+            assertEquals(ConsentStatus.PolicyNotAccepted(3), consent.status(Purpose.STATISTICS))
             oneOfEach().forEach(t::record)
             t.flushed()
-            assertEquals(0uL, t.pendingEvents(null))
+            assertEquals(0L, t.pendingEvents(null))
             val counters = t.counters()
-            assertEquals(0uL, counters.stored)
-            assertEquals((2 * oneOfEach().size).toULong(), counters.droppedNoConsent.total())
+            assertEquals(0L, counters.stored)
+            assertEquals((2 * oneOfEach().size).toLong(), counters.droppedNoConsent.total())
 
             // Accept v3 with connection diagnostics only: only network-quality events are kept.
-            val receipt = consent.acceptPolicy(3u, listOf(Purpose.CONNECTION_DIAGNOSTICS), consentContext())
+            val receipt = consent.acceptPolicy(3, listOf(Purpose.CONNECTION_DIAGNOSTICS), consentContext())
             assertEquals(listOf(Purpose.CONNECTION_DIAGNOSTICS), receipt.purposesGranted)
             assertEquals(4, receipt.purposesDenied.size)
             oneOfEach().forEach(t::record)
             repeat(3) { t.record(networkSample(-90 - it)) }
             t.flushed()
-            assertEquals(4uL, t.pendingEvents(Purpose.CONNECTION_DIAGNOSTICS))
-            assertEquals(4uL, t.pendingEvents(null), "only connection diagnostics stored")
-            assertEquals(0uL, t.pendingEvents(Purpose.SERVICE_IMPROVEMENT))
-            assertEquals(4uL, t.counters().stored)
+            assertEquals(4L, t.pendingEvents(Purpose.CONNECTION_DIAGNOSTICS))
+            assertEquals(4L, t.pendingEvents(null), "only connection diagnostics stored")
+            assertEquals(0L, t.pendingEvents(Purpose.SERVICE_IMPROVEMENT))
+            assertEquals(4L, t.counters().stored)
             assertEquals(ConsentStatus.NotGranted, consent.status(Purpose.STATISTICS))
             assertEquals(ConsentStatus.Allowed, consent.status(Purpose.CONNECTION_DIAGNOSTICS))
             assertTrue(consent.isAllowed(Purpose.CONNECTION_DIAGNOSTICS))
@@ -76,70 +82,70 @@ class ConsentTest {
     @Test
     fun `a new policy version stops collection at once until it is accepted`() =
         withPipeline { _, consent, t ->
-            consent.publishPolicy(policy(3u))
-            consent.acceptPolicy(3u, listOf(Purpose.CONNECTION_DIAGNOSTICS), consentContext())
+            consent.publishPolicy(policy(3))
+            consent.acceptPolicy(3, listOf(Purpose.CONNECTION_DIAGNOSTICS), consentContext())
             t.record(networkSample(-90))
             t.flushed()
-            assertEquals(1uL, t.pendingEvents(null))
+            assertEquals(1L, t.pendingEvents(null))
             val idsBefore = t.installationIds()
 
-            assertEquals(PolicyUpdate.ADOPTED, consent.publishPolicy(policy(4u)))
+            assertEquals(PolicyUpdate.ADOPTED, consent.publishPolicy(policy(4)))
             val status = consent.status(Purpose.CONNECTION_DIAGNOSTICS)
-            assertEquals(ConsentStatus.NewPolicyNotAccepted(3u, 4u), status)
+            assertEquals(ConsentStatus.NewPolicyNotAccepted(3, 4), status)
             // Named properties of the sealed subclass, as an app's `when` would read them.
             val newPolicy = status as ConsentStatus.NewPolicyNotAccepted
-            assertEquals(3u, newPolicy.acceptedVersion)
-            assertEquals(4u, newPolicy.currentVersion)
+            assertEquals(3, newPolicy.acceptedVersion)
+            assertEquals(4, newPolicy.currentVersion)
             assertFalse(consent.isAllowed(Purpose.CONNECTION_DIAGNOSTICS))
             assertEquals(listOf<Purpose>(), consent.state().allowed)
             // Pending v3 data of the purpose is purged, a deletion request queued, the id replaced.
-            assertEquals(0uL, t.pendingEvents(null))
-            assertEquals(1uL, t.pendingDeletionRequests())
+            assertEquals(0L, t.pendingEvents(null))
+            assertEquals(1L, t.pendingDeletionRequests())
             assertNotEquals(idsBefore.last(), t.installationIds().last(), "installation id replaced")
 
             repeat(5) { t.record(networkSample(-80)) }
             t.flushed()
-            assertEquals(0uL, t.pendingEvents(null), "collection stopped at once")
+            assertEquals(0L, t.pendingEvents(null), "collection stopped at once")
 
             // Older versions are ignored, the same one is already in force.
-            assertEquals(PolicyUpdate.OUTDATED, consent.publishPolicy(policy(2u)))
-            assertEquals(PolicyUpdate.ALREADY_IN_FORCE, consent.publishPolicy(policy(4u)))
+            assertEquals(PolicyUpdate.OUTDATED, consent.publishPolicy(policy(2)))
+            assertEquals(PolicyUpdate.ALREADY_IN_FORCE, consent.publishPolicy(policy(4)))
 
             // Accepting v4 resumes collection.
-            val receipt = consent.acceptPolicy(4u, listOf(Purpose.CONNECTION_DIAGNOSTICS), consentContext(CollectionMethod.POLICY_UPDATE_PROMPT))
-            assertEquals(4u, receipt.policyVersion)
+            val receipt = consent.acceptPolicy(4, listOf(Purpose.CONNECTION_DIAGNOSTICS), consentContext(CollectionMethod.POLICY_UPDATE_PROMPT))
+            assertEquals(4, receipt.policyVersion)
             assertEquals(ConsentStatus.Allowed, consent.status(Purpose.CONNECTION_DIAGNOSTICS))
             t.record(networkSample(-70))
             t.flushed()
-            assertEquals(1uL, t.pendingEvents(null), "resumed after v4 was accepted")
+            assertEquals(1L, t.pendingEvents(null), "resumed after v4 was accepted")
         }
 
     @Test
     fun `accepting a version other than the one in force throws PolicyVersionMismatch`() =
         withPipeline { _, consent, t ->
             assertFailsWith<AparkingException.NoPolicy> {
-                consent.acceptPolicy(1u, listOf(), consentContext())
+                consent.acceptPolicy(1, listOf(), consentContext())
             }
-            consent.publishPolicy(policy(3u))
-            consent.acceptPolicy(3u, Purpose.entries.toList(), consentContext())
-            consent.publishPolicy(policy(4u))
+            consent.publishPolicy(policy(3))
+            consent.acceptPolicy(3, Purpose.entries.toList(), consentContext())
+            consent.publishPolicy(policy(4))
 
-            for (wrong in listOf(3u, 5u)) {
+            for (wrong in listOf(3, 5)) {
                 val e = assertFailsWith<AparkingException.PolicyVersionMismatch> {
                     consent.acceptPolicy(wrong, listOf(Purpose.STATISTICS), consentContext())
                 }
                 assertEquals(wrong, e.accepted)
-                assertEquals(4u, e.inForce)
+                assertEquals(4, e.inForce)
             }
             // Nothing changed: still waiting for v4, nothing collected, no receipt added.
-            assertEquals(ConsentStatus.NewPolicyNotAccepted(3u, 4u), consent.status(Purpose.STATISTICS))
+            assertEquals(ConsentStatus.NewPolicyNotAccepted(3, 4), consent.status(Purpose.STATISTICS))
             assertEquals(1, consent.receipts().size)
             t.record(TelemetryEvent.SessionStart)
             t.flushed()
-            assertEquals(0uL, t.pendingEvents(null))
+            assertEquals(0L, t.pendingEvents(null))
 
             val invalid = assertFailsWith<AparkingException.InvalidInput> {
-                consent.acceptPolicy(4u, listOf(), ConsentContext("4.2.0", "kk KZ!", CollectionMethod.SETTINGS_SCREEN))
+                consent.acceptPolicy(4, listOf(), ConsentContext("4.2.0", "kk KZ!", CollectionMethod.SETTINGS_SCREEN))
             }
             assertEquals("context.locale", invalid.field)
         }
@@ -147,9 +153,9 @@ class ConsentTest {
     @Test
     fun `withdrawing a purpose purges its pending events and queues a deletion request`() =
         withPipeline { _, consent, t ->
-            consent.publishPolicy(policy(3u))
+            consent.publishPolicy(policy(3))
             consent.acceptPolicy(
-                3u, listOf(Purpose.SERVICE_IMPROVEMENT, Purpose.CONNECTION_DIAGNOSTICS), consentContext(),
+                3, listOf(Purpose.SERVICE_IMPROVEMENT, Purpose.CONNECTION_DIAGNOSTICS), consentContext(),
             )
             val deletionsBefore = t.pendingDeletionRequests()
             repeat(6) { i ->
@@ -157,20 +163,20 @@ class ConsentTest {
                 t.record(networkSample(-90 - i))
             }
             t.flushed()
-            assertEquals(6uL, t.pendingEvents(Purpose.SERVICE_IMPROVEMENT))
-            assertEquals(6uL, t.pendingEvents(Purpose.CONNECTION_DIAGNOSTICS))
-            assertEquals(12uL, t.pendingEvents(null))
+            assertEquals(6L, t.pendingEvents(Purpose.SERVICE_IMPROVEMENT))
+            assertEquals(6L, t.pendingEvents(Purpose.CONNECTION_DIAGNOSTICS))
+            assertEquals(12L, t.pendingEvents(null))
             val idsBefore = t.installationIds()
 
             val receipt = consent.withdraw(listOf(Purpose.SERVICE_IMPROVEMENT), consentContext(CollectionMethod.SETTINGS_SCREEN))
             assertEquals(ConsentAction.WITHDRAW, receipt.action)
             assertEquals(listOf(Purpose.CONNECTION_DIAGNOSTICS), receipt.purposesGranted)
 
-            assertEquals(0uL, t.pendingEvents(Purpose.SERVICE_IMPROVEMENT), "purged at once")
-            assertEquals(6uL, t.pendingEvents(Purpose.CONNECTION_DIAGNOSTICS), "other purposes kept")
-            assertEquals(6uL, t.pendingEvents(null))
-            assertEquals(deletionsBefore + 1uL, t.pendingDeletionRequests())
-            assertEquals(6uL, t.counters().purged)
+            assertEquals(0L, t.pendingEvents(Purpose.SERVICE_IMPROVEMENT), "purged at once")
+            assertEquals(6L, t.pendingEvents(Purpose.CONNECTION_DIAGNOSTICS), "other purposes kept")
+            assertEquals(6L, t.pendingEvents(null))
+            assertEquals(deletionsBefore + 1L, t.pendingDeletionRequests())
+            assertEquals(6L, t.counters().purged)
             val idsAfter = t.installationIds()
             assertTrue(idsAfter.size > idsBefore.size && idsAfter.last() !in idsBefore, "a fresh installation id")
             assertEquals(ConsentStatus.NotGranted, consent.status(Purpose.SERVICE_IMPROVEMENT))
@@ -179,8 +185,8 @@ class ConsentTest {
             t.record(TelemetryEvent.ScreenView(screen = "after_withdrawal"))
             t.record(networkSample(-60))
             t.flushed()
-            assertEquals(0uL, t.pendingEvents(Purpose.SERVICE_IMPROVEMENT))
-            assertEquals(7uL, t.pendingEvents(Purpose.CONNECTION_DIAGNOSTICS))
+            assertEquals(0L, t.pendingEvents(Purpose.SERVICE_IMPROVEMENT))
+            assertEquals(7L, t.pendingEvents(Purpose.CONNECTION_DIAGNOSTICS))
         }
 
     /** A Kotlin implementation of the foreign trait: counts the calls, keeps the last state. */
@@ -197,20 +203,56 @@ class ConsentTest {
     }
 
     @Test
+    fun `stateFlow starts with the current state, then emits each change, and unsubscribes when cancelled`() =
+        withPipeline { _, consent, _ ->
+            consent.publishPolicy(policy(1))
+            runBlocking {
+                val seen = java.util.concurrent.CopyOnWriteArrayList<ConsentState>()
+                suspend fun awaitSize(n: Int) = withTimeout(10_000) { while (seen.size < n) delay(5) }
+                val collecting = launch(Dispatchers.IO) { consent.stateFlow().take(3).collect { seen += it } }
+                // The first item arrives after the observer is registered.
+                awaitSize(1)
+                consent.acceptPolicy(1, listOf(Purpose.STATISTICS), consentContext())
+                awaitSize(2)
+                consent.withdrawAll(consentContext(CollectionMethod.SETTINGS_SCREEN))
+                awaitSize(3)
+                collecting.join()
+                assertEquals(null, seen[0].acceptedVersion, "first the state as it was")
+                assertEquals(listOf(Purpose.STATISTICS), seen[1].allowed)
+                assertEquals(listOf<Purpose>(), seen[2].allowed)
+            }
+            // The collection ended (take(3)): its subscription was closed, and changes after it
+            // reach nobody (a leaked observer would still run here; nothing may throw).
+            consent.acceptPolicy(1, listOf(Purpose.STATISTICS), consentContext())
+            assertEquals(listOf(Purpose.STATISTICS), consent.state().allowed)
+        }
+
+    @Test
+    fun `pendingEvents without an argument counts every purpose`() =
+        withPipeline { _, consent, t ->
+            consent.publishPolicy(policy(1))
+            consent.acceptPolicy(1, Purpose.entries, consentContext())
+            oneOfEach().forEach(t::record)
+            t.flushed()
+            assertEquals(t.pendingEvents(null), t.pendingEvents())
+            assertEquals(oneOfEach().size.toLong(), t.pendingEvents())
+        }
+
+    @Test
     fun `a Kotlin ConsentObserver hears every change`() =
         withPipeline { _, consent, _ ->
             val observer = RecordingObserver()
-            val id = consent.addObserver(observer)
+            val subscription = consent.subscribe(observer)
 
-            consent.publishPolicy(policy(1u))
+            consent.publishPolicy(policy(1))
             assertEquals(1, observer.calls.get())
-            assertEquals(1u, observer.last.get()?.policyInForce?.version)
+            assertEquals(1, observer.last.get()?.policyInForce?.version)
             assertEquals(null, observer.last.get()?.acceptedVersion)
             assertEquals(listOf<Purpose>(), observer.last.get()?.allowed)
 
-            consent.acceptPolicy(1u, listOf(Purpose.STATISTICS, Purpose.PERSONALIZATION), consentContext())
+            consent.acceptPolicy(1, listOf(Purpose.STATISTICS, Purpose.PERSONALIZATION), consentContext())
             assertEquals(2, observer.calls.get())
-            assertEquals(1u, observer.last.get()?.acceptedVersion)
+            assertEquals(1, observer.last.get()?.acceptedVersion)
             assertEquals(listOf(Purpose.PERSONALIZATION, Purpose.STATISTICS), observer.last.get()?.allowed)
 
             consent.withdraw(listOf(Purpose.STATISTICS), consentContext(CollectionMethod.SETTINGS_SCREEN))
@@ -218,31 +260,33 @@ class ConsentTest {
             assertEquals(listOf(Purpose.PERSONALIZATION), observer.last.get()?.allowed)
 
             // A newer policy also changes the state; an ignored (outdated) one does not.
-            consent.publishPolicy(policy(2u))
+            consent.publishPolicy(policy(2))
             assertEquals(4, observer.calls.get())
             val last = assertNotNull(observer.last.get())
-            assertEquals(2u, last.policyInForce?.version)
-            assertEquals(1u, last.acceptedVersion)
+            assertEquals(2, last.policyInForce?.version)
+            assertEquals(1, last.acceptedVersion)
             assertEquals(listOf<Purpose>(), last.allowed)
             assertEquals(consent.state(), last)
-            consent.publishPolicy(policy(1u))
+            consent.publishPolicy(policy(1))
             assertEquals(4, observer.calls.get(), "an outdated manifest changes nothing")
 
             // Called synchronously on the thread that made the change.
             assertEquals(setOf(Thread.currentThread().name), observer.threads.toSet())
 
-            assertTrue(consent.removeObserver(id))
-            assertFalse(consent.removeObserver(id))
-            consent.acceptPolicy(2u, listOf(Purpose.STATISTICS), consentContext())
-            assertEquals(4, observer.calls.get(), "a removed observer hears nothing")
+            assertTrue(subscription.isActive())
+            subscription.cancel()
+            assertFalse(subscription.isActive())
+            subscription.close() // after cancel(): nothing more to do
+            consent.acceptPolicy(2, listOf(Purpose.STATISTICS), consentContext())
+            assertEquals(4, observer.calls.get(), "a cancelled subscription hears nothing")
         }
 
     @Test
     fun `receipts list every decision, oldest first`() =
         withPipeline { _, consent, _ ->
             assertEquals(listOf(), consent.receipts())
-            consent.publishPolicy(policy(1u))
-            consent.acceptPolicy(1u, listOf(Purpose.STATISTICS, Purpose.PERSONALIZATION), consentContext())
+            consent.publishPolicy(policy(1))
+            consent.acceptPolicy(1, listOf(Purpose.STATISTICS, Purpose.PERSONALIZATION), consentContext())
             consent.withdraw(listOf(Purpose.STATISTICS), consentContext(CollectionMethod.SETTINGS_SCREEN))
             consent.withdrawAll(consentContext(CollectionMethod.SETTINGS_SCREEN))
 
@@ -251,8 +295,8 @@ class ConsentTest {
                 listOf(ConsentAction.ACCEPT, ConsentAction.WITHDRAW, ConsentAction.WITHDRAW),
                 receipts.map { it.action },
             )
-            assertTrue(receipts.all { it.policyVersion == 1u && it.jurisdiction == "KZ" && it.locale == "kk-KZ" })
-            assertTrue(receipts.all { it.policyTextSha256 == policy(1u).textSha256 && it.policyUrl == "https://aparking.kz/privacy" })
+            assertTrue(receipts.all { it.policyVersion == 1 && it.jurisdiction == "KZ" && it.locale == "kk-KZ" })
+            assertTrue(receipts.all { it.policyTextSha256 == policy(1).textSha256 && it.policyUrl == "https://aparking.kz/privacy" })
             assertEquals(3, receipts.map { it.id }.toSet().size, "distinct ids")
             assertEquals(listOf(Purpose.PERSONALIZATION, Purpose.STATISTICS), receipts[0].purposesGranted)
             assertEquals(CollectionMethod.ONBOARDING_SCREEN, receipts[0].collectionMethod)
@@ -265,21 +309,21 @@ class ConsentTest {
     @Test
     fun `the PII firewall stops the user's own plate typed differently`() =
         withPipeline(prepare = { it.addVehicle(NewVehicle(plate = "123ABC02")) }) { _, consent, t ->
-            consent.publishPolicy(policy(1u))
-            consent.acceptPolicy(1u, Purpose.entries.toList(), consentContext())
+            consent.publishPolicy(policy(1))
+            consent.acceptPolicy(1, Purpose.entries.toList(), consentContext())
 
             t.record(TelemetryEvent.ScreenView(screen = "123 авс 02")) // Cyrillic look-alikes, spaces
-            t.record(TelemetryEvent.ErrorCount(code = "plate_123-АВС-02_invalid", count = 1u))
+            t.record(TelemetryEvent.ErrorCount(code = "plate_123-АВС-02_invalid", count = 1))
             t.record(TelemetryEvent.ScreenView(screen = "parking_map"))
             t.flushed()
 
             val counters = t.counters()
-            assertEquals(2uL, counters.droppedFirewall.total())
+            assertEquals(2L, counters.droppedFirewall.total())
             assertEquals(
-                2uL,
-                counters.droppedFirewall.filter { it.purpose == Purpose.SERVICE_IMPROVEMENT }.total(),
+                2L,
+                counters.droppedFirewall[Purpose.SERVICE_IMPROVEMENT],
             )
-            assertEquals(1uL, t.pendingEvents(null), "only the clean event is stored")
-            assertEquals(1uL, counters.stored)
+            assertEquals(1L, t.pendingEvents(null), "only the clean event is stored")
+            assertEquals(1L, counters.stored)
         }
 }

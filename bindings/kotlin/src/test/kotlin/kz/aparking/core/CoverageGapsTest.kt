@@ -48,7 +48,7 @@ class CoverageGapsTest {
     fun `parsePolicyManifest validates and names the bad field`() {
         val manifest = parsePolicyManifest(policyJson)
         assertEquals(
-            PolicyManifest(7u, "2026-03-01", "https://aparking.kz/privacy", "ab".repeat(32),
+            PolicyManifest(7, "2026-03-01", "https://aparking.kz/privacy", "ab".repeat(32),
                 listOf(Purpose.STATISTICS, Purpose.CONNECTION_DIAGNOSTICS)),
             manifest,
         )
@@ -76,7 +76,7 @@ class CoverageGapsTest {
         assertEquals("number", assertFailsWith<AparkingException.InvalidInput> { normalizeDocumentNumber("") }.field)
         assertEquals(listOf(ProfileField.PHONE), requiredProfileFields())
         val schema = storeSchemaVersion()
-        assertTrue(schema >= 4u, "schema v$schema: the sync tables are migration 004")
+        assertTrue(schema >= 4, "schema v$schema: the sync tables are migration 004")
         openStore(dir.storeFile(), CountingKeyProvider.withSeed(91)).use { assertEquals(schema, it.info().schemaVersion) }
     }
 
@@ -138,15 +138,15 @@ class CoverageGapsTest {
         assertEquals(PolicyUpdate.ALREADY_IN_FORCE, consent.publishPolicyJson(policyJson))
         val bad = assertFailsWith<AparkingException.InvalidInput> { consent.publishPolicyJson("{\"version\": 8}") }
         assertEquals("policy", bad.field)
-        assertEquals(7u, consent.policyInForce()?.version, "a rejected manifest changes nothing")
-        assertEquals(ConsentStatus.PolicyNotAccepted(7u), consent.status(Purpose.STATISTICS))
+        assertEquals(7, consent.policyInForce()?.version, "a rejected manifest changes nothing")
+        assertEquals(ConsentStatus.PolicyNotAccepted(7), consent.status(Purpose.STATISTICS))
 
         // Granting a purpose this version does not offer is refused.
         val notOffered = assertFailsWith<AparkingException.InvalidInput> {
-            consent.acceptPolicy(7u, listOf(Purpose.PERSONALIZATION), consentContext())
+            consent.acceptPolicy(7, listOf(Purpose.PERSONALIZATION), consentContext())
         }
         assertEquals("granted", notOffered.field)
-        consent.acceptPolicy(7u, listOf(Purpose.STATISTICS), consentContext())
+        consent.acceptPolicy(7, listOf(Purpose.STATISTICS), consentContext())
         // Every ConsentStatus variant a policy in force can give, one purpose each.
         assertEquals(ConsentStatus.Allowed, consent.status(Purpose.STATISTICS))
         assertEquals(ConsentStatus.NotGranted, consent.status(Purpose.CONNECTION_DIAGNOSTICS))
@@ -157,9 +157,9 @@ class CoverageGapsTest {
 
     @Test
     fun `every CollectionMethod and Purpose crosses the FFI in receipts`() = withPipeline { _, consent, _ ->
-        consent.publishPolicy(policy(1u))
+        consent.publishPolicy(policy(1))
         for (method in CollectionMethod.entries) {
-            consent.acceptPolicy(1u, Purpose.entries, consentContext(method))
+            consent.acceptPolicy(1, Purpose.entries, consentContext(method))
         }
         val receipts = consent.receipts()
         assertEquals(CollectionMethod.entries, receipts.map { it.collectionMethod })
@@ -172,24 +172,24 @@ class CoverageGapsTest {
     @Test
     fun `fileConnectionComplaint attaches the recent samples of every network type, complaints lists it`() =
         withPipeline { store, consent, t ->
-            consent.publishPolicy(policy(1u))
-            consent.acceptPolicy(1u, listOf(Purpose.CONNECTION_DIAGNOSTICS), consentContext())
+            consent.publishPolicy(policy(1))
+            consent.acceptPolicy(1, listOf(Purpose.CONNECTION_DIAGNOSTICS), consentContext())
             assertEquals(listOf(), t.complaints())
             NetworkType.entries.forEachIndexed { i, type ->
-                t.record(TelemetryEvent.NetworkQuality(type, -60 - i, 100u + i.toUInt(), 1000u, i.toUInt()))
+                t.record(TelemetryEvent.NetworkQuality(type, -60 - i, 100 + i.toInt(), 1000, i.toInt()))
             }
-            val complaint = t.fileConnectionComplaint("  Связь пропадает у ТРЦ Mega  ", 60u)
+            val complaint = t.fileConnectionComplaint("  Связь пропадает у ТРЦ Mega  ", 60)
             assertEquals("Связь пропадает у ТРЦ Mega", complaint.description, "trimmed")
             assertEquals(NetworkType.entries.size, complaint.samples.size)
             assertEquals(NetworkType.entries.toSet(), complaint.samples.map { it.networkType }.toSet())
             val wifi = complaint.samples.single { it.networkType == NetworkType.WIFI }
             val i = NetworkType.WIFI.ordinal
-            assertEquals(NetworkSample(wifi.recordedAt, NetworkType.WIFI, -60 - i, 100u + i.toUInt(), 1000u, i.toUInt()), wifi)
+            assertEquals(NetworkSample(wifi.recordedAt, NetworkType.WIFI, -60 - i, 100 + i.toInt(), 1000, i.toInt()), wifi)
             assertTrue(complaint.samples.all { !it.recordedAt.isAfter(complaint.createdAt) })
             assertEquals(listOf(complaint), t.complaints())
 
             for (bad in listOf("   ", "line\u0007bell")) {
-                val e = assertFailsWith<AparkingException.InvalidInput> { t.fileConnectionComplaint(bad, 60u) }
+                val e = assertFailsWith<AparkingException.InvalidInput> { t.fileConnectionComplaint(bad, 60) }
                 assertEquals("description", e.field)
             }
             assertEquals(1, t.complaints().size)
@@ -202,21 +202,21 @@ class CoverageGapsTest {
     @Test
     fun `Telemetry shutdown stores what was recorded and counts later records as dropped`() =
         withPipeline { _, consent, t ->
-            consent.publishPolicy(policy(1u))
-            consent.acceptPolicy(1u, Purpose.entries, consentContext())
+            consent.publishPolicy(policy(1))
+            consent.acceptPolicy(1, Purpose.entries, consentContext())
             repeat(3) { t.record(TelemetryEvent.ScreenView("screen_$it")) }
             t.shutdown() // no flush(): shutdown itself stores the buffered events
-            assertEquals(3uL, t.pendingEvents(null))
+            assertEquals(3L, t.pendingEvents(null))
             val before = t.counters()
-            assertEquals(3uL, before.stored)
+            assertEquals(3L, before.stored)
             t.record(TelemetryEvent.SessionStart)
             t.recordAll(listOf(TelemetryEvent.SessionStart, networkSample(-80)))
             val after = t.counters()
-            assertEquals(before.droppedBufferFull + 3uL, after.droppedBufferFull)
-            assertEquals(3uL, after.stored)
-            assertEquals(3uL, t.pendingEvents(null))
+            assertEquals(before.droppedBufferFull + 3L, after.droppedBufferFull)
+            assertEquals(3L, after.stored)
+            assertEquals(3L, t.pendingEvents(null))
             t.shutdown() // twice is harmless
-            assertEquals(0uL, t.counters().droppedNoConsent.total(), "every purpose was granted: dropped because stopped")
+            assertEquals(0L, t.counters().droppedNoConsent.total(), "every purpose was granted: dropped because stopped")
         }
 
     // ---- Threads and coroutines at once ---------------------------------------------------
@@ -224,8 +224,8 @@ class CoverageGapsTest {
     @Test
     fun `platform threads and coroutines call Store, Consent and Telemetry at the same time`() =
         withPipeline { store, consent, t ->
-            consent.publishPolicy(policy(1u))
-            consent.acceptPolicy(1u, Purpose.entries, consentContext())
+            consent.publishPolicy(policy(1))
+            consent.acceptPolicy(1, Purpose.entries, consentContext())
             val start = CountDownLatch(1)
             val errors = CopyOnWriteArrayList<Throwable>()
             // Four platform threads add vehicles and record events...
@@ -261,9 +261,9 @@ class CoverageGapsTest {
             threads.forEach { it.join(30_000) }
             assertTrue(errors.isEmpty(), "$errors")
             assertEquals(80, store.listVehicles().map { it.plate.canonical }.toSet().size)
-            assertTrue(t.flush(5_000uL))
-            assertEquals(40uL, t.pendingEvents(Purpose.SERVICE_IMPROVEMENT))
-            assertEquals(40uL, t.pendingEvents(Purpose.CONNECTION_DIAGNOSTICS))
+            assertTrue(t.flush(5_000L))
+            assertEquals(40L, t.pendingEvents(Purpose.SERVICE_IMPROVEMENT))
+            assertEquals(40L, t.pendingEvents(Purpose.CONNECTION_DIAGNOSTICS))
         }
 
     // ---- Enums as data --------------------------------------------------------------------
@@ -308,7 +308,7 @@ class CoverageGapsTest {
         RandomAccessFile(file.toFile(), "rw").use { it.seek(60); it.writeInt(99) }
         val before = Files.readAllBytes(file)
         val e = assertFailsWith<AparkingException.IncompatibleVersion> { openStore(file, key) }
-        assertEquals(99u, e.found)
+        assertEquals(99, e.found)
         assertEquals(storeSchemaVersion(), e.supported)
         assertContentEquals(before, Files.readAllBytes(file), "the newer store is not touched")
     }

@@ -50,7 +50,7 @@ class FormatsTest {
 
             val find = assertFailsWith<AparkingException.InvalidInput> { store.findVehicleByPlate(typed) }
             assertEquals("plate", find.field)
-            assertEquals(0u, store.info().vehicleCount)
+            assertEquals(0, store.info().vehicleCount)
             assertNull(store.findVehicleByPlate("123ABC02"), "a valid but absent plate is null, not an error")
         }
     }
@@ -97,6 +97,6 @@ class FormatsTest {
             is AparkingException.Internal -> "internal"
         }
         assertEquals("invalid plate", description)
-        assertTrue(storeSchemaVersion() >= 1u)
+        assertTrue(storeSchemaVersion() >= 1)
     }
 }

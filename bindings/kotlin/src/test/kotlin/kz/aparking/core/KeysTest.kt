@@ -33,13 +33,13 @@ class KeysTest {
             // Rotating the data key re-wraps it with the KEK: one more call.
             store.rotateDataKey()
             assertEquals(2, provider.calls)
-            assertEquals(2u, store.info().keyVersion)
+            assertEquals(2, store.info().keyVersion)
             assertEquals("123ABC02", store.listVehicles().single().plate.canonical)
         }
         // Reopening fetches the key again and the data is still there.
         openStore(dir.storeFile(), provider).use { store ->
             assertEquals(3, provider.calls)
-            assertEquals(1u, store.info().vehicleCount)
+            assertEquals(1, store.info().vehicleCount)
         }
     }
 
@@ -79,7 +79,7 @@ class KeysTest {
         assertTrue(err.message.contains(reason))
         // Nothing usable was created: a real key opens a fresh, empty store.
         openStore(dir.storeFile(), CountingKeyProvider.withSeed(3)).use { store ->
-            assertEquals(0u, store.info().vehicleCount)
+            assertEquals(0, store.info().vehicleCount)
         }
     }
 
@@ -131,8 +131,8 @@ class KeysTest {
             fail = true
             val err = assertFailsWith<AparkingException.KeyUnavailable> { store.deleteAllUserData() }
             assertEquals("user cancelled authentication", err.reason)
-            assertEquals(1u, store.info().vehicleCount, "nothing was deleted")
-            assertEquals(1u, store.info().keyVersion)
+            assertEquals(1, store.info().vehicleCount, "nothing was deleted")
+            assertEquals(1, store.info().keyVersion)
         }
     }
 

@@ -60,7 +60,7 @@ class RecordBenchmark {
     }
 
     private fun run(t: Telemetry, events: List<TelemetryEvent>): LongArray =
-        measure(events, { assertTrue(t.flush(30_000uL), "flush timed out") }) { t.record(it) }
+        measure(events, { assertTrue(t.flush(30_000L), "flush timed out") }) { t.record(it) }
 
     private fun report(name: String, nanos: LongArray) {
         nanos.sort()
@@ -78,29 +78,29 @@ class RecordBenchmark {
     fun `record() from Kotlin, allowed and denied purpose`() {
         openStore(dir.storeFile(), CountingKeyProvider.withSeed(60)).use { store ->
             Consent(store).use { consent ->
-                consent.publishPolicy(policy(1u))
+                consent.publishPolicy(policy(1))
                 // Service improvement (ScreenView) allowed; connection diagnostics denied.
-                consent.acceptPolicy(1u, listOf(Purpose.SERVICE_IMPROVEMENT), consentContext())
+                consent.acceptPolicy(1, listOf(Purpose.SERVICE_IMPROVEMENT), consentContext())
             }
             // A queue large enough that the oldest events are not dropped while measuring.
-            val config = fastConfig().copy(maxQueueEvents = 2_000_000u, maxQueueBytes = 1024uL * 1024uL * 1024uL)
+            val config = fastConfig().copy(maxQueueEvents = 2_000_000, maxQueueBytes = 1024L * 1024L * 1024L)
             Telemetry(store, config).use { t ->
-                val total = (WARMUP + MEASURED).toULong()
+                val total = (WARMUP + MEASURED).toLong()
 
                 val allowed = (0 until 50).map { TelemetryEvent.ScreenView(screen = "screen_$it") }
                 report("record/allowed", run(t, allowed))
                 val afterAllowed = t.counters()
                 assertEquals(total, afterAllowed.stored, "every allowed event was stored")
                 assertEquals(total, t.pendingEvents(Purpose.SERVICE_IMPROVEMENT))
-                assertEquals(0uL, afterAllowed.droppedBufferFull)
-                assertEquals(0uL, afterAllowed.droppedNoConsent.total())
+                assertEquals(0L, afterAllowed.droppedBufferFull)
+                assertEquals(0L, afterAllowed.droppedNoConsent.total())
 
                 val denied = (0 until 50).map { networkSample(-60 - it) }
                 report("record/denied", run(t, denied))
                 val afterDenied = t.counters()
                 assertEquals(total, afterDenied.droppedNoConsent.total(), "every denied event was dropped")
                 assertEquals(afterAllowed.stored, afterDenied.stored, "no denied event was stored")
-                assertEquals(0uL, t.pendingEvents(Purpose.CONNECTION_DIAGNOSTICS))
+                assertEquals(0L, t.pendingEvents(Purpose.CONNECTION_DIAGNOSTICS))
 
                 // The hand-written fast path: TelemetryRecorder.record() queues in Kotlin and
                 // hands batches to Rust (recordAll) from its own thread.

@@ -13,7 +13,11 @@ import kotlin.test.assertNull
 import kotlin.test.assertTrue
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.async
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.flow.takeWhile
+import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
 import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.BeforeEach
 import org.junit.jupiter.api.Test
@@ -87,7 +91,11 @@ class SyncClientTest {
     }
 
     private fun syncConfig(endpoint: String, localWins: Boolean = false) =
-        SyncConfig(endpoint = endpoint, retryBaseDelayMs = 5uL, retryMaxDelayMs = 50uL, localWinsConflicts = localWins)
+        SyncConfig(
+            endpoint = endpoint,
+            network = NetworkConfig(retryBaseDelayMs = 5L, retryMaxDelayMs = 50L),
+            localWinsConflicts = localWins,
+        )
 
     private fun Device.syncNow(): SyncSummary = runBlocking { sync.sync() }
 
@@ -102,8 +110,8 @@ class SyncClientTest {
 
     private fun syncAll(a: Device, b: Device) {
         a.syncNow(); b.syncNow(); a.syncNow()
-        assertEquals(0uL, a.sync.pendingChanges())
-        assertEquals(0uL, b.sync.pendingChanges())
+        assertEquals(0L, a.sync.pendingChanges())
+        assertEquals(0L, b.sync.pendingChanges())
     }
 
     @Test
@@ -111,16 +119,16 @@ class SyncClientTest {
         val a = device("a")
         val b = device("b")
         val v = a.store.addVehicle(NewVehicle(plate = "123 авс 02", make = "Kia"))
-        assertTrue(a.sync.pendingChanges() >= 1uL)
+        assertTrue(a.sync.pendingChanges() >= 1L)
         val first = a.syncNow()
-        assertTrue(first.pushed >= 1uL, "$first")
-        assertEquals(0uL, first.pending)
-        assertEquals(3u, first.policyVersion, "the backend's policy was fetched")
-        assertEquals(0uL, a.sync.pendingChanges())
-        Consent(a.store).use { assertEquals(3u, it.policyInForce()?.version, "and adopted") }
+        assertTrue(first.pushed >= 1L, "$first")
+        assertEquals(0L, first.pending)
+        assertEquals(3, first.policyVersion, "the backend's policy was fetched")
+        assertEquals(0L, a.sync.pendingChanges())
+        Consent(a.store).use { assertEquals(3, it.policyInForce()?.version, "and adopted") }
 
         val pulled = b.syncNow()
-        assertTrue(pulled.pulled >= 1uL, "$pulled")
+        assertTrue(pulled.pulled >= 1L, "$pulled")
         val onB = assertNotNull(b.store.findVehicleByPlate("123ABC02"))
         assertEquals(v.id, onB.id)
         assertEquals("Kia", onB.make)
@@ -129,7 +137,7 @@ class SyncClientTest {
         b.store.updateVehicle(v.id, VehiclePatch(colour = "blue"))
         a.syncNow()
         val summary = b.syncNow()
-        assertEquals(1uL, summary.conflicts, "$summary")
+        assertEquals(1L, summary.conflicts, "$summary")
         syncAll(a, b)
         assertEquals("red", a.store.getVehicle(v.id)?.colour, "the first to reach the server wins")
         assertEquals("red", b.store.getVehicle(v.id)?.colour)
@@ -141,9 +149,9 @@ class SyncClientTest {
             conflict,
         )
         assertEquals(listOf(), a.sync.conflicts())
-        assertEquals(1uL, b.sync.clearConflicts())
+        assertEquals(1L, b.sync.clearConflicts())
         assertEquals(listOf(), b.sync.conflicts())
-        assertEquals(0uL, b.sync.clearConflicts())
+        assertEquals(0L, b.sync.clearConflicts())
     }
 
     @Test
@@ -173,13 +181,14 @@ class SyncClientTest {
     }
 
     @Test
-    fun `a Kotlin SyncObserver hears Started, Pushed, Pulled and Finished, null removes it`() {
+    fun `a Kotlin SyncObserver hears Started, Pushed, Pulled and Finished, closing the Subscription stops it`() {
         val a = device("a")
         val b = device("b")
         a.store.addVehicle(NewVehicle(plate = "777KKK01"))
         a.syncNow()
         val observer = RecordingObserver()
-        b.sync.setObserver(observer)
+        val subscription = b.sync.subscribe(observer).also { closeables += it }
+        assertTrue(subscription.isActive())
         b.store.addVehicle(NewVehicle(plate = "A123BC"))
         val summary = b.syncNow()
 
@@ -190,12 +199,46 @@ class SyncClientTest {
         val pulled = events.filterIsInstance<SyncEvent.Pulled>()
         assertEquals(summary.pushed, pushed.sumOf { it.count }, "$events")
         assertEquals(summary.pulled, pulled.sumOf { it.count }, "$events")
-        assertTrue(summary.pulled >= 1uL && summary.pushed >= 1uL, "$summary")
+        assertTrue(summary.pulled >= 1L && summary.pushed >= 1L, "$summary")
         assertTrue(events.none { it is SyncEvent.Failed })
 
-        b.sync.setObserver(null)
+        subscription.close()
         b.syncNow()
-        assertEquals(events.size, observer.events.size, "a removed observer hears nothing")
+        assertEquals(events.size, observer.events.size, "a closed subscription hears nothing")
+    }
+
+    @Test
+    fun `events() is a Flow of every sync step, and cancelling the collection unsubscribes`() {
+        val a = device("a")
+        a.store.addVehicle(NewVehicle(plate = "321CBA05"))
+        runBlocking {
+            val seen = CopyOnWriteArrayList<SyncEvent>()
+            val collecting = launch(Dispatchers.IO) {
+                a.sync.events().takeWhile { it !is SyncEvent.Finished }.collect { seen += it }
+            }
+            // Wait for the collector to subscribe: a sync before that would go unseen.
+            withTimeout(10_000) {
+                while (seen.isEmpty()) {
+                    a.sync.sync()
+                    delay(20)
+                }
+            }
+            // takeWhile ends the collection at a Finished event: joining proves one arrived.
+            withTimeout(10_000) { collecting.join() }
+            assertTrue(seen.none { it is SyncEvent.Failed }, "$seen")
+        }
+        // The collection ended: another sync reaches nobody and works as before.
+        assertEquals(0L, a.syncNow().pending)
+    }
+
+    @Test
+    fun `an AparkingException prints the sentence, not only the fields`() {
+        val e = assertFailsWith<AparkingException.InvalidInput> { parsePlate("nope") }
+        assertEquals("plate", e.field)
+        assertTrue(e.toString().startsWith("invalid plate: "), e.toString())
+        assertTrue("nope" !in e.toString(), "the value is never echoed")
+        val closed = AparkingException.StoreClosed()
+        assertEquals("the store is closed", closed.toString())
     }
 
     @Test
@@ -209,7 +252,7 @@ class SyncClientTest {
         }
         val a = device("a", auth = refreshing)
         a.store.addVehicle(NewVehicle(plate = "123ABC02"))
-        assertTrue(a.syncNow().pushed >= 1uL)
+        assertTrue(a.syncNow().pushed >= 1L)
         assertEquals(listOf(false, true), refreshing.calls.toList())
 
         // The user signed out: the provider's reason reaches the app, the change stays queued.
@@ -219,11 +262,11 @@ class SyncClientTest {
         }
         val observer = RecordingObserver()
         val b = device("b", auth = signedOut)
-        b.sync.setObserver(observer)
+        closeables += b.sync.subscribe(observer)
         b.store.addVehicle(NewVehicle(plate = "555TTT17"))
         val e = assertFailsWith<AparkingException.AuthRequired> { b.syncNow() }
         assertEquals("the user signed out", e.reason)
-        assertEquals(1uL, b.sync.pendingChanges(), "nothing lost")
+        assertEquals(1L, b.sync.pendingChanges(), "nothing lost")
         val failed = observer.events.last() as SyncEvent.Failed
         assertTrue(failed.error is AparkingException.AuthRequired, "${failed.error}")
         assertEquals("the user signed out", (failed.error as AparkingException.AuthRequired).reason)
@@ -265,34 +308,35 @@ class SyncClientTest {
             val result = first.await()
             assertTrue(result.exceptionOrNull() is AparkingException.SyncCancelled, "$result")
         }
-        assertEquals(1uL, a.sync.pendingChanges(), "the change waits for the next sync")
+        assertEquals(1L, a.sync.pendingChanges(), "the change waits for the next sync")
         a.sync.cancel() // no sync running: nothing happens
         val next = a.syncNow()
-        assertTrue(next.pushed >= 1uL, "the next sync carries on: $next")
-        assertEquals(0uL, a.sync.pendingChanges())
+        assertTrue(next.pushed >= 1L, "the next sync carries on: $next")
+        assertEquals(0L, a.sync.pendingChanges())
     }
 
     @Test
     fun `an unreachable backend is Network after the retries, bad configs are InvalidInput`() {
         val observer = RecordingObserver()
         val config = SyncConfig(
-            endpoint = NOWHERE, maxAttempts = 2u, retryBaseDelayMs = 5uL, retryMaxDelayMs = 20uL, connectTimeoutMs = 2_000uL,
+            endpoint = NOWHERE,
+            network = NetworkConfig(maxAttempts = 2, retryBaseDelayMs = 5L, retryMaxDelayMs = 20L, connectTimeoutMs = 2_000L),
         )
         val a = device("a", config = config)
-        a.sync.setObserver(observer)
+        closeables += a.sync.subscribe(observer)
         a.store.addVehicle(NewVehicle(plate = "123ABC02"))
         val e = assertFailsWith<AparkingException.Network> { a.syncNow() }
         assertTrue(e.reason.isNotBlank())
-        assertEquals(1uL, a.sync.pendingChanges(), "nothing lost")
+        assertEquals(1L, a.sync.pendingChanges(), "nothing lost")
         assertEquals(SyncEvent.Started, observer.events.first())
         assertTrue((observer.events.last() as SyncEvent.Failed).error is AparkingException.Network)
         // Deleting the account needs the backend first: local data is kept.
         assertFailsWith<AparkingException.Network> { runBlocking { a.sync.deleteAccount() } }
-        assertEquals(1u, a.store.info().vehicleCount)
+        assertEquals(1, a.store.info().vehicleCount)
 
         openStore(dir.storeFile("x.db"), CountingKeyProvider.withSeed(1)).use { store ->
             val attempts = assertFailsWith<AparkingException.InvalidInput> {
-                SyncClient(store, config.copy(maxAttempts = 0u), TokenProvider())
+                SyncClient(store, config.copy(network = config.network.copy(maxAttempts = 0)), TokenProvider())
             }
             assertEquals("max_attempts", attempts.field)
             val plainHttp = assertFailsWith<AparkingException.InvalidInput> {
@@ -309,11 +353,11 @@ class SyncClientTest {
         a.store.addVehicle(NewVehicle(plate = "123ABC02"))
         a.syncNow()
         runBlocking(Dispatchers.IO) { a.sync.deleteAccount() }
-        assertEquals(0u, a.store.info().vehicleCount)
+        assertEquals(0, a.store.info().vehicleCount)
         assertNull(a.store.getProfile())
         // A new device of the account finds nothing to pull.
         val b = device("b")
-        assertEquals(0uL, b.syncNow().pulled)
+        assertEquals(0L, b.syncNow().pulled)
         assertEquals(listOf(), b.store.listVehicles())
     }
 
@@ -321,15 +365,15 @@ class SyncClientTest {
     fun `startAutoSync syncs on an SDK thread without a call, stopAutoSync stops it`() {
         val a = device("a")
         val observer = RecordingObserver()
-        a.sync.setObserver(observer)
-        val bad = assertFailsWith<AparkingException.InvalidInput> { a.sync.startAutoSync(0uL) }
+        closeables += a.sync.subscribe(observer)
+        val bad = assertFailsWith<AparkingException.InvalidInput> { a.sync.startAutoSync(0L) }
         assertEquals("interval_ms", bad.field)
 
-        a.sync.startAutoSync(50uL)
-        a.sync.startAutoSync(50uL) // again while it runs: nothing changes
+        a.sync.startAutoSync(50L)
+        a.sync.startAutoSync(50L) // again while it runs: nothing changes
         a.store.addVehicle(NewVehicle(plate = "123ABC02"))
         val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20)
-        while (a.sync.pendingChanges() > 0uL || observer.events.none { it is SyncEvent.Finished && it.summary.pushed > 0uL }) {
+        while (a.sync.pendingChanges() > 0L || observer.events.none { it is SyncEvent.Finished && it.summary.pushed > 0L }) {
             assertTrue(System.nanoTime() < deadline, "automatic sync never pushed: ${observer.events}")
             Thread.sleep(20)
         }
@@ -340,7 +384,7 @@ class SyncClientTest {
         a.store.addVehicle(NewVehicle(plate = "A123BC"))
         Thread.sleep(300)
         assertEquals(seen, observer.events.size, "no sync after stopAutoSync")
-        assertEquals(1uL, a.sync.pendingChanges())
+        assertEquals(1L, a.sync.pendingChanges())
         a.sync.stopAutoSync() // twice is harmless
     }
 

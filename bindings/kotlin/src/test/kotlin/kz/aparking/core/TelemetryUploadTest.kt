@@ -47,8 +47,8 @@ class TelemetryUploadTest {
     private fun withConsentAndTelemetry(block: (Consent, Telemetry) -> Unit) {
         openStore(dir.storeFile(), CountingKeyProvider.withSeed(50)).use { store ->
             Consent(store).use { consent ->
-                consent.publishPolicy(policy(3u))
-                consent.acceptPolicy(3u, Purpose.entries.toList(), consentContext())
+                consent.publishPolicy(policy(3))
+                consent.acceptPolicy(3, Purpose.entries.toList(), consentContext())
                 Telemetry(store, fastConfig(server.baseUrl)).use { t -> block(consent, t) }
             }
         }
@@ -56,16 +56,16 @@ class TelemetryUploadTest {
 
     private fun Telemetry.recordScreens(n: Int) {
         for (i in 0 until n) record(TelemetryEvent.ScreenView(screen = "screen_${i % 50}"))
-        assertTrue(flush(10_000uL), "flush timed out")
-        assertEquals(n.toULong(), pendingEvents(null))
+        assertTrue(flush(10_000L), "flush timed out")
+        assertEquals(n.toLong(), pendingEvents(null))
     }
 
     private fun assertUploadedAll(summary: UploadSummary, events: Int, batches: Int) {
-        assertEquals(batches.toUInt(), summary.batchesSent, "$summary")
-        assertEquals(events.toULong(), summary.eventsSent, "$summary")
-        assertEquals(0uL, summary.duplicates, "$summary")
-        assertEquals(0uL, summary.eventsRejected, "$summary")
-        assertEquals(0u, summary.retries, "$summary")
+        assertEquals(batches.toInt(), summary.batchesSent, "$summary")
+        assertEquals(events.toLong(), summary.eventsSent, "$summary")
+        assertEquals(0L, summary.duplicates, "$summary")
+        assertEquals(0L, summary.eventsRejected, "$summary")
+        assertEquals(0, summary.retries, "$summary")
         assertTrue(summary.complete, "$summary")
         assertNull(summary.retryAfterMs, "$summary")
     }
@@ -76,16 +76,16 @@ class TelemetryUploadTest {
 
         val summary = runBlocking { t.upload() }
         assertUploadedAll(summary, events = 1234, batches = 3)
-        assertEquals(0uL, t.pendingEvents(null))
-        assertEquals(1234uL, t.counters().uploaded)
+        assertEquals(0L, t.pendingEvents(null))
+        assertEquals(1234L, t.counters().uploaded)
         // The backend logged three accepted event batches.
         server.awaitLogLines("POST /v1/telemetry/events 200", 3)
 
         // A second upload with nothing pending: complete, nothing sent.
         val again = runBlocking { t.upload() }
         assertUploadedAll(again, events = 0, batches = 0)
-        assertEquals(0uL, again.deletionRequestsSent)
-        assertEquals(0uL, t.pendingEvents(null))
+        assertEquals(0L, again.deletionRequestsSent)
+        assertEquals(0L, t.pendingEvents(null))
         assertEquals(3, server.logLines("POST /v1/telemetry/events 200"), "no request for an empty queue")
     }
 
@@ -100,7 +100,7 @@ class TelemetryUploadTest {
             }
         }
         assertUploadedAll(summary, events = 1234, batches = 3)
-        assertEquals(0uL, t.pendingEvents(null))
+        assertEquals(0L, t.pendingEvents(null))
         server.awaitLogLines("POST /v1/telemetry/events 200", 3)
 
         val again = runBlocking { withContext(Dispatchers.IO) { t.upload() } }
@@ -111,16 +111,16 @@ class TelemetryUploadTest {
     fun `a withdrawal's deletion request goes up before the remaining events`() = withConsentAndTelemetry { consent, t ->
         t.recordScreens(10)
         t.record(networkSample(-90))
-        assertTrue(t.flush(5_000uL))
-        assertEquals(11uL, t.pendingEvents(null))
+        assertTrue(t.flush(5_000L))
+        assertEquals(11L, t.pendingEvents(null))
         consent.withdraw(listOf(Purpose.CONNECTION_DIAGNOSTICS), consentContext(CollectionMethod.SETTINGS_SCREEN))
-        assertEquals(10uL, t.pendingEvents(null), "the network sample is purged")
-        assertEquals(1uL, t.pendingDeletionRequests())
+        assertEquals(10L, t.pendingEvents(null), "the network sample is purged")
+        assertEquals(1L, t.pendingDeletionRequests())
 
         val summary = runBlocking { t.upload() }
-        assertEquals(1uL, summary.deletionRequestsSent, "$summary")
+        assertEquals(1L, summary.deletionRequestsSent, "$summary")
         assertUploadedAll(summary, events = 10, batches = 1)
-        assertEquals(0uL, t.pendingDeletionRequests())
+        assertEquals(0L, t.pendingDeletionRequests())
         server.awaitLogLines("POST /v1/telemetry/events 200", 1)
         val log = server.log().lines()
         val deletion = log.indexOfFirst { "POST /v1/telemetry/deletion-requests 200" in it }

@@ -56,7 +56,7 @@ const val PHONE_E164 = "+77012345678"
 const val NOWHERE = "http://127.0.0.1:9"
 
 /** A manifest of [version] offering every purpose. */
-fun policy(version: UInt): PolicyManifest = PolicyManifest(
+fun policy(version: Int): PolicyManifest = PolicyManifest(
     version = version,
     lastUpdated = "2026-01-15",
     url = "https://aparking.kz/privacy",
@@ -71,18 +71,17 @@ fun consentContext(method: CollectionMethod = CollectionMethod.ONBOARDING_SCREEN
 /** Test limits: millisecond backoff, no practical rate limit. */
 fun fastConfig(endpoint: String = NOWHERE): TelemetryConfig = TelemetryConfig(
     endpoint = endpoint,
-    retryBaseDelayMs = 5uL,
-    retryMaxDelayMs = 50uL,
-    maxUploadsPerMinute = 1000u,
+    network = NetworkConfig(retryBaseDelayMs = 5L, retryMaxDelayMs = 50L),
+    maxUploadsPerMinute = 1000,
 )
 
 /** A network-quality sample (purpose: connection diagnostics). */
 fun networkSample(signalDbm: Int): TelemetryEvent = TelemetryEvent.NetworkQuality(
     networkType = NetworkType.CELLULAR4G,
     signalDbm = signalDbm,
-    rttMs = 180u,
-    throughputKbps = 2500u,
-    failedRequests = 1u,
+    rttMs = 180,
+    throughputKbps = 2500,
+    failedRequests = 1,
 )
 
 /** One event of every kind (7 events, 3 purposes). */
@@ -92,11 +91,11 @@ fun oneOfEach(): List<TelemetryEvent> = listOf(
     ),
     TelemetryEvent.ScreenView(screen = "parking_map"),
     TelemetryEvent.SessionStart,
-    TelemetryEvent.SessionEnd(durationMs = 61_000uL),
+    TelemetryEvent.SessionEnd(durationMs = 61_000L),
     TelemetryEvent.CoarseLocation(latitude = 43.238949, longitude = 76.889709),
     networkSample(-97),
-    TelemetryEvent.ErrorCount(code = "payment_timeout", count = 2u),
+    TelemetryEvent.ErrorCount(code = "payment_timeout", count = 2),
 )
 
 /** Sum of the counts of a by-purpose counter. */
-fun List<PurposeCount>.total(): ULong = fold(0uL) { acc, c -> acc + c.count }
+fun Map<Purpose, Long>.total(): Long = values.sum()

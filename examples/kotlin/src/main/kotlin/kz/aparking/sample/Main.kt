@@ -96,7 +96,7 @@ private fun run(tmp: Path) {
             step("policy v${consent.policyInForce()?.version} published from JSON: $update; statistics is ${consent.status(Purpose.STATISTICS)}")
 
             val receipt = consent.acceptPolicy(
-                1u,
+                1,
                 listOf(Purpose.SERVICE_IMPROVEMENT, Purpose.CONNECTION_DIAGNOSTICS),
                 ConsentContext(appVersion = "1.0.0 (sample)", locale = "ru-KZ", collectionMethod = CollectionMethod.ONBOARDING_SCREEN),
             )
@@ -111,13 +111,13 @@ private fun run(tmp: Path) {
                         recorder.record(TelemetryEvent.ScreenView(screen = "parking_map"))
                         recorder.record(
                             TelemetryEvent.NetworkQuality(
-                                networkType = NetworkType.CELLULAR4G, signalDbm = -97, rttMs = 180u,
-                                throughputKbps = 2500u, failedRequests = 1u,
+                                networkType = NetworkType.CELLULAR4G, signalDbm = -97, rttMs = 180,
+                                throughputKbps = 2500, failedRequests = 1,
                             ),
                         )
                         // Statistics was not granted: dropped on the caller's thread.
                         recorder.record(TelemetryEvent.CoarseLocation(latitude = 43.2389, longitude = 76.8897))
-                        recorder.record(TelemetryEvent.SessionEnd(durationMs = 61_000uL))
+                        recorder.record(TelemetryEvent.SessionEnd(durationMs = 61_000L))
                         check(recorder.flush()) { "flush timed out" }
                         step(
                             "5 events recorded through TelemetryRecorder: ${telemetry.pendingEvents(null)} stored, " +
