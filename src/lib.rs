@@ -35,7 +35,7 @@ pub use formats::{PlateFormat, PlateNumber};
 pub use logging::{set_log_sink, LogLevel, LogRecord, LogSink};
 pub use model::*;
 pub use net::NetworkConfig;
-pub use store::{Store, StoreInfo};
+pub use store::{delete_store_files, move_store_aside, Store, StoreInfo};
 pub use subscription::Subscription;
 pub use sync::{
     AuthProvider, AuthProviderError, ConflictResolution, SyncClient, SyncConfig, SyncConflict,

@@ -14,10 +14,13 @@ pub(crate) mod documents;
 mod export;
 mod keyring;
 pub(crate) mod profile;
+mod recovery;
 mod rekey;
 mod schema;
 pub(crate) mod sealed;
 pub(crate) mod vehicles;
+
+pub use recovery::{delete_store_files, move_store_aside};
 
 use crate::consent::hub::ConsentHub;
 use crate::crypto::KeyProvider;

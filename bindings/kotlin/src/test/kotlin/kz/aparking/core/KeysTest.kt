@@ -174,4 +174,27 @@ class KeysTest {
         assertFailsWith<AparkingException.StoreCorrupted> { openStore(file, CountingKeyProvider.withSeed(1)) }
         assertContentEquals(junk, Files.readAllBytes(file))
     }
+
+    @Test
+    fun `recovery - deleteStoreFiles after a lost key, moveStoreAside after corruption, both refused while open`() {
+        val file = dir.storeFile()
+        openStore(file, CountingKeyProvider.withSeed(1)).use { store ->
+            store.addVehicle(NewVehicle(plate = "123ABC02"))
+            val refused = assertFailsWith<AparkingException.InvalidInput> { deleteStoreFiles(file.toString()) }
+            assertEquals("path", refused.field)
+            assertFailsWith<AparkingException.InvalidInput> { moveStoreAside(file.toString()) }
+            store.shutdown()
+        }
+        assertFailsWith<AparkingException.KeyUnavailable> { openStore(file, UnavailableKeyProvider("invalidated")) }
+        deleteStoreFiles(file.toString())
+        assertFalse(Files.exists(file))
+        openStore(file, CountingKeyProvider.withSeed(2)).use { assertEquals(0, it.info().vehicleCount) }
+
+        Files.write(file, ByteArray(4096) { 0x5a })
+        assertFailsWith<AparkingException.StoreCorrupted> { openStore(file, CountingKeyProvider.withSeed(2)) }
+        val aside = moveStoreAside(file.toString())
+        assertTrue(Files.exists(Path.of(aside)) && !Files.exists(file), aside)
+        openStore(file, CountingKeyProvider.withSeed(2)).use { assertEquals(0, it.info().vehicleCount) }
+        assertFailsWith<AparkingException.NotFound> { moveStoreAside(dir.storeFile("missing.db").toString()) }
+    }
 }

@@ -12,6 +12,7 @@ import kotlin.test.assertNotNull
 import kotlin.test.assertNull
 import kotlin.test.assertTrue
 import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.TimeoutCancellationException
 import kotlinx.coroutines.async
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.flow.takeWhile
@@ -229,6 +230,28 @@ class SyncClientTest {
         }
         // The collection ended: another sync reaches nobody and works as before.
         assertEquals(0L, a.syncNow().pending)
+    }
+
+    @Test
+    fun `cancelling the calling coroutine (withTimeout) stops the sync, and the next sync carries on`() {
+        val release = CountDownLatch(1)
+        val block = AtomicBoolean(true)
+        val slow = object : TokenProvider() {
+            override fun bearerToken(refresh: Boolean): String {
+                if (block.getAndSet(false)) check(release.await(30, TimeUnit.SECONDS)) { "never released" }
+                return super.bearerToken(refresh)
+            }
+        }
+        val a = device("a", auth = slow)
+        a.store.addVehicle(NewVehicle(plate = "909ZZZ09"))
+        runBlocking {
+            assertFailsWith<TimeoutCancellationException> { withTimeout(300) { a.sync.sync() } }
+        }
+        release.countDown()
+        // The cancelled sync let go of its lock: no SyncInProgress, and nothing was lost.
+        val next = a.syncNow()
+        assertEquals(0L, next.pending, "$next")
+        assertEquals(0L, a.sync.pendingChanges())
     }
 
     @Test
