@@ -188,6 +188,19 @@ fn fault_response(code: u16, retry_after_secs: Option<u64>) -> Response {
     resp
 }
 
+/// A 200 answer of `bytes` bytes of JSON white space, with or without Content-Length.
+fn oversized_response(bytes: usize, declared_length: bool) -> Response {
+    let chunk = vec![b' '; 64 * 1024];
+    if declared_length {
+        return (StatusCode::OK, vec![b' '; bytes]).into_response();
+    }
+    let chunks = (0..bytes.div_ceil(chunk.len()))
+        .map(move |_| Ok::<_, std::io::Error>(axum::body::Bytes::from(chunk.clone())));
+    Response::new(axum::body::Body::from_stream(futures_util::stream::iter(
+        chunks,
+    )))
+}
+
 /// Applies the next fault for the request, counts the response and logs the request.
 async fn front(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -210,6 +223,10 @@ async fn front(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> R
             tokio::time::sleep(*d).await;
             next.run(req).await
         }
+        Some(Fault::Oversized {
+            bytes,
+            declared_length,
+        }) => oversized_response(*bytes, *declared_length),
         Some(Fault::DropAfterApply) => {
             // The handler has committed when it returns; the write of its response then
             // fails and hyper closes the socket without sending a byte.

@@ -33,6 +33,15 @@ pub enum Fault {
     DropAfterApply,
     /// Wait this long, then process the request normally.
     Delay(Duration),
+    /// Answer 200 with a body of this many bytes (JSON white space) without processing the
+    /// request: a hostile or broken backend. With `declared_length` false the body is sent
+    /// chunked, without a Content-Length.
+    Oversized {
+        /// Body size in bytes.
+        bytes: usize,
+        /// Whether the answer declares its length.
+        declared_length: bool,
+    },
 }
 
 impl Fault {
@@ -41,6 +50,7 @@ impl Fault {
             Fault::Status { .. } => "status",
             Fault::DropAfterApply => "drop_after_apply",
             Fault::Delay(_) => "delay",
+            Fault::Oversized { .. } => "oversized",
         }
     }
 }
@@ -178,6 +188,7 @@ impl FaultState {
             Fault::Status { .. } => self.stats.status += 1,
             Fault::DropAfterApply => self.stats.drop_after_apply += 1,
             Fault::Delay(_) => self.stats.delay += 1,
+            Fault::Oversized { .. } => self.stats.oversized += 1,
         }
         self.stats.pending_scripted = self.queue.len();
         Some(fault)

@@ -24,6 +24,8 @@ pub struct FaultStats {
     pub drop_after_apply: u64,
     /// `Fault::Delay` faults applied.
     pub delay: u64,
+    /// `Fault::Oversized` answers sent.
+    pub oversized: u64,
     /// Faults taken from the scripted queue.
     pub scripted: u64,
     /// Faults drawn by the random mode.
