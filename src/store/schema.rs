@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/002_consent_telemetry.sql"),
     include_str!("migrations/003_sync_outbox.sql"),
     include_str!("migrations/004_sync_state.sql"),
+    include_str!("migrations/005_erasure_pending.sql"),
 ];
 
 /// The schema version this code writes.

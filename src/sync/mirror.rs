@@ -109,6 +109,24 @@ pub(crate) fn cursor(conn: &Connection) -> Result<Option<String>> {
         .flatten())
 }
 
+/// Whether an account erasure was asked for and not finished.
+pub(crate) fn erasure_pending(conn: &Connection) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT erasure_pending FROM sync_state WHERE id = 1")?
+        .query_row([], |r| r.get::<_, i64>(0))
+        .optional()?
+        .is_some_and(|v| v != 0))
+}
+
+/// Marks an account erasure as asked for (`true`) or finished (`false`).
+pub(crate) fn set_erasure_pending(conn: &Connection, pending: bool) -> Result<()> {
+    conn.execute(
+        "UPDATE sync_state SET erasure_pending = ?1 WHERE id = 1",
+        [i64::from(pending)],
+    )?;
+    Ok(())
+}
+
 /// Saves the pull cursor (in the transaction that applied its page).
 pub(crate) fn set_cursor(conn: &Connection, cursor: Option<&str>) -> Result<()> {
     conn.execute("UPDATE sync_state SET cursor = ?1 WHERE id = 1", [cursor])?;

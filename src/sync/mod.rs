@@ -230,22 +230,31 @@ impl SyncClient {
 
     /// Deletes the user's account: first on the backend (`DELETE /v1/account`: every
     /// record and change), then every local record by crypto-shredding
-    /// (`Store::delete_all_user_data`) and this store's sync position. If the backend cannot
-    /// be reached, nothing local is touched and the call fails with `Network`. Waits for a
-    /// running sync to finish.
+    /// (`Store::delete_all_user_data`) and this store's sync position. Waits for a running
+    /// sync to finish.
+    ///
+    /// The erasure is recorded as pending before the request is sent. If the call is
+    /// interrupted (the app killed, the coroutine cancelled) or the backend cannot be
+    /// reached (`Network`: it may or may not have erased), the next `sync()` or
+    /// `deleteAccount()` finishes it, so local data never outlives an erased account. A
+    /// definite refusal (`AuthRequired`, another HTTP error) clears it: nothing was erased.
     pub async fn delete_account(&self) -> ApiResult<()> {
         let _running = self.running.lock().await;
         self.cancelled.store(false, Ordering::Release);
-        let mut token = None;
-        self.request(reqwest::Method::DELETE, ACCOUNT_PATH, None, &mut token)
-            .await?;
         self.blocking(|s| {
-            s.delete_all_user_data()?;
-            s.write(|tx, _| mirror::set_cursor(tx, None))
+            s.write(|tx, _| {
+                mirror::client_id(tx)?; // the sync state row exists from here on
+                mirror::set_erasure_pending(tx, true)
+            })
         })
         .await?;
-        log::info!("sync: account deleted on the backend and locally");
-        Ok(())
+        Ok(self.erase_account().await?)
+    }
+
+    /// Whether an account erasure was asked for and is not finished yet (see
+    /// `delete_account`): the app can show it and retry.
+    pub fn is_account_erasure_pending(&self) -> ApiResult<bool> {
+        self.store.read(|c, _| mirror::erasure_pending(c))
     }
 
     /// Starts syncing automatically every `interval_ms`, on an SDK thread, even when no
@@ -349,10 +358,49 @@ impl SyncClient {
 }
 
 impl SyncClient {
+    /// The erasure itself (the caller holds the running lock and has set the pending mark).
+    async fn erase_account(&self) -> Result<()> {
+        let mut token = None;
+        match self
+            .request(reqwest::Method::DELETE, ACCOUNT_PATH, None, &mut token)
+            .await
+        {
+            Ok(_) => {}
+            // No answer, or an answer lost: the backend may have erased. Keep the mark.
+            Err(e @ (Error::Network { .. } | Error::SyncCancelled)) if !definite(&e) => {
+                return Err(e)
+            }
+            Err(e) => {
+                self.blocking(|s| s.write(|tx, _| mirror::set_erasure_pending(tx, false)))
+                    .await?;
+                return Err(e);
+            }
+        }
+        self.blocking(|s| {
+            s.delete_all_user_data()?;
+            s.write(|tx, _| {
+                mirror::set_cursor(tx, None)?;
+                mirror::set_erasure_pending(tx, false)
+            })
+        })
+        .await?;
+        log::info!("sync: account deleted on the backend and locally");
+        Ok(())
+    }
+
     async fn run(&self) -> ApiResult<SyncSummary> {
         let started = Instant::now();
         let mut summary = SyncSummary::default();
         let mut token: Option<String> = None;
+        if self
+            .blocking(|s| s.read(|c, _| mirror::erasure_pending(c)))
+            .await?
+        {
+            // An account erasure was interrupted: finish it; there is nothing to sync.
+            self.erase_account().await?;
+            summary.duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+            return Ok(summary);
+        }
         let client_id = self
             .blocking(|s| s.write(|tx, _| mirror::client_id(tx)))
             .await?;
@@ -724,4 +772,10 @@ impl Drop for SyncClient {
 /// A count for the API (Kotlin `Long`, Swift `Int64`): counts never come near `i64::MAX`.
 pub(crate) fn count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Whether a failed request certainly did nothing on the backend: an HTTP error answer
+/// (4xx other than a retried one) is definite; no answer is not.
+fn definite(e: &Error) -> bool {
+    matches!(e, Error::Network { reason, .. } if reason.starts_with("HTTP 4"))
 }

@@ -8,6 +8,7 @@ import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicBoolean
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
+import kotlin.test.assertFalse
 import kotlin.test.assertNotNull
 import kotlin.test.assertNull
 import kotlin.test.assertTrue
@@ -375,7 +376,9 @@ class SyncClientTest {
         a.store.updateProfile(ProfilePatch(phone = PHONE_TYPED))
         a.store.addVehicle(NewVehicle(plate = "123ABC02"))
         a.syncNow()
+        assertFalse(a.sync.isAccountErasurePending())
         runBlocking(Dispatchers.IO) { a.sync.deleteAccount() }
+        assertFalse(a.sync.isAccountErasurePending(), "finished: nothing pending")
         assertEquals(0, a.store.info().vehicleCount)
         assertNull(a.store.getProfile())
         // A new device of the account finds nothing to pull.
