@@ -256,10 +256,15 @@ async fn delete_on_one_side_wins_over_an_edit_on_the_other() {
     sync_all(&a, &b).await;
     assert_eq!(data(&a), data(&b));
     assert!(b.store.get_vehicle(id).unwrap().is_none(), "delete wins");
+    let conflict = &b.sync.conflicts().unwrap()[0];
     assert_eq!(
-        b.sync.conflicts().unwrap()[0].resolution,
+        conflict.resolution,
         aparking_core::ConflictResolution::DeleteWon
     );
+    // What this device had is logged, so the user can see what the delete removed.
+    let lost = conflict.local_value.as_deref().expect("local values logged");
+    assert!(lost.contains("still mine"), "{lost}");
+    assert!(lost.contains("123ABC02") || lost.contains("plate"), "{lost}");
 }
 
 #[tokio::test]

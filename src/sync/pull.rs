@@ -42,6 +42,20 @@ fn local(conn: &Connection, keys: &StoreKeys, entity: &str, id: &str) -> Result<
     .map(to_map))
 }
 
+/// The local record as a JSON object of its synced fields, for the conflict log when a
+/// remote delete wins over it (the user can still see, and re-enter, what was lost).
+pub(crate) fn local_values_json(
+    conn: &Connection,
+    keys: &StoreKeys,
+    entity: &str,
+    id: &str,
+) -> Result<Option<String>> {
+    if !matches!(entity, "profile" | "vehicle" | "document") {
+        return Ok(None);
+    }
+    Ok(local(conn, keys, entity, id)?.map(|f| Value::Object(to_json(&f)).to_string()))
+}
+
 fn write(conn: &Connection, keys: &StoreKeys, entity: &str, id: &str, f: &FieldMap) -> Result<()> {
     match entity {
         "profile" => profile::write_synced(conn, keys, id, f),
@@ -173,13 +187,14 @@ fn apply_one(
         // Delete wins over any local edit.
         let had_pending = outbox::pending_for(conn, entity_name, id)? > 0;
         if had_pending {
+            let lost = local_values_json(conn, keys, entity_name, id)?;
             conflicts::log(
                 conn,
                 keys,
                 entity_name,
                 id,
                 None,
-                None,
+                lost.as_deref(),
                 None,
                 ConflictResolution::DeleteWon,
             )?;

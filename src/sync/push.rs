@@ -180,6 +180,10 @@ pub(crate) fn apply_results(
             Some("conflict") | Some("exists") => applied.conflicts += 1,
             // Deleted on the server: delete wins, locally too.
             Some("gone") => {
+                // Deleted on another device: delete wins. What this device had goes to
+                // the conflict log, so the user can see it.
+                let lost =
+                    super::pull::local_values_json(conn, keys, &change.entity, &change.record_id)?;
                 if let Some(table) = local_table(&change.entity) {
                     conn.execute(
                         &format!("DELETE FROM {table} WHERE id = ?1"),
@@ -202,7 +206,7 @@ pub(crate) fn apply_results(
                     &change.entity,
                     &change.record_id,
                     None,
-                    None,
+                    lost.as_deref(),
                     None,
                     super::conflicts::ConflictResolution::DeleteWon,
                 )?;
