@@ -18,6 +18,9 @@ cargo fmt --all -- --check
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "supply chain: cargo deny (licenses, bans, sources)"
+bash tests/deny.sh
+
 step "Rust tests"
 cargo test --workspace --locked
 
