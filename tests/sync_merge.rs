@@ -262,9 +262,15 @@ async fn delete_on_one_side_wins_over_an_edit_on_the_other() {
         aparking_core::ConflictResolution::DeleteWon
     );
     // What this device had is logged, so the user can see what the delete removed.
-    let lost = conflict.local_value.as_deref().expect("local values logged");
+    let lost = conflict
+        .local_value
+        .as_deref()
+        .expect("local values logged");
     assert!(lost.contains("still mine"), "{lost}");
-    assert!(lost.contains("123ABC02") || lost.contains("plate"), "{lost}");
+    assert!(
+        lost.contains("123ABC02") || lost.contains("plate"),
+        "{lost}"
+    );
 }
 
 #[tokio::test]
