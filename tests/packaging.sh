@@ -172,6 +172,15 @@ if ((n_fns > 0 && ${#missing_fns[@]} == 0)); then
 else
     fail "top-level functions the XCTest files call exist" "missing: ${missing_fns[*]:-none called}"
 fi
+# The recovery functions the tests call, with their exact Swift signatures.
+if grep -Eq "^public func deleteStoreFiles\(path: String\) *throws *\{" "$swift" &&
+    grep -Eq "^public func moveStoreAside\(path: String\) *throws *-> *String *\{" "$swift" &&
+    grep -q "deleteStoreFiles(path:" "$tests_dir"/KeysTests.swift &&
+    grep -q "moveStoreAside(path:" "$tests_dir"/KeysTests.swift; then
+    pass "Swift: deleteStoreFiles(path:) and moveStoreAside(path:) -> String exist and are tested"
+else
+    fail "Swift: deleteStoreFiles(path:) and moveStoreAside(path:) -> String exist and are tested"
+fi
 # shellcheck disable=SC2016 # the backquotes are Swift's, not a command substitution
 check "Swift: public static func open(path:keyProvider:) on Store" \
     contains "$swift" '^public static func `open`\(path: String, keyProvider: KeyProvider\)[[:space:]]*throws[[:space:]]*-> Store'

@@ -120,4 +120,28 @@ final class KeysTests: StoreTestCase {
         }
         XCTAssertEqual(try Data(contentsOf: file), junk)
     }
+
+    /// Mirrors KeysTest.kt: deleteStoreFiles after a lost key, moveStoreAside after corruption.
+    func testRecoveryDeletesAfterALostKeyAndMovesAsideAfterCorruption() throws {
+        let file = storeFile()
+        try withStore(file, CountingKeyProvider.withSeed(1)) { store in
+            _ = try store.addVehicle(vehicle: NewVehicle(plate: "123ABC02"))
+            assertThrows(
+                .InvalidInput(field: "path", reason: "the store is open in this process; call shutdown() first"),
+                try deleteStoreFiles(path: file.path)
+            )
+        }
+        assertThrows(.KeyUnavailable(reason: "invalidated"), try openStore(file, UnavailableKeyProvider(reason: "invalidated")))
+        try deleteStoreFiles(path: file.path)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: file.path))
+        try withStore(file, CountingKeyProvider.withSeed(2)) { store in
+            XCTAssertEqual(try store.info().vehicleCount, 0)
+        }
+
+        try Data(repeating: 0x5a, count: 4096).write(to: file)
+        XCTAssertThrowsError(try openStore(file, CountingKeyProvider.withSeed(2)))
+        let aside = try moveStoreAside(path: file.path)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: aside))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: file.path))
+    }
 }
