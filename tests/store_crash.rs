@@ -7,11 +7,10 @@
 mod common;
 
 use aparking_core::{AparkingError, NewVehicle, Store};
+use common::child::{self, ChildCommand, KillAt, Rng};
 use common::*;
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Instant;
 
 const CHILD_ENV: &str = "APARKING_CRASH_CHILD_STORE";
 const START_ENV: &str = "APARKING_CRASH_CHILD_START";
@@ -59,7 +58,6 @@ fn crash_child_process() {
     };
     let mut n: u64 = std::env::var(START_ENV).unwrap().parse().unwrap();
     let (store, mut current) = open_either(Path::new(&path));
-    let out = std::io::stdout();
     for step in 0u64.. {
         match step % 12 {
             3 => store.rotate_data_key().unwrap(),
@@ -76,8 +74,7 @@ fn crash_child_process() {
                     })
                     .unwrap();
                 // Acknowledged only after the commit returned.
-                writeln!(out.lock(), "ACK {n}").unwrap();
-                out.lock().flush().unwrap();
+                child::ack(n);
                 n += 1;
             }
         }
@@ -91,51 +88,18 @@ fn crash_consistency_under_sigkill() {
     fill_sample(&store);
     drop(store);
 
-    let mut seed = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    let mut next_random = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let seed = child::clock_seed();
+    let mut rng = Rng::new(seed);
     let mut acknowledged: Vec<u64> = Vec::new();
     let started = Instant::now();
     for round in 0..KILLS {
         let start = u64::from(round) * 100_000;
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--ignored",
-                "--exact",
-                "crash_child_process",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, &path)
-            .env(START_ENV, start.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("child starts");
-        let stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                // libtest may print its own prefix on the first line: find the marker anywhere.
-                .filter_map(|l| {
-                    l.rsplit_once("ACK ")
-                        .and_then(|(_, n)| n.trim().parse::<u64>().ok())
-                })
-                .collect::<Vec<_>>()
-        });
-        std::thread::sleep(Duration::from_millis(30 + next_random() % 250));
-        child.kill().expect("SIGKILL");
-        child.wait().unwrap();
-        acknowledged.extend(reader.join().unwrap());
+        let run = ChildCommand::new("crash_child_process")
+            .env(CHILD_ENV, path.display())
+            .env(START_ENV, start)
+            .run(KillAt::Delay(rng.millis(30, 279)));
+        run.expect_killed(&format!("round {round} (seed {seed})"));
+        acknowledged.extend(run.acks().map(|n| n.parse::<u64>().expect("ACK n")));
 
         let conn = rusqlite::Connection::open(&path).unwrap();
         let check: String = conn

@@ -8,12 +8,11 @@ use aparking_core::{
     AuthProvider, AuthProviderError, NetworkConfig, NewVehicle, SyncClient, SyncConfig,
 };
 use aparking_server::{ReferenceServer, ServerConfig};
+use common::child::{self, ChildCommand, KillAt, Rng};
 use common::*;
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Instant;
 
 const KILLS: u32 = 50;
 const STORE_ENV: &str = "APARKING_SYNC_CRASH_STORE";
@@ -64,7 +63,6 @@ fn sync_crash_child_process() {
         .enable_all()
         .build()
         .unwrap();
-    let out = std::io::stdout();
     for n in start.. {
         store
             .add_vehicle(NewVehicle {
@@ -72,8 +70,7 @@ fn sync_crash_child_process() {
                 ..Default::default()
             })
             .unwrap();
-        writeln!(out.lock(), "ACK {n}").unwrap();
-        out.lock().flush().unwrap();
+        child::ack(n);
         if n % 3 == 0 {
             let _ = runtime.block_on(sync.sync());
         }
@@ -86,47 +83,18 @@ async fn sync_survives_sigkill() {
     let account = server.add_account("token-a");
     let (_dir, path) = temp_store_path();
     let path_str = path.to_string_lossy().into_owned();
-    let mut seed = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
+    let seed = child::clock_seed();
+    let mut rng = Rng::new(seed);
     let mut acknowledged = BTreeSet::new();
     let started = Instant::now();
     for round in 0..KILLS {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--ignored",
-                "--exact",
-                "sync_crash_child_process",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+        let run = ChildCommand::new("sync_crash_child_process")
             .env(STORE_ENV, &path_str)
             .env(SERVER_ENV, server.base_url())
-            .env(START_ENV, (u64::from(round) * 200).to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .filter_map(|l| {
-                    l.rsplit_once("ACK ")
-                        .and_then(|(_, n)| n.trim().parse::<u64>().ok())
-                })
-                .collect::<Vec<_>>()
-        });
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        tokio::time::sleep(Duration::from_millis(40 + seed % 200)).await;
-        child.kill().unwrap();
-        child.wait().unwrap();
-        acknowledged.extend(reader.join().unwrap());
+            .env(START_ENV, u64::from(round) * 200)
+            .run(KillAt::Delay(rng.millis(40, 239)));
+        run.expect_killed(&format!("round {round} (seed {seed})"));
+        acknowledged.extend(run.acks().map(|n| n.parse::<u64>().expect("ACK n")));
     }
 
     // Reopen, sync to the end, compare.

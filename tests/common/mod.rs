@@ -8,6 +8,7 @@ use aparking_core::{
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub mod child;
 pub mod privacy;
 
 /// A KEK made of one repeated byte: distinct keys for distinct bytes.
