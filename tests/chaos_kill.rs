@@ -320,7 +320,7 @@ fn possible(op: &str, s: &ChildState) -> bool {
         "add_vehicle" => s.vehicles.len() < MAX_VEHICLES,
         "update_vehicle" => !s.vehicles.is_empty(),
         // A vehicle with documents linked to it is not removed: the store unlinks them
-        // without an outbox entry (see `removing_a_linked_vehicle_keeps_the_link_on_the_server`).
+        // without an outbox entry (see `removing_a_linked_vehicle_unlinks_its_documents_on_the_server_too`).
         "remove_vehicle" => s.vehicles.keys().any(|id| !s.linked(id)),
         "add_document" => s.documents.len() < MAX_DOCUMENTS,
         "update_document" | "remove_document" => !s.documents.is_empty(),
@@ -1522,12 +1522,11 @@ fn chaos_kill_consistency() {
     );
 }
 
-/// SDK bug found by this test's first runs: removing a vehicle unlinks its documents in
-/// the store (`ON DELETE SET NULL`) without an outbox entry, so the server keeps the
-/// documents linked to the removed vehicle and the store and the server never agree again.
+/// Regression (found by this test's first runs): removing a vehicle unlinked its documents
+/// in the store (`ON DELETE SET NULL`) without an outbox entry, so the server kept the
+/// documents linked to the removed vehicle. Each unlink is now a document change.
 #[tokio::test]
-#[ignore = "SDK bug: removing a vehicle unlinks its documents without an outbox entry"]
-async fn removing_a_linked_vehicle_keeps_the_link_on_the_server() {
+async fn removing_a_linked_vehicle_unlinks_its_documents_on_the_server_too() {
     let server = ReferenceServer::start(ServerConfig::default()).unwrap();
     let account = server.add_account(TOKEN);
     let (_dir, path) = common::temp_store_path();
@@ -1564,15 +1563,12 @@ async fn removing_a_linked_vehicle_keeps_the_link_on_the_server() {
     );
 }
 
-/// SDK bug found while sizing this test's consent changes: `upload()` sends every pending
-/// deletion request in one request. Past 100 of them (the backend's limit per request; the
-/// same happens past 1,000 installation ids in one request, which 500 withdrawals within
-/// the 400 days the ids are kept reach) the backend answers 413, the requests are kept, and
-/// the upload stops before sending any event, at every later attempt too: deletion requests
-/// are never delivered and telemetry upload is blocked for good.
+/// Regression (found while sizing this test's consent changes): `upload()` sent every
+/// pending deletion request in one POST; past 100 (or 1,000 installation ids) the backend
+/// answered 413 and telemetry upload was blocked for good. Now requests go up in batches
+/// within the limits, and an id is named once per purpose, so requests stay small.
 #[tokio::test]
-#[ignore = "SDK bug: more than 100 pending deletion requests block telemetry upload for good"]
-async fn many_pending_deletion_requests_block_telemetry_upload() {
+async fn many_pending_deletion_requests_go_up_in_batches_within_the_limits() {
     let server = ReferenceServer::start(ServerConfig::default()).unwrap();
     let (_dir, path) = common::temp_store_path();
     let store = Store::open(path.to_string_lossy().into_owned(), kek(0)).unwrap();
@@ -1588,6 +1584,24 @@ async fn many_pending_deletion_requests_block_telemetry_upload() {
         consent.withdraw_all(context()).unwrap();
     }
     assert_eq!(telemetry.pending_deletion_requests().unwrap(), 101);
+    // Each request names only the ids not covered by an earlier one (the two used since the
+    // previous withdrawal), not all 200 ids of the 101 cycles.
+    let db =
+        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let most_ids: usize = db
+        .prepare("SELECT body FROM telemetry_deletion_requests")
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|body| {
+            let body: serde_json::Value = serde_json::from_str(&body.unwrap()).unwrap();
+            body["installation_ids"].as_array().unwrap().len()
+        })
+        .max()
+        .unwrap();
+    assert!(most_ids <= 2, "a request names {most_ids} ids");
+    drop(db);
     let summary = telemetry.upload().await.unwrap();
     assert!(
         summary.complete,

@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/003_sync_outbox.sql"),
     include_str!("migrations/004_sync_state.sql"),
     include_str!("migrations/005_erasure_pending.sql"),
+    include_str!("migrations/006_deletion_coverage.sql"),
 ];
 
 /// The schema version this code writes.

@@ -213,6 +213,19 @@ pub(crate) fn update(
 
 /// Removes the vehicle `id` (its documents stay, unlinked). Works on a damaged record too.
 pub(crate) fn remove(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<()> {
+    // Documents linked to the vehicle lose the link (`ON DELETE SET NULL` in the schema);
+    // each unlink is a change of the document and goes to the outbox like any other, so
+    // the backend unlinks them too. Recorded without opening the documents: a damaged one
+    // is unlinked as well.
+    let linked: Vec<String> = conn
+        .prepare_cached("SELECT id FROM documents WHERE vehicle_id = ?1")?
+        .query_map([id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for document in &linked {
+        let mut unlink = serde_json::Map::new();
+        unlink.insert("vehicle_id".into(), serde_json::Value::Null);
+        outbox::record(conn, keys, Entity::Document, document, Op::Upsert, unlink)?;
+    }
     match conn
         .prepare_cached("DELETE FROM vehicles WHERE id = ?1")?
         .execute([id])?

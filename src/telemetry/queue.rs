@@ -98,31 +98,45 @@ fn purge(conn: &Connection, purposes: PurposeSet) -> Result<u64> {
     Ok(purged as u64)
 }
 
+/// Most installation ids one deletion request names (the protocol's limit, docs/openapi.yaml).
+pub(crate) const MAX_IDS_PER_DELETION_REQUEST: usize = 1000;
+
 fn queue_deletion_request(
     conn: &Connection,
     purposes: PurposeSet,
     reason: DeletionReason,
 ) -> Result<()> {
+    // Ids an earlier request already named for every one of these purposes are left out:
+    // they were replaced at that consent change and collected nothing since.
+    let mask = i64::from(purposes.0);
     let installation_ids: Vec<String> = conn
-        .prepare_cached("SELECT id FROM telemetry_installations ORDER BY started_at, rowid")?
-        .query_map([], |r| r.get(0))?
+        .prepare_cached(
+            "SELECT id FROM telemetry_installations WHERE (deleted_purposes & ?1) != ?1
+             ORDER BY started_at, rowid",
+        )?
+        .query_map([mask], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     if installation_ids.is_empty() {
-        return Ok(()); // nothing was ever collected
+        return Ok(()); // nothing was collected under an id not covered yet
     }
     let now = now_millis();
-    let request = DeletionRequest {
-        id: uuid::Uuid::new_v4().to_string(),
-        installation_ids,
-        purposes: purposes.to_vec().into_iter().map(Purpose::as_str).collect(),
-        reason,
-        created_at: rfc3339_millis(now),
-    };
-    conn.prepare_cached(
-        "INSERT INTO telemetry_deletion_requests (id, created_at, body) VALUES (?1, ?2, ?3)",
-    )?
-    .execute(params![request.id, now, serde_json::to_string(&request)?])?;
-    conn.execute("UPDATE telemetry_installations SET reported = 1", [])?;
+    for ids in installation_ids.chunks(MAX_IDS_PER_DELETION_REQUEST) {
+        let request = DeletionRequest {
+            id: uuid::Uuid::new_v4().to_string(),
+            installation_ids: ids.to_vec(),
+            purposes: purposes.to_vec().into_iter().map(Purpose::as_str).collect(),
+            reason,
+            created_at: rfc3339_millis(now),
+        };
+        conn.prepare_cached(
+            "INSERT INTO telemetry_deletion_requests (id, created_at, body) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![request.id, now, serde_json::to_string(&request)?])?;
+    }
+    conn.execute(
+        "UPDATE telemetry_installations SET reported = 1, deleted_purposes = deleted_purposes | ?1",
+        [mask],
+    )?;
     conn.execute(
         "DELETE FROM telemetry_installations WHERE ended_at IS NOT NULL AND reported = 1 AND ended_at < ?1",
         [now - INSTALLATIONS_KEPT_DAYS * 86_400_000],

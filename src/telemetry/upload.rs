@@ -19,6 +19,8 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 const EVENTS_PATH: &str = "/v1/telemetry/events";
 const DELETION_REQUESTS_PATH: &str = "/v1/telemetry/deletion-requests";
+/// Most deletion requests in one POST (the protocol's limit).
+const MAX_DELETION_REQUESTS_PER_BATCH: usize = 100;
 const RATE_WINDOW: Duration = Duration::from_secs(60);
 
 /// What one `upload()` did.
@@ -243,30 +245,48 @@ impl Uploader {
         if requests.is_empty() {
             return Ok(None);
         }
-        let bodies: Vec<Value> = requests
-            .iter()
-            .filter_map(|(_, b)| serde_json::from_str(b).ok())
-            .collect();
-        let body = json!({ "schema_version": 1, "requests": bodies });
-        match self
-            .send(DELETION_REQUESTS_PATH, &body, config, summary)
-            .await?
-        {
-            Outcome::Accepted(_) => {
-                let ids: Vec<String> = requests.into_iter().map(|(id, _)| id).collect();
-                summary.deletion_requests_sent += count(ids.len() as u64);
-                blocking(store, move |s| {
-                    s.write(|tx, _| queue::remove_deletion_requests(tx, &ids))
-                })
-                .await?;
-                Ok(None)
+        // Batches within the protocol's limits: at most 100 requests and 1,000
+        // installation ids a POST (a request names at most 1,000 ids itself).
+        let mut batches: Vec<Vec<(String, Value)>> = Vec::new();
+        let mut ids_in_batch = 0usize;
+        for (id, body) in requests {
+            let Ok(value) = serde_json::from_str::<Value>(&body) else {
+                continue; // written by this SDK; unreadable would be a bug, not data
+            };
+            let ids = value["installation_ids"].as_array().map_or(0, Vec::len);
+            let full = batches.last().map_or(true, |b| {
+                b.len() >= MAX_DELETION_REQUESTS_PER_BATCH
+                    || ids_in_batch + ids > queue::MAX_IDS_PER_DELETION_REQUEST
+            });
+            if full {
+                batches.push(Vec::new());
+                ids_in_batch = 0;
             }
-            Outcome::Rejected(status) => {
-                log::warn!("telemetry: deletion requests refused with HTTP {status}; kept");
-                Ok(Some(config.network.retry_max_delay_ms))
-            }
-            Outcome::GaveUp(wait) => Ok(Some(millis_of(wait))),
+            ids_in_batch += ids;
+            batches.last_mut().expect("pushed above").push((id, value));
         }
+        for batch in batches {
+            let (ids, bodies): (Vec<String>, Vec<Value>) = batch.into_iter().unzip();
+            let body = json!({ "schema_version": 1, "requests": bodies });
+            match self
+                .send(DELETION_REQUESTS_PATH, &body, config, summary)
+                .await?
+            {
+                Outcome::Accepted(_) => {
+                    summary.deletion_requests_sent += count(ids.len() as u64);
+                    blocking(store, move |s| {
+                        s.write(|tx, _| queue::remove_deletion_requests(tx, &ids))
+                    })
+                    .await?;
+                }
+                Outcome::Rejected(status) => {
+                    log::warn!("telemetry: deletion requests refused with HTTP {status}; kept");
+                    return Ok(Some(config.network.retry_max_delay_ms));
+                }
+                Outcome::GaveUp(wait) => return Ok(Some(millis_of(wait))),
+            }
+        }
+        Ok(None)
     }
 }
 
