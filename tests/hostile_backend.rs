@@ -4,25 +4,14 @@
 
 mod common;
 
-use aparking_core::{
-    AparkingError, AuthProvider, AuthProviderError, NetworkConfig, NewVehicle, SyncClient,
-    SyncConfig,
-};
-use aparking_server::{Fault, FaultPlan, ReferenceServer, ServerConfig};
+use aparking_core::{AparkingError, NetworkConfig, NewVehicle, SyncClient};
+use aparking_server::{Fault, FaultPlan, ReferenceServer};
+use common::sync::*;
 use common::*;
 use std::sync::Arc;
 
-struct Token;
-
-impl AuthProvider for Token {
-    fn bearer_token(&self, _refresh: bool) -> Result<String, AuthProviderError> {
-        Ok("token-h".into())
-    }
-}
-
 fn setup() -> (ReferenceServer, String, tempfile::TempDir, Arc<SyncClient>) {
-    let server = ReferenceServer::start(ServerConfig::default()).unwrap();
-    let account = server.add_account("token-h");
+    let (server, account) = server_with_account("token-h");
     let (dir, path) = temp_store_path();
     let store = open(&path, &key(1));
     store
@@ -31,16 +20,11 @@ fn setup() -> (ReferenceServer, String, tempfile::TempDir, Arc<SyncClient>) {
             ..Default::default()
         })
         .unwrap();
-    let config = SyncConfig {
-        network: NetworkConfig {
-            max_attempts: 2,
-            retry_base_delay_ms: 1,
-            retry_max_delay_ms: 5,
-            ..NetworkConfig::default()
-        },
-        ..SyncConfig::new(server.base_url())
+    let network = NetworkConfig {
+        max_attempts: 2,
+        ..fast_network()
     };
-    let sync = SyncClient::new(store, config, Arc::new(Token)).unwrap();
+    let sync = sync_client_with(&store, &server, "token-h", network);
     (server, account, dir, sync)
 }
 

@@ -4,13 +4,14 @@
 mod common;
 
 use aparking_core::{
-    AparkingError, AuthProvider, AuthProviderError, Consent, NetworkConfig, NewVehicle, Purpose,
-    SyncClient, SyncConfig, Telemetry, TelemetryConfig, TelemetryEvent,
+    AparkingError, Consent, NetworkConfig, NewVehicle, Purpose, SyncClient, SyncConfig, Telemetry,
+    TelemetryConfig, TelemetryEvent,
 };
 use aparking_server::{ReferenceServer, ServerConfig, TlsConfig};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use common::privacy::{context, policy};
+use common::sync::*;
 use common::*;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, PublicKeyData,
@@ -67,14 +68,6 @@ fn pki() -> Pki {
     }
 }
 
-struct Token;
-
-impl AuthProvider for Token {
-    fn bearer_token(&self, _refresh: bool) -> Result<String, AuthProviderError> {
-        Ok("token-tls".into())
-    }
-}
-
 fn https_server(pki: &Pki) -> (ReferenceServer, String) {
     let server = ReferenceServer::start(ServerConfig {
         tls: Some(pki.server.clone()),
@@ -114,11 +107,7 @@ fn device(
             ..Default::default()
         })
         .unwrap();
-    let config = SyncConfig {
-        network,
-        ..SyncConfig::new(server.base_url())
-    };
-    let sync = SyncClient::new(Arc::clone(&store), config, Arc::new(Token)).unwrap();
+    let sync = sync_client_with(&store, server, "token-tls", network);
     (dir, store, sync)
 }
 
@@ -271,7 +260,13 @@ fn bad_trust_settings_are_refused_when_the_client_is_made() {
             network,
             ..SyncConfig::new(server.base_url())
         };
-        match SyncClient::new(Arc::clone(&store), config, Arc::new(Token)).unwrap_err() {
+        match SyncClient::new(
+            Arc::clone(&store),
+            config,
+            Arc::new(StaticToken("token-tls")),
+        )
+        .unwrap_err()
+        {
             AparkingError::InvalidInput { field: f, .. } => assert_eq!(f, field),
             other => panic!("expected InvalidInput for {field}, got {other:?}"),
         }

@@ -4,35 +4,13 @@
 
 mod common;
 
-use aparking_core::{
-    delete_store_files, move_store_aside, AparkingError, AuthProvider, AuthProviderError,
-    NetworkConfig, NewVehicle, Store, SyncClient, SyncConfig,
-};
-use aparking_server::{ReferenceServer, ServerConfig};
+use aparking_core::{delete_store_files, move_store_aside, AparkingError, NewVehicle, Store};
+use aparking_server::ReferenceServer;
+use common::sync::*;
 use common::*;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::Arc;
-
-struct Token;
-
-impl AuthProvider for Token {
-    fn bearer_token(&self, _refresh: bool) -> Result<String, AuthProviderError> {
-        Ok("token-r".into())
-    }
-}
-
-fn sync_client(store: &Arc<Store>, server: &ReferenceServer) -> Arc<SyncClient> {
-    let config = SyncConfig {
-        network: NetworkConfig {
-            retry_base_delay_ms: 1,
-            retry_max_delay_ms: 5,
-            ..NetworkConfig::default()
-        },
-        ..SyncConfig::new(server.base_url())
-    };
-    SyncClient::new(Arc::clone(store), config, Arc::new(Token)).unwrap()
-}
 
 /// The user's data as a comparable snapshot (ids and values, sorted).
 fn snapshot(store: &Store) -> (String, Vec<String>, Vec<String>) {
@@ -72,7 +50,7 @@ async fn synced_sample(
 ) -> (String, Vec<String>, Vec<String>) {
     let store = open(path, &key(1));
     fill_sample(&store);
-    let sync = sync_client(&store, server);
+    let sync = sync_client(&store, server, "token-r");
     assert_eq!(sync.sync().await.unwrap().pending, 0);
     let before = snapshot(&store);
     drop(sync);
@@ -82,8 +60,7 @@ async fn synced_sample(
 
 #[tokio::test]
 async fn a_lost_key_is_key_unavailable_then_delete_reopen_and_sync_restores_everything() {
-    let server = ReferenceServer::start(ServerConfig::default()).unwrap();
-    server.add_account("token-r");
+    let (server, _account) = server_with_account("token-r");
     let (_dir, path) = temp_store_path();
     let before = synced_sample(&path, &server).await;
 
@@ -103,7 +80,7 @@ async fn a_lost_key_is_key_unavailable_then_delete_reopen_and_sync_restores_ever
         0,
         "a new, empty store"
     );
-    let sync = sync_client(&store, &server);
+    let sync = sync_client(&store, &server, "token-r");
     let summary = sync.sync().await.unwrap();
     assert_eq!(summary.pushed, 0);
     assert!(summary.pulled >= 6, "{summary:?}");
@@ -122,8 +99,7 @@ async fn a_lost_key_is_key_unavailable_then_delete_reopen_and_sync_restores_ever
 
 #[tokio::test]
 async fn a_damaged_file_is_store_corrupted_then_move_aside_reopen_and_sync_restores_everything() {
-    let server = ReferenceServer::start(ServerConfig::default()).unwrap();
-    server.add_account("token-r");
+    let (server, _account) = server_with_account("token-r");
     let (dir, path) = temp_store_path();
     let before = synced_sample(&path, &server).await;
 
@@ -149,7 +125,7 @@ async fn a_damaged_file_is_store_corrupted_then_move_aside_reopen_and_sync_resto
     assert!(!path.exists());
 
     let store = open(&path, &key(1));
-    let sync = sync_client(&store, &server);
+    let sync = sync_client(&store, &server, "token-r");
     sync.sync().await.unwrap();
     assert_eq!(snapshot(&store), before, "everything synced came back");
     drop(dir);

@@ -4,21 +4,12 @@
 
 mod common;
 
-use aparking_core::{
-    AparkingError, AuthProvider, AuthProviderError, NetworkConfig, Store, SyncClient, SyncConfig,
-};
-use aparking_server::{Fault, FaultPlan, ReferenceServer, ServerConfig};
+use aparking_core::{AparkingError, NetworkConfig, Store, SyncClient};
+use aparking_server::{Fault, FaultPlan, ReferenceServer};
+use common::sync::*;
 use common::*;
 use std::sync::Arc;
 use std::time::Duration;
-
-struct Token(&'static str);
-
-impl AuthProvider for Token {
-    fn bearer_token(&self, _refresh: bool) -> Result<String, AuthProviderError> {
-        Ok(self.0.into())
-    }
-}
 
 struct Device {
     _dir: tempfile::TempDir,
@@ -30,25 +21,16 @@ fn device(server: &ReferenceServer, token: &'static str) -> Device {
     let (dir, path) = temp_store_path();
     let store = open(&path, &key(1));
     fill_sample(&store);
-    let config = SyncConfig {
-        network: NetworkConfig {
-            max_attempts: 1,
-            ..NetworkConfig::default()
-        },
-        ..SyncConfig::new(server.base_url())
+    let network = NetworkConfig {
+        max_attempts: 1,
+        ..NetworkConfig::default()
     };
-    let sync = SyncClient::new(Arc::clone(&store), config, Arc::new(Token(token))).unwrap();
+    let sync = sync_client_with(&store, server, token, network);
     Device {
         _dir: dir,
         store,
         sync,
     }
-}
-
-fn server() -> (ReferenceServer, String) {
-    let server = ReferenceServer::start(ServerConfig::default()).unwrap();
-    let account = server.add_account("token-e");
-    (server, account)
 }
 
 fn live_records(server: &ReferenceServer, account: &str) -> usize {
@@ -61,7 +43,7 @@ fn live_records(server: &ReferenceServer, account: &str) -> usize {
 
 #[tokio::test]
 async fn an_erasure_whose_answer_was_lost_is_finished_by_the_next_sync() {
-    let (server, account) = server();
+    let (server, account) = server_with_account("token-e");
     let d = device(&server, "token-e");
     d.sync.sync().await.unwrap();
     assert!(live_records(&server, &account) > 0);
@@ -91,7 +73,7 @@ async fn an_erasure_whose_answer_was_lost_is_finished_by_the_next_sync() {
 
 #[tokio::test]
 async fn a_dropped_erasure_call_is_finished_by_the_next_delete_account() {
-    let (server, account) = server();
+    let (server, account) = server_with_account("token-e");
     let d = device(&server, "token-e");
     d.sync.sync().await.unwrap();
     server
@@ -111,7 +93,7 @@ async fn a_dropped_erasure_call_is_finished_by_the_next_delete_account() {
 
 #[tokio::test]
 async fn a_definite_refusal_leaves_everything_as_it_was() {
-    let (server, account) = server();
+    let (server, account) = server_with_account("token-e");
     let owner = device(&server, "token-e");
     owner.sync.sync().await.unwrap();
     let before = live_records(&server, &account);

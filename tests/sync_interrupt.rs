@@ -6,38 +6,14 @@
 mod common;
 
 use aparking_core::{
-    AparkingError, AuthProvider, AuthProviderError, Consent, NetworkConfig, NewVehicle, Purpose,
-    Store, SyncClient, SyncConfig, Telemetry, TelemetryConfig, TelemetryEvent,
+    AparkingError, Consent, NewVehicle, Purpose, Store, Telemetry, TelemetryConfig, TelemetryEvent,
 };
-use aparking_server::{Fault, FaultPlan, ReferenceServer, ServerConfig};
+use aparking_server::{Fault, FaultPlan};
 use common::privacy::{context, policy};
+use common::sync::*;
 use common::*;
 use std::sync::Arc;
 use std::time::Duration;
-
-struct Token;
-
-impl AuthProvider for Token {
-    fn bearer_token(&self, _refresh: bool) -> Result<String, AuthProviderError> {
-        Ok("token-i".into())
-    }
-}
-
-fn fast() -> NetworkConfig {
-    NetworkConfig {
-        retry_base_delay_ms: 1,
-        retry_max_delay_ms: 5,
-        ..NetworkConfig::default()
-    }
-}
-
-fn sync_client(store: &Arc<Store>, server: &ReferenceServer) -> Arc<SyncClient> {
-    let config = SyncConfig {
-        network: fast(),
-        ..SyncConfig::new(server.base_url())
-    };
-    SyncClient::new(Arc::clone(store), config, Arc::new(Token)).unwrap()
-}
 
 /// `n` vehicles: two push batches of at most 500.
 fn add_vehicles(store: &Store, n: u32) {
@@ -51,19 +27,13 @@ fn add_vehicles(store: &Store, n: u32) {
     }
 }
 
-fn server() -> (ReferenceServer, String) {
-    let server = ReferenceServer::start(ServerConfig::default()).unwrap();
-    let account = server.add_account("token-i");
-    (server, account)
-}
-
 #[tokio::test]
 async fn a_dropped_sync_future_stops_the_sync_and_the_next_one_finishes_the_work() {
-    let (server, account) = server();
+    let (server, account) = server_with_account("token-i");
     let (_dir, path) = temp_store_path();
     let store = open(&path, &key(1));
     add_vehicles(&store, 700);
-    let sync = sync_client(&store, &server);
+    let sync = sync_client(&store, &server, "token-i");
 
     // The second push batch is slow; the caller gives up (drops the future) meanwhile.
     server.inject(
@@ -92,11 +62,11 @@ async fn a_dropped_sync_future_stops_the_sync_and_the_next_one_finishes_the_work
 
 #[tokio::test]
 async fn shutting_the_store_down_under_a_running_sync_is_a_clean_store_closed() {
-    let (server, account) = server();
+    let (server, account) = server_with_account("token-i");
     let (_dir, path) = temp_store_path();
     let store = open(&path, &key(1));
     add_vehicles(&store, 700);
-    let sync = sync_client(&store, &server);
+    let sync = sync_client(&store, &server, "token-i");
     server.inject(
         FaultPlan::new().then_on("/v1/sync/push", Fault::Delay(Duration::from_millis(300))),
     );
@@ -116,7 +86,7 @@ async fn shutting_the_store_down_under_a_running_sync_is_a_clean_store_closed() 
     // not saved; resending it is recognised, nothing is applied twice.
     let store = open(&path, &key(1));
     assert_eq!(store.list_vehicles().unwrap().len(), 700);
-    let sync = sync_client(&store, &server);
+    let sync = sync_client(&store, &server, "token-i");
     assert_eq!(sync.sync().await.unwrap().pending, 0);
     assert_eq!(server.records(&account).len(), 700);
     assert_eq!(server.stats().changes_applied, 700);
@@ -124,7 +94,7 @@ async fn shutting_the_store_down_under_a_running_sync_is_a_clean_store_closed() 
 
 #[tokio::test]
 async fn telemetry_shut_down_during_an_upload_keeps_what_was_not_confirmed() {
-    let (server, _account) = server();
+    let (server, _account) = server_with_account("token-i");
     let (_dir, path) = temp_store_path();
     let store = open(&path, &key(1));
     let consent = Consent::new(Arc::clone(&store));
@@ -133,7 +103,7 @@ async fn telemetry_shut_down_during_an_upload_keeps_what_was_not_confirmed() {
         .accept_policy(1, vec![Purpose::ServiceImprovement], context())
         .unwrap();
     let config = TelemetryConfig {
-        network: fast(),
+        network: fast_network(),
         max_uploads_per_minute: 1000,
         ..TelemetryConfig::new(server.base_url())
     };

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 pub mod child;
 pub mod privacy;
+pub mod sync;
 
 /// A KEK made of one repeated byte: distinct keys for distinct bytes.
 pub fn key(byte: u8) -> Arc<dyn KeyProvider> {

@@ -1,0 +1,57 @@
+//! Helpers for the sync tests: a fixed bearer token, fast retries, a client, a backend.
+#![allow(dead_code)]
+
+use aparking_core::{
+    AuthProvider, AuthProviderError, NetworkConfig, Store, SyncClient, SyncConfig,
+};
+use aparking_server::{ReferenceServer, ServerConfig};
+use std::sync::Arc;
+
+/// An `AuthProvider` that always gives the same token.
+pub struct StaticToken(pub &'static str);
+
+impl AuthProvider for StaticToken {
+    fn bearer_token(&self, _refresh: bool) -> Result<String, AuthProviderError> {
+        Ok(self.0.into())
+    }
+}
+
+/// Millisecond backoff, the default attempts and timeouts.
+pub fn fast_network() -> NetworkConfig {
+    NetworkConfig {
+        retry_base_delay_ms: 1,
+        retry_max_delay_ms: 5,
+        ..NetworkConfig::default()
+    }
+}
+
+/// A sync client of `store` for `server` with `network`, authenticating with `token`.
+pub fn sync_client_with(
+    store: &Arc<Store>,
+    server: &ReferenceServer,
+    token: &'static str,
+    network: NetworkConfig,
+) -> Arc<SyncClient> {
+    let config = SyncConfig {
+        network,
+        ..SyncConfig::new(server.base_url())
+    };
+    SyncClient::new(Arc::clone(store), config, Arc::new(StaticToken(token))).unwrap()
+}
+
+/// A sync client of `store` for `server` with fast retries.
+pub fn sync_client(
+    store: &Arc<Store>,
+    server: &ReferenceServer,
+    token: &'static str,
+) -> Arc<SyncClient> {
+    sync_client_with(store, server, token, fast_network())
+}
+
+/// A reference backend on 127.0.0.1 with one account reached by `token`; returns the
+/// account id too.
+pub fn server_with_account(token: &str) -> (ReferenceServer, String) {
+    let server = ReferenceServer::start(ServerConfig::default()).unwrap();
+    let account = server.add_account(token);
+    (server, account)
+}
