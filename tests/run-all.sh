@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project, as CI does: formatting, lints, the Rust tests (unit,
-# integration, doc tests, the benchmarks once in test mode) and the Kotlin tests on the JVM
-# through the generated bindings.
+# integration, doc tests, a short cargo-fuzz run of every fuzz target, the benchmarks once in
+# test mode) and the Kotlin tests on the JVM through the generated bindings.
 #
 #   bash tests/run-all.sh
 #
@@ -24,6 +24,9 @@ bash tests/deny.sh
 
 step "Rust tests"
 cargo test --workspace --locked
+
+step "fuzz targets, 15 s each (cargo-fuzz on nightly; skipped without nightly)"
+bash tests/fuzz-smoke.sh
 
 step "benchmarks, once each in test mode"
 cargo test --locked --benches

@@ -466,13 +466,14 @@ impl SyncClient {
         let bytes = net::read_limited(response, MAX_POLICY_BYTES)
             .await
             .ok_or_else(|| network("the policy answer is cut off or too large".into()))?;
-        let manifest: Value = serde_json::from_slice(&bytes)
-            .map_err(|_| network("the policy manifest is malformed".into()))?;
-        let manifest: crate::consent::PolicyManifest =
-            serde_json::from_value(manifest).map_err(|_| Error::Network {
-                reason: "the backend's policy manifest is malformed".into(),
-                retry_after_ms: None,
-            })?;
+        // Decoded straight into the manifest type and validated as a bundled manifest is
+        // (`parse_policy_manifest`): repeated keys are refused the same way on both paths.
+        // What the backend got wrong is a `Network` failure, never the app's `InvalidInput`.
+        let manifest: crate::consent::PolicyManifest = serde_json::from_slice(&bytes)
+            .map_err(|_| network("the backend's policy manifest is malformed".into()))?;
+        manifest
+            .validate()
+            .map_err(|_| network("the backend's policy manifest is invalid".into()))?;
         let version = manifest.version;
         let store = Arc::clone(&self.store);
         match tokio::task::spawn_blocking(move || {
