@@ -36,10 +36,10 @@
 mod common;
 
 use aparking_core::{
-    AuthProvider, AuthProviderError, Consent, ConsentState, Document, DocumentField, DocumentKind,
-    DocumentPatch, InMemoryKeyProvider, KeyProvider, Language, NetworkConfig, NetworkType,
-    NewDocument, NewVehicle, Profile, ProfileField, ProfilePatch, Purpose, Store, SyncClient,
-    SyncConfig, Telemetry, TelemetryConfig, TelemetryEvent, Vehicle, VehicleField, VehiclePatch,
+    Consent, ConsentState, Document, DocumentField, DocumentKind, DocumentPatch,
+    InMemoryKeyProvider, KeyProvider, Language, NetworkType, NewDocument, NewVehicle, Profile,
+    ProfileField, ProfilePatch, Purpose, Store, SyncClient, Telemetry, TelemetryConfig,
+    TelemetryEvent, Vehicle, VehicleField, VehiclePatch,
 };
 use aparking_server::{ReferenceServer, ServerConfig, ServerRecord};
 use common::child::{self, ChildCommand, ChildRun, KillAt, Rng};
@@ -83,24 +83,8 @@ fn kek(generation: u32) -> Arc<dyn KeyProvider> {
     Arc::new(InMemoryKeyProvider::from_bytes(&bytes))
 }
 
-struct Token;
-
-impl AuthProvider for Token {
-    fn bearer_token(&self, _refresh: bool) -> Result<String, AuthProviderError> {
-        Ok(TOKEN.into())
-    }
-}
-
 fn sync_client(store: &Arc<Store>, server: &str) -> Arc<SyncClient> {
-    let config = SyncConfig {
-        network: NetworkConfig {
-            retry_base_delay_ms: 1,
-            retry_max_delay_ms: 5,
-            ..NetworkConfig::default()
-        },
-        ..SyncConfig::new(server)
-    };
-    SyncClient::new(Arc::clone(store), config, Arc::new(Token)).expect("sync client")
+    common::sync::sync_client_at(store, server, TOKEN, common::sync::fast_network())
 }
 
 fn fields<const N: usize>(pairs: [(&str, Option<String>); N]) -> Fields {
@@ -1551,12 +1535,7 @@ async fn removing_a_linked_vehicle_unlinks_its_documents_on_the_server_too() {
     let (_dir, path) = common::temp_store_path();
     let store = Store::open(path.to_string_lossy().into_owned(), kek(0)).unwrap();
     let sync = sync_client(&store, &server.base_url());
-    let vehicle = store
-        .add_vehicle(NewVehicle {
-            plate: "123ABC02".into(),
-            ..Default::default()
-        })
-        .unwrap();
+    let vehicle = common::add_plate(&store, "123ABC02");
     let document = store
         .add_document(NewDocument {
             kind: DocumentKind::VehicleRegistrationCertificate,

@@ -4,7 +4,7 @@ mod common;
 
 use aparking_core::{
     AparkingError, Consent, ConsentAction, ConsentObserver, ConsentState, ConsentStatus,
-    NewVehicle, PolicyUpdate, Purpose, TelemetryConfig, TelemetryEvent,
+    PolicyUpdate, Purpose, TelemetryConfig, TelemetryEvent,
 };
 use common::privacy::*;
 use common::*;
@@ -218,12 +218,7 @@ fn withdrawal_purges_pending_events_and_queues_a_deletion_request_that_survives_
 fn the_firewall_stops_the_users_own_plate_typed_differently() {
     let (_dir, path) = temp_store_path();
     let store = open(&path, &key(1));
-    store
-        .add_vehicle(NewVehicle {
-            plate: "123ABC02".into(),
-            ..Default::default()
-        })
-        .unwrap();
+    add_plate(&store, "123ABC02");
     let t = telemetry(&store, NOWHERE);
     let consent = consent_with_policy(&store, 1);
     consent

@@ -4,7 +4,7 @@
 
 mod common;
 
-use aparking_core::{AparkingError, NetworkConfig, NewVehicle, SyncClient};
+use aparking_core::{AparkingError, NetworkConfig, SyncClient};
 use aparking_server::{Fault, FaultPlan, ReferenceServer};
 use common::sync::*;
 use common::*;
@@ -14,12 +14,7 @@ fn setup() -> (ReferenceServer, String, tempfile::TempDir, Arc<SyncClient>) {
     let (server, account) = server_with_account("token-h");
     let (dir, path) = temp_store_path();
     let store = open(&path, &key(1));
-    store
-        .add_vehicle(NewVehicle {
-            plate: "123ABC02".into(),
-            ..Default::default()
-        })
-        .unwrap();
+    add_plate(&store, "123ABC02");
     let network = NetworkConfig {
         max_attempts: 2,
         ..fast_network()

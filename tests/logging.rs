@@ -4,7 +4,7 @@
 
 mod common;
 
-use aparking_core::{set_log_sink, LogLevel, LogRecord, LogSink, NewVehicle, ProfilePatch};
+use aparking_core::{set_log_sink, LogLevel, LogRecord, LogSink, ProfilePatch};
 use common::*;
 use std::sync::{Arc, Mutex};
 
@@ -37,12 +37,7 @@ fn records_arrive_filtered_by_level_and_free_of_personal_data() {
             ..Default::default()
         })
         .unwrap();
-    store
-        .add_vehicle(NewVehicle {
-            plate: "123 ABC 02".into(),
-            ..Default::default()
-        })
-        .unwrap();
+    add_plate(&store, "123 ABC 02");
     store.rotate_data_key().unwrap();
     log::debug!(target: "aparking_core::test", "debug detail");
     log::info!(target: "hyper::client", "a dependency's record");

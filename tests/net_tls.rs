@@ -4,7 +4,7 @@
 mod common;
 
 use aparking_core::{
-    AparkingError, Consent, NetworkConfig, NewVehicle, Purpose, SyncClient, SyncConfig, Telemetry,
+    AparkingError, Consent, NetworkConfig, Purpose, SyncClient, SyncConfig, Telemetry,
     TelemetryConfig, TelemetryEvent,
 };
 use aparking_server::{ReferenceServer, ServerConfig, TlsConfig};
@@ -101,12 +101,7 @@ fn device(
 ) {
     let (dir, path) = temp_store_path();
     let store = open(&path, &key(3));
-    store
-        .add_vehicle(NewVehicle {
-            plate: "123ABC02".into(),
-            ..Default::default()
-        })
-        .unwrap();
+    add_plate(&store, "123ABC02");
     let sync = sync_client_with(&store, server, "token-tls", network);
     (dir, store, sync)
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use aparking_core::{delete_store_files, move_store_aside, AparkingError, NewVehicle, Store};
+use aparking_core::{delete_store_files, move_store_aside, AparkingError, Store};
 use aparking_server::ReferenceServer;
 use common::sync::*;
 use common::*;
@@ -87,12 +87,7 @@ async fn a_lost_key_is_key_unavailable_then_delete_reopen_and_sync_restores_ever
     assert_eq!(snapshot(&store), before, "everything synced came back");
 
     // And it keeps syncing as a normal device: a new change goes up once.
-    store
-        .add_vehicle(NewVehicle {
-            plate: "555TTT17".into(),
-            ..Default::default()
-        })
-        .unwrap();
+    add_plate(&store, "555TTT17");
     assert_eq!(sync.sync().await.unwrap().pushed, 1);
     assert_eq!(server.stats().changes_duplicate, 0);
 }

@@ -4,9 +4,7 @@
 
 mod common;
 
-use aparking_core::{
-    AuthProvider, AuthProviderError, NetworkConfig, NewVehicle, SyncClient, SyncConfig,
-};
+use aparking_core::{NewVehicle, SyncClient};
 use aparking_server::{ReferenceServer, ServerConfig};
 use common::child::{self, ChildCommand, KillAt, Rng};
 use common::*;
@@ -19,14 +17,6 @@ const STORE_ENV: &str = "APARKING_SYNC_CRASH_STORE";
 const SERVER_ENV: &str = "APARKING_SYNC_CRASH_SERVER";
 const START_ENV: &str = "APARKING_SYNC_CRASH_START";
 
-struct Token;
-
-impl AuthProvider for Token {
-    fn bearer_token(&self, _refresh: bool) -> Result<String, AuthProviderError> {
-        Ok("token-a".into())
-    }
-}
-
 fn plate(n: u64) -> String {
     format!(
         "{:03}{}{:02}",
@@ -38,15 +28,8 @@ fn plate(n: u64) -> String {
 
 fn client(path: &str, server: &str) -> (Arc<aparking_core::Store>, Arc<SyncClient>) {
     let store = aparking_core::Store::open(path.to_string(), key(7)).unwrap();
-    let config = SyncConfig {
-        network: NetworkConfig {
-            retry_base_delay_ms: 1,
-            retry_max_delay_ms: 5,
-            ..NetworkConfig::default()
-        },
-        ..SyncConfig::new(server)
-    };
-    let sync = SyncClient::new(Arc::clone(&store), config, Arc::new(Token)).unwrap();
+    let sync =
+        common::sync::sync_client_at(&store, server, "token-a", common::sync::fast_network());
     (store, sync)
 }
 

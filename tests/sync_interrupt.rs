@@ -6,34 +6,56 @@
 mod common;
 
 use aparking_core::{
-    AparkingError, Consent, NewVehicle, Purpose, Store, Telemetry, TelemetryConfig, TelemetryEvent,
+    AparkingError, Consent, Purpose, Store, SyncClient, Telemetry, TelemetryConfig, TelemetryEvent,
 };
-use aparking_server::{Fault, FaultPlan};
+use aparking_server::{Fault, FaultPlan, ReferenceServer};
 use common::privacy::{context, policy};
 use common::sync::*;
 use common::*;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// `n` vehicles: two push batches of at most 500.
-fn add_vehicles(store: &Store, n: u32) {
-    for i in 0..n {
-        store
-            .add_vehicle(NewVehicle {
-                plate: format!("{:03}INT{:02}", i % 1000, i / 1000 + 1),
-                ..Default::default()
-            })
-            .unwrap();
+/// A backend with one account, and a store of 700 vehicles waiting to be pushed (two push
+/// batches of at most 500) with its sync client.
+struct Pending {
+    server: ReferenceServer,
+    account: String,
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    store: Arc<Store>,
+    sync: Arc<SyncClient>,
+}
+
+const PENDING: usize = 700;
+
+fn pending_vehicles() -> Pending {
+    let (server, account) = server_with_account("token-i");
+    let (dir, path) = temp_store_path();
+    let store = open(&path, &key(1));
+    for i in 0..PENDING {
+        add_plate(&store, &format!("{:03}INT{:02}", i % 1000, i / 1000 + 1));
+    }
+    let sync = sync_client(&store, &server, "token-i");
+    Pending {
+        server,
+        account,
+        _dir: dir,
+        path,
+        store,
+        sync,
     }
 }
 
 #[tokio::test]
 async fn a_dropped_sync_future_stops_the_sync_and_the_next_one_finishes_the_work() {
-    let (server, account) = server_with_account("token-i");
-    let (_dir, path) = temp_store_path();
-    let store = open(&path, &key(1));
-    add_vehicles(&store, 700);
-    let sync = sync_client(&store, &server, "token-i");
+    let Pending {
+        server,
+        account,
+        _dir,
+        path: _,
+        store: _store,
+        sync,
+    } = pending_vehicles();
 
     // The second push batch is slow; the caller gives up (drops the future) meanwhile.
     server.inject(
@@ -62,11 +84,14 @@ async fn a_dropped_sync_future_stops_the_sync_and_the_next_one_finishes_the_work
 
 #[tokio::test]
 async fn shutting_the_store_down_under_a_running_sync_is_a_clean_store_closed() {
-    let (server, account) = server_with_account("token-i");
-    let (_dir, path) = temp_store_path();
-    let store = open(&path, &key(1));
-    add_vehicles(&store, 700);
-    let sync = sync_client(&store, &server, "token-i");
+    let Pending {
+        server,
+        account,
+        _dir,
+        path,
+        store,
+        sync,
+    } = pending_vehicles();
     server.inject(
         FaultPlan::new().then_on("/v1/sync/push", Fault::Delay(Duration::from_millis(300))),
     );

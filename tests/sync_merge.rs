@@ -461,13 +461,7 @@ async fn a_document_pulled_before_its_vehicle_keeps_its_link() {
     // Review finding: the link was dropped locally but kept in the mirror, and the next
     // merge pushed `vehicle_id: null` to the server.
     let (server, a, b) = setup();
-    let car = a
-        .store
-        .add_vehicle(NewVehicle {
-            plate: "123ABC02".into(),
-            ..Default::default()
-        })
-        .unwrap();
+    let car = add_plate(&a.store, "123ABC02");
     let doc = a
         .store
         .add_document(NewDocument {

@@ -129,12 +129,7 @@ fn each_change_writes_one_entry_with_the_changed_fields() {
 fn a_failed_change_leaves_no_entry() {
     let (_dir, path) = temp_store_path();
     let store = open(&path, &key(1));
-    store
-        .add_vehicle(NewVehicle {
-            plate: "123ABC02".into(),
-            ..Default::default()
-        })
-        .unwrap();
+    add_plate(&store, "123ABC02");
     assert!(store
         .add_vehicle(NewVehicle {
             plate: "123 ABC 02".into(),

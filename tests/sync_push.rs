@@ -176,12 +176,7 @@ async fn failures_are_retried_then_reported_with_nothing_lost() {
     fill_sample(&d.store);
     assert_eq!(d.sync.sync().await.unwrap().pushed, 6);
 
-    d.store
-        .add_vehicle(NewVehicle {
-            plate: "555 XYZ 17".into(),
-            ..Default::default()
-        })
-        .unwrap();
+    add_plate(&d.store, "555 XYZ 17");
     server.inject(FaultPlan::new().repeat_on(
         "/v1/sync/push",
         Fault::Status {
@@ -234,12 +229,7 @@ async fn a_refused_token_is_refreshed_once_then_auth_is_required() {
 
     let signed_out = Tokens::new(&[]);
     let d3 = device(&server, signed_out);
-    d3.store
-        .add_vehicle(NewVehicle {
-            plate: "001AAA01".into(),
-            ..Default::default()
-        })
-        .unwrap();
+    add_plate(&d3.store, "001AAA01");
     assert_eq!(
         d3.sync.sync().await.unwrap_err(),
         AparkingError::AuthRequired {
@@ -286,20 +276,8 @@ async fn remote_change(server: &ReferenceServer, change: serde_json::Value) -> s
 async fn changes_from_another_device_conflict_or_win_by_delete() {
     let (server, _account) = server_with_account();
     let d = device(&server, Tokens::new(&["token-a"]));
-    let car = d
-        .store
-        .add_vehicle(NewVehicle {
-            plate: "123ABC02".into(),
-            ..Default::default()
-        })
-        .unwrap();
-    let van = d
-        .store
-        .add_vehicle(NewVehicle {
-            plate: "777KZX01".into(),
-            ..Default::default()
-        })
-        .unwrap();
+    let car = add_plate(&d.store, "123ABC02");
+    let van = add_plate(&d.store, "777KZX01");
     d.sync.sync().await.unwrap();
 
     // Another device edits the car and deletes the van.
@@ -364,19 +342,8 @@ async fn the_same_plate_created_on_two_devices_merges_into_the_servers_record() 
     let (server, account) = server_with_account();
     let a = device(&server, Tokens::new(&["token-a"]));
     let b = device(&server, Tokens::new(&["token-a"]));
-    let first = a
-        .store
-        .add_vehicle(NewVehicle {
-            plate: "123ABC02".into(),
-            ..Default::default()
-        })
-        .unwrap();
-    b.store
-        .add_vehicle(NewVehicle {
-            plate: "123 авс 02".into(),
-            ..Default::default()
-        })
-        .unwrap();
+    let first = add_plate(&a.store, "123ABC02");
+    add_plate(&b.store, "123 авс 02");
     assert_eq!(a.sync.sync().await.unwrap().pushed, 1);
     let summary = b.sync.sync().await.unwrap();
     assert_eq!((summary.pulled, summary.pending), (1, 0));
@@ -446,12 +413,7 @@ async fn the_observer_hears_every_step_and_a_cancelled_sync_loses_nothing() {
     assert_eq!(d.sync.sync().await.unwrap().pending, 0);
     assert_eq!(server.records(&account).len(), 606);
     subscription.cancel();
-    d.store
-        .add_vehicle(NewVehicle {
-            plate: "777ZZZ01".into(),
-            ..Default::default()
-        })
-        .unwrap();
+    add_plate(&d.store, "777ZZZ01");
     events.0.lock().unwrap().clear();
     d.sync.sync().await.unwrap();
     assert!(
@@ -555,12 +517,7 @@ async fn automatic_sync_retries_without_new_writes_and_backs_off_a_failing_backe
         },
         1000,
     ));
-    store
-        .add_vehicle(NewVehicle {
-            plate: "123ABC02".into(),
-            ..Default::default()
-        })
-        .unwrap();
+    add_plate(&store, "123ABC02");
     Arc::clone(&sync).start_auto_sync(20).unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let failed = server.stats().status_count(500);

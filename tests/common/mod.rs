@@ -12,6 +12,16 @@ pub mod child;
 pub mod privacy;
 pub mod sync;
 
+/// Adds a vehicle with only its plate set; panics if the store refuses it.
+pub fn add_plate(store: &Store, plate: &str) -> aparking_core::Vehicle {
+    store
+        .add_vehicle(NewVehicle {
+            plate: plate.into(),
+            ..Default::default()
+        })
+        .unwrap()
+}
+
 /// A KEK made of one repeated byte: distinct keys for distinct bytes.
 pub fn key(byte: u8) -> Arc<dyn KeyProvider> {
     Arc::new(InMemoryKeyProvider::from_bytes(&[byte; 32]))

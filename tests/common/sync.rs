@@ -25,6 +25,21 @@ pub fn fast_network() -> NetworkConfig {
     }
 }
 
+/// A sync client of `store` for the backend at `base_url` with `network`, authenticating
+/// with `token` (a child process knows its backend by URL only).
+pub fn sync_client_at(
+    store: &Arc<Store>,
+    base_url: &str,
+    token: &'static str,
+    network: NetworkConfig,
+) -> Arc<SyncClient> {
+    let config = SyncConfig {
+        network,
+        ..SyncConfig::new(base_url)
+    };
+    SyncClient::new(Arc::clone(store), config, Arc::new(StaticToken(token))).unwrap()
+}
+
 /// A sync client of `store` for `server` with `network`, authenticating with `token`.
 pub fn sync_client_with(
     store: &Arc<Store>,
@@ -32,11 +47,7 @@ pub fn sync_client_with(
     token: &'static str,
     network: NetworkConfig,
 ) -> Arc<SyncClient> {
-    let config = SyncConfig {
-        network,
-        ..SyncConfig::new(server.base_url())
-    };
-    SyncClient::new(Arc::clone(store), config, Arc::new(StaticToken(token))).unwrap()
+    sync_client_at(store, &server.base_url(), token, network)
 }
 
 /// A sync client of `store` for `server` with fast retries.
