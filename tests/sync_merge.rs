@@ -23,6 +23,7 @@ impl AuthProvider for Token {
 
 struct Device {
     _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
     store: Arc<Store>,
     sync: Arc<SyncClient>,
 }
@@ -42,6 +43,7 @@ fn device(server: &ReferenceServer, local_wins: bool) -> Device {
     let sync = SyncClient::new(Arc::clone(&store), config, Arc::new(Token)).unwrap();
     Device {
         _dir: dir,
+        path,
         store,
         sync,
     }
@@ -271,6 +273,70 @@ async fn delete_on_one_side_wins_over_an_edit_on_the_other() {
         lost.contains("123ABC02") || lost.contains("plate"),
         "{lost}"
     );
+}
+
+/// A record damaged on this device (a flipped byte in its sealed value) and deleted on
+/// another: the delete still wins here, with nothing to log, and sync is not blocked.
+#[tokio::test]
+async fn a_damaged_record_deleted_on_another_device_is_deleted_here_too() {
+    let (_server, a, b) = setup();
+    let id = shared_vehicle(&a, &b).await;
+    patch(
+        &b,
+        &id,
+        VehiclePatch {
+            nickname: Some("pending here".into()),
+            ..Default::default()
+        },
+    );
+    a.store.remove_vehicle(id.clone()).unwrap();
+    a.sync.sync().await.unwrap();
+    {
+        let conn = rusqlite::Connection::open(&b.path).unwrap();
+        let mut sealed: Vec<u8> = conn
+            .query_row("SELECT sealed FROM vehicles WHERE id = ?1", [&id], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let middle = sealed.len() / 2;
+        sealed[middle] ^= 0x20;
+        conn.execute(
+            "UPDATE vehicles SET sealed = ?1 WHERE id = ?2",
+            rusqlite::params![sealed, id],
+        )
+        .unwrap();
+    }
+    assert!(
+        matches!(
+            b.store.get_vehicle(id.clone()),
+            Err(aparking_core::AparkingError::IntegrityFailure { .. })
+        ),
+        "the record is damaged"
+    );
+
+    let summary = b
+        .sync
+        .sync()
+        .await
+        .expect("the damaged record does not block sync");
+    assert_eq!(summary.pending, 0);
+    assert!(
+        b.store.get_vehicle(id.clone()).unwrap().is_none(),
+        "delete wins"
+    );
+    assert_eq!(data(&a), data(&b));
+    let conflict = b
+        .sync
+        .conflicts()
+        .unwrap()
+        .into_iter()
+        .find(|c| c.record_id == id)
+        .expect("the delete is logged");
+    assert_eq!(
+        conflict.resolution,
+        aparking_core::ConflictResolution::DeleteWon
+    );
+    assert_eq!(conflict.local_value, None, "nothing readable to keep");
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use super::merge::{merge, FieldMap, Winner};
 use super::mirror::{self, Mirrored};
 use super::outbox::{self, Entity, Fields, Op};
 use crate::crypto::StoreKeys;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::store::{documents, profile, vehicles};
 use rusqlite::Connection;
 use serde_json::{Map, Value};
@@ -44,6 +44,7 @@ fn local(conn: &Connection, keys: &StoreKeys, entity: &str, id: &str) -> Result<
 
 /// The local record as a JSON object of its synced fields, for the conflict log when a
 /// remote delete wins over it (the user can still see, and re-enter, what was lost).
+/// A damaged record has nothing to show: `None`, so that the delete still goes through.
 pub(crate) fn local_values_json(
     conn: &Connection,
     keys: &StoreKeys,
@@ -53,7 +54,14 @@ pub(crate) fn local_values_json(
     if !matches!(entity, "profile" | "vehicle" | "document") {
         return Ok(None);
     }
-    Ok(local(conn, keys, entity, id)?.map(|f| Value::Object(to_json(&f)).to_string()))
+    match local(conn, keys, entity, id) {
+        Ok(fields) => Ok(fields.map(|f| Value::Object(to_json(&f)).to_string())),
+        Err(Error::Integrity { .. }) => {
+            log::warn!("a damaged {entity} is deleted by a remote delete; its values are lost");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn write(conn: &Connection, keys: &StoreKeys, entity: &str, id: &str, f: &FieldMap) -> Result<()> {
