@@ -46,6 +46,10 @@ pub(crate) enum Error {
         reason: String,
         retry_after_ms: Option<i64>,
     },
+    /// The backend answered with an HTTP error that is not retried (a 4xx other than 401
+    /// and 429): it certainly did nothing. Public as `Network { reason: "HTTP <status>" }`.
+    #[error("network: HTTP {status}")]
+    Refused { status: u16 },
     #[error("policy version {accepted} is not the version in force ({in_force})")]
     PolicyVersionMismatch { accepted: i32, in_force: i32 },
     #[error("crypto failure: {0}")]
@@ -173,6 +177,10 @@ impl From<Error> for AparkingError {
             } => AparkingError::Network {
                 reason,
                 retry_after_ms,
+            },
+            Error::Refused { status } => AparkingError::Network {
+                reason: format!("HTTP {status}"),
+                retry_after_ms: None,
             },
             Error::PolicyVersionMismatch { accepted, in_force } => {
                 AparkingError::PolicyVersionMismatch { accepted, in_force }

@@ -109,3 +109,55 @@ async fn a_definite_refusal_leaves_everything_as_it_was() {
     );
     assert_eq!(live_records(&server, &account), before);
 }
+
+#[tokio::test]
+async fn an_erasure_rate_limited_past_its_retries_stays_pending_and_the_next_sync_finishes_it() {
+    let (server, account) = server_with_account("token-e");
+    let d = device(&server, "token-e");
+    d.sync.sync().await.unwrap();
+    server.inject(FaultPlan::new().then_on(
+        "/v1/account",
+        Fault::Status {
+            code: 429,
+            retry_after_secs: None,
+        },
+    ));
+    let err = d.sync.delete_account().await.unwrap_err();
+    assert!(
+        matches!(&err, AparkingError::Network { reason, .. } if reason == "HTTP 429"),
+        "{err:?}"
+    );
+    assert!(
+        d.sync.is_account_erasure_pending().unwrap(),
+        "a rate limit is not a refusal: the erasure is still owed"
+    );
+    assert!(live_records(&server, &account) > 0, "not erased yet");
+
+    d.sync.sync().await.unwrap();
+    assert!(!d.sync.is_account_erasure_pending().unwrap());
+    assert!(d.store.list_vehicles().unwrap().is_empty());
+    assert_eq!(live_records(&server, &account), 0);
+}
+
+#[tokio::test]
+async fn an_erasure_refused_with_a_client_error_is_not_pending() {
+    let (server, account) = server_with_account("token-e");
+    let d = device(&server, "token-e");
+    d.sync.sync().await.unwrap();
+    let before = live_records(&server, &account);
+    server.inject(FaultPlan::new().then_on(
+        "/v1/account",
+        Fault::Status {
+            code: 403,
+            retry_after_secs: None,
+        },
+    ));
+    let err = d.sync.delete_account().await.unwrap_err();
+    assert!(
+        matches!(&err, AparkingError::Network { reason, .. } if reason == "HTTP 403"),
+        "{err:?}"
+    );
+    assert!(!d.sync.is_account_erasure_pending().unwrap());
+    assert_eq!(d.store.list_vehicles().unwrap().len(), 3, "nothing erased");
+    assert_eq!(live_records(&server, &account), before);
+}

@@ -237,7 +237,8 @@ impl SyncClient {
     /// interrupted (the app killed, the coroutine cancelled) or the backend cannot be
     /// reached (`Network`: it may or may not have erased), the next `sync()` or
     /// `deleteAccount()` finishes it, so local data never outlives an erased account. A
-    /// definite refusal (`AuthRequired`, another HTTP error) clears it: nothing was erased.
+    /// definite refusal (`AuthRequired`, an HTTP 4xx other than 429) clears it: nothing was
+    /// erased. Retries used up on 429 or 5xx keep it.
     pub async fn delete_account(&self) -> ApiResult<()> {
         let _running = self.running.lock().await;
         self.cancelled.store(false, Ordering::Release);
@@ -366,15 +367,15 @@ impl SyncClient {
             .await
         {
             Ok(_) => {}
-            // No answer, or an answer lost: the backend may have erased. Keep the mark.
-            Err(e @ (Error::Network { .. } | Error::SyncCancelled)) if !definite(&e) => {
-                return Err(e)
-            }
-            Err(e) => {
+            // A definite refusal: nothing was erased, and retrying would not help.
+            Err(e @ (Error::Refused { .. } | Error::AuthRequired(_))) => {
                 self.blocking(|s| s.write(|tx, _| mirror::set_erasure_pending(tx, false)))
                     .await?;
                 return Err(e);
             }
+            // No answer, an answer lost, retries used up (429, 5xx), cancelled, or a local
+            // failure: the backend may have erased or will on the next try. Keep the mark.
+            Err(e) => return Err(e),
         }
         self.blocking(|s| {
             s.delete_all_user_data()?;
@@ -727,9 +728,8 @@ impl SyncClient {
                     net::retry_after(&r)
                 }
                 Ok(r) => {
-                    return Err(Error::Network {
-                        reason: format!("HTTP {}", r.status().as_u16()),
-                        retry_after_ms: None,
+                    return Err(Error::Refused {
+                        status: r.status().as_u16(),
                     })
                 }
                 Err(e) => {
@@ -773,10 +773,4 @@ impl Drop for SyncClient {
 /// A count for the API (Kotlin `Long`, Swift `Int64`): counts never come near `i64::MAX`.
 pub(crate) fn count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-/// Whether a failed request certainly did nothing on the backend: an HTTP error answer
-/// (4xx other than a retried one) is definite; no answer is not.
-fn definite(e: &Error) -> bool {
-    matches!(e, Error::Network { reason, .. } if reason.starts_with("HTTP 4"))
 }
