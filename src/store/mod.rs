@@ -477,10 +477,12 @@ pub fn pending_sync_changes(
     })
 }
 
+/// The stores of this process by canonical path.
+type Registry = std::collections::HashMap<PathBuf, std::sync::Weak<Store>>;
+
 /// The stores open in this process, by canonical path.
-static OPEN_STORES: once_cell::sync::Lazy<
-    Mutex<std::collections::HashMap<PathBuf, std::sync::Weak<Store>>>,
-> = once_cell::sync::Lazy::new(Default::default);
+static OPEN_STORES: once_cell::sync::Lazy<Mutex<Registry>> =
+    once_cell::sync::Lazy::new(Default::default);
 
 /// The canonical form of a store path (the file itself may not exist yet).
 fn registry_key(path: &Path) -> PathBuf {

@@ -2,11 +2,11 @@
 //! good) and `StoreCorrupted` (the file is damaged). Both end with a new, empty store at
 //! the same path that the next sync fills from the backend.
 
-use super::{registry_key, OPEN_STORES};
+use super::{registry_key, Registry, OPEN_STORES};
 use crate::error::{ApiResult, Error};
 use crate::AparkingError;
 use std::path::{Path, PathBuf};
-use std::sync::PoisonError;
+use std::sync::{MutexGuard, PoisonError};
 
 /// The files SQLite keeps for a database at `path`: the file, its write-ahead log, its
 /// shared-memory index and a rollback journal.
@@ -24,8 +24,10 @@ fn companions(path: &Path) -> [PathBuf; 4] {
     ]
 }
 
-/// Refuses while a `Store` of this process has the file open.
-fn ensure_closed(path: &Path) -> Result<(), Error> {
+/// Refuses while a `Store` of this process has the file open. The returned guard holds the
+/// registry that `Store::open` takes while opening: keep it across the file operations, so
+/// that no store opens the file meanwhile.
+fn ensure_closed(path: &Path) -> Result<MutexGuard<'static, Registry>, Error> {
     let registry = OPEN_STORES.lock().unwrap_or_else(PoisonError::into_inner);
     let open = registry
         .get(&registry_key(path))
@@ -37,7 +39,7 @@ fn ensure_closed(path: &Path) -> Result<(), Error> {
             "the store is open in this process; call shutdown() first",
         ));
     }
-    Ok(())
+    Ok(registry)
 }
 
 /// A file-system failure as a public `Storage` error (its kind only: no path).
@@ -58,7 +60,7 @@ fn storage(what: &'static str) -> impl Fn(std::io::Error) -> Error {
 #[uniffi::export]
 pub fn delete_store_files(path: String) -> ApiResult<()> {
     let path = PathBuf::from(path);
-    ensure_closed(&path)?;
+    let _no_open = ensure_closed(&path)?;
     for file in companions(&path) {
         match std::fs::remove_file(&file) {
             Ok(()) => {}
@@ -78,7 +80,7 @@ pub fn delete_store_files(path: String) -> ApiResult<()> {
 #[uniffi::export]
 pub fn move_store_aside(path: String) -> ApiResult<String> {
     let path = PathBuf::from(path);
-    ensure_closed(&path)?;
+    let _no_open = ensure_closed(&path)?;
     if !path.exists() {
         return Err(Error::NotFound {
             entity: "store file",
