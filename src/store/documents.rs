@@ -337,3 +337,29 @@ pub(crate) fn duplicate_of(
         .optional()?;
     Ok(other.filter(|o| o != id))
 }
+
+/// The ids of the documents linked to the vehicle `vehicle_id` (read without opening them:
+/// damaged ones included).
+pub(crate) fn linked_to(conn: &Connection, vehicle_id: &str) -> Result<Vec<String>> {
+    Ok(conn
+        .prepare_cached("SELECT id FROM documents WHERE vehicle_id = ?1")?
+        .query_map([vehicle_id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// Links the document `id` to `vehicle_id` (or unlinks it) and records the change in the
+/// outbox.
+pub(crate) fn set_link(
+    conn: &Connection,
+    keys: &StoreKeys,
+    id: &str,
+    vehicle_id: Option<&str>,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE documents SET vehicle_id = ?1 WHERE id = ?2",
+        params![vehicle_id, id],
+    )?;
+    let mut patch = serde_json::Map::new();
+    patch.insert("vehicle_id".into(), vehicle_id.into());
+    outbox::record(conn, keys, Entity::Document, id, Op::Upsert, patch)
+}

@@ -217,14 +217,8 @@ pub(crate) fn remove(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<()
     // each unlink is a change of the document and goes to the outbox like any other, so
     // the backend unlinks them too. Recorded without opening the documents: a damaged one
     // is unlinked as well.
-    let linked: Vec<String> = conn
-        .prepare_cached("SELECT id FROM documents WHERE vehicle_id = ?1")?
-        .query_map([id], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    for document in &linked {
-        let mut unlink = serde_json::Map::new();
-        unlink.insert("vehicle_id".into(), serde_json::Value::Null);
-        outbox::record(conn, keys, Entity::Document, document, Op::Upsert, unlink)?;
+    for document in super::documents::linked_to(conn, id)? {
+        super::documents::set_link(conn, keys, &document, None)?;
     }
     match conn
         .prepare_cached("DELETE FROM vehicles WHERE id = ?1")?

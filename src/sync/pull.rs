@@ -4,7 +4,7 @@
 use super::conflicts::{self, ConflictResolution};
 use super::merge::{merge, FieldMap, Winner};
 use super::mirror::{self, Mirrored};
-use super::outbox::{self, Entity, Fields, Op};
+use super::outbox::{self, Entity, Fields};
 use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
 use crate::store::{documents, profile, vehicles};
@@ -252,7 +252,7 @@ fn apply_one(
             local_fields = local(conn, keys, entity_name, &dup)?;
             base = None;
             if entity == Entity::Vehicle {
-                relink = documents_linked_to(conn, &dup)?;
+                relink = documents::linked_to(conn, &dup)?;
             }
             delete_local(conn, entity_name, &dup)?;
             outbox::remove_record(conn, entity_name, &dup)?;
@@ -287,13 +287,7 @@ fn apply_one(
         }
     };
     for doc in relink {
-        conn.execute(
-            "UPDATE documents SET vehicle_id = ?1 WHERE id = ?2",
-            [id, doc.as_str()],
-        )?;
-        let mut patch = Map::new();
-        patch.insert("vehicle_id".into(), Value::String(id.to_string()));
-        outbox::record(conn, keys, Entity::Document, &doc, Op::Upsert, patch)?;
+        documents::set_link(conn, keys, &doc, Some(id))?;
     }
     // The mirror holds the server's record, except a document's link to a vehicle this
     // store does not have (yet): it holds what was written, so that the next merge does
@@ -311,11 +305,4 @@ fn apply_one(
     };
     mirror::put(conn, keys, entity_name, id, &m)?;
     Ok(Some(conflicts))
-}
-
-fn documents_linked_to(conn: &Connection, vehicle_id: &str) -> Result<Vec<String>> {
-    Ok(conn
-        .prepare_cached("SELECT id FROM documents WHERE vehicle_id = ?1")?
-        .query_map([vehicle_id], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?)
 }
