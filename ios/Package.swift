@@ -1,34 +1,59 @@
-// swift-tools-version:5.9
-// aparking-core for iOS: the Rust core as a static XCFramework (AparkingCoreFFI) plus the
-// uniffi-generated Swift bindings (AparkingCore). Run `bash ios/build-xcframework.sh` first: it
-// creates build/AparkingCoreFFI.xcframework and Sources/AparkingCore/AparkingCore.swift.
+// swift-tools-version:6.0
+// aparking-core for Swift: the uniffi-generated bindings (module AparkingCore) plus our own
+// Swift layer, over the Rust core's C interface (module AparkingCoreFFI).
+//
+// One package, two ways to get the Rust library:
+//   - Apple platforms (the release path): a static XCFramework. Run `bash ios/build-xcframework.sh`
+//     first; it creates build/AparkingCoreFFI.xcframework and Sources/AparkingCore/AparkingCore.swift.
+//   - Linux (tests and the sample on a host without Xcode): the host's shared library
+//     libaparking_core.so, linked through the system-library target in Sources/AparkingCoreFFI.
+//     Run `bash ios/generate-bindings.sh` first (tests/swift.sh does); the library is looked up
+//     in $APARKING_LIB_DIR, default ../target/debug (where `cargo build` puts it).
+// The test sources (Tests/AparkingCoreTests) are the same on both.
+import Foundation
 import PackageDescription
+
+#if os(Linux)
+let libDir = Context.environment["APARKING_LIB_DIR"] ?? "\(Context.packageDirectory)/../target/debug"
+let ffiTarget: Target = .systemLibrary(name: "AparkingCoreFFI", path: "Sources/AparkingCoreFFI")
+// -L for the link, and an rpath so the test runner and the sample find the library at run time.
+let linkHostLibrary: [LinkerSetting] = [.unsafeFlags(["-L\(libDir)", "-Xlinker", "-rpath", "-Xlinker", libDir])]
+#else
+let ffiTarget: Target = .binaryTarget(name: "AparkingCoreFFI", path: "build/AparkingCoreFFI.xcframework")
+let linkHostLibrary: [LinkerSetting] = []
+#endif
+
+var targets: [Target] = [
+    // The C interface of the Rust library (see above).
+    ffiTarget,
+    // Generated bindings (AparkingCore.swift, not committed) and the hand-written Swift layer.
+    .target(
+        name: "AparkingCore",
+        dependencies: ["AparkingCoreFFI"],
+        path: "Sources/AparkingCore",
+        linkerSettings: linkHostLibrary
+    ),
+    .testTarget(
+        name: "AparkingCoreTests",
+        dependencies: ["AparkingCore"],
+        path: "Tests/AparkingCoreTests"
+    ),
+]
+#if os(Linux) || os(macOS)
+// The Swift twin of examples/kotlin: `swift run --package-path ios aparking-sample`.
+targets.append(.executableTarget(name: "aparking-sample", dependencies: ["AparkingCore"], path: "Sample"))
+#endif
 
 let package = Package(
     name: "AparkingCore",
     platforms: [
         .iOS(.v15),
+        .macOS(.v12),
     ],
     products: [
         .library(name: "AparkingCore", targets: ["AparkingCore"]),
     ],
-    targets: [
-        // The C interface of the Rust library: libaparking_core.a per platform, with the
-        // AparkingCoreFFI module map. A release manifest uses
-        // .binaryTarget(name: "AparkingCoreFFI", url: "https://.../AparkingCoreFFI.xcframework.zip", checksum: "...")
-        .binaryTarget(
-            name: "AparkingCoreFFI",
-            path: "build/AparkingCoreFFI.xcframework"
-        ),
-        .target(
-            name: "AparkingCore",
-            dependencies: ["AparkingCoreFFI"],
-            path: "Sources/AparkingCore"
-        ),
-        .testTarget(
-            name: "AparkingCoreTests",
-            dependencies: ["AparkingCore"],
-            path: "Tests/AparkingCoreTests"
-        ),
-    ]
+    targets: targets,
+    // Swift 6 language mode: complete strict-concurrency checking, data races are errors.
+    swiftLanguageModes: [.v6]
 )

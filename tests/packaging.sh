@@ -271,7 +271,7 @@ same_min_sdk() {
     [[ -n "$script" && "$script" == "$gradle_min" ]]
 }
 crate_version="$(sed -n '/^\[package\]/,/^\[/s/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)"
-tools_5_9() { head -n 1 ios/Package.swift | grep -q 'swift-tools-version:5.9'; }
+tools_6() { head -n 1 ios/Package.swift | grep -q "swift-tools-version:6\.0"; }
 
 check "Gradle: com.android.library, namespace kz.aparking.core" \
     all_in "$gradle" 'id("com.android.library")' 'namespace = "kz.aparking.core"'
@@ -292,7 +292,7 @@ check "consumer-rules.pro keeps JNA and kz.aparking.core" \
     '-dontwarn java.awt.**' '-keep class kz.aparking.core.** { *; }'
 check "gradle.properties publishes kz.aparking:aparking-core-android:$crate_version (the crate version)" \
     all_in android/gradle.properties 'GROUP=kz.aparking' 'POM_ARTIFACT_ID=aparking-core-android' "VERSION_NAME=$crate_version"
-check "Package.swift: swift-tools-version 5.9" tools_5_9
+check "Package.swift: swift-tools-version 6.0 (Swift 6 language mode)" tools_6
 check "Package.swift: iOS 15, binaryTarget at build/AparkingCoreFFI.xcframework, AparkingCore, test target" \
     all_in ios/Package.swift '.iOS(.v15)' 'name: "AparkingCoreFFI"' 'path: "build/AparkingCoreFFI.xcframework"' \
     'name: "AparkingCore"' 'dependencies: ["AparkingCoreFFI"]' '.testTarget(' 'name: "AparkingCoreTests"'

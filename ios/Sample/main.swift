@@ -1,0 +1,2 @@
+import AparkingCore
+print("aparking-core \(sdkVersion())")
