@@ -33,15 +33,18 @@ var targets: [Target] = [
         path: "Sources/AparkingCore",
         linkerSettings: linkHostLibrary
     ),
+    // Starts the reference backend (server/) as a child process, for the tests and the
+    // sample on a host; empty on iOS. Not a product: apps never see it.
+    .target(name: "AparkingReferenceServer", path: "Sources/AparkingReferenceServer"),
     .testTarget(
         name: "AparkingCoreTests",
-        dependencies: ["AparkingCore"],
+        dependencies: ["AparkingCore", "AparkingReferenceServer"],
         path: "Tests/AparkingCoreTests"
     ),
 ]
 #if os(Linux) || os(macOS)
 // The Swift twin of examples/kotlin: `swift run --package-path ios aparking-sample`.
-targets.append(.executableTarget(name: "aparking-sample", dependencies: ["AparkingCore"], path: "Sample"))
+targets.append(.executableTarget(name: "aparking-sample", dependencies: ["AparkingCore", "AparkingReferenceServer"], path: "Sample"))
 #endif
 
 let package = Package(

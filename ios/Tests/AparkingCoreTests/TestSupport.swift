@@ -130,3 +130,81 @@ func assertInvalidInput<T>(
     }
     return nil
 }
+
+/// A KeyProvider with a bug: it throws an error that is not a `KeyProviderError` (the Swift
+/// twin of the Kotlin tests' `ThrowingKeyProvider`).
+final class ThrowingKeyProvider: KeyProvider, @unchecked Sendable {
+    struct Failure: Error {}
+    private let lock = NSLock()
+    private var count = 0
+
+    /// How many times Rust called `keyEncryptionKey()`.
+    var calls: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return count
+    }
+
+    func keyEncryptionKey() throws -> Data {
+        lock.lock()
+        count += 1
+        lock.unlock()
+        throw Failure()
+    }
+}
+
+// ---- Consent and telemetry (mirrors tests/common/privacy.rs and TestSupport.kt) ----
+
+/// An endpoint nothing listens on: for tests where no upload happens.
+let nowhere = "http://127.0.0.1:9"
+
+/// Every purpose, in declaration order.
+let allPurposes: [Purpose] = [.personalization, .communication, .serviceImprovement, .statistics, .connectionDiagnostics]
+
+/// A manifest of `version` offering every purpose.
+func policy(_ version: Int32) -> PolicyManifest {
+    PolicyManifest(
+        version: version,
+        lastUpdated: "2026-01-15",
+        url: "https://aparking.kz/privacy",
+        textSha256: String(repeating: "0", count: 64 - String(version, radix: 16).count) + String(version, radix: 16),
+        purposes: allPurposes
+    )
+}
+
+/// The context of a consent given on the onboarding screen.
+func consentContext(_ method: CollectionMethod = .onboardingScreen) -> ConsentContext {
+    ConsentContext(appVersion: "4.2.0 (421)", locale: "kk-KZ", collectionMethod: method)
+}
+
+/// Test limits: millisecond backoff, no practical rate limit.
+func fastConfig(_ endpoint: String = nowhere) -> TelemetryConfig {
+    TelemetryConfig(
+        endpoint: endpoint,
+        network: NetworkConfig(retryBaseDelayMs: 5, retryMaxDelayMs: 50),
+        maxUploadsPerMinute: 1000
+    )
+}
+
+/// A network-quality sample (purpose: connection diagnostics).
+func networkSample(_ signalDbm: Int32) -> TelemetryEvent {
+    .networkQuality(networkType: .cellular4g, signalDbm: signalDbm, rttMs: 180, throughputKbps: 2500, failedRequests: 1)
+}
+
+/// One event of every kind (7 events, 3 purposes).
+func oneOfEach() -> [TelemetryEvent] {
+    [
+        .appInfo(os: "iOS", osVersion: "18.1", deviceModel: "iPhone15,2", appVersion: "4.2.0", locale: "kk-KZ"),
+        .screenView(screen: "parking_map"),
+        .sessionStart,
+        .sessionEnd(durationMs: 61000),
+        .coarseLocation(latitude: 43.238949, longitude: 76.889709),
+        networkSample(-97),
+        .errorCount(code: "payment_timeout", count: 2),
+    ]
+}
+
+/// Sum of the counts of a by-purpose counter.
+func total(_ counts: [Purpose: Int64]) -> Int64 {
+    counts.values.reduce(0, +)
+}
