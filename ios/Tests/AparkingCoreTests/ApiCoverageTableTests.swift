@@ -11,11 +11,7 @@ final class ApiCoverageTableTests: XCTestCase {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     private func read(_ relative: String) throws -> String {
-        let url = packageRoot.appendingPathComponent(relative)
-        guard FileManager.default.fileExists(atPath: url.path) else {
-            throw XCTSkip("\(relative) is not readable here (a simulator, or bindings not generated)")
-        }
-        return try String(contentsOf: url, encoding: .utf8)
+        try String(contentsOf: packageRoot.appendingPathComponent(relative), encoding: .utf8)
     }
 
     /// An exported item: `name` as the table writes it (`Store.addVehicle`), `kind`, and the
@@ -154,12 +150,16 @@ final class ApiCoverageTableTests: XCTestCase {
     }
 
     func testEveryPublicItemHasARowAndEveryRowAndCitedTestExists() throws {
+        let generatedPath = packageRoot.appendingPathComponent("Sources/AparkingCore/AparkingCore.swift").path
+        guard FileManager.default.fileExists(atPath: generatedPath) else {
+            throw XCTSkip("the package sources are not readable here (a simulator)")
+        }
         let generated = try read("Sources/AparkingCore/AparkingCore.swift")
         let handWritten = try ["Streams.swift", "ErrorDescriptions.swift"].map {
             try read("Sources/AparkingCore/\($0)")
         }
         let items = generatedItems(generated) + handWritten.flatMap(handWrittenItems)
-        XCTAssertGreaterThan(items.count, 100, "the parser found the API (\(items.count) items)")
+        XCTAssertGreaterThan(items.count, 80, "the parser found the API (\(items.count) items)")
         let rows = tableRows(try read("COVERAGE.md"))
         let sources = try testSources()
 
