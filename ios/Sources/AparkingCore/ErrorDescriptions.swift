@@ -1,8 +1,10 @@
 // Hand-written: what Swift shows for the SDK's errors. The generated `LocalizedError`
 // conformance answers `errorDescription` with `String(reflecting: self)`, which without this
 // file is the enum's dump ("AparkingCore.AparkingError.WrongKey"). `CustomDebugStringConvertible`
-// makes it a sentence instead, so `error.localizedDescription`, `"\(error)"` and
-// `String(reflecting:)` all read like "The key does not open this store."
+// makes it a sentence instead, so `error.localizedDescription`, `error.message` and
+// `String(reflecting:)` all read like "The key does not open this store." (`"\(error)"` and
+// `description` stay the core's own text, "the key does not open this store": the generated
+// enum declares `description` itself.)
 //
 // The sentences come from the Rust core's `Display` (the same text as Kotlin's `toString()`),
 // which names fields and entities, never values: no personal data.

@@ -57,7 +57,9 @@ extension SyncClient {
     /// (uniffi's Swift futures do not forward cancellation). This one calls ``cancel()`` when
     /// the task is cancelled: the sync stops at its next step, keeps everything it saved, and
     /// this method throws `CancellationError`; the next sync carries on where it stopped. A
-    /// task cancelled before the call throws `CancellationError` without syncing.
+    /// task cancelled before the call throws `CancellationError` without syncing. A sync that
+    /// ends before the cancellation reaches it (or that the cancellation reaches in the instant
+    /// before it starts, when there is nothing yet to stop) returns its summary as usual.
     ///
     /// ``cancel()`` stops whichever sync of this client is running, so do not share one
     /// client between a cancelled task and another sync you want to keep.

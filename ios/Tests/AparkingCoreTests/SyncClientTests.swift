@@ -1,0 +1,856 @@
+// `SyncClient` from Swift against the reference backend (`aparking-server --token token-a:acct-1
+// --policy <file>`), two stores playing two devices of one account; a Swift `AuthProvider` and
+// `SyncObserver`; the sync errors; the hand-written Swift layer (`events()`,
+// `cancellableSync()`). The Swift twin of SyncClientTest.kt of the Kotlin bindings.
+#if os(Linux) || os(macOS)
+import AparkingCore
+import AparkingReferenceServer
+import Foundation
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The token the reference backend accepts for account `acct-1`.
+private let syncToken = "token-a"
+
+// MARK: - Helpers (private to this file; names prefixed with `Sync`)
+
+/// A value behind a lock: what the SDK's threads and the test share.
+private final class SyncLocked<Value>: @unchecked Sendable {
+    // `value` is read and written only with `lock` held: the reason for `@unchecked Sendable`.
+    private let lock = NSLock()
+    private var value: Value
+
+    init(_ value: Value) {
+        self.value = value
+    }
+
+    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+
+    var current: Value {
+        withLock { $0 }
+    }
+}
+
+/// A one-shot latch: `open()` once, `wait(timeout:)` from any thread.
+private final class SyncLatch: @unchecked Sendable {
+    // `isOpenValue` is guarded by `condition`: the reason for `@unchecked Sendable`.
+    private let condition = NSCondition()
+    private var isOpenValue = false
+
+    func open() {
+        condition.lock()
+        isOpenValue = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    var isOpen: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return isOpenValue
+    }
+
+    /// Blocks until opened; false after `timeout` seconds.
+    func wait(timeout: TimeInterval) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        condition.lock()
+        defer { condition.unlock() }
+        while !isOpenValue {
+            if !condition.wait(until: deadline) { return isOpenValue }
+        }
+        return true
+    }
+}
+
+/// An error a buggy app's auth provider might throw: not an `AuthProviderError`.
+private struct SyncArbitraryAuthFailure: Error, CustomStringConvertible {
+    var description: String { "keychain exploded while reading secret-token-123" }
+}
+
+/// A latch that was never opened by the test.
+private struct SyncNeverReleased: Error {}
+
+/// A Swift AuthProvider: answers with `answer` (by default the account's token); records the
+/// `refresh` flags it was asked with.
+private final class SyncTokenProvider: AuthProvider {
+    private let recorded = SyncLocked<[Bool]>([])
+    private let answer: @Sendable (_ refresh: Bool, _ call: Int) throws -> String
+
+    /// Always `token`.
+    convenience init(_ token: String = syncToken) {
+        self.init { _, _ in token }
+    }
+
+    /// `answer(refresh, n)` for the n-th call (0-based).
+    init(answer: @escaping @Sendable (_ refresh: Bool, _ call: Int) throws -> String) {
+        self.answer = answer
+    }
+
+    /// The `refresh` flags of every call, in order.
+    var calls: [Bool] {
+        recorded.current
+    }
+
+    func bearerToken(refresh: Bool) throws -> String {
+        let call = recorded.withLock { calls in
+            calls.append(refresh)
+            return calls.count - 1
+        }
+        return try answer(refresh, call)
+    }
+
+    /// The account's token, but the first call blocks until `release` opens (opening
+    /// `entered` first): holds a sync at its first request, off the caller's thread.
+    static func blockingFirstCall(entered: SyncLatch, release: SyncLatch) -> SyncTokenProvider {
+        SyncTokenProvider { _, call in
+            if call == 0 {
+                entered.open()
+                guard release.wait(timeout: 30) else { throw SyncNeverReleased() }
+            }
+            return syncToken
+        }
+    }
+}
+
+/// The name of the calling thread (the pthread name: Rust's `std::thread::Builder::name`).
+private func syncCurrentThreadName() -> String {
+    #if os(Linux)
+    // The kernel's name of the calling thread (Glibc does not export pthread_getname_np).
+    let name = (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? ""
+    return name.trimmingCharacters(in: .whitespacesAndNewlines)
+    #else
+    var buffer = [CChar](repeating: 0, count: 64)
+    guard pthread_getname_np(pthread_self(), &buffer, buffer.count) == 0 else { return "" }
+    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    #endif
+}
+
+/// A Swift SyncObserver: keeps every event, and the name of the thread it came on and whether
+/// that was the main thread.
+private final class SyncRecordingObserver: SyncObserver {
+    private struct Entry {
+        var event: SyncEvent
+        var thread: String
+        var onMainThread: Bool
+    }
+
+    private let entries = SyncLocked<[Entry]>([])
+
+    func onSyncEvent(event: SyncEvent) {
+        let entry = Entry(event: event, thread: syncCurrentThreadName(), onMainThread: Thread.isMainThread)
+        entries.withLock { $0.append(entry) }
+    }
+
+    var events: [SyncEvent] {
+        entries.current.map(\.event)
+    }
+
+    var threads: [String] {
+        entries.current.map(\.thread)
+    }
+
+    var anyOnMainThread: Bool {
+        entries.current.contains { $0.onMainThread }
+    }
+}
+
+/// A SyncObserver that holds the sync (it is called on the sync's own thread) at the first
+/// `.pushed` event until `release` opens, at most 30 s: the test gets to act between two
+/// push batches.
+private final class SyncHoldAtFirstPush: SyncObserver {
+    let release = SyncLatch()
+    private let held = SyncLocked(false)
+
+    func onSyncEvent(event: SyncEvent) {
+        guard case .pushed = event else { return }
+        let first = held.withLock { wasHeld in
+            defer { wasHeld = true }
+            return !wasHeld
+        }
+        if first {
+            _ = release.wait(timeout: 30)
+        }
+    }
+}
+
+/// One device: a store and its sync client.
+private struct SyncDevice {
+    let store: Store
+    let sync: SyncClient
+}
+
+/// Polls `condition` every 20 ms until it holds (true) or `timeout` seconds pass (false).
+private func syncEventually(_ timeout: TimeInterval = 30, _ condition: () throws -> Bool) async rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while try !condition() {
+        if Date() >= deadline { return false }
+        try? await Task.sleep(nanoseconds: 20_000_000)
+    }
+    return true
+}
+
+/// The same, blocking the calling thread (for the synchronous tests).
+private func syncEventuallyBlocking(_ timeout: TimeInterval = 30, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while try !condition() {
+        if Date() >= deadline { return false }
+        usleep(20_000)
+    }
+    return true
+}
+
+/// The `AparkingError` a `Result` failed with (nil when it succeeded or failed otherwise).
+private func syncAparkingError<T>(_ result: Result<T, Error>) -> AparkingError? {
+    if case let .failure(error) = result { return error as? AparkingError }
+    return nil
+}
+
+/// The total count of the `.pushed` (or `.pulled`) events.
+private func syncPushedTotal(_ events: [SyncEvent]) -> Int64 {
+    events.reduce(0) { total, event in
+        if case let .pushed(count) = event { return total + count }
+        return total
+    }
+}
+
+private func syncPulledTotal(_ events: [SyncEvent]) -> Int64 {
+    events.reduce(0) { total, event in
+        if case let .pulled(count) = event { return total + count }
+        return total
+    }
+}
+
+private func syncIsFailed(_ event: SyncEvent) -> Bool {
+    if case .failed = event { return true }
+    return false
+}
+
+private func syncIsFinished(_ event: SyncEvent) -> Bool {
+    if case .finished = event { return true }
+    return false
+}
+
+// MARK: - Tests
+
+final class SyncClientTests: StoreTestCase {
+    private var server: ReferenceServer!
+    private var devices: [SyncDevice] = []
+    private var subscriptions: [Subscription] = []
+    private var otherStores: [Store] = []
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        let policy = dir.appendingPathComponent("policy.json")
+        try """
+        {"version": 3, "last_updated": "2026-01-15", "url": "https://aparking.kz/privacy",
+         "text_sha256": "\(String(repeating: "0", count: 61))003", "purposes": ["statistics", "service_improvement"]}
+        """.write(to: policy, atomically: true, encoding: .utf8)
+        server = try ReferenceServer(
+            dataDirectory: dir.appendingPathComponent("server-data", isDirectory: true),
+            arguments: ["--token", "\(syncToken):acct-1", "--policy", policy.path]
+        )
+    }
+
+    override func tearDownWithError() throws {
+        subscriptions.forEach { $0.cancel() }
+        subscriptions = []
+        for device in devices {
+            device.sync.stopAutoSync()
+            device.sync.cancel()
+            try? device.store.shutdown()
+        }
+        devices = []
+        otherStores.forEach { try? $0.shutdown() }
+        otherStores = []
+        server?.stop()
+        server = nil
+        try super.tearDownWithError()
+    }
+
+    private func syncConfig(_ endpoint: String, localWins: Bool = false) -> SyncConfig {
+        SyncConfig(
+            endpoint: endpoint,
+            network: NetworkConfig(retryBaseDelayMs: 5, retryMaxDelayMs: 50),
+            localWinsConflicts: localWins
+        )
+    }
+
+    /// A device of the account: its own store file and key, a client of the test's backend.
+    private func device(_ name: String, auth: AuthProvider = SyncTokenProvider(), config: SyncConfig? = nil) throws -> SyncDevice {
+        let seed = name.unicodeScalars.reduce(0) { $0 * 31 + Int($1.value) } % 10_000
+        let store = try openStore(storeFile("\(name).db"), CountingKeyProvider.withSeed(seed))
+        otherStores.append(store) // shut down in tearDown even if the client cannot be made
+        let sync = try SyncClient(store: store, config: config ?? syncConfig(server.baseURL), authProvider: auth)
+        otherStores.removeLast()
+        let device = SyncDevice(store: store, sync: sync)
+        devices.append(device)
+        return device
+    }
+
+    /// Keeps `subscription` until tearDown.
+    @discardableResult
+    private func keep(_ subscription: Subscription) -> Subscription {
+        subscriptions.append(subscription)
+        return subscription
+    }
+
+    /// A vehicle created on `a` and pulled by `b`; returns its id.
+    private func sharedVehicle(_ a: SyncDevice, _ b: SyncDevice) async throws -> String {
+        let v = try a.store.addVehicle(vehicle: NewVehicle(plate: "123ABC02", make: "Kia"))
+        _ = try await a.sync.sync()
+        _ = try await b.sync.sync()
+        XCTAssertEqual(try b.store.getVehicle(id: v.id)?.make, "Kia")
+        return v.id
+    }
+
+    private func syncAll(_ a: SyncDevice, _ b: SyncDevice, file: StaticString = #filePath, line: UInt = #line) async throws {
+        _ = try await a.sync.sync()
+        _ = try await b.sync.sync()
+        _ = try await a.sync.sync()
+        XCTAssertEqual(try a.sync.pendingChanges(), 0, file: file, line: line)
+        XCTAssertEqual(try b.sync.pendingChanges(), 0, file: file, line: line)
+    }
+
+    // MARK: Twins of SyncClientTest.kt
+
+    func testTwoDevicesConvergeAndTheSameFieldEditedOnBothIsAServerWonConflict() async throws {
+        let a = try device("a")
+        let b = try device("b")
+        let v = try a.store.addVehicle(vehicle: NewVehicle(plate: "123 авс 02", make: "Kia"))
+        XCTAssertGreaterThanOrEqual(try a.sync.pendingChanges(), 1)
+        let first = try await a.sync.sync()
+        XCTAssertGreaterThanOrEqual(first.pushed, 1, "\(first)")
+        XCTAssertEqual(first.pending, 0)
+        XCTAssertEqual(first.policyVersion, 3, "the backend's policy was fetched")
+        XCTAssertEqual(try a.sync.pendingChanges(), 0)
+        XCTAssertEqual(Consent(store: a.store).policyInForce()?.version, 3, "and adopted")
+
+        let pulled = try await b.sync.sync()
+        XCTAssertGreaterThanOrEqual(pulled.pulled, 1, "\(pulled)")
+        let onB = try XCTUnwrap(try b.store.findVehicleByPlate(plate: "123ABC02"))
+        XCTAssertEqual(onB.id, v.id)
+        XCTAssertEqual(onB.make, "Kia")
+
+        _ = try a.store.updateVehicle(id: v.id, patch: VehiclePatch(colour: "red"))
+        _ = try b.store.updateVehicle(id: v.id, patch: VehiclePatch(colour: "blue"))
+        _ = try await a.sync.sync()
+        let summary = try await b.sync.sync()
+        XCTAssertEqual(summary.conflicts, 1, "\(summary)")
+        try await syncAll(a, b)
+        XCTAssertEqual(try a.store.getVehicle(id: v.id)?.colour, "red", "the first to reach the server wins")
+        XCTAssertEqual(try b.store.getVehicle(id: v.id)?.colour, "red")
+
+        let log = try b.sync.conflicts()
+        XCTAssertEqual(log.count, 1, "\(log)")
+        let conflict = try XCTUnwrap(log.first)
+        XCTAssertEqual(
+            conflict,
+            SyncConflict(
+                id: conflict.id, entity: "vehicle", recordId: v.id, field: "colour",
+                localValue: "blue", remoteValue: "red", resolution: .serverWon, resolvedAt: conflict.resolvedAt
+            )
+        )
+        XCTAssertLessThan(abs(conflict.resolvedAt.timeIntervalSinceNow), 600, "resolvedAt is a real time")
+        XCTAssertEqual(try a.sync.conflicts(), [])
+        XCTAssertEqual(try b.sync.clearConflicts(), 1)
+        XCTAssertEqual(try b.sync.conflicts(), [])
+        XCTAssertEqual(try b.sync.clearConflicts(), 0)
+    }
+
+    func testLocalWinsConflictsGivesLocalWonAndADeleteWinsOverAnEditDeleteWon() async throws {
+        let a = try device("a")
+        let b = try device("b", config: syncConfig(server.baseURL, localWins: true))
+        let id = try await sharedVehicle(a, b)
+        _ = try a.store.updateVehicle(id: id, patch: VehiclePatch(colour: "red"))
+        _ = try b.store.updateVehicle(id: id, patch: VehiclePatch(colour: "blue"))
+        _ = try await a.sync.sync()
+        _ = try await b.sync.sync()
+        try await syncAll(a, b)
+        XCTAssertEqual(try a.store.getVehicle(id: id)?.colour, "blue", "this device's value was kept and pushed")
+        XCTAssertEqual(try b.store.getVehicle(id: id)?.colour, "blue")
+        let localLog = try b.sync.conflicts()
+        XCTAssertEqual(localLog.count, 1, "\(localLog)")
+        let local = try XCTUnwrap(localLog.first)
+        XCTAssertEqual(local.resolution, .localWon)
+        XCTAssertEqual(local.entity, "vehicle")
+        XCTAssertEqual(local.recordId, id)
+        XCTAssertEqual(local.field, "colour")
+        XCTAssertEqual(local.localValue, "blue")
+        XCTAssertEqual(local.remoteValue, "red")
+        XCTAssertEqual(try b.sync.clearConflicts(), 1)
+
+        try a.store.removeVehicle(id: id)
+        _ = try b.store.updateVehicle(id: id, patch: VehiclePatch(nickname: "still mine"))
+        try await syncAll(a, b)
+        XCTAssertNil(try b.store.getVehicle(id: id), "delete wins")
+        XCTAssertNil(try a.store.getVehicle(id: id))
+        let deleteLog = try b.sync.conflicts()
+        XCTAssertEqual(deleteLog.count, 1, "\(deleteLog)")
+        let deleted = try XCTUnwrap(deleteLog.first)
+        XCTAssertEqual(deleted.resolution, .deleteWon)
+        XCTAssertEqual(deleted.recordId, id)
+        XCTAssertNil(deleted.field)
+    }
+
+    func testASwiftSyncObserverHearsStartedPushedPulledAndFinishedCancellingTheSubscriptionStopsIt() async throws {
+        let a = try device("a")
+        let b = try device("b")
+        _ = try a.store.addVehicle(vehicle: NewVehicle(plate: "777KKK01"))
+        _ = try await a.sync.sync()
+        let observer = SyncRecordingObserver()
+        let subscription = keep(b.sync.subscribe(observer: observer))
+        XCTAssertTrue(subscription.isActive())
+        _ = try b.store.addVehicle(vehicle: NewVehicle(plate: "A123BC"))
+        let summary = try await b.sync.sync()
+
+        let events = observer.events
+        XCTAssertEqual(events.first, .started, "\(events)")
+        XCTAssertEqual(events.last, .finished(summary: summary), "\(events)")
+        XCTAssertEqual(syncPushedTotal(events), summary.pushed, "\(events)")
+        XCTAssertEqual(syncPulledTotal(events), summary.pulled, "\(events)")
+        XCTAssertTrue(summary.pulled >= 1 && summary.pushed >= 1, "\(summary)")
+        XCTAssertFalse(events.contains(where: syncIsFailed), "\(events)")
+        XCTAssertFalse(observer.anyOnMainThread)
+
+        subscription.cancel()
+        XCTAssertFalse(subscription.isActive())
+        subscription.cancel() // again: nothing happens
+        _ = try await b.sync.sync()
+        XCTAssertEqual(observer.events.count, events.count, "a cancelled subscription hears nothing")
+    }
+
+    func testEventsIsAnAsyncStreamOfEverySyncStepAndEndingTheIterationUnsubscribes() async throws {
+        let a = try device("a")
+        _ = try a.store.addVehicle(vehicle: NewVehicle(plate: "321CBA05"))
+        let summary: SyncSummary
+        var seen: [SyncEvent] = []
+        do {
+            // Subscribed when events() returns: the first event of the sync below is not lost.
+            let events = a.sync.events()
+            summary = try await a.sync.sync()
+            // sync() emitted every event before it returned: they wait in the stream.
+            for await event in events {
+                seen.append(event)
+                if syncIsFinished(event) || syncIsFailed(event) { break }
+            }
+        } // the stream is dropped here: that ends it and unsubscribes
+        XCTAssertEqual(seen.first, .started, "\(seen)")
+        XCTAssertEqual(seen.last, .finished(summary: summary), "\(seen)")
+        XCTAssertEqual(syncPushedTotal(seen), summary.pushed, "\(seen)")
+        XCTAssertGreaterThanOrEqual(summary.pushed, 1, "\(summary)")
+        XCTAssertFalse(seen.contains(where: syncIsFailed), "\(seen)")
+
+        // A stream read by a task: cancelling the task ends the iteration (the stream
+        // terminates, which cancels its subscription).
+        let stream = a.sync.events()
+        let readerEnded = SyncLocked(false)
+        let reader = Task {
+            var count = 0
+            for await _ in stream { count += 1 }
+            readerEnded.withLock { $0 = true }
+            return count
+        }
+        let second = try await a.sync.sync()
+        XCTAssertEqual(second.pending, 0, "the ended collection did not disturb the sync")
+        reader.cancel()
+        let ended = await syncEventually { readerEnded.current }
+        XCTAssertTrue(ended, "cancelling the reading task ends the for-await loop")
+        if ended {
+            let count = await reader.value
+            XCTAssertLessThanOrEqual(count, 64, "at most the events of one sync (bounded buffer)")
+        }
+        // Nobody listens any more: another sync works as before.
+        let third = try await a.sync.sync()
+        XCTAssertEqual(third.pending, 0)
+    }
+
+    func testCancellingTheCallingTaskStopsTheSyncAndTheNextSyncCarriesOn() async throws {
+        // The Swift twin of Kotlin's withTimeout: Task.cancel() on a task in cancellableSync().
+        let entered = SyncLatch()
+        let release = SyncLatch()
+        let a = try device("a", auth: SyncTokenProvider.blockingFirstCall(entered: entered, release: release))
+        _ = try a.store.addVehicle(vehicle: NewVehicle(plate: "909ZZZ09"))
+        let sync = a.sync
+        let task = Task { try await sync.cancellableSync() }
+        let asked = await syncEventually { entered.isOpen }
+        XCTAssertTrue(asked, "the sync never asked for a token")
+        task.cancel()
+        release.open()
+        let result = await task.result
+        XCTAssertThrowsError(try result.get()) { error in
+            XCTAssertTrue(error is CancellationError, "\(error)")
+        }
+        XCTAssertEqual(try a.sync.pendingChanges(), 1, "the change still waits")
+        // The cancelled sync let go of its lock: no SyncInProgress, and nothing was lost.
+        let next = try await a.sync.sync()
+        XCTAssertEqual(next.pending, 0, "\(next)")
+        XCTAssertGreaterThanOrEqual(next.pushed, 1, "\(next)")
+        XCTAssertEqual(try a.sync.pendingChanges(), 0)
+    }
+
+    func testAnAparkingErrorPrintsTheSentenceNotOnlyTheFields() throws {
+        let typed = "nope"
+        XCTAssertThrowsError(try parsePlate(input: typed)) { error in
+            guard let error = error as? AparkingError, case let .InvalidInput(field, _) = error else {
+                return XCTFail("expected AparkingError.InvalidInput, got \(error)")
+            }
+            XCTAssertEqual(field, "plate")
+            // `description` is the Rust core's Display (Kotlin's toString()); the other
+            // renderings are the capitalised sentence of ErrorDescriptions.swift.
+            XCTAssertTrue(error.description.hasPrefix("invalid plate: "), error.description)
+            XCTAssertTrue(error.localizedDescription.hasPrefix("Invalid plate: "), error.localizedDescription)
+            XCTAssertTrue(String(reflecting: error).hasPrefix("Invalid plate: "), String(reflecting: error))
+            XCTAssertTrue("\(error)".hasPrefix("invalid plate: "), "\(error)")
+            for text in [error.description, error.localizedDescription, String(reflecting: error), "\(error)"] {
+                XCTAssertFalse(text.contains(typed), "the value is never echoed: \(text)")
+            }
+            XCTAssertEqual(error.recoverySuggestion, "Ask the user to correct the value.")
+        }
+        let closed = AparkingError.StoreClosed
+        XCTAssertEqual(closed.description, "the store is closed")
+        XCTAssertEqual(closed.localizedDescription, "The store is closed.")
+        XCTAssertEqual(closed.message, "The store is closed.")
+        XCTAssertEqual(String(reflecting: closed), "The store is closed.")
+        XCTAssertEqual(AparkingError.SyncInProgress.localizedDescription, "A sync is already running.")
+        XCTAssertEqual(AparkingError.SyncCancelled.recoverySuggestion, "Sync again; nothing saved was lost.")
+        XCTAssertEqual(
+            AuthProviderError.SignedOut(reason: "the user signed out").description,
+            "The user is signed out: the user signed out."
+        )
+    }
+
+    func testTheAuthProviderRefreshesAfterA401SignedOutAndARefusedTokenAreAuthRequired() async throws {
+        // A stale token first: the backend answers 401, the SDK asks once more with refresh = true.
+        let refreshing = SyncTokenProvider { refresh, _ in refresh ? syncToken : "stale-token" }
+        let a = try device("a", auth: refreshing)
+        _ = try a.store.addVehicle(vehicle: NewVehicle(plate: "123ABC02"))
+        let pushed = try await a.sync.sync()
+        XCTAssertGreaterThanOrEqual(pushed.pushed, 1, "\(pushed)")
+        XCTAssertEqual(refreshing.calls, [false, true])
+
+        // The user signed out: the provider's reason reaches the app, the change stays queued.
+        let signedOut = SyncTokenProvider { _, _ in throw AuthProviderError.SignedOut(reason: "the user signed out") }
+        let observer = SyncRecordingObserver()
+        let b = try device("b", auth: signedOut)
+        keep(b.sync.subscribe(observer: observer))
+        _ = try b.store.addVehicle(vehicle: NewVehicle(plate: "555TTT17"))
+        let failed = await syncOutcome { try await b.sync.sync() }
+        XCTAssertEqual(syncAparkingError(failed), .AuthRequired(reason: "the user signed out"), "\(failed)")
+        XCTAssertEqual(try b.sync.pendingChanges(), 1, "nothing lost")
+        XCTAssertEqual(observer.events.first, .started)
+        XCTAssertEqual(observer.events.last, .failed(error: .AuthRequired(reason: "the user signed out")))
+        XCTAssertEqual(signedOut.calls, [false], "a signed-out provider is not asked again")
+
+        // A token the backend refuses even after a refresh.
+        let wrong = SyncTokenProvider("not-a-token")
+        let c = try device("c", auth: wrong)
+        _ = try c.store.addVehicle(vehicle: NewVehicle(plate: "001AAA01"))
+        let refused = await syncOutcome { try await c.sync.sync() }
+        guard case .AuthRequired? = syncAparkingError(refused) else {
+            return XCTFail("expected AuthRequired, got \(refused)")
+        }
+        XCTAssertEqual(wrong.calls, [false, true])
+        XCTAssertEqual(try c.sync.pendingChanges(), 1)
+    }
+
+    func testASecondSyncWhileOneRunsIsSyncInProgressCancelEndsTheFirstWithSyncCancelledNothingLost() async throws {
+        let entered = SyncLatch()
+        let release = SyncLatch()
+        // Blocks (off the caller's thread, as the docs allow) the first time it is asked.
+        let a = try device("a", auth: SyncTokenProvider.blockingFirstCall(entered: entered, release: release))
+        _ = try a.store.addVehicle(vehicle: NewVehicle(plate: "123ABC02"))
+        let sync = a.sync
+        let first = Task { try await sync.sync() }
+        let asked = await syncEventually { entered.isOpen }
+        XCTAssertTrue(asked, "the sync never asked for a token")
+
+        // From this task and from a detached task: refused at once.
+        let here = await syncOutcome { try await sync.sync() }
+        XCTAssertEqual(syncAparkingError(here), .SyncInProgress, "\(here)")
+        let detached = await Task.detached { await syncOutcome { try await sync.sync() } }.value
+        XCTAssertEqual(syncAparkingError(detached), .SyncInProgress, "\(detached)")
+
+        a.sync.cancel()
+        release.open()
+        let result = await first.result
+        XCTAssertEqual(syncAparkingError(result), .SyncCancelled, "\(result)")
+        XCTAssertEqual(try a.sync.pendingChanges(), 1, "the change waits for the next sync")
+        a.sync.cancel() // no sync running: nothing happens
+        let next = try await a.sync.sync()
+        XCTAssertGreaterThanOrEqual(next.pushed, 1, "the next sync carries on: \(next)")
+        XCTAssertEqual(try a.sync.pendingChanges(), 0)
+    }
+
+    func testAnUnreachableBackendIsNetworkAfterTheRetriesBadConfigsAreInvalidInput() async throws {
+        let observer = SyncRecordingObserver()
+        let config = SyncConfig(
+            endpoint: nowhere,
+            network: NetworkConfig(maxAttempts: 2, retryBaseDelayMs: 5, retryMaxDelayMs: 20, connectTimeoutMs: 2000)
+        )
+        let a = try device("a", config: config)
+        keep(a.sync.subscribe(observer: observer))
+        _ = try a.store.addVehicle(vehicle: NewVehicle(plate: "123ABC02"))
+        let result = await syncOutcome { try await a.sync.sync() }
+        guard case let .Network(reason, _)? = syncAparkingError(result) else {
+            return XCTFail("expected AparkingError.Network, got \(result)")
+        }
+        XCTAssertFalse(reason.trimmingCharacters(in: .whitespaces).isEmpty)
+        XCTAssertEqual(try a.sync.pendingChanges(), 1, "nothing lost")
+        XCTAssertEqual(observer.events.first, .started)
+        guard case let .failed(error)? = observer.events.last, case .Network = error else {
+            return XCTFail("the last event is not Failed(Network): \(observer.events)")
+        }
+
+        // Deleting the account needs the backend first: local data is kept.
+        let deletion = await syncOutcome { try await a.sync.deleteAccount() }
+        guard case .Network? = syncAparkingError(deletion) else {
+            return XCTFail("expected AparkingError.Network, got \(deletion)")
+        }
+        XCTAssertEqual(try a.store.info().vehicleCount, 1)
+        XCTAssertTrue(try a.sync.isAccountErasurePending(), "unreachable: the erasure stays pending (documented)")
+
+        try withStore(storeFile("x.db"), CountingKeyProvider.withSeed(1)) { store in
+            var badAttempts = config
+            badAttempts.network.maxAttempts = 0
+            let attempts = assertInvalidInput(
+                try SyncClient(store: store, config: badAttempts, authProvider: SyncTokenProvider())
+            )
+            XCTAssertEqual(attempts?.field, "max_attempts")
+            var plainHTTP = config
+            plainHTTP.endpoint = "http://aparking.kz"
+            let endpoint = assertInvalidInput(
+                try SyncClient(store: store, config: plainHTTP, authProvider: SyncTokenProvider())
+            )
+            XCTAssertEqual(endpoint?.field, "endpoint")
+        }
+    }
+
+    func testDeleteAccountErasesTheBackendsCopyThenTheLocalData() async throws {
+        let a = try device("a")
+        _ = try a.store.updateProfile(patch: ProfilePatch(phone: phoneTyped))
+        _ = try a.store.addVehicle(vehicle: NewVehicle(plate: "123ABC02"))
+        let pushed = try await a.sync.sync()
+        XCTAssertGreaterThanOrEqual(pushed.pushed, 2, "the profile and the vehicle: \(pushed)")
+        XCTAssertFalse(try a.sync.isAccountErasurePending())
+        try await a.sync.deleteAccount()
+        XCTAssertFalse(try a.sync.isAccountErasurePending(), "finished: nothing pending")
+        XCTAssertEqual(try a.store.info().vehicleCount, 0)
+        XCTAssertNil(try a.store.getProfile())
+        let erasedOnBackend = await syncEventually { self.server.logLines(containing: "/v1/account") >= 1 }
+        XCTAssertTrue(erasedOnBackend, "the backend was asked first: \(server.output)")
+        // A new device of the account finds nothing to pull.
+        let b = try device("b")
+        let pulled = try await b.sync.sync()
+        XCTAssertEqual(pulled.pulled, 0, "\(pulled)")
+        XCTAssertEqual(try b.store.listVehicles(), [])
+        XCTAssertNil(try b.store.getProfile())
+    }
+
+    func testStartAutoSyncSyncsOnAnSDKThreadWithoutACallStopAutoSyncStopsIt() throws {
+        let a = try device("a")
+        let observer = SyncRecordingObserver()
+        keep(a.sync.subscribe(observer: observer))
+        let bad = assertInvalidInput(try a.sync.startAutoSync(intervalMs: 0))
+        XCTAssertEqual(bad?.field, "interval_ms")
+
+        try a.sync.startAutoSync(intervalMs: 50)
+        try a.sync.startAutoSync(intervalMs: 50) // again while it runs: nothing changes
+        _ = try a.store.addVehicle(vehicle: NewVehicle(plate: "123ABC02"))
+        let pushedAutomatically = try syncEventuallyBlocking(20) {
+            let pushed = observer.events.contains { event in
+                if case let .finished(summary) = event { return summary.pushed > 0 }
+                return false
+            }
+            return try a.sync.pendingChanges() == 0 && pushed
+        }
+        XCTAssertTrue(pushedAutomatically, "automatic sync never pushed: \(observer.events)")
+        // This test runs on the main thread and never called sync(): every event came from
+        // the SDK's automatic-sync thread.
+        XCTAssertTrue(Thread.isMainThread)
+        XCTAssertFalse(observer.anyOnMainThread, "called on an SDK thread")
+        XCTAssertEqual(Set(observer.threads), ["aparking-sync"], "\(Set(observer.threads))")
+
+        a.sync.stopAutoSync()
+        let seen = observer.events.count
+        _ = try a.store.addVehicle(vehicle: NewVehicle(plate: "A123BC"))
+        usleep(300_000) // give a (wrongly) running timer six intervals to fire
+        XCTAssertEqual(observer.events.count, seen, "no sync after stopAutoSync")
+        XCTAssertEqual(try a.sync.pendingChanges(), 1)
+        a.sync.stopAutoSync() // twice is harmless
+    }
+
+    // MARK: Swift-specific
+
+    func testTaskCancelOfCancellableSyncOfManyChangesThrowsCancellationErrorAndLosesNothing() async throws {
+        let a = try device("a")
+        let b = try device("b")
+        let count = 600 // more than one push batch (500 changes at most)
+        var plates = Set<String>()
+        for i in 0 ..< count {
+            let digits = String(i + 1000).suffix(3) // 000 ... 599
+            plates.insert(try a.store.addVehicle(vehicle: NewVehicle(plate: "\(digits)ABC02")).plate.canonical)
+        }
+        let before = try a.sync.pendingChanges()
+        XCTAssertEqual(before, Int64(count))
+
+        // The stream first, then an observer that holds the sync at its first push batch
+        // (observers are called in the order they subscribed): the test cancels the task
+        // between two batches, deterministically.
+        let events = a.sync.events(bufferingNewest: 256)
+        let hold = SyncHoldAtFirstPush()
+        let holding = keep(a.sync.subscribe(observer: hold))
+        let sync = a.sync
+        let task = Task { try await sync.cancellableSync() }
+        var seen: [SyncEvent] = []
+        var iterator = events.makeAsyncIterator()
+        while let event = await iterator.next() {
+            seen.append(event)
+            if case .pushed = event { break }
+            if syncIsFinished(event) || syncIsFailed(event) { break }
+        }
+        task.cancel()
+        hold.release.open()
+        let result = await task.result
+        while let event = await iterator.next() {
+            seen.append(event)
+            if syncIsFinished(event) || syncIsFailed(event) { break }
+        }
+        holding.cancel()
+
+        XCTAssertEqual(seen.first, .started, "\(seen)")
+        XCTAssertThrowsError(try result.get(), "the task was cancelled between two push batches") { error in
+            XCTAssertTrue(error is CancellationError, "\(error)")
+        }
+        XCTAssertEqual(seen.last, .failed(error: .SyncCancelled), "the SDK saw a cancelled sync: \(seen)")
+        let pushedBeforeCancel = syncPushedTotal(seen)
+        let left = try a.sync.pendingChanges()
+        XCTAssertGreaterThan(pushedBeforeCancel, 0, "\(seen)")
+        XCTAssertGreaterThan(left, 0, "the cancel came before the last batch: \(seen)")
+        XCTAssertEqual(left, before - pushedBeforeCancel, "what was pushed stays pushed, the rest waits")
+
+        // Nothing lost: the next sync pushes the rest, the other device gets every record.
+        let next = try await a.sync.sync()
+        XCTAssertEqual(next.pushed, left, "\(next)")
+        XCTAssertEqual(next.pending, 0, "\(next)")
+        XCTAssertEqual(try a.sync.pendingChanges(), 0)
+        let onB = try await b.sync.sync()
+        XCTAssertEqual(onB.pulled, Int64(count), "\(onB)")
+        XCTAssertEqual(Set(try b.store.listVehicles().map(\.plate.canonical)), plates)
+    }
+
+    func testCancellableSyncInATaskCancelledBeforeTheCallThrowsCancellationErrorWithoutSyncing() async throws {
+        let a = try device("a")
+        let observer = SyncRecordingObserver()
+        keep(a.sync.subscribe(observer: observer))
+        _ = try a.store.addVehicle(vehicle: NewVehicle(plate: "123ABC02"))
+        let sync = a.sync
+        let task = Task { () async throws -> SyncSummary in
+            try? await Task.sleep(nanoseconds: 30_000_000_000) // returns at once when cancelled
+            return try await sync.cancellableSync()
+        }
+        task.cancel()
+        let result = await task.result
+        XCTAssertThrowsError(try result.get()) { error in
+            XCTAssertTrue(error is CancellationError, "\(error)")
+        }
+        XCTAssertEqual(observer.events, [], "no sync started")
+        XCTAssertEqual(try a.sync.pendingChanges(), 1, "nothing pushed")
+
+        // The backend never heard of it: the requests of the next sync are the first it logs
+        // (the server logs a request before answering it, so once the push is logged the
+        // policy fetch before it is too).
+        let next = try await a.sync.cancellableSync()
+        XCTAssertGreaterThanOrEqual(next.pushed, 1, "\(next)")
+        let logged = await syncEventually { self.server.logLines(containing: "/v1/sync/push") >= 1 }
+        XCTAssertTrue(logged, server.output)
+        XCTAssertEqual(server.logLines(containing: "/v1/policy"), 1, server.output)
+
+        // The contrast: the generated sync() does not see Task cancellation and runs to its end.
+        _ = try a.store.addVehicle(vehicle: NewVehicle(plate: "A123BC"))
+        let plain = Task { () async throws -> SyncSummary in
+            try? await Task.sleep(nanoseconds: 30_000_000_000)
+            return try await sync.sync()
+        }
+        plain.cancel()
+        let plainSummary = try await plain.value
+        XCTAssertGreaterThanOrEqual(plainSummary.pushed, 1, "\(plainSummary)")
+        XCTAssertEqual(try a.sync.pendingChanges(), 0)
+    }
+
+    func testAnAuthProviderThrowingANonAuthProviderErrorIsATypedAparkingError() async throws {
+        // A buggy provider: its first call throws an arbitrary Swift error, later calls work.
+        let buggy = SyncTokenProvider { _, call in
+            if call == 0 { throw SyncArbitraryAuthFailure() }
+            return syncToken
+        }
+        let observer = SyncRecordingObserver()
+        let a = try device("a", auth: buggy)
+        keep(a.sync.subscribe(observer: observer))
+        _ = try a.store.addVehicle(vehicle: NewVehicle(plate: "123ABC02"))
+        let result = await syncOutcome { try await a.sync.sync() }
+        guard case let .AuthRequired(reason)? = syncAparkingError(result) else {
+            return XCTFail("expected a typed AparkingError.AuthRequired, got \(result)")
+        }
+        XCTAssertEqual(reason, "the auth provider failed unexpectedly")
+        XCTAssertFalse(reason.contains("secret-token-123"), "the foreign error's text is not forwarded")
+        XCTAssertEqual(observer.events.last, .failed(error: .AuthRequired(reason: reason)))
+        XCTAssertEqual(buggy.calls, [false])
+        XCTAssertEqual(try a.sync.pendingChanges(), 1, "nothing lost")
+
+        // The client is not poisoned: the next sync asks again and pushes.
+        let next = try await a.sync.sync()
+        XCTAssertGreaterThanOrEqual(next.pushed, 1, "\(next)")
+        XCTAssertEqual(try a.sync.pendingChanges(), 0)
+    }
+
+    func testTwoConcurrentSyncTasksOfOneClientOneGetsSyncInProgress() async throws {
+        let entered = SyncLatch()
+        let release = SyncLatch()
+        // Whichever task takes the client's lock first is held at its first token request
+        // until the other task has finished: the other must meet the running sync.
+        let a = try device("a", auth: SyncTokenProvider.blockingFirstCall(entered: entered, release: release))
+        _ = try a.store.addVehicle(vehicle: NewVehicle(plate: "123ABC02"))
+        let sync = a.sync
+        let results = await withTaskGroup(of: Result<SyncSummary, Error>.self) { group in
+            for _ in 0 ..< 2 {
+                group.addTask { await syncOutcome { try await sync.cancellableSync() } }
+            }
+            var results: [Result<SyncSummary, Error>] = []
+            if let firstDone = await group.next() {
+                results.append(firstDone)
+            }
+            release.open()
+            for await other in group {
+                results.append(other)
+            }
+            return results
+        }
+        XCTAssertEqual(results.count, 2)
+        XCTAssertTrue(entered.isOpen, "one sync reached its token request")
+        XCTAssertEqual(results.first.flatMap(syncAparkingError), .SyncInProgress, "\(results)")
+        guard let winner = try? results.last?.get() else {
+            return XCTFail("the other sync failed: \(results)")
+        }
+        XCTAssertGreaterThanOrEqual(winner.pushed, 1, "\(winner)")
+        XCTAssertEqual(winner.pending, 0)
+        XCTAssertEqual(try a.sync.pendingChanges(), 0)
+    }
+}
+
+/// The outcome of an async throwing call, as a `Result`.
+private func syncOutcome<T>(_ body: () async throws -> T) async -> Result<T, Error> {
+    do {
+        return .success(try await body())
+    } catch {
+        return .failure(error)
+    }
+}
+#endif
