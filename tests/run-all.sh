@@ -15,10 +15,18 @@ cd "$(dirname "$0")/.."
 # Each step prints the minutes:seconds since the start, so CI logs show where time goes.
 step() { printf '\n==> [%d:%02d] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
-# Maven goes offline (-o) when .ci/run chose the offline package set (APARKING_OFFLINE=1):
-# everything the poms use is then in ~/.m2 already.
+# On a machine set up with ../shared/offline/use-offline.sh (.ci/run does it where no crates
+# registry answers, and exports APARKING_OFFLINE=1), Maven goes offline (-o) too: everything
+# the poms use is then in ~/.m2 already, and Maven Central is not reachable.
+if [ "${APARKING_OFFLINE:-0}" != 1 ] &&
+    grep -qsF 'aparking offline crates' "${CARGO_HOME:-$HOME/.cargo}/config.toml"; then
+    export APARKING_OFFLINE=1
+fi
 mvn_flags=(-B)
-[ "${APARKING_OFFLINE:-0}" = 1 ] && mvn_flags+=(-o)
+if [ "${APARKING_OFFLINE:-0}" = 1 ]; then
+    mvn_flags+=(-o)
+    echo "offline package set in use (../shared/offline): Maven runs with -o"
+fi
 
 step "cargo fmt --check"
 if cargo fmt --version >/dev/null 2>&1; then
