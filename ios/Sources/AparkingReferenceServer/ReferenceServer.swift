@@ -5,24 +5,40 @@
 #if os(Linux) || os(macOS)
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A running `aparking-server --bind 127.0.0.1:0 --data-dir DIR [extra arguments]`.
 ///
 /// The binary is `$APARKING_SERVER_BIN`, else `target/debug/aparking-server` of the repository
 /// this file is in (`cargo build -p aparking-server` builds it). Its stderr is drained for the
 /// whole life of the process (one line per request), so the pipe never blocks the server, and
 /// kept for ``logLines(containing:)``. Call ``stop()`` when done; `deinit` stops it too.
+///
+/// The process is started with `posix_spawn` and reaped with `waitpid`, not with Foundation's
+/// `Process`: on Linux `Process` learns of the exit through the run loop of the thread that
+/// launched it, which an `async` test's thread never runs, so `isRunning` stayed true.
 public final class ReferenceServer: @unchecked Sendable {
     /// `http://127.0.0.1:PORT`, as the server printed it.
     public let baseURL: String
 
-    private let process: Process
+    private let pid: pid_t
     /// Every stderr line so far, and the address; filled by the reader thread.
-    private let log = ServerLog()
+    private let log: ServerLog
+    // Set once the process was reaped; read and written with `lock` held (the reason for
+    // `@unchecked Sendable`, with `ServerLog`'s own lock).
+    private let lock = NSLock()
+    private var reaped = false
 
     /// Errors starting the server.
     public enum StartError: Error, CustomStringConvertible {
         /// No executable at the path.
         case binaryMissing(path: String)
+        /// `posix_spawn` or `pipe` failed with this errno.
+        case spawnFailed(errno: Int32)
         /// The server did not print its address in time; its output so far.
         case noAddress(output: String)
 
@@ -30,6 +46,8 @@ public final class ReferenceServer: @unchecked Sendable {
             switch self {
             case let .binaryMissing(path):
                 "no reference server at \(path): run `cargo build -p aparking-server` or set APARKING_SERVER_BIN"
+            case let .spawnFailed(code):
+                "could not start aparking-server: \(String(cString: strerror(code)))"
             case let .noAddress(output):
                 "aparking-server did not report its address in time; its output:\n\(output)"
             }
@@ -55,17 +73,19 @@ public final class ReferenceServer: @unchecked Sendable {
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw StartError.binaryMissing(path: binary)
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["--bind", "127.0.0.1:0", "--data-dir", dataDirectory.path] + arguments
+        let argv = [binary, "--bind", "127.0.0.1:0", "--data-dir", dataDirectory.path] + arguments
         var environment = ProcessInfo.processInfo.environment
         environment["APARKING_SERVER_LOG"] = "info"
-        process.environment = environment
-        process.standardOutput = FileHandle.nullDevice
-        let stderr = Pipe()
-        process.standardError = stderr
-        self.process = process
-        baseURL = try Self.launch(process, stderr: stderr.fileHandleForReading, timeout: timeout, log: log)
+        let (pid, stderr) = try Self.spawn(argv, environment: environment.map { "\($0.key)=\($0.value)" })
+        self.pid = pid
+        log = ServerLog()
+        Self.startReader(stderr, log: log)
+        guard let url = log.waitForAddress(timeout: timeout) else {
+            baseURL = ""
+            stop()
+            throw StartError.noAddress(output: log.lines.joined(separator: "\n"))
+        }
+        baseURL = url
     }
 
     deinit {
@@ -82,26 +102,60 @@ public final class ReferenceServer: @unchecked Sendable {
         log.lines.joined(separator: "\n")
     }
 
-    /// Stops the server (SIGTERM, then SIGKILL after 10 s) and waits for it to exit.
+    /// Stops the server (SIGTERM, then SIGKILL after 10 s) and reaps it. Idempotent.
     public func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
+        lock.lock()
+        defer { lock.unlock() }
+        guard !reaped else { return }
+        reaped = true
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
         let deadline = Date().addingTimeInterval(10)
-        while process.isRunning, Date() < deadline {
-            usleep(10_000)
-        }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+        while waitpid(pid, &status, WNOHANG) == 0 {
+            if Date() > deadline {
+                kill(pid, SIGKILL)
+                _ = waitpid(pid, &status, 0)
+                return
+            }
+            usleep(5000)
         }
     }
 
-    /// Runs `process`, reads `stderr` line by line on a thread of its own until the pipe
-    /// closes, and returns the URL from the "listening on http://..." line.
-    private static func launch(
-        _ process: Process, stderr: FileHandle, timeout: TimeInterval, log found: ServerLog
-    ) throws -> String {
-        try process.run()
+    /// Spawns `argv` with stdout to /dev/null and stderr into a pipe; returns the pid and the
+    /// pipe's read end. Both pipe ends are close-on-exec, so no other child inherits them.
+    private static func spawn(_ argv: [String], environment: [String]) throws -> (pid_t, FileHandle) {
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { throw StartError.spawnFailed(errno: errno) }
+        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        #if os(Linux)
+        var actions = posix_spawn_file_actions_t()
+        #else
+        var actions: posix_spawn_file_actions_t?
+        #endif
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 2)
+        let cArgv = argv.map { strdup($0) } + [nil]
+        let cEnv = environment.map { strdup($0) } + [nil]
+        defer {
+            cArgv.forEach { free($0) }
+            cEnv.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, argv[0], &actions, nil, cArgv, cEnv)
+        close(fds[1])
+        guard rc == 0 else {
+            close(fds[0])
+            throw StartError.spawnFailed(errno: rc)
+        }
+        return (pid, FileHandle(fileDescriptor: fds[0], closeOnDealloc: true))
+    }
+
+    /// Reads `stderr` line by line on a thread of its own until the pipe closes (the server
+    /// exited), handing each line to `log`.
+    private static func startReader(_ stderr: FileHandle, log: ServerLog) {
         let reader = Thread {
             var pending = Data()
             while true {
@@ -111,17 +165,12 @@ public final class ReferenceServer: @unchecked Sendable {
                 while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
                     let line = String(decoding: pending[pending.startIndex ..< newline], as: UTF8.self)
                     pending.removeSubrange(pending.startIndex ... newline)
-                    found.offer(line)
+                    log.offer(line)
                 }
             }
-            found.close()
+            log.close()
         }
         reader.start()
-        guard let url = found.wait(timeout: timeout) else {
-            process.terminate()
-            throw StartError.noAddress(output: found.lines.joined(separator: "\n"))
-        }
-        return url
     }
 }
 
@@ -150,7 +199,7 @@ private final class ServerLog: @unchecked Sendable {
         condition.unlock()
     }
 
-    func wait(timeout: TimeInterval) -> String? {
+    func waitForAddress(timeout: TimeInterval) -> String? {
         let deadline = Date().addingTimeInterval(timeout)
         condition.lock()
         defer { condition.unlock() }

@@ -63,12 +63,12 @@ final class FormatsTests: XCTestCase {
             case .IncompatibleVersion: description = "incompatible"
             case .StoreClosed: description = "closed"
             case .NoPolicy: description = "no policy"
-            case .PolicyVersionMismatch: description = "policy version mismatch"
+            case let .PolicyVersionMismatch(accepted, inForce): description = "policy \(accepted) vs \(inForce)"
             case .StorageFull: description = "full"
             case .AuthRequired: description = "auth required"
             case .SyncInProgress: description = "sync in progress"
             case .SyncCancelled: description = "sync cancelled"
-            case .Network: description = "network"
+            case let .Network(_, retryAfterMs): description = "network \(String(describing: retryAfterMs))"
             case .Storage: description = "storage"
             case .Internal: description = "internal"
             }
@@ -77,6 +77,54 @@ final class FormatsTests: XCTestCase {
             XCTFail("expected AparkingError, got \(error)")
         }
         XCTAssertGreaterThanOrEqual(storeSchemaVersion(), 1)
+    }
+
+    /// What the normalisers return is already normal: it goes through them unchanged (an app
+    /// may store the result and normalise it again).
+    func testNormalisedFormsGoThroughTheNormalisersUnchanged() throws {
+        for typed in ["123-АВС-02", "а 123 вс", "A123BCD", "555 ТТТ 17"] {
+            let plate = try parsePlate(input: typed)
+            XCTAssertEqual(try parsePlate(input: plate.canonical), plate, typed)
+            XCTAssertEqual(try parsePlate(input: plate.display), plate, typed)
+            XCTAssertEqual(plate.format == .current ? plate.canonical.suffix(2) : plate.canonical.prefix(1), Substring(plate.region))
+        }
+        XCTAssertEqual(try normalizePhone(input: phoneE164), phoneE164)
+        for typed in [" Aigerim@Mail.KZ ", "aigerim@MAIL.kz"] {
+            let email = try normalizeEmail(input: typed)
+            XCTAssertEqual(try normalizeEmail(input: email), email, typed)
+        }
+        for typed in ["ав 12-34 56", "кх 00-77 11"] {
+            let number = try normalizeDocumentNumber(input: typed)
+            XCTAssertEqual(try normalizeDocumentNumber(input: number), number, typed)
+            XCTAssertTrue(number.unicodeScalars.allSatisfy { $0.isASCII }, "Cyrillic look-alikes become Latin: \(number)")
+        }
+    }
+
+    /// The errors are values: the same failure compares equal and hashes alike, which is what
+    /// `assertThrows` and an app's `catch AparkingError.WrongKey` rely on.
+    func testAparkingErrorsAreValuesThatCompareAndHashByTheirFields() {
+        func failure(_ body: () throws -> Void) -> AparkingError? {
+            do {
+                try body()
+            } catch let error as AparkingError {
+                return error
+            } catch {
+                XCTFail("expected AparkingError, got \(error)")
+            }
+            return nil
+        }
+        let first = failure { _ = try parsePlate(input: "nope") }
+        let second = failure { _ = try parsePlate(input: "987XYZ99") }
+        let phone = failure { _ = try normalizePhone(input: "12") }
+        XCTAssertNotNil(first)
+        XCTAssertEqual(first, second, "the reason does not depend on the value typed")
+        XCTAssertNotEqual(first, phone)
+        XCTAssertEqual(Set([first, second, phone].compactMap { $0 }).count, 2)
+        guard case let .InvalidInput(field, reason) = phone else {
+            return XCTFail("expected InvalidInput, got \(String(describing: phone))")
+        }
+        XCTAssertEqual(field, "phone")
+        XCTAssertEqual(phone, .InvalidInput(field: field, reason: reason))
     }
 
     func testSdkVersionIsTheCrateVersion() {
