@@ -36,7 +36,9 @@ final class ApiCoverageTableTests: XCTestCase {
                 if let owner { items.append(Item(name: owner, kind: "class", mention: nil)) }
                 continue
             }
-            if line.hasPrefix("public ") || line.hasPrefix("fileprivate ") || line.hasPrefix("#if") || line.hasPrefix("extension ") {
+            // A class's members are at column 0 too; its end is the next top-level declaration.
+            if ["public protocol ", "public struct ", "public enum ", "public func ", "fileprivate ", "extension "]
+                .contains(where: { line.hasPrefix($0) }) {
                 owner = nil
             }
             if line.hasPrefix("}") { errorEnum = nil }
@@ -54,12 +56,12 @@ final class ApiCoverageTableTests: XCTestCase {
             if let owner {
                 if line.hasPrefix("open func ") {
                     let name = identifier(after: "open func ", in: line)
-                    items.append(Item(name: "\(owner).\(name)", kind: "method", mention: name + "("))
+                    items.append(Item(name: "\(owner).\(name)", kind: "method", mention: ".\(name)("))
                 } else if line.hasPrefix("public convenience init(") {
                     items.append(Item(name: "\(owner).init", kind: "initializer", mention: owner + "("))
                 } else if line.hasPrefix("public static func ") {
                     let name = identifier(after: "public static func ", in: line.replacingOccurrences(of: "`", with: ""))
-                    items.append(Item(name: "\(owner).\(name)", kind: "static method", mention: name + "("))
+                    items.append(Item(name: "\(owner).\(name)", kind: "static method", mention: ".\(name)("))
                 }
                 continue
             }
@@ -95,7 +97,7 @@ final class ApiCoverageTableTests: XCTestCase {
                 let trimmed = line.trimmingCharacters(in: .whitespaces)
                 if trimmed.hasPrefix("public func ") {
                     let name = identifier(after: "public func ", in: trimmed)
-                    items.append(Item(name: "\(owner).\(name)", kind: "method (Swift layer)", mention: name))
+                    items.append(Item(name: "\(owner).\(name)", kind: "method (Swift layer)", mention: ".\(name)("))
                 } else if trimmed.hasPrefix("public var ") {
                     let name = identifier(after: "public var ", in: trimmed)
                     items.append(Item(name: "\(owner).\(name)", kind: "property (Swift layer)", mention: nil))
