@@ -13,7 +13,7 @@ final class ConcurrencyTests: StoreTestCase {
         try withStore(storeFile(), provider) { store in
             let start = DispatchSemaphore(value: 0)
             let done = DispatchGroup()
-            let errors = ConcurrencyErrorLog()
+            let errors = Locked<[Error]>([])
             for w in 1 ... threads {
                 done.enter()
                 Thread {
@@ -55,8 +55,8 @@ final class ConcurrencyTests: StoreTestCase {
             defer { telemetry.shutdown() }
             _ = try consent.publishPolicy(manifest: policy(1))
             _ = try consent.acceptPolicy(version: 1, granted: allPurposes, context: consentContext())
-            let errors = ConcurrencyErrorLog()
-            let refused = ConcurrencyCounter()
+            let errors = Locked<[Error]>([])
+            let refused = Locked(0)
             DispatchQueue.concurrentPerform(iterations: workers) { w in
                 do {
                     for i in 0 ..< perWorker {
@@ -71,7 +71,7 @@ final class ConcurrencyTests: StoreTestCase {
                 }
             }
             XCTAssertTrue(errors.all.isEmpty, "\(errors.all)")
-            XCTAssertEqual(refused.value, 0)
+            XCTAssertEqual(refused.current, 0)
             XCTAssertEqual(Set(try store.listVehicles().map(\.plate.canonical)).count, workers * perWorker)
             XCTAssertTrue(telemetry.flush(timeoutMs: 5000))
             XCTAssertEqual(try telemetry.pendingEvents(purpose: .serviceImprovement), Int64(2 * workers * perWorker))
@@ -119,8 +119,8 @@ final class ConcurrencyTests: StoreTestCase {
     func testConcurrentOpensOfOnePathShareOneStore() throws {
         let file = storeFile()
         let provider = CountingKeyProvider.withSeed(13)
-        let opened = ConcurrencyBox<Store>()
-        let errors = ConcurrencyErrorLog()
+        let opened = Locked<[Store]>([])
+        let errors = Locked<[Error]>([])
         DispatchQueue.concurrentPerform(iterations: 8) { w in
             do {
                 let mine = try Store.open(path: file.path, keyProvider: provider)
@@ -153,9 +153,9 @@ final class ConcurrencyTests: StoreTestCase {
         let threads = 4
         let warmedUp = DispatchSemaphore(value: 0)
         let done = DispatchGroup()
-        let unexpected = ConcurrencyErrorLog()
-        let adds = ConcurrencyBox<Int>()
-        let sawClosed = ConcurrencyCounter()
+        let unexpected = Locked<[Error]>([])
+        let adds = Locked<[Int]>([])
+        let sawClosed = Locked(0)
         for w in 1 ... threads {
             done.enter()
             Thread {
@@ -188,7 +188,7 @@ final class ConcurrencyTests: StoreTestCase {
         try store.shutdown()
         XCTAssertEqual(done.wait(timeout: .now() + 60), .success, "the workers did not stop")
         XCTAssertTrue(unexpected.all.isEmpty, "unexpected errors: \(unexpected.all)")
-        XCTAssertEqual(sawClosed.value, threads, "every worker stopped on StoreClosed")
+        XCTAssertEqual(sawClosed.current, threads, "every worker stopped on StoreClosed")
         assertThrows(.StoreClosed, try store.info())
         // The file reopens and holds exactly the vehicles whose add returned.
         let perThread = adds.all
@@ -209,7 +209,7 @@ final class ConcurrencyTests: StoreTestCase {
 
         // T: rotateDataKey is in flight, parked inside the Swift KeyProvider.
         provider.blockNext()
-        let rotation = ConcurrencyBox<Error?>()
+        let rotation = Locked<[Error?]>([])
         let rotationDone = DispatchGroup()
         rotationDone.enter()
         Thread {
@@ -225,8 +225,8 @@ final class ConcurrencyTests: StoreTestCase {
 
         // U: shutdown() from another thread while T holds the store.
         let shutdownDone = DispatchGroup()
-        let shutdownStep = ConcurrencyCounter()
-        let shutdownErrors = ConcurrencyErrorLog()
+        let shutdownStep = Locked(0)
+        let shutdownErrors = Locked<[Error]>([])
         shutdownDone.enter()
         Thread {
             defer { shutdownDone.leave() }
@@ -239,7 +239,7 @@ final class ConcurrencyTests: StoreTestCase {
         }.start()
         // Give U time to reach the store's lock (the assertions below hold either way).
         Thread.sleep(forTimeInterval: 0.05)
-        XCTAssertEqual(shutdownStep.value, 0, "shutdown() returned while a call was in flight")
+        XCTAssertEqual(shutdownStep.current, 0, "shutdown() returned while a call was in flight")
         let releasedAt = provider.release()
         XCTAssertEqual(rotationDone.wait(timeout: .now() + 30), .success)
         XCTAssertEqual(shutdownDone.wait(timeout: .now() + 30), .success)
@@ -247,7 +247,7 @@ final class ConcurrencyTests: StoreTestCase {
         XCTAssertEqual(rotation.all.count, 1)
         XCTAssertNil(rotation.all.first ?? nil, "the call in flight completed")
         XCTAssertTrue(shutdownErrors.all.isEmpty, "\(shutdownErrors.all)")
-        XCTAssertGreaterThan(shutdownStep.value, releasedAt, "shutdown() returned after the call in flight")
+        XCTAssertGreaterThan(shutdownStep.current, releasedAt, "shutdown() returned after the call in flight")
         assertThrows(.StoreClosed, try store.info())
         assertThrows(.StoreClosed, try store.rotateDataKey())
         try withStore(file, CountingKeyProvider.withSeed(12)) { again in
@@ -263,48 +263,6 @@ private func concurrencyPlate(_ worker: Int, _ i: Int) -> String {
 }
 
 private struct NeverClosed: Error {}
-
-/// Errors collected from worker threads.
-private final class ConcurrencyErrorLog: @unchecked Sendable {
-    // Read and written only with `lock` held: the reason for `@unchecked Sendable`.
-    private let lock = NSLock()
-    private var errors: [Error] = []
-
-    var all: [Error] {
-        lock.withLock { errors }
-    }
-
-    func append(_ error: Error) {
-        lock.withLock { errors.append(error) }
-    }
-}
-
-/// Values collected from worker threads.
-private final class ConcurrencyBox<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var values: [T] = []
-
-    var all: [T] {
-        lock.withLock { values }
-    }
-
-    func append(_ value: T) {
-        lock.withLock { values.append(value) }
-    }
-}
-
-private final class ConcurrencyCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var count = 0
-
-    var value: Int {
-        lock.withLock { count }
-    }
-
-    func add(_ n: Int) {
-        lock.withLock { count += n }
-    }
-}
 
 /// A KeyProvider that parks the next call until `release()`, and numbers events so the
 /// test can tell their order without timing.

@@ -267,7 +267,7 @@ final class CoverageGapsTests: StoreTestCase {
         _ = try consent.acceptPolicy(version: 1, granted: allPurposes, context: consentContext())
 
         let start = DispatchSemaphore(value: 0)
-        let errors = GapErrorLog()
+        let errors = Locked<[Error]>([])
         let threadsDone = DispatchGroup()
         // Four platform threads add vehicles and record events...
         for w in 1 ... 4 {
@@ -514,20 +514,6 @@ private final class RecordingLogSink: LogSink, @unchecked Sendable {
             received.append(record)
             threads.append(current)
         }
-    }
-}
-
-/// Errors collected from worker threads.
-private final class GapErrorLog: @unchecked Sendable {
-    private let lock = NSLock()
-    private var errors: [Error] = []
-
-    var all: [Error] {
-        lock.withLock { errors }
-    }
-
-    func append(_ error: Error) {
-        lock.withLock { errors.append(error) }
     }
 }
 

@@ -18,27 +18,6 @@ private let syncToken = "token-a"
 
 // MARK: - Helpers (private to this file; names prefixed with `Sync`)
 
-/// A value behind a lock: what the SDK's threads and the test share.
-private final class SyncLocked<Value>: @unchecked Sendable {
-    // `value` is read and written only with `lock` held: the reason for `@unchecked Sendable`.
-    private let lock = NSLock()
-    private var value: Value
-
-    init(_ value: Value) {
-        self.value = value
-    }
-
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
-
-    var current: Value {
-        withLock { $0 }
-    }
-}
-
 /// A one-shot latch: `open()` once, `wait(timeout:)` from any thread.
 private final class SyncLatch: @unchecked Sendable {
     // `isOpenValue` is guarded by `condition`: the reason for `@unchecked Sendable`.
@@ -81,7 +60,7 @@ private struct SyncNeverReleased: Error {}
 /// A Swift AuthProvider: answers with `answer` (by default the account's token); records the
 /// `refresh` flags it was asked with.
 private final class SyncTokenProvider: AuthProvider {
-    private let recorded = SyncLocked<[Bool]>([])
+    private let recorded = Locked<[Bool]>([])
     private let answer: @Sendable (_ refresh: Bool, _ call: Int) throws -> String
 
     /// Always `token`.
@@ -142,7 +121,7 @@ private final class SyncRecordingObserver: SyncObserver {
         var onMainThread: Bool
     }
 
-    private let entries = SyncLocked<[Entry]>([])
+    private let entries = Locked<[Entry]>([])
 
     func onSyncEvent(event: SyncEvent) {
         let entry = Entry(event: event, thread: syncCurrentThreadName(), onMainThread: Thread.isMainThread)
@@ -167,7 +146,7 @@ private final class SyncRecordingObserver: SyncObserver {
 /// push batches.
 private final class SyncHoldAtFirstPush: SyncObserver {
     let release = SyncLatch()
-    private let held = SyncLocked(false)
+    private let held = Locked(false)
 
     func onSyncEvent(event: SyncEvent) {
         guard case .pushed = event else { return }
@@ -451,7 +430,7 @@ final class SyncClientTests: StoreTestCase {
         // A stream read by a task: cancelling the task ends the iteration (the stream
         // terminates, which cancels its subscription).
         let stream = a.sync.events()
-        let readerEnded = SyncLocked(false)
+        let readerEnded = Locked(false)
         let reader = Task {
             var count = 0
             for await _ in stream { count += 1 }

@@ -208,3 +208,45 @@ func oneOfEach() -> [TelemetryEvent] {
 func total(_ counts: [Purpose: Int64]) -> Int64 {
     counts.values.reduce(0, +)
 }
+
+/// A value shared by several threads or tasks; every access holds `lock`, which is why it is
+/// `@unchecked Sendable`.
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+
+    init(_ value: Value) {
+        self.value = value
+    }
+
+    /// Runs `body` on the value with the lock held.
+    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+
+    /// A copy of the value.
+    var current: Value {
+        withLock { $0 }
+    }
+}
+
+extension Locked {
+    /// Appends to a collected list.
+    func append<Element>(_ element: Element) where Value == [Element] {
+        withLock { $0.append(element) }
+    }
+
+    /// Everything collected so far.
+    var all: Value {
+        current
+    }
+}
+
+extension Locked where Value == Int {
+    /// Adds `n` to a counter.
+    func add(_ n: Int) {
+        withLock { $0 += n }
+    }
+}
