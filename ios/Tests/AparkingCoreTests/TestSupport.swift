@@ -4,10 +4,9 @@ import XCTest
 
 /// A Swift implementation of the foreign trait `KeyProvider`: holds a 32-byte key and counts
 /// how many times Rust asked for it.
-final class CountingKeyProvider: KeyProvider, @unchecked Sendable {
+final class CountingKeyProvider: KeyProvider {
     private let key: Data
-    private let lock = NSLock()
-    private var count = 0
+    private let count = Locked(0)
 
     init(key: Data) {
         self.key = key
@@ -21,15 +20,11 @@ final class CountingKeyProvider: KeyProvider, @unchecked Sendable {
 
     /// How many times Rust called `keyEncryptionKey()`.
     var calls: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return count
+        count.current
     }
 
     func keyEncryptionKey() throws -> Data {
-        lock.lock()
-        count += 1
-        lock.unlock()
+        count.add(1)
         return key
     }
 }
@@ -133,22 +128,17 @@ func assertInvalidInput<T>(
 
 /// A KeyProvider with a bug: it throws an error that is not a `KeyProviderError` (the Swift
 /// twin of the Kotlin tests' `ThrowingKeyProvider`).
-final class ThrowingKeyProvider: KeyProvider, @unchecked Sendable {
+final class ThrowingKeyProvider: KeyProvider {
     struct Failure: Error {}
-    private let lock = NSLock()
-    private var count = 0
+    private let count = Locked(0)
 
     /// How many times Rust called `keyEncryptionKey()`.
     var calls: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return count
+        count.current
     }
 
     func keyEncryptionKey() throws -> Data {
-        lock.lock()
-        count += 1
-        lock.unlock()
+        count.add(1)
         throw Failure()
     }
 }
