@@ -5,23 +5,33 @@
 // One package, two ways to get the Rust library:
 //   - Apple platforms (the release path): a static XCFramework. Run `bash ios/build-xcframework.sh`
 //     first; it creates build/AparkingCoreFFI.xcframework and Sources/AparkingCore/AparkingCore.swift.
-//   - Linux (tests and the sample on a host without Xcode): the host's shared library
-//     libaparking_core.so, linked through the system-library target in Sources/AparkingCoreFFI.
-//     Run `bash ios/generate-bindings.sh` first (tests/swift.sh does); the library is looked up
-//     in $APARKING_LIB_DIR, default ../target/debug (where `cargo build` puts it).
+//   - Linux, or macOS with APARKING_LIB_DIR set (tests and the sample on a host): the host's
+//     shared library libaparking_core.so (.dylib), linked through the system-library target in
+//     Sources/AparkingCoreFFI. Run `bash ios/generate-bindings.sh` first (tests/swift.sh does);
+//     the library is looked up in $APARKING_LIB_DIR, default ../target/debug.
 // The test sources (Tests/AparkingCoreTests) are the same on both.
 import Foundation
 import PackageDescription
 
+// Linux always uses the host library; macOS does when APARKING_LIB_DIR is set (tests/swift.sh
+// sets it), and otherwise the XCFramework.
 #if os(Linux)
-let libDir = Context.environment["APARKING_LIB_DIR"] ?? "\(Context.packageDirectory)/../target/debug"
-let ffiTarget: Target = .systemLibrary(name: "AparkingCoreFFI", path: "Sources/AparkingCoreFFI")
-// -L for the link, and an rpath so the test runner and the sample find the library at run time.
-let linkHostLibrary: [LinkerSetting] = [.unsafeFlags(["-L\(libDir)", "-Xlinker", "-rpath", "-Xlinker", libDir])]
+let useHostLibrary = true
 #else
-let ffiTarget: Target = .binaryTarget(name: "AparkingCoreFFI", path: "build/AparkingCoreFFI.xcframework")
-let linkHostLibrary: [LinkerSetting] = []
+let useHostLibrary = Context.environment["APARKING_LIB_DIR"] != nil
 #endif
+
+let ffiTarget: Target
+let linkHostLibrary: [LinkerSetting]
+if useHostLibrary {
+    let libDir = Context.environment["APARKING_LIB_DIR"] ?? "\(Context.packageDirectory)/../target/debug"
+    ffiTarget = .systemLibrary(name: "AparkingCoreFFI", path: "Sources/AparkingCoreFFI")
+    // -L for the link, and an rpath so the test runner and the sample find the library at run time.
+    linkHostLibrary = [.unsafeFlags(["-L\(libDir)", "-Xlinker", "-rpath", "-Xlinker", libDir])]
+} else {
+    ffiTarget = .binaryTarget(name: "AparkingCoreFFI", path: "build/AparkingCoreFFI.xcframework")
+    linkHostLibrary = []
+}
 
 var targets: [Target] = [
     // The C interface of the Rust library (see above).
