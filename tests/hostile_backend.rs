@@ -44,7 +44,7 @@ async fn an_oversized_push_answer_is_refused_and_the_change_is_pushed_later_once
         ));
         let reason = network_reason(sync.sync().await.unwrap_err());
         assert_eq!(
-            reason, "invalid answer",
+            reason, "the answer is cut off or too large",
             "declared_length={declared_length}"
         );
         assert_eq!(sync.pending_changes().unwrap(), 1, "nothing lost");
@@ -58,15 +58,18 @@ async fn an_oversized_push_answer_is_refused_and_the_change_is_pushed_later_once
 #[tokio::test]
 async fn an_oversized_policy_answer_is_refused() {
     let (server, _account, _dir, sync) = setup();
-    server.inject(FaultPlan::new().then_on(
+    // Retried like every request (setup allows 2 attempts): both answers are oversized.
+    server.inject(FaultPlan::new().repeat_on(
         "/v1/policy",
         Fault::Oversized {
             bytes: 1024 * 1024,
             declared_length: false,
         },
+        2,
     ));
     let reason = network_reason(sync.sync().await.unwrap_err());
     assert!(reason.contains("too large"), "{reason}");
+    assert_eq!(server.stats().faults.oversized, 2);
     assert_eq!(sync.pending_changes().unwrap(), 1);
     sync.sync().await.unwrap();
     assert_eq!(sync.pending_changes().unwrap(), 0);

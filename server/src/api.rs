@@ -227,6 +227,12 @@ async fn front(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> R
             bytes,
             declared_length,
         }) => oversized_response(*bytes, *declared_length),
+        Some(Fault::Answer { code, body }) => (
+            StatusCode::from_u16(*code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            [(header::CONTENT_TYPE, "application/json")],
+            body.clone(),
+        )
+            .into_response(),
         Some(Fault::DropAfterApply) => {
             // The handler has committed when it returns; the write of its response then
             // fails and hyper closes the socket without sending a byte.

@@ -42,6 +42,14 @@ pub enum Fault {
         /// Whether the answer declares its length.
         declared_length: bool,
     },
+    /// Answer with this status and JSON body without processing the request: a backend
+    /// that says exactly what a test needs (a cursor going backwards, an error code).
+    Answer {
+        /// HTTP status code, e.g. 200 or 400.
+        code: u16,
+        /// The JSON body, sent with `Content-Type: application/json`.
+        body: String,
+    },
 }
 
 impl Fault {
@@ -51,6 +59,7 @@ impl Fault {
             Fault::DropAfterApply => "drop_after_apply",
             Fault::Delay(_) => "delay",
             Fault::Oversized { .. } => "oversized",
+            Fault::Answer { .. } => "answer",
         }
     }
 }
@@ -189,6 +198,7 @@ impl FaultState {
             Fault::DropAfterApply => self.stats.drop_after_apply += 1,
             Fault::Delay(_) => self.stats.delay += 1,
             Fault::Oversized { .. } => self.stats.oversized += 1,
+            Fault::Answer { .. } => self.stats.answer += 1,
         }
         self.stats.pending_scripted = self.queue.len();
         Some(fault)

@@ -26,6 +26,8 @@ pub struct FaultStats {
     pub delay: u64,
     /// `Fault::Oversized` answers sent.
     pub oversized: u64,
+    /// `Fault::Answer` answers sent.
+    pub answer: u64,
     /// Faults taken from the scripted queue.
     pub scripted: u64,
     /// Faults drawn by the random mode.

@@ -46,6 +46,12 @@ const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
 const MAX_POLICY_BYTES: usize = 64 * 1024;
 /// Records per pull page.
 const PULL_LIMIT: u32 = 500;
+/// The longest pull cursor the client accepts and saves (the reference backend's are 64
+/// characters). A longer one is refused and not saved: it would make every later pull URL
+/// too long to send (docs/protocol.md, "Cursors").
+pub(crate) const MAX_CURSOR_LEN: usize = 1024;
+/// The largest error answer the client reads to tell `invalid_cursor` from other refusals.
+const MAX_ERROR_BYTES: usize = 4 * 1024;
 /// Pull-then-push rounds in one sync (a push conflict triggers another pull).
 const MAX_ROUNDS: u32 = 3;
 /// At most this many push batches in one sync (500 changes each).
@@ -363,7 +369,13 @@ impl SyncClient {
     async fn erase_account(&self) -> Result<()> {
         let mut token = None;
         match self
-            .request(reqwest::Method::DELETE, ACCOUNT_PATH, None, &mut token)
+            .request(
+                reqwest::Method::DELETE,
+                ACCOUNT_PATH,
+                None,
+                Auth::Account(&mut token),
+                (MAX_ANSWER_BYTES, json_answer),
+            )
             .await
         {
             Ok(_) => {}
@@ -438,43 +450,68 @@ impl SyncClient {
     }
 }
 
-/// A successful answer, or 410 Gone.
-enum Answer {
-    Json(Value),
+/// A successful answer (decoded), 410 Gone, or 400 `invalid_cursor`.
+enum Answer<T> {
+    Ok(T),
     Gone,
+    InvalidCursor,
+}
+
+/// Whose request it is: the account's (a bearer token, refreshed once after a 401) or
+/// nobody's (the public policy endpoint: no token is fetched or sent).
+enum Auth<'a> {
+    Account(&'a mut Option<String>),
+    Public,
+}
+
+/// Decodes a JSON answer body (push, pull, account); `None` (garbled) is retried.
+fn json_answer(body: Vec<u8>) -> Option<Value> {
+    if body.is_empty() {
+        return Some(Value::Null); // 204 No Content
+    }
+    serde_json::from_slice(&body).ok()
+}
+
+/// What the backend got wrong (a malformed page or cursor): a `Network` failure.
+fn backend_error(reason: &str) -> Error {
+    Error::Network {
+        reason: reason.into(),
+        retry_after_ms: None,
+    }
 }
 
 impl SyncClient {
     /// Fetches the policy manifest the backend publishes and hands it to consent: a newer
-    /// version than the one in force takes effect at once (P7.1).
+    /// version than the one in force takes effect at once (P7.1). Retried like every other
+    /// request (`request`); a 404 means the backend publishes none.
     async fn fetch_policy(&self) -> Result<Option<i32>> {
-        // A public endpoint: no bearer token.
-        let network = |reason: String| Error::Network {
-            reason,
+        let network = |reason: &str| Error::Network {
+            reason: reason.into(),
             retry_after_ms: None,
         };
-        let response = self
-            .client
-            .get(format!("{}{POLICY_PATH}", self.base))
-            .send()
+        let bytes = match self
+            .request(
+                reqwest::Method::GET,
+                POLICY_PATH,
+                None,
+                Auth::Public,
+                (MAX_POLICY_BYTES, Some),
+            )
             .await
-            .map_err(|e| network(net::describe(&e).0.into()))?;
-        match response.status().as_u16() {
-            404 => return Ok(None),
-            200 => {}
-            code => return Err(network(format!("HTTP {code}"))),
-        }
-        let bytes = net::read_limited(response, MAX_POLICY_BYTES)
-            .await
-            .ok_or_else(|| network("the policy answer is cut off or too large".into()))?;
+        {
+            Ok(Answer::Ok(bytes)) => bytes,
+            Err(Error::Refused { status: 404 }) => return Ok(None),
+            Ok(Answer::Gone | Answer::InvalidCursor) => return Err(network("HTTP 410")),
+            Err(e) => return Err(e),
+        };
         // Decoded straight into the manifest type and validated as a bundled manifest is
         // (`parse_policy_manifest`): repeated keys are refused the same way on both paths.
         // What the backend got wrong is a `Network` failure, never the app's `InvalidInput`.
         let manifest: crate::consent::PolicyManifest = serde_json::from_slice(&bytes)
-            .map_err(|_| network("the backend's policy manifest is malformed".into()))?;
+            .map_err(|_| network("the backend's policy manifest is malformed"))?;
         manifest
             .validate()
-            .map_err(|_| network("the backend's policy manifest is invalid".into()))?;
+            .map_err(|_| network("the backend's policy manifest is invalid"))?;
         let version = manifest.version;
         let store = Arc::clone(&self.store);
         match tokio::task::spawn_blocking(move || {
@@ -489,47 +526,63 @@ impl SyncClient {
     }
 
     /// Pulls every page after the saved cursor; each page and its cursor are saved in one
-    /// transaction. A 410 (expired cursor) resets the cursor and pulls from the start once.
+    /// transaction. A 410 (expired cursor) or a 400 `invalid_cursor` resets the cursor and
+    /// pulls from the start, once. A cursor that is empty, longer than `MAX_CURSOR_LEN`, or
+    /// one this pull has already seen (it does not move forward) is refused, `Network`, and
+    /// not saved: what the pages before it saved stays.
     async fn pull_all(&self, token: &mut Option<String>, summary: &mut SyncSummary) -> Result<()> {
         let mut reset = false;
+        let mut seen = std::collections::HashSet::new();
         for _ in 0..MAX_BATCHES {
             self.check_cancelled()?;
             let cursor = self.blocking(|s| s.read(|c, _| mirror::cursor(c))).await?;
             let mut path = format!("{PULL_PATH}?limit={PULL_LIMIT}");
             if let Some(c) = &cursor {
+                seen.insert(c.clone());
                 path.push_str("&cursor=");
                 path.extend(url::form_urlencoded::byte_serialize(c.as_bytes()));
             }
             let page = match self
-                .request(reqwest::Method::GET, &path, None, token)
+                .request(
+                    reqwest::Method::GET,
+                    &path,
+                    None,
+                    Auth::Account(token),
+                    (MAX_ANSWER_BYTES, json_answer),
+                )
                 .await?
             {
-                Answer::Json(page) => page,
-                Answer::Gone if !reset => {
+                Answer::Ok(page) => page,
+                Answer::Gone | Answer::InvalidCursor if !reset => {
+                    log::warn!(
+                        "sync: the backend refused the saved cursor; pulling from the start"
+                    );
                     reset = true;
+                    seen.clear();
                     self.blocking(|s| s.write(|tx, _| mirror::set_cursor(tx, None)))
                         .await?;
                     continue;
                 }
-                Answer::Gone => {
-                    return Err(Error::Network {
-                        reason: "the backend expired the cursor twice".into(),
-                        retry_after_ms: None,
-                    })
+                Answer::Gone | Answer::InvalidCursor => {
+                    return Err(backend_error("the backend refused the cursor twice"))
                 }
             };
-            let malformed = || Error::Network {
-                reason: "the backend's pull answer is malformed".into(),
-                retry_after_ms: None,
-            };
+            let malformed = || backend_error("the backend's pull answer is malformed");
             let changes = page["changes"].as_array().cloned().ok_or_else(malformed)?;
             let next = page["cursor"]
                 .as_str()
                 .map(str::to_string)
                 .ok_or_else(malformed)?;
             let has_more = page["has_more"].as_bool().ok_or_else(malformed)?;
-            if has_more && cursor.as_deref() == Some(next.as_str()) {
-                return Err(malformed()); // a page that does not advance would loop
+            if next.is_empty() || next.len() > MAX_CURSOR_LEN {
+                return Err(backend_error("the backend's cursor is empty or too long"));
+            }
+            // The same cursor again at the end of the log is fine (nothing new); any other
+            // repeat means the backend went back to a place this pull has passed: it would
+            // loop, so stop instead of following it.
+            let at_end_again = !has_more && cursor.as_deref() == Some(next.as_str());
+            if !at_end_again && seen.contains(&next) {
+                return Err(backend_error("the backend's cursor does not move forward"));
             }
             let winner = if self.config.local_wins_conflicts {
                 merge::Winner::Local
@@ -580,16 +633,17 @@ impl SyncClient {
                 "changes": plan.iter().map(push::Planned::to_wire).collect::<Vec<_>>(),
             });
             let answer = match self
-                .request(reqwest::Method::POST, PUSH_PATH, Some(&body), token)
+                .request(
+                    reqwest::Method::POST,
+                    PUSH_PATH,
+                    Some(&body),
+                    Auth::Account(token),
+                    (MAX_ANSWER_BYTES, json_answer),
+                )
                 .await?
             {
-                Answer::Json(answer) => answer,
-                Answer::Gone => {
-                    return Err(Error::Network {
-                        reason: "HTTP 410".into(),
-                        retry_after_ms: None,
-                    })
-                }
+                Answer::Ok(answer) => answer,
+                Answer::Gone | Answer::InvalidCursor => return Err(backend_error("HTTP 410")),
             };
             let applied = self
                 .blocking(move |s| {
@@ -652,15 +706,18 @@ impl SyncClient {
         }
     }
 
-    /// Sends a request (a gzip JSON body when given) with the bearer token: one token
-    /// refresh on 401, retries with backoff on 429, 5xx and network failures.
-    async fn request(
+    /// Sends a request (a gzip JSON body when given), for the account with its bearer token
+    /// (one token refresh on 401) or to a public endpoint without one; retries with backoff
+    /// on 429, 5xx, network failures and answers that are cut off, larger than `max_answer`
+    /// bytes, or that `decode` refuses. Every request of a sync goes through here, so all retry alike.
+    async fn request<T>(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<&Value>,
-        token: &mut Option<String>,
-    ) -> Result<Answer> {
+        mut auth: Auth<'_>,
+        (max_answer, decode): (usize, impl Fn(Vec<u8>) -> Option<T>),
+    ) -> Result<Answer<T>> {
         let compressed = match body {
             Some(body) => {
                 let mut gz = GzEncoder::new(Vec::new(), Compression::default());
@@ -680,16 +737,21 @@ impl SyncClient {
             if attempt > 0 {
                 tokio::time::sleep(wait).await;
             }
-            let bearer = match token {
-                Some(t) => t.clone(),
-                None => token.insert(self.token(false).await?).clone(),
+            let bearer = match &mut auth {
+                Auth::Account(token) => Some(match token {
+                    Some(t) => t.clone(),
+                    None => token.insert(self.token(false).await?).clone(),
+                }),
+                Auth::Public => None,
             };
             // Cancelled while the app fetched a token, or between attempts: send nothing.
             self.check_cancelled()?;
             let mut builder = self
                 .client
-                .request(method.clone(), format!("{}{path}", self.base))
-                .bearer_auth(bearer);
+                .request(method.clone(), format!("{}{path}", self.base));
+            if let Some(bearer) = bearer {
+                builder = builder.bearer_auth(bearer);
+            }
             if let Some(compressed) = &compressed {
                 builder = builder
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -697,35 +759,49 @@ impl SyncClient {
                     .body(compressed.clone());
             }
             let retry_after = match builder.send().await {
-                Ok(r) if r.status() == reqwest::StatusCode::NO_CONTENT => {
-                    return Ok(Answer::Json(Value::Null))
-                }
                 Ok(r) if r.status().is_success() => {
-                    match net::read_limited(r, MAX_ANSWER_BYTES)
-                        .await
-                        .map(|b| serde_json::from_slice::<Value>(&b))
-                    {
-                        Some(Ok(v)) => return Ok(Answer::Json(v)),
-                        // A cut-off or garbled answer: a push may have been applied; resending
-                        // the same change ids is safe.
-                        _ => {
-                            last = "invalid answer".into();
+                    // A cut-off, oversized or garbled answer: a push may have been applied;
+                    // resending the same change ids is safe.
+                    match net::read_limited(r, max_answer).await {
+                        None => {
+                            last = "the answer is cut off or too large".into();
                             None
                         }
+                        Some(bytes) => match decode(bytes) {
+                            Some(v) => return Ok(Answer::Ok(v)),
+                            None => {
+                                last = "invalid answer".into();
+                                None
+                            }
+                        },
                     }
                 }
                 Ok(r) if r.status() == reqwest::StatusCode::GONE => return Ok(Answer::Gone),
                 Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => {
+                    let Auth::Account(token) = &mut auth else {
+                        return Err(Error::Refused { status: 401 });
+                    };
                     if refreshed {
                         return Err(Error::AuthRequired("the backend refused the token".into()));
                     }
                     refreshed = true;
-                    *token = Some(self.token(true).await?);
+                    **token = Some(self.token(true).await?);
                     continue; // a refresh is not a failed attempt
                 }
                 Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => {
                     last = format!("HTTP {}", r.status().as_u16());
                     net::retry_after(&r)
+                }
+                Ok(r) if r.status() == reqwest::StatusCode::BAD_REQUEST => {
+                    // `{"error": "invalid_cursor"}`: the pull resets its cursor.
+                    let invalid_cursor = net::read_limited(r, MAX_ERROR_BYTES)
+                        .await
+                        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                        .is_some_and(|v| v["error"] == "invalid_cursor");
+                    if invalid_cursor {
+                        return Ok(Answer::InvalidCursor);
+                    }
+                    return Err(Error::Refused { status: 400 });
                 }
                 Ok(r) => {
                     return Err(Error::Refused {
