@@ -96,7 +96,7 @@ async fn shutting_the_store_down_under_a_running_sync_is_a_clean_store_closed() 
         FaultPlan::new().then_on("/v1/sync/push", Fault::Delay(Duration::from_millis(300))),
     );
     let (result, _) = tokio::join!(sync.sync(), async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        until_delay_faults(&server, 1).await; // the first push is being held
         store.close().unwrap();
     });
     assert_eq!(result.unwrap_err(), AparkingError::StoreClosed);

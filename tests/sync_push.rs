@@ -8,6 +8,7 @@ use aparking_core::{
     SyncConfig, VehiclePatch,
 };
 use aparking_server::{Fault, FaultPlan, ReferenceServer, ServerConfig};
+use common::sync::until_delay_faults;
 use common::*;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -247,7 +248,7 @@ async fn a_second_concurrent_sync_gets_sync_in_progress() {
     let d = device(&server, Tokens::new(&["token-a"]));
     fill_sample(&d.store);
     let (a, b) = tokio::join!(d.sync.sync(), async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        until_delay_faults(&server, 1).await; // the first sync's push is being held
         d.sync.sync().await
     });
     assert_eq!(a.unwrap().pushed, 6);
@@ -380,8 +381,8 @@ async fn the_observer_hears_every_step_and_a_cancelled_sync_loses_nothing() {
     assert!(seen.contains(&SyncEvent::Pushed { count: 6 }));
     assert_eq!(seen.last(), Some(&SyncEvent::Finished { summary }));
 
-    // Cancel while the push is slow: the sync stops with SyncCancelled, nothing is lost,
-    // the next sync carries on.
+    // Cancel while the first push is slow (once the backend holds it, whatever the load):
+    // the sync stops with SyncCancelled, nothing is lost, the next sync carries on.
     for i in 0..600u32 {
         let plate = format!("{:03}XYZ{:02}", i % 1000, i / 1000 % 20 + 1);
         d.store
@@ -395,7 +396,7 @@ async fn the_observer_hears_every_step_and_a_cancelled_sync_loses_nothing() {
         FaultPlan::new().then_on("/v1/sync/push", Fault::Delay(Duration::from_millis(300))),
     );
     let (result, _) = tokio::join!(d.sync.sync(), async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        until_delay_faults(&server, 1).await;
         d.sync.cancel();
     });
     assert_eq!(result.unwrap_err(), AparkingError::SyncCancelled);

@@ -66,3 +66,17 @@ pub fn server_with_account(token: &str) -> (ReferenceServer, String) {
     let account = server.add_account(token);
     (server, account)
 }
+
+/// Waits (at most 30 s) until `server` has taken `count` `Fault::Delay` faults: the delay is
+/// counted when its request arrives, before it is held, so a test can act while the backend
+/// holds a request, however loaded the machine is, instead of sleeping for a guessed time.
+pub async fn until_delay_faults(server: &ReferenceServer, count: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while server.stats().faults.delay < count {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no delayed request arrived in 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}
