@@ -589,8 +589,12 @@ async fn get_sync_pull(
     let query = validate::pull_query(uri.query(), &shared.limits)?;
     let work = shared.clone();
     let page = tokio::task::spawn_blocking(move || {
-        work.store
-            .pull(&account, query.cursor.as_deref(), query.limit)
+        work.store.pull(
+            &account,
+            query.cursor.as_deref(),
+            query.limit,
+            query.sync_id.as_deref(),
+        )
     })
     .await
     .map_err(|_| ApiError::internal())?
@@ -609,7 +613,11 @@ async fn get_sync_pull(
             ApiError::internal()
         }
     })?;
-    lock(&shared.stats).pull_requests += 1;
+    {
+        let mut stats = lock(&shared.stats);
+        stats.pull_requests += 1;
+        stats.records_pulled += page.changes.len() as u64;
+    }
     let changes: Vec<Value> = page.changes.iter().map(record_json).collect();
     Ok(json_response(
         StatusCode::OK,

@@ -63,6 +63,8 @@ pub struct ServerStats {
     pub push_requests: u64,
     /// `GET /v1/sync/pull` requests answered with a page.
     pub pull_requests: u64,
+    /// Records sent in pull pages, all pages together.
+    pub records_pulled: u64,
     /// Pushed changes actually applied (status `applied`). A change id is applied at most
     /// once, so this never grows on a re-sent change.
     pub changes_applied: u64,

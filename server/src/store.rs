@@ -79,6 +79,7 @@ CREATE TABLE IF NOT EXISTS sync_records (
     fields     TEXT NOT NULL,
     unique_key TEXT,
     last_seq   INTEGER NOT NULL,
+    last_sync TEXT,
     PRIMARY KEY (account_id, entity, record_id)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS sync_records_unique
@@ -170,6 +171,16 @@ impl Store {
         }
         conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
         conn.execute_batch(SCHEMA)?;
+        // last_sync (the client's sync run that made a record's latest change) came after
+        // the first files were written: add it to those.
+        let has_last_sync: bool = conn.query_row(
+            "SELECT count(*) FROM pragma_table_info('sync_records') WHERE name = 'last_sync'",
+            [],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )?;
+        if !has_last_sync {
+            conn.execute_batch("ALTER TABLE sync_records ADD COLUMN last_sync TEXT")?;
+        }
         let cursor_key = crate::sync::cursor_key(&conn)?;
         Ok(Store {
             conn: Mutex::new(conn),

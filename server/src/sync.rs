@@ -226,6 +226,7 @@ fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ServerRecord> {
 struct Write<'a> {
     account_id: &'a str,
     change_id: &'a str,
+    sync_id: Option<&'a str>,
     change: &'a ValidChange,
     version: i64,
     deleted: bool,
@@ -344,12 +345,15 @@ impl Store {
     }
 
     /// Up to `limit` records changed after `cursor` (from the start if `None`), each once
-    /// at its current version, in the order of their latest change.
+    /// at its current version, in the order of their latest change. With `sync_id`, records
+    /// whose latest change that sync run pushed are left out (the client holds them from
+    /// the push answers: no echo); the cursor moves past them all the same.
     pub(crate) fn pull(
         &self,
         account_id: &str,
         cursor: Option<&str>,
         limit: usize,
+        sync_id: Option<&str>,
     ) -> Result<PullPage, PullError> {
         let conn = self.lock();
         let (epoch, last_seq): (i64, i64) = conn
@@ -375,11 +379,13 @@ impl Store {
         };
         let mut stmt = conn.prepare_cached(
             "SELECT entity, record_id, version, deleted, fields, last_seq FROM sync_records
-              WHERE account_id = ?1 AND last_seq > ?2 ORDER BY last_seq LIMIT ?3",
+              WHERE account_id = ?1 AND last_seq > ?2
+                AND (?4 IS NULL OR last_sync IS NOT ?4)
+              ORDER BY last_seq LIMIT ?3",
         )?;
         let mut next = from;
         let mut changes = Vec::new();
-        let mut rows = stmt.query(params![account_id, from, limit as i64 + 1])?;
+        let mut rows = stmt.query(params![account_id, from, limit as i64 + 1, sync_id])?;
         let mut has_more = false;
         while let Some(r) = rows.next()? {
             if changes.len() == limit {
@@ -388,6 +394,10 @@ impl Store {
             }
             changes.push(record_from_row(r)?);
             next = r.get(5)?;
+        }
+        if !has_more {
+            // Every record up to the end of the log was looked at, the left-out ones too.
+            next = last_seq;
         }
         Ok(PullPage {
             changes,
@@ -443,6 +453,7 @@ fn apply(
             &Write {
                 account_id,
                 change_id: &pushed.change_id,
+                sync_id: pushed.sync_id.as_deref(),
                 change: c,
                 version,
                 deleted,
@@ -543,11 +554,12 @@ fn write(tx: &Transaction<'_>, w: &Write<'_>) -> rusqlite::Result<()> {
         .query_row([w.account_id], |r| r.get(0))?;
     tx.prepare_cached(
         "INSERT INTO sync_records (account_id, entity, record_id, version, deleted, fields,
-                                   unique_key, last_seq)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                                   unique_key, last_seq, last_sync)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (account_id, entity, record_id) DO UPDATE SET
              version = excluded.version, deleted = excluded.deleted, fields = excluded.fields,
-             unique_key = excluded.unique_key, last_seq = excluded.last_seq",
+             unique_key = excluded.unique_key, last_seq = excluded.last_seq,
+             last_sync = excluded.last_sync",
     )?
     .execute(params![
         w.account_id,
@@ -557,7 +569,8 @@ fn write(tx: &Transaction<'_>, w: &Write<'_>) -> rusqlite::Result<()> {
         w.deleted,
         w.fields,
         w.unique_key,
-        seq
+        seq,
+        w.sync_id
     ])?;
     tx.prepare_cached(
         "INSERT INTO sync_log (account_id, seq, change_id, entity, record_id, version, deleted,

@@ -78,10 +78,12 @@ impl From<ApiError> for Rejection {
     }
 }
 
-/// One change of a push body: its id, and the change or why it is rejected.
+/// One change of a push body: its id, the sync run that pushed it (the body's optional
+/// `sync_id`), and the change or why it is rejected.
 #[derive(Debug, Clone)]
 pub(crate) struct PushedChange {
     pub change_id: String,
+    pub sync_id: Option<String>,
     pub change: Result<ValidChange, Rejection>,
 }
 
@@ -353,6 +355,11 @@ pub(crate) fn push_body(body: &[u8], limits: &Limits) -> Result<Vec<PushedChange
     let top = parse_json(body)?;
     schema_version(&top)?;
     uuid(field(&top, "", "client_id")?, "client_id")?;
+    // Optional: the client's id for this sync run, so its pulls leave these changes out.
+    let sync_id = match top.get("sync_id") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(uuid(v, "sync_id")?),
+    };
     let changes = array(field(&top, "", "changes")?, "changes")?;
     if changes.len() > limits.max_changes_per_push {
         return Err(ApiError::too_large(
@@ -370,6 +377,7 @@ pub(crate) fn push_body(body: &[u8], limits: &Limits) -> Result<Vec<PushedChange
         let change_id = uuid(field(c, &path, "change_id")?, &join(&path, "change_id"))?;
         out.push(PushedChange {
             change_id,
+            sync_id: sync_id.clone(),
             change: change(c, &path).map_err(Rejection::from),
         });
     }
@@ -457,6 +465,11 @@ fn change(c: &Map<String, Value>, path: &str) -> Result<ValidChange, ApiError> {
 pub(crate) struct PullQuery {
     pub cursor: Option<String>,
     pub limit: usize,
+    /// The pulling client's current sync run (`sync_id`, as in its pushes of this run):
+    /// records whose latest change that run pushed are left out of the page (the client
+    /// has them from the push answers), the cursor still moves past them. Absent: every
+    /// record.
+    pub sync_id: Option<String>,
 }
 
 /// Minimal `application/x-www-form-urlencoded` decoding of one query component; `None`
@@ -486,11 +499,13 @@ fn form_decode(s: &str) -> Option<String> {
 pub(crate) fn pull_query(query: Option<&str>, limits: &Limits) -> Result<PullQuery, ApiError> {
     let mut cursor: Option<Option<String>> = None;
     let mut limit: Option<Option<String>> = None;
+    let mut sync_id: Option<Option<String>> = None;
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         let slot = match form_decode(name).as_deref() {
             Some("cursor") => &mut cursor,
             Some("limit") => &mut limit,
+            Some("sync_id") => &mut sync_id,
             _ => continue,
         };
         if slot.is_none() {
@@ -511,7 +526,23 @@ pub(crate) fn pull_query(query: Option<&str>, limits: &Limits) -> Result<PullQue
             .filter(|n| (1..=max).contains(n))
             .ok_or_else(|| invalid("limit", &format!("must be an integer from 1 to {max}")))?,
     };
-    Ok(PullQuery { cursor, limit })
+    let sync_id = match sync_id {
+        None => None,
+        Some(v) => Some(
+            v.filter(|v| uuid::Uuid::parse_str(v).is_ok())
+                .ok_or_else(|| {
+                    invalid(
+                        "sync_id",
+                        "must be the sync_id of this run's pushes (a UUID)",
+                    )
+                })?,
+        ),
+    };
+    Ok(PullQuery {
+        cursor,
+        limit,
+        sync_id,
+    })
 }
 
 #[cfg(test)]
@@ -658,7 +689,8 @@ mod tests {
             pull_query(None, &l).unwrap(),
             PullQuery {
                 cursor: None,
-                limit: 500
+                limit: 500,
+                sync_id: None,
             }
         );
         let q = pull_query(Some("x=1&cursor=ab%2Bc&limit=1000&limit=3"), &l).unwrap();
@@ -673,8 +705,12 @@ mod tests {
             "limit=-1",
             "limit=ten",
             "cursor=%zz",
+            "sync_id=not-a-uuid",
+            "sync_id=",
         ] {
             assert_eq!(pull_query(Some(bad), &l).unwrap_err().code, "invalid_field");
         }
+        let q = pull_query(Some(&format!("sync_id={ID}")), &l).unwrap();
+        assert_eq!(q.sync_id.as_deref(), Some(ID));
     }
 }

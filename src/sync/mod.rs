@@ -417,19 +417,23 @@ impl SyncClient {
         let client_id = self
             .blocking(|s| s.write(|tx, _| mirror::client_id(tx)))
             .await?;
+        // This run's id, in its pushes and pulls: the pulls leave out what this run pushed.
+        let sync_id = uuid::Uuid::new_v4().to_string();
         summary.policy_version = self.fetch_policy().await?;
         // Push first: a change whose answer was lost last time is re-sent with the same
         // change id, answered `duplicate`, and the mirror catches up before the pull, so
         // the pull never mistakes our own change for a remote one. Then pull and merge;
         // push again what the merge left (conflicts resolved, records merged).
         for _ in 0..MAX_ROUNDS {
-            self.push_all(&client_id, &mut token, &mut summary).await?;
-            self.pull_all(&mut token, &mut summary).await?;
+            self.push_all(&client_id, &sync_id, &mut token, &mut summary)
+                .await?;
+            self.pull_all(&sync_id, &mut token, &mut summary).await?;
             if self.pending_changes()? == 0 {
                 break;
             }
         }
-        self.push_all(&client_id, &mut token, &mut summary).await?;
+        self.push_all(&client_id, &sync_id, &mut token, &mut summary)
+            .await?;
         summary.pending = self
             .blocking(|s| {
                 s.write(|tx, _| {
@@ -529,14 +533,23 @@ impl SyncClient {
     /// transaction. A 410 (expired cursor) or a 400 `invalid_cursor` resets the cursor and
     /// pulls from the start, once. A cursor that is empty, longer than `MAX_CURSOR_LEN`, or
     /// one this pull has already seen (it does not move forward) is refused, `Network`, and
-    /// not saved: what the pages before it saved stays.
-    async fn pull_all(&self, token: &mut Option<String>, summary: &mut SyncSummary) -> Result<()> {
+    /// not saved: what the pages before it saved stays. The pull names this sync run
+    /// (`sync_id`, sent with its pushes too), so the backend leaves out the records whose
+    /// latest change this run pushed: their answers already put those versions in the
+    /// mirror (no echo). Changes of earlier runs are never left out, so a store restored
+    /// from an old copy still gets back what it pushed after that copy was made.
+    async fn pull_all(
+        &self,
+        sync_id: &str,
+        token: &mut Option<String>,
+        summary: &mut SyncSummary,
+    ) -> Result<()> {
         let mut reset = false;
         let mut seen = std::collections::HashSet::new();
         for _ in 0..MAX_BATCHES {
             self.check_cancelled()?;
             let cursor = self.blocking(|s| s.read(|c, _| mirror::cursor(c))).await?;
-            let mut path = format!("{PULL_PATH}?limit={PULL_LIMIT}");
+            let mut path = format!("{PULL_PATH}?limit={PULL_LIMIT}&sync_id={sync_id}");
             if let Some(c) = &cursor {
                 seen.insert(c.clone());
                 path.push_str("&cursor=");
@@ -615,6 +628,7 @@ impl SyncClient {
     async fn push_all(
         &self,
         client_id: &str,
+        sync_id: &str,
         token: &mut Option<String>,
         summary: &mut SyncSummary,
     ) -> Result<u64> {
@@ -630,6 +644,7 @@ impl SyncClient {
             let body = json!({
                 "schema_version": 1,
                 "client_id": client_id,
+                "sync_id": sync_id,
                 "changes": plan.iter().map(push::Planned::to_wire).collect::<Vec<_>>(),
             });
             let answer = match self
