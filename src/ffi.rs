@@ -13,3 +13,20 @@ pub fn sdk_version() -> String {
 pub fn store_schema_version() -> i32 {
     crate::store::SCHEMA_VERSION as i32
 }
+
+/// The name of the region a plate was registered in, in `language`, for display:
+/// `region` is [`crate::PlateNumber`]'s `region` (a code `01`-`20`, or a 1993 region
+/// letter). Nil when it names no region (the 1993 letters `O` and `W` were each used by
+/// two regions).
+#[uniffi::export]
+pub fn plate_region_name(region: String, language: crate::Language) -> Option<String> {
+    let names = crate::formats::region::region_names(&region)?;
+    Some(
+        match language {
+            crate::Language::Kk => names.kk,
+            crate::Language::Ru => names.ru,
+            crate::Language::En => names.en,
+        }
+        .to_string(),
+    )
+}

@@ -425,3 +425,50 @@ fn data_survives_reopening() {
     );
     assert_eq!(before, after);
 }
+
+#[test]
+fn a_company_car_and_a_foreign_owners_car_can_be_added_and_found_as_typed() {
+    let (_dir, path) = temp_store_path();
+    let store = open(&path, &key(1));
+    let company = store.add_vehicle(vehicle("123 ав 02")).unwrap();
+    assert_eq!(company.plate.format, PlateFormat::CurrentLegalEntity);
+    assert_eq!(company.plate.display, "123 AB 02");
+    let foreign = store.add_vehicle(vehicle("Н-5678-17")).unwrap();
+    assert_eq!(foreign.plate.format, PlateFormat::CurrentForeign);
+    assert_eq!(
+        (
+            foreign.plate.canonical.as_str(),
+            foreign.plate.region.as_str()
+        ),
+        ("H567817", "17")
+    );
+    assert_eq!(
+        store.find_vehicle_by_plate("123AB02".into()).unwrap(),
+        Some(company.clone())
+    );
+    assert_eq!(
+        store.find_vehicle_by_plate("h 5678 17".into()).unwrap(),
+        Some(foreign)
+    );
+    assert_eq!(
+        store.add_vehicle(vehicle("123-AB-02")).unwrap_err(),
+        AparkingError::AlreadyExists {
+            entity: "vehicle".into()
+        }
+    );
+    // The private 2012 plate with the same digits is another plate.
+    store.add_vehicle(vehicle("123 ABC 02")).unwrap();
+    assert_eq!(store.list_vehicles().unwrap().len(), 3);
+    assert_eq!(
+        aparking_core::ffi::plate_region_name(company.plate.region, Language::Kk).as_deref(),
+        Some("Алматы")
+    );
+    assert_eq!(
+        aparking_core::ffi::plate_region_name("18".into(), Language::Ru).as_deref(),
+        Some("Абайская область")
+    );
+    assert_eq!(
+        aparking_core::ffi::plate_region_name("O".into(), Language::En),
+        None
+    );
+}

@@ -74,6 +74,20 @@ pub fn check_plate(input: &str) {
                     let region: u8 = p.region.parse().expect("numeric region");
                     assert!((1..=20).contains(&region), "region {region}");
                 }
+                PlateFormat::CurrentLegalEntity => {
+                    assert_eq!(c.len(), 7);
+                    assert!(c.as_bytes()[0].is_ascii_digit(), "starts with digits");
+                    assert_eq!(p.region, c[5..7]);
+                    let region: u8 = p.region.parse().expect("numeric region");
+                    assert!((1..=20).contains(&region), "region {region}");
+                }
+                PlateFormat::CurrentForeign => {
+                    assert_eq!(c.len(), 7);
+                    assert!(c.starts_with('F') || c.starts_with('H'), "F or H");
+                    assert_eq!(p.region, c[5..7]);
+                    let region: u8 = p.region.parse().expect("numeric region");
+                    assert!((1..=20).contains(&region), "region {region}");
+                }
                 PlateFormat::Legacy => {
                     assert!(c.len() == 6 || c.len() == 7);
                     assert_eq!(p.region, c[0..1]);

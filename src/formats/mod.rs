@@ -8,6 +8,7 @@ mod document_number;
 pub(crate) mod lookalike;
 pub(crate) mod person;
 pub(crate) mod plate;
+pub(crate) mod region;
 
 pub use document_number::normalize_document_number;
 pub use person::{normalize_email, normalize_phone};

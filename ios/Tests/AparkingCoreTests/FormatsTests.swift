@@ -16,6 +16,24 @@ final class FormatsTests: XCTestCase {
         XCTAssertEqual(try parsePlate(input: "A123BCD").display, "A 123 BCD")
     }
 
+    func testParsePlateRecognisesCompanyAndForeignOwnerPlatesAndPlateRegionNameNamesTheRegion() throws {
+        let company = try parsePlate(input: "123 ав 02")
+        XCTAssertEqual(company, PlateNumber(canonical: "123AB02", display: "123 AB 02", format: .currentLegalEntity, region: "02"))
+        let foreign = try parsePlate(input: "Н-5678-17")
+        XCTAssertEqual(foreign, PlateNumber(canonical: "H567817", display: "H 5678 17", format: .currentForeign, region: "17"))
+        XCTAssertEqual(try parsePlate(input: foreign.display), foreign)
+        for bad in ["123AB21", "G123402", "F12302"] {
+            XCTAssertNotNil(assertInvalidInput(try parsePlate(input: bad), "'\(bad)'"))
+        }
+
+        XCTAssertEqual(plateRegionName(region: company.region, language: .kk), "Алматы")
+        XCTAssertEqual(plateRegionName(region: foreign.region, language: .en), "Shymkent")
+        XCTAssertEqual(plateRegionName(region: "20", language: .ru), "Улытауская область")
+        XCTAssertEqual(plateRegionName(region: try parsePlate(input: "A123BC").region, language: .en), "Almaty", "1993 letters too")
+        XCTAssertNil(plateRegionName(region: "O", language: .en), "a letter two regions used names none")
+        XCTAssertNil(plateRegionName(region: "21", language: .en))
+    }
+
     func testParsePlateRejectsMalformedPlatesWithoutEchoingThem() {
         for bad in ["987XYZ99", "12ABC02", "1234ABC02", "123ЖЖЖ02", "A123B", "987-qwe-00", ""] {
             let err = assertInvalidInput(try parsePlate(input: bad), "'\(bad)'")

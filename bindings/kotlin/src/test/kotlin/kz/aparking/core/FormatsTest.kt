@@ -28,6 +28,25 @@ class FormatsTest {
     }
 
     @Test
+    fun `parsePlate recognises company and foreign-owner plates and plateRegionName names the region`() {
+        val company = parsePlate("123 ав 02")
+        assertEquals(PlateNumber("123AB02", "123 AB 02", PlateFormat.CURRENT_LEGAL_ENTITY, "02"), company)
+        val foreign = parsePlate("Н-5678-17")
+        assertEquals(PlateNumber("H567817", "H 5678 17", PlateFormat.CURRENT_FOREIGN, "17"), foreign)
+        assertEquals(foreign, parsePlate(foreign.display))
+        for (bad in listOf("123AB21", "G123402", "F12302")) {
+            assertFailsWith<AparkingException.InvalidInput>("'$bad'") { parsePlate(bad) }
+        }
+
+        assertEquals("Алматы", plateRegionName(company.region, Language.KK))
+        assertEquals("Shymkent", plateRegionName(foreign.region, Language.EN))
+        assertEquals("Улытауская область", plateRegionName("20", Language.RU))
+        assertEquals("Almaty", plateRegionName(parsePlate("A123BC").region, Language.EN), "1993 letters too")
+        assertNull(plateRegionName("O", Language.EN), "a letter two regions used names none")
+        assertNull(plateRegionName("21", Language.EN))
+    }
+
+    @Test
     fun `parsePlate rejects malformed plates without echoing them`() {
         for (bad in listOf("987XYZ99", "12ABC02", "1234ABC02", "123ЖЖЖ02", "A123B", "987-qwe-00", "")) {
             val err = assertFailsWith<AparkingException.InvalidInput>("'$bad'") { parsePlate(bad) }
