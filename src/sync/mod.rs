@@ -368,7 +368,7 @@ impl SyncClient {
     /// The erasure itself (the caller holds the running lock and has set the pending mark).
     async fn erase_account(&self) -> Result<()> {
         let mut token = None;
-        match self
+        let answer = self
             .request(
                 reqwest::Method::DELETE,
                 ACCOUNT_PATH,
@@ -376,14 +376,21 @@ impl SyncClient {
                 Auth::Account(&mut token),
                 (MAX_ANSWER_BYTES, json_answer),
             )
-            .await
-        {
-            Ok(_) => {}
-            // A definite refusal: nothing was erased, and retrying would not help.
-            Err(e @ (Error::Refused { .. } | Error::AuthRequired(_))) => {
+            .await;
+        match answer {
+            // 410: nothing left to erase.
+            Ok(Answer::Ok(_) | Answer::Gone) => {}
+            // A definite refusal (a 400 naming a cursor cannot answer this request, so it
+            // is one too): nothing was erased, and retrying would not help.
+            Ok(Answer::InvalidCursor)
+            | Err(Error::Refused { .. })
+            | Err(Error::AuthRequired(_)) => {
                 self.blocking(|s| s.write(|tx, _| mirror::set_erasure_pending(tx, false)))
                     .await?;
-                return Err(e);
+                return Err(match answer {
+                    Err(e) => e,
+                    Ok(_) => Error::Refused { status: 400 },
+                });
             }
             // No answer, an answer lost, retries used up (429, 5xx), cancelled, or a local
             // failure: the backend may have erased or will on the next try. Keep the mark.
@@ -505,7 +512,8 @@ impl SyncClient {
         {
             Ok(Answer::Ok(bytes)) => bytes,
             Err(Error::Refused { status: 404 }) => return Ok(None),
-            Ok(Answer::Gone | Answer::InvalidCursor) => return Err(network("HTTP 410")),
+            Ok(Answer::Gone) => return Err(network("HTTP 410")),
+            Ok(Answer::InvalidCursor) => return Err(Error::Refused { status: 400 }),
             Err(e) => return Err(e),
         };
         // Decoded straight into the manifest type and validated as a bundled manifest is
@@ -658,7 +666,8 @@ impl SyncClient {
                 .await?
             {
                 Answer::Ok(answer) => answer,
-                Answer::Gone | Answer::InvalidCursor => return Err(backend_error("HTTP 410")),
+                Answer::Gone => return Err(backend_error("HTTP 410")),
+                Answer::InvalidCursor => return Err(Error::Refused { status: 400 }),
             };
             let applied = self
                 .blocking(move |s| {
