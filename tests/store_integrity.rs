@@ -122,3 +122,62 @@ fn a_ciphertext_moved_to_another_row_or_table_does_not_open() {
     assert!(store.get_vehicle(v[2].id.clone()).unwrap().is_some());
     assert!(store.get_document(d[1].id.clone()).unwrap().is_some());
 }
+
+/// Sets `table.sealed` of row `id` to a value of another SQLite type.
+fn retype_sealed(path: &std::path::Path, table: &str, id: &str, value: rusqlite::types::Value) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let changed = conn
+        .execute(
+            &format!("UPDATE {table} SET sealed = ?1 WHERE id = ?2"),
+            rusqlite::params![value, id],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+}
+
+#[test]
+fn a_sealed_cell_of_the_wrong_sqlite_type_is_an_integrity_failure_naming_its_record() {
+    use rusqlite::types::Value;
+    let (_dir, path) = temp_store_path();
+    let key = key(1);
+    let store = open(&path, &key);
+    fill_sample(&store);
+    let vehicles = store.list_vehicles().unwrap();
+    let document = store.list_documents().unwrap()[0].clone();
+    store.close().unwrap();
+
+    // TEXT, INTEGER and REAL where a BLOB belongs (NULL is refused by the schema).
+    let cases = [
+        Value::Text("not a ciphertext".into()),
+        Value::Integer(42),
+        Value::Real(1.5),
+    ];
+    for (value, bad) in cases.into_iter().zip(&vehicles) {
+        retype_sealed(&path, "vehicles", &bad.id, value.clone());
+        let store = open(&path, &key);
+        assert_eq!(
+            store.get_vehicle(bad.id.clone()).unwrap_err(),
+            AparkingError::IntegrityFailure {
+                entity: "vehicle".into(),
+                record_id: bad.id.clone(),
+            },
+            "{value:?}: not Storage(invalid column type)"
+        );
+        // Removing it by id works, as for any damaged record.
+        store.remove_vehicle(bad.id.clone()).unwrap();
+        store.close().unwrap();
+    }
+    retype_sealed(&path, "documents", &document.id, Value::Text("x".into()));
+    let store = open(&path, &key);
+    assert_eq!(
+        store.get_document(document.id.clone()).unwrap_err(),
+        AparkingError::IntegrityFailure {
+            entity: "document".into(),
+            record_id: document.id.clone(),
+        }
+    );
+    assert!(
+        store.get_profile().unwrap().is_some(),
+        "the rest still reads"
+    );
+}

@@ -7,7 +7,7 @@ use super::ConsentState;
 use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
 use crate::store::db::now_millis;
-use crate::store::sealed::{take, RowSeal, SealedTable};
+use crate::store::sealed::{take, RowSeal, SealedCell, SealedTable};
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// Receipts are sealed: they name the purposes a user granted.
@@ -126,7 +126,7 @@ pub(crate) fn receipts(conn: &Connection, keys: &StoreKeys) -> Result<Vec<Consen
     let mut stmt =
         conn.prepare_cached("SELECT id, sealed FROM consent_receipts ORDER BY created_at, rowid")?;
     let rows = stmt.query_map([], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        Ok((r.get::<_, String>(0)?, r.get::<_, SealedCell>(1)?))
     })?;
     rows.map(|row| {
         let (id, sealed) = row?;

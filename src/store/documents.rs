@@ -2,7 +2,7 @@
 
 use super::db::{millis_of, now_millis, time_of, unique_violation_as_exists};
 use super::sealed::{
-    patch_optional, refuse_clear_required, take, BlindIndex, RowSeal, SealedTable,
+    patch_optional, refuse_clear_required, take, BlindIndex, RowSeal, SealedCell, SealedTable,
 };
 use super::vehicles;
 use crate::crypto::StoreKeys;
@@ -36,7 +36,7 @@ fn number_index_of(keys: &StoreKeys, kind: &str, canonical: &str) -> Vec<u8> {
 
 struct SealedRow {
     id: String,
-    sealed: Vec<u8>,
+    sealed: SealedCell,
     vehicle_id: Option<String>,
     created_at: i64,
     updated_at: i64,

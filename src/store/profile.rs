@@ -1,7 +1,9 @@
 //! The `profile` table: one row at most.
 
 use super::db::{millis_of, now_millis, time_of};
-use super::sealed::{patch_optional, refuse_clear_required, take, RowSeal, SealedTable};
+use super::sealed::{
+    patch_optional, refuse_clear_required, take, RowSeal, SealedCell, SealedTable,
+};
 use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
 use crate::formats::person::{canonical_email, canonical_phone};
@@ -41,7 +43,7 @@ pub(crate) fn get(conn: &Connection, keys: &StoreKeys) -> Result<Option<Profile>
         .query_row([], |r| {
             Ok((
                 r.get::<_, String>(0)?,
-                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, SealedCell>(1)?,
                 r.get::<_, i64>(2)?,
                 r.get::<_, i64>(3)?,
             ))

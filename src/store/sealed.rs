@@ -14,7 +14,23 @@
 
 use crate::crypto::{FieldRef, StoreKeys};
 use crate::error::{Error, Result};
+use rusqlite::types::{FromSql, FromSqlResult, ValueRef};
 use zeroize::Zeroizing;
+
+/// A `sealed` cell as read from SQLite: the bytes of a BLOB, or nothing for a cell of any
+/// other type (TEXT, INTEGER, REAL, NULL), which only damage or tampering can put there.
+/// Reading it never fails, so such a cell is reported by [`RowSeal::open`] as an integrity
+/// failure of its record, not as a storage error of the whole query.
+pub(crate) struct SealedCell(Option<Vec<u8>>);
+
+impl FromSql for SealedCell {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        Ok(SealedCell(match value {
+            ValueRef::Blob(bytes) => Some(bytes.to_vec()),
+            _ => None,
+        }))
+    }
+}
 
 /// Name of the column that holds a row's sealed fields.
 pub(crate) const SEALED_COLUMN: &str = "sealed";
@@ -126,9 +142,10 @@ impl<'a> RowSeal<'a> {
         self.keys.seal(self.place(), &encode_fields(fields))
     }
 
-    /// Opens the row's fields; a damaged or moved value is an integrity error naming
-    /// this row.
-    pub fn open(&self, sealed: Vec<u8>) -> Result<Vec<Option<String>>> {
+    /// Opens the row's fields; a damaged or moved value, or a cell that is not a BLOB, is
+    /// an integrity error naming this row.
+    pub fn open(&self, sealed: SealedCell) -> Result<Vec<Option<String>>> {
+        let sealed = sealed.0.ok_or_else(|| self.integrity_error())?;
         let plain = self
             .keys
             .open(self.place(), sealed)

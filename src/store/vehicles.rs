@@ -2,7 +2,7 @@
 
 use super::db::{millis_of, now_millis, time_of, unique_violation_as_exists};
 use super::sealed::{
-    patch_optional, refuse_clear_required, take, BlindIndex, RowSeal, SealedTable,
+    patch_optional, refuse_clear_required, take, BlindIndex, RowSeal, SealedCell, SealedTable,
 };
 use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
@@ -40,7 +40,7 @@ fn plate_index(keys: &StoreKeys, canonical: &str) -> Vec<u8> {
 
 struct SealedRow {
     id: String,
-    sealed: Vec<u8>,
+    sealed: SealedCell,
     created_at: i64,
     updated_at: i64,
 }

@@ -4,7 +4,7 @@
 use crate::crypto::StoreKeys;
 use crate::error::Result;
 use crate::store::db::{now_millis, time_of};
-use crate::store::sealed::{take, RowSeal, SealedTable};
+use crate::store::sealed::{take, RowSeal, SealedCell, SealedTable};
 use rusqlite::{params, Connection};
 use serde_json::{json, Value};
 use std::time::SystemTime;
@@ -101,7 +101,7 @@ pub(crate) fn list(conn: &Connection, keys: &StoreKeys) -> Result<Vec<SyncConfli
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, i64>(1)?,
-            r.get::<_, Vec<u8>>(2)?,
+            r.get::<_, SealedCell>(2)?,
         ))
     })?;
     rows.map(|row| {

@@ -3,7 +3,7 @@
 use crate::crypto::StoreKeys;
 use crate::error::Result;
 use crate::store::db::now_millis;
-use crate::store::sealed::{take, RowSeal, SealedTable};
+use crate::store::sealed::{take, RowSeal, SealedCell, SealedTable};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{Map, Value};
 
@@ -35,7 +35,7 @@ pub(crate) fn get(
     record_id: &str,
 ) -> Result<Option<Mirrored>> {
     let id = mirror_id(entity, record_id);
-    let row: Option<(i64, bool, Vec<u8>)> = conn
+    let row: Option<(i64, bool, SealedCell)> = conn
         .prepare_cached("SELECT version, deleted, sealed FROM sync_mirror WHERE id = ?1")?
         .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;

@@ -7,7 +7,7 @@
 use crate::crypto::StoreKeys;
 use crate::error::Result;
 use crate::store::db::now_millis;
-use crate::store::sealed::{take, RowSeal, SealedTable};
+use crate::store::sealed::{take, RowSeal, SealedCell, SealedTable};
 use rusqlite::{params, Connection};
 use serde_json::{Map, Value};
 
@@ -122,7 +122,7 @@ pub(crate) fn pending(
             r.get::<_, String>(1)?,
             r.get::<_, String>(2)?,
             r.get::<_, String>(3)?,
-            r.get::<_, Vec<u8>>(4)?,
+            r.get::<_, SealedCell>(4)?,
         ))
     })?;
     rows.map(|row| {

@@ -8,7 +8,7 @@ use crate::consent::ConsentReceipt;
 use crate::crypto::StoreKeys;
 use crate::error::Result;
 use crate::store::db::now_millis;
-use crate::store::sealed::{take, RowSeal};
+use crate::store::sealed::{take, RowSeal, SealedCell};
 use crate::telemetry::queue::{rfc3339_millis, COMPLAINTS};
 use rusqlite::Connection;
 use serde_json::{Map, Value};
@@ -25,7 +25,7 @@ pub(crate) fn pending(conn: &Connection, keys: &StoreKeys, limit: u32) -> Result
         "SELECT id, sealed FROM consent_receipts WHERE uploaded_at IS NULL ORDER BY created_at, rowid LIMIT ?1",
     )?;
     let rows = stmt.query_map([limit], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        Ok((r.get::<_, String>(0)?, r.get::<_, SealedCell>(1)?))
     })?;
     for row in rows {
         let (id, sealed) = row?;
@@ -70,7 +70,7 @@ pub(crate) fn pending(conn: &Connection, keys: &StoreKeys, limit: u32) -> Result
         "SELECT id, sealed FROM complaints WHERE sent_at IS NULL ORDER BY created_at, rowid LIMIT ?1",
     )?;
     let rows = stmt.query_map([left], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        Ok((r.get::<_, String>(0)?, r.get::<_, SealedCell>(1)?))
     })?;
     for row in rows {
         let (id, sealed) = row?;

@@ -7,7 +7,7 @@ use super::queue::{self, COMPLAINTS};
 use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
 use crate::store::db::{now_millis, time_of};
-use crate::store::sealed::{take, RowSeal};
+use crate::store::sealed::{take, RowSeal, SealedCell};
 use rusqlite::{params, Connection};
 use serde_json::{json, Value};
 use std::time::SystemTime;
@@ -123,7 +123,7 @@ pub(crate) fn list(conn: &Connection, keys: &StoreKeys) -> Result<Vec<Connection
     let mut stmt =
         conn.prepare_cached("SELECT id, sealed FROM complaints ORDER BY created_at, rowid")?;
     let rows = stmt.query_map([], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        Ok((r.get::<_, String>(0)?, r.get::<_, SealedCell>(1)?))
     })?;
     rows.map(|row| {
         let (id, sealed) = row?;

@@ -5,7 +5,7 @@ use crate::consent::{Purpose, PurposeSet};
 use crate::crypto::StoreKeys;
 use crate::error::Result;
 use crate::store::db::{now_millis, time_of};
-use crate::store::sealed::{take, RowSeal, SealedTable};
+use crate::store::sealed::{take, RowSeal, SealedCell, SealedTable};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
@@ -287,7 +287,7 @@ pub(crate) fn oldest_events(
     let mut out = Vec::new();
     let mut bytes = 0u64;
     while let Some(row) = rows.next()? {
-        let (seq, id, size, sealed): (i64, String, i64, Vec<u8>) =
+        let (seq, id, size, sealed): (i64, String, i64, SealedCell) =
             (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
         if !out.is_empty() && bytes + size as u64 > max_bytes {
             break;
@@ -362,7 +362,7 @@ pub(crate) fn network_samples_since(
         "SELECT id, sealed FROM network_samples WHERE recorded_at >= ?1 ORDER BY seq",
     )?;
     let rows = stmt.query_map([since_ms], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        Ok((r.get::<_, String>(0)?, r.get::<_, SealedCell>(1)?))
     })?;
     rows.map(|row| {
         let (id, sealed) = row?;
