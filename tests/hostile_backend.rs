@@ -4,7 +4,7 @@
 
 mod common;
 
-use aparking_core::{AparkingError, NetworkConfig, SyncClient};
+use aparking_core::{NetworkConfig, SyncClient};
 use aparking_server::{Fault, FaultPlan, ReferenceServer};
 use common::sync::*;
 use common::*;
@@ -21,13 +21,6 @@ fn setup() -> (ReferenceServer, String, tempfile::TempDir, Arc<SyncClient>) {
     };
     let sync = sync_client_with(&store, &server, "token-h", network);
     (server, account, dir, sync)
-}
-
-fn network_reason(err: AparkingError) -> String {
-    match err {
-        AparkingError::Network { reason, .. } => reason,
-        other => panic!("expected Network, got {other:?}"),
-    }
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 
 mod common;
 
-use aparking_core::{AparkingError, SyncClient};
+use aparking_core::SyncClient;
 use aparking_server::{Fault, FaultPlan, ReferenceServer};
 use common::sync::*;
 use common::*;
@@ -37,13 +37,6 @@ fn page(cursor: &str, has_more: bool) -> Fault {
     Fault::Answer {
         code: 200,
         body: json!({"changes": [], "cursor": cursor, "has_more": has_more}).to_string(),
-    }
-}
-
-fn network_reason(err: AparkingError) -> String {
-    match err {
-        AparkingError::Network { reason, .. } => reason,
-        other => panic!("expected Network, got {other:?}"),
     }
 }
 

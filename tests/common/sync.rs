@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use aparking_core::{
-    AuthProvider, AuthProviderError, NetworkConfig, Store, SyncClient, SyncConfig,
+    AparkingError, AuthProvider, AuthProviderError, NetworkConfig, Store, SyncClient, SyncConfig,
 };
 use aparking_server::{ReferenceServer, ServerConfig};
 use std::sync::Arc;
@@ -78,5 +78,13 @@ pub async fn until_delay_faults(server: &ReferenceServer, count: u64) {
             "no delayed request arrived in 30 s"
         );
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}
+
+/// The reason of a `Network` error; panics on any other error.
+pub fn network_reason(err: AparkingError) -> String {
+    match err {
+        AparkingError::Network { reason, .. } => reason,
+        other => panic!("expected Network, got {other:?}"),
     }
 }
