@@ -34,6 +34,14 @@ fn setup(grant: bool) -> (tempfile::TempDir, Arc<Telemetry>) {
             url: "https://aparking.kz/privacy".into(),
             text_sha256: "ab".repeat(32),
             purposes: Purpose::ALL.to_vec(),
+            operator: None,
+            data_categories: Vec::new(),
+            consent_duration_days: None,
+            third_party_transfer: false,
+            cross_border_transfer: false,
+            publicly_available: false,
+            personal_data_hosts: Vec::new(),
+            telemetry_hosts: Vec::new(),
         })
         .unwrap();
     if grant {
@@ -41,6 +49,7 @@ fn setup(grant: bool) -> (tempfile::TempDir, Arc<Telemetry>) {
             app_version: "bench".into(),
             locale: "en".into(),
             collection_method: CollectionMethod::SettingsScreen,
+            subject_id: None,
         };
         consent
             .accept_policy(1, vec![Purpose::ServiceImprovement], context)

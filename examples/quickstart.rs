@@ -151,6 +151,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         app_version: "4.2.0 (421)".into(),
         locale: "kk-KZ".into(),
         collection_method: CollectionMethod::OnboardingScreen,
+        subject_id: None,
     };
     let receipt = consent.accept_policy(
         1,

@@ -52,6 +52,10 @@ pub(crate) enum Error {
     Refused { status: u16 },
     #[error("policy version {accepted} is not the version in force ({in_force})")]
     PolicyVersionMismatch { accepted: i32, in_force: i32 },
+    #[error("{channel} may not be sent to host {host}: the policy in force does not declare it")]
+    UndeclaredHost { host: String, channel: &'static str },
+    #[error("untrusted policy: {0}")]
+    UntrustedPolicy(&'static str),
     #[error("crypto failure: {0}")]
     Crypto(&'static str),
     #[error("internal: {0}")]
@@ -133,6 +137,16 @@ pub enum AparkingError {
     /// The disk (or the database size limit) is full. Nothing stored before was lost.
     #[error("the storage is full")]
     StorageFull,
+    /// The request would send `channel` data (`personal data` or `telemetry`) to `host`,
+    /// which the policy in force does not declare for it (law No. 94-V, Art. 12). Nothing
+    /// was sent and nothing is lost: publish a manifest that declares the host, or fix the
+    /// endpoint.
+    #[error("{channel} may not be sent to {host}: the privacy policy in force does not declare that host")]
+    UndeclaredHost { host: String, channel: String },
+    /// The policy manifest the backend served is not signed by a configured key (or not
+    /// at all). It was ignored; the consent state is unchanged.
+    #[error("the backend's privacy policy was refused: {reason}")]
+    UntrustedPolicy { reason: String },
     /// Another storage failure; `reason` is an SQLite error code name.
     #[error("storage error: {reason}")]
     Storage { reason: String },
@@ -185,6 +199,13 @@ impl From<Error> for AparkingError {
             Error::PolicyVersionMismatch { accepted, in_force } => {
                 AparkingError::PolicyVersionMismatch { accepted, in_force }
             }
+            Error::UndeclaredHost { host, channel } => AparkingError::UndeclaredHost {
+                host,
+                channel: channel.to_string(),
+            },
+            Error::UntrustedPolicy(reason) => AparkingError::UntrustedPolicy {
+                reason: reason.to_string(),
+            },
             Error::Crypto(what) => AparkingError::Internal {
                 reason: format!("crypto: {what}"),
             },

@@ -38,6 +38,7 @@ fn device(server: &ReferenceServer, local_wins: bool) -> Device {
             ..NetworkConfig::default()
         },
         local_wins_conflicts: local_wins,
+        policy_public_keys: vec![server.policy_public_key()],
         ..SyncConfig::new(server.base_url())
     };
     let sync = SyncClient::new(Arc::clone(&store), config, Arc::new(Token)).unwrap();

@@ -437,12 +437,21 @@ async fn consent_receipts_and_complaints_reach_the_backend_once() {
             url: "https://aparking.kz/privacy".into(),
             text_sha256: "ab".repeat(32),
             purposes: Purpose::ALL.to_vec(),
+            operator: None,
+            data_categories: Vec::new(),
+            consent_duration_days: None,
+            third_party_transfer: false,
+            cross_border_transfer: false,
+            publicly_available: false,
+            personal_data_hosts: Vec::new(),
+            telemetry_hosts: Vec::new(),
         })
         .unwrap();
     let context = ConsentContext {
         app_version: "4.2.0".into(),
         locale: "kk-KZ".into(),
         collection_method: CollectionMethod::OnboardingScreen,
+        subject_id: None,
     };
     let accept = consent
         .accept_policy(1, vec![Purpose::ConnectionDiagnostics], context.clone())

@@ -416,8 +416,14 @@ fn serve(conn: TcpStream, script: &Mutex<Script>) {
             body = plain;
         }
         let (code, answer) = answer(script, &method, &path, &body);
+        // The policy manifest is signed, as the reference backend signs it.
+        let signature = if path.starts_with("/v1/policy") && code == 200 {
+            format!("x-aparking-signature: {}\r\n", policy_signature(&answer))
+        } else {
+            String::new()
+        };
         let head = format!(
-            "HTTP/1.1 {code} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            "HTTP/1.1 {code} X\r\ncontent-type: application/json\r\n{signature}content-length: {}\r\n\r\n",
             answer.len()
         );
         if writer.write_all(head.as_bytes()).is_err() || writer.write_all(&answer).is_err() {
@@ -479,6 +485,27 @@ fn answer(script: &Mutex<Script>, method: &str, path: &str, body: &[u8]) -> (u16
     }
 }
 
+/// The fake backend's fixed policy-signing key (a test key: its seed is public).
+fn policy_signer() -> &'static ring::signature::Ed25519KeyPair {
+    static KEY: OnceLock<ring::signature::Ed25519KeyPair> = OnceLock::new();
+    KEY.get_or_init(|| {
+        ring::signature::Ed25519KeyPair::from_seed_unchecked(&[0x42; 32]).expect("seed")
+    })
+}
+
+/// Base64 of the fake backend's signature over `body`.
+fn policy_signature(body: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(policy_signer().sign(body).as_ref())
+}
+
+/// Base64 of the fake backend's policy-signing public key.
+fn policy_public_key() -> String {
+    use base64::Engine;
+    use ring::signature::KeyPair;
+    base64::engine::general_purpose::STANDARD.encode(policy_signer().public_key().as_ref())
+}
+
 // ---------------------------------------------------------------------------------------
 // Stores: the fixtures, and the checks every store must pass after hostile input.
 
@@ -535,6 +562,7 @@ fn context() -> ConsentContext {
         app_version: "4.2.0 (421)".into(),
         locale: "kk-KZ".into(),
         collection_method: CollectionMethod::OnboardingScreen,
+        subject_id: None,
     }
 }
 
@@ -715,6 +743,7 @@ impl Harness {
     fn client(&self, store: &Arc<Store>, local_wins: bool) -> Arc<SyncClient> {
         let config = SyncConfig {
             local_wins_conflicts: local_wins,
+            policy_public_keys: vec![policy_public_key()],
             ..SyncConfig::new(self.backend.url())
         };
         SyncClient::new(Arc::clone(store), config, Arc::new(Token)).expect("sync client")

@@ -38,6 +38,7 @@ pub(crate) struct Shared {
     pub(crate) policy: RwLock<Option<Value>>,
     pub(crate) faults: Mutex<FaultState>,
     pub(crate) limits: Limits,
+    pub(crate) signer: crate::policy::PolicySigner,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -45,13 +46,19 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    pub(crate) fn new(store: Store, policy: Option<Value>, limits: Limits) -> Shared {
+    pub(crate) fn new(
+        store: Store,
+        policy: Option<Value>,
+        limits: Limits,
+        signer: crate::policy::PolicySigner,
+    ) -> Shared {
         Shared {
             store,
             stats: Mutex::default(),
             policy: RwLock::new(policy),
             faults: Mutex::default(),
             limits,
+            signer,
         }
     }
 
@@ -485,10 +492,24 @@ async fn get_policy(State(shared): State<Arc<Shared>>) -> Response {
         .clone();
     match policy {
         Some(p) => {
-            let mut resp = json_response(StatusCode::OK, &p);
+            let body = p.to_string();
+            let signature = shared.signer.sign(body.as_bytes());
+            let mut resp = (
+                StatusCode::OK,
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                body,
+            )
+                .into_response();
             // Clients revalidate every time: a new version must reach them at once.
             resp.headers_mut()
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            if let Some(value) = signature.and_then(|s| HeaderValue::from_str(&s).ok()) {
+                resp.headers_mut()
+                    .insert(crate::policy::SIGNATURE_HEADER, value);
+            }
             resp
         }
         None => ApiError::new(

@@ -43,7 +43,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use faults::{Fault, FaultPlan, FaultTarget, RandomFaults};
-pub use policy::validate_policy_manifest;
+pub use policy::{generate_policy_signing_key, validate_policy_manifest, PolicySigning};
+
+/// The answer header of `GET /v1/policy` with the manifest's Ed25519 signature: base64
+/// of 64 bytes, over the exact body bytes (docs/protocol.md).
+pub const POLICY_SIGNATURE_HEADER: &str = "x-aparking-signature";
 pub use runtime::ReferenceServer;
 
 pub use stats::{BatchInfo, FaultStats, ServerStats};
@@ -201,6 +205,10 @@ pub struct ServerConfig {
     /// Serve HTTPS with this certificate instead of plain HTTP. `None` (the default):
     /// HTTP, which the SDK accepts on loopback only.
     pub tls: Option<TlsConfig>,
+    /// The Ed25519 key (PKCS#8 DER) that signs the served policy manifest. `None` (the
+    /// default): a new key each start; read it with
+    /// [`ReferenceServer::policy_public_key`].
+    pub policy_signing_key_pkcs8: Option<Vec<u8>>,
 }
 
 /// A certificate chain and its private key, PEM, for HTTPS.
@@ -227,6 +235,7 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             shutdown_grace: Duration::from_secs(3),
             tls: None,
+            policy_signing_key_pkcs8: None,
         }
     }
 }

@@ -13,12 +13,14 @@ use std::process::ExitCode;
 use aparking_server::{validate_policy_manifest, ReferenceServer, ServerConfig, TlsConfig};
 
 const USAGE: &str = "\
-Usage: aparking-server [--bind ADDR] [--data-dir DIR] [--policy FILE] [--token TOKEN[:ACCOUNT]]...
+Usage: aparking-server [--bind ADDR] [--data-dir DIR] [--policy FILE] [--policy-key FILE] [--token TOKEN[:ACCOUNT]]...
                        [--tls-cert CHAIN.pem --tls-key KEY.pem]
 
   --bind ADDR      address to listen on (default 127.0.0.1:8787)
   --data-dir DIR   directory of the SQLite store, created if missing (default ./server-data)
   --policy FILE    policy manifest JSON served on GET /v1/policy (default: none, 404)
+  --policy-key FILE  Ed25519 key (PKCS#8 DER) signing the served manifest; created when
+                   missing (default: a new key each start). The public key is logged.
   --token TOKEN[:ACCOUNT]
                    accept `Authorization: Bearer TOKEN` on /v1/sync/* and /v1/account, for
                    account ACCOUNT (created if new). Without ACCOUNT: the account the token
@@ -40,6 +42,7 @@ struct Args {
     tokens: Vec<(String, Option<String>)>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    policy_key: Option<PathBuf>,
 }
 
 enum Parsed {
@@ -55,6 +58,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Parsed, String> 
         tokens: Vec::new(),
         tls_cert: None,
         tls_key: None,
+        policy_key: None,
     };
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -78,6 +82,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Parsed, String> 
             "--token" => parsed.tokens.push(parse_token(&value("--token")?)?),
             "--tls-cert" => parsed.tls_cert = Some(PathBuf::from(value("--tls-cert")?)),
             "--tls-key" => parsed.tls_key = Some(PathBuf::from(value("--tls-key")?)),
+            "--policy-key" => parsed.policy_key = Some(PathBuf::from(value("--policy-key")?)),
             "-h" | "--help" => return Ok(Parsed::Exit(USAGE)),
             "-V" | "--version" => {
                 return Ok(Parsed::Exit(concat!(
@@ -150,11 +155,24 @@ fn run(args: Args) -> Result<(), String> {
         }),
         _ => None,
     };
+    let policy_signing_key_pkcs8 = match &args.policy_key {
+        None => None,
+        Some(path) if path.exists() => {
+            Some(std::fs::read(path).map_err(|e| format!("--policy-key {}: {e}", path.display()))?)
+        }
+        Some(path) => {
+            let key = aparking_server::generate_policy_signing_key().map_err(|e| e.to_string())?;
+            std::fs::write(path, &key)
+                .map_err(|e| format!("--policy-key {}: {e}", path.display()))?;
+            Some(key)
+        }
+    };
     let config = ServerConfig {
         bind: args.bind,
         data_dir: Some(args.data_dir),
         policy,
         tls,
+        policy_signing_key_pkcs8,
         ..ServerConfig::default()
     };
     let server = ReferenceServer::start(config).map_err(|e| e.to_string())?;
@@ -170,6 +188,10 @@ fn run(args: Args) -> Result<(), String> {
         };
         log::info!("--token #{}: account {account}", i + 1);
     }
+    log::info!(
+        "policy manifests signed by Ed25519 public key {}",
+        server.policy_public_key()
+    );
     log::info!(
         "aparking-server {} listening on {} (data in {})",
         env!("CARGO_PKG_VERSION"),

@@ -1,8 +1,88 @@
-//! The privacy-policy manifest served on `GET /v1/policy`.
+//! The privacy-policy manifest served on `GET /v1/policy`, and its Ed25519 signature.
 
+use std::sync::Mutex;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use ring::rand::SystemRandom;
+use ring::signature::{Ed25519KeyPair, KeyPair};
 use serde_json::Value;
 
-use crate::PURPOSES;
+use crate::{ServerError, POLICY_SIGNATURE_HEADER, PURPOSES};
+
+/// How the server signs the manifest it serves (tests choose the broken ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PolicySigning {
+    /// Signed with the server's key (the default).
+    #[default]
+    Valid,
+    /// No signature header.
+    Unsigned,
+    /// Signed with another, freshly made key.
+    OtherKey,
+    /// The server's key, over other bytes than those served.
+    OtherBytes,
+}
+
+/// The key that signs the served manifest, and the mode tests set.
+pub(crate) struct PolicySigner {
+    key: Ed25519KeyPair,
+    other: Ed25519KeyPair,
+    pub(crate) mode: Mutex<PolicySigning>,
+}
+
+impl PolicySigner {
+    /// The signer of `pkcs8` (an Ed25519 PKCS#8 v1 or v2 document), or of a new key.
+    pub(crate) fn new(pkcs8: Option<&[u8]>) -> crate::Result<PolicySigner> {
+        let key = match pkcs8 {
+            Some(der) => Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(|_| {
+                ServerError::Config("the policy signing key is not an Ed25519 PKCS#8 key".into())
+            })?,
+            None => new_key_pair()?,
+        };
+        Ok(PolicySigner {
+            key,
+            other: new_key_pair()?,
+            mode: Mutex::new(PolicySigning::Valid),
+        })
+    }
+
+    /// The public key, base64 of its 32 bytes: what an app puts in
+    /// `SyncConfig.policy_public_keys`.
+    pub(crate) fn public_key(&self) -> String {
+        STANDARD.encode(self.key.public_key().as_ref())
+    }
+
+    /// The signature header value for `body`, as the mode says.
+    pub(crate) fn sign(&self, body: &[u8]) -> Option<String> {
+        let mode = *self.mode.lock().unwrap_or_else(|e| e.into_inner());
+        let signature = match mode {
+            PolicySigning::Valid => self.key.sign(body),
+            PolicySigning::Unsigned => return None,
+            PolicySigning::OtherKey => self.other.sign(body),
+            PolicySigning::OtherBytes => self.key.sign(&[body, b" "].concat()),
+        };
+        Some(STANDARD.encode(signature.as_ref()))
+    }
+}
+
+/// A new Ed25519 key pair.
+fn new_key_pair() -> crate::Result<Ed25519KeyPair> {
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+        .map_err(|_| ServerError::Config("no randomness for a signing key".into()))?;
+    Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+        .map_err(|_| ServerError::Config("a new signing key did not parse".into()))
+}
+
+/// A new Ed25519 signing key as a PKCS#8 v2 document (for `--policy-key`).
+pub fn generate_policy_signing_key() -> crate::Result<Vec<u8>> {
+    Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+        .map(|doc| doc.as_ref().to_vec())
+        .map_err(|_| ServerError::Config("no randomness for a signing key".into()))
+}
+
+/// The header name, re-exported for the handler.
+pub(crate) const SIGNATURE_HEADER: &str = POLICY_SIGNATURE_HEADER;
 
 /// Checks that `manifest` has the shape the SDK expects:
 /// `{"version": 3, "last_updated": "2026-01-15", "url": "https://...",

@@ -66,6 +66,7 @@ impl ReferenceServer {
             config.limits,
             config.shutdown_grace,
             config.tls.as_ref(),
+            config.policy_signing_key_pkcs8.as_deref(),
         );
         match started {
             Ok((addr, shared, stop, thread)) => Ok(ReferenceServer {
@@ -94,7 +95,9 @@ impl ReferenceServer {
         limits: crate::Limits,
         grace: std::time::Duration,
         tls: Option<&TlsConfig>,
+        signing_key: Option<&[u8]>,
     ) -> Result<(SocketAddr, Arc<Shared>, watch::Sender<bool>, JoinHandle<()>)> {
+        let signer = crate::policy::PolicySigner::new(signing_key)?;
         let store = Store::open(data_dir)?;
         let listener = std::net::TcpListener::bind(bind)?;
         listener.set_nonblocking(true)?;
@@ -102,7 +105,7 @@ impl ReferenceServer {
         if !addr.ip().is_loopback() {
             log::warn!("listening on {addr}, which is not a loopback address");
         }
-        let shared = Arc::new(Shared::new(store, policy, limits));
+        let shared = Arc::new(Shared::new(store, policy, limits, signer));
         let (stop, stop_rx) = watch::channel(false);
         let (ready_tx, ready_rx) = mpsc::channel::<std::io::Result<()>>();
         let app = api::router(shared.clone());
@@ -261,6 +264,22 @@ impl ReferenceServer {
             .policy
             .write()
             .unwrap_or_else(|e| e.into_inner()) = manifest;
+    }
+
+    /// The Ed25519 public key that signs the served policy manifest, base64 of its 32
+    /// bytes: what the app puts in `SyncConfig.policy_public_keys`.
+    pub fn policy_public_key(&self) -> String {
+        self.shared.signer.public_key()
+    }
+
+    /// How the served manifest is signed from now on (tests break it on purpose).
+    pub fn set_policy_signing(&self, signing: crate::PolicySigning) {
+        *self
+            .shared
+            .signer
+            .mode
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = signing;
     }
 
     /// Appends the plan's scripted faults to the queue and, if it has one, replaces the

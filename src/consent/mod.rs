@@ -20,11 +20,16 @@ mod policy;
 mod purpose;
 mod receipt;
 
-pub(crate) use db::{load_state, receipts as receipts_in, RECEIPTS};
-pub use policy::{parse_policy_manifest, PolicyManifest, PolicyUpdate};
+pub(crate) use db::{
+    anchor_existing_receipts, load_state, receipts as receipts_in, verify_chain, CHAIN, RECEIPTS,
+};
+pub(crate) use policy::{host_is_declared, DataChannel};
+pub use policy::{
+    parse_policy_manifest, PolicyManifest, PolicyOperator, PolicyUpdate, PurposeDataCategories,
+};
 pub use purpose::Purpose;
 pub(crate) use purpose::PurposeSet;
-pub use receipt::{CollectionMethod, ConsentAction, ConsentContext, ConsentReceipt};
+pub use receipt::{CollectionMethod, ConsentAction, ConsentContext, ConsentReceipt, ReceiptChain};
 
 use crate::error::{ApiResult, Error, Result};
 use crate::store::{KeyRing, Store};
@@ -46,6 +51,11 @@ pub struct ConsentState {
     /// The purposes that may be collected now (empty unless the accepted version is the
     /// one in force).
     pub allowed: Vec<Purpose>,
+    /// Whether the consent receipts verified as an unbroken hash chain when this state was
+    /// computed. `false`: a receipt was removed or damaged (`verify_receipts` names it);
+    /// the consent in force is still the one the sealed chain head records, or none when
+    /// the head itself is damaged.
+    pub receipts_verified: bool,
 }
 
 /// Whether a purpose may be collected now, and if not, why.
@@ -107,9 +117,9 @@ impl Consent {
         let hub = self.store.consent_hub();
         let value = self.store.write_then(
             |tx, ring| {
-                let before = load_state(tx)?;
+                let before = load_state(tx, &ring.keys)?;
                 let value = f(tx, ring, &before)?;
-                let after = load_state(tx)?;
+                let after = load_state(tx, &ring.keys)?;
                 let revoked = PurposeSet::of(&before.allowed).minus(PurposeSet::of(&after.allowed));
                 queue::on_consent_change(tx, revoked, reason)?;
                 Ok((value, after))
@@ -188,8 +198,9 @@ impl Consent {
                     "lists a purpose this policy version does not offer",
                 ));
             }
-            let receipt = new_receipt(ConsentAction::Accept, policy, granted, offered, &context);
-            db::insert_receipt(tx, &ring.keys, &receipt)?;
+            let mut receipt =
+                new_receipt(ConsentAction::Accept, policy, granted, offered, &context);
+            db::append_receipt(tx, &ring.keys, &mut receipt, version, granted)?;
             db::set_current(tx, version, granted, &receipt.id)?;
             Ok(receipt)
         })
@@ -233,9 +244,28 @@ impl Consent {
         self.store.consent_hub().state()
     }
 
-    /// Every consent receipt, oldest first.
+    /// Every consent receipt, oldest first, each with its hash and its predecessor's.
     pub fn receipts(&self) -> ApiResult<Vec<ConsentReceipt>> {
         self.store.read(|c, r| db::receipts(c, &r.keys))
+    }
+
+    /// Checks that the receipts form an unbroken hash chain up to the sealed head: none
+    /// removed, none edited, none added. `IntegrityFailure` names the receipt where the
+    /// chain breaks. Also checked when the store opens (`ConsentState.receipts_verified`)
+    /// and stated in every export.
+    pub fn verify_receipts(&self) -> ApiResult<ReceiptChain> {
+        self.store.read(|c, r| verify_chain(c, &r.keys))
+    }
+
+    /// The receipts as a JSON document after the Kantara Consent Receipt 1.1 and ISO/IEC
+    /// TS 27560 field names (`docs/privacy-traceability.md` gives the mapping), with the
+    /// chain's verification result. For the user's copy or a regulator's request.
+    pub fn export_receipts_json(&self) -> ApiResult<String> {
+        self.store.read(|c, r| {
+            let receipts = db::receipts(c, &r.keys)?;
+            let chain = verify_chain(c, &r.keys);
+            Ok(receipt::kantara_export(&receipts, chain.as_ref().ok()).to_string())
+        })
     }
 
     /// Registers an observer of consent changes: `on_consent_changed` runs after every
@@ -268,14 +298,14 @@ impl Consent {
             let granted_before = PurposeSet::of(&before.granted);
             let granted = granted_before.minus(purposes.unwrap_or(granted_before));
             let offered = PurposeSet::of(&accepted.purposes);
-            let receipt = new_receipt(
+            let mut receipt = new_receipt(
                 ConsentAction::Withdraw,
                 &accepted,
                 granted,
                 offered,
                 &context,
             );
-            db::insert_receipt(tx, &ring.keys, &receipt)?;
+            db::append_receipt(tx, &ring.keys, &mut receipt, version, granted)?;
             db::set_current(tx, version, granted, &receipt.id)?;
             Ok(receipt)
         })
@@ -302,18 +332,39 @@ fn new_receipt(
         app_version: context.app_version.trim().to_string(),
         locale: context.locale.clone(),
         collection_method: context.collection_method,
+        operator: policy.operator.clone(),
+        subject_id: context.subject_id.clone(),
+        policy_last_updated: policy.last_updated.clone(),
+        data_categories: offered
+            .to_vec()
+            .into_iter()
+            .map(|purpose| PurposeDataCategories {
+                purpose,
+                categories: policy.categories_of(purpose),
+            })
+            .filter(|entry| !entry.categories.is_empty())
+            .collect(),
+        consent_duration_days: policy.consent_duration_days,
+        third_party_transfer: policy.third_party_transfer,
+        cross_border_transfer: policy.cross_border_transfer,
+        publicly_available: policy.publicly_available,
+        previous_receipt_sha256: None,
+        receipt_sha256: String::new(),
     }
 }
 
 /// Ends all consent when the user's data is erased: the current consent is cleared,
 /// telemetry of every purpose purged, a deletion request queued and the installation id
 /// replaced. Runs inside the erasure transaction; returns the new state.
-pub(crate) fn erase_in(tx: &Transaction<'_>) -> Result<ConsentState> {
+pub(crate) fn erase_in(
+    tx: &Transaction<'_>,
+    keys: &crate::crypto::StoreKeys,
+) -> Result<ConsentState> {
     db::clear_current(tx)?;
     queue::on_consent_change(
         tx,
         PurposeSet::of(&Purpose::ALL),
         DeletionReason::AccountDeleted,
     )?;
-    load_state(tx)
+    load_state(tx, keys)
 }

@@ -1,6 +1,7 @@
 //! Consent receipts: the immutable proof of every accept and withdraw (P4.4, law No. 94-V;
 //! fields after the Kantara Consent Receipt v1.1).
 
+use super::policy::{PolicyOperator, PurposeDataCategories};
 use super::purpose::Purpose;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -37,6 +38,11 @@ pub struct ConsentContext {
     pub locale: String,
     /// How the consent was collected.
     pub collection_method: CollectionMethod,
+    /// The account the consent belongs to: the backend's opaque account id, never a name,
+    /// phone or e-mail. `None` before sign-in: the backend binds the receipt to the
+    /// account that uploads it.
+    #[uniffi(default)]
+    pub subject_id: Option<String>,
 }
 
 impl ConsentContext {
@@ -61,6 +67,19 @@ impl ConsentContext {
                 "context.locale",
                 "must be a language tag like kk-KZ",
             ));
+        }
+        if let Some(subject) = &self.subject_id {
+            // An opaque id: no spaces, no '@' or '+' (an e-mail or phone is not an id).
+            let opaque = (1..=128).contains(&subject.len())
+                && subject
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+            if !opaque {
+                return Err(Error::invalid(
+                    "context.subject_id",
+                    "must be an opaque account id: 1 to 128 of A-Z a-z 0-9 - _ . :",
+                ));
+            }
         }
         Ok(())
     }
@@ -93,4 +112,126 @@ pub struct ConsentReceipt {
     pub locale: String,
     /// How the decision was collected.
     pub collection_method: CollectionMethod,
+    /// Who processes the data (name and BIN), from the policy manifest.
+    #[serde(default)]
+    pub operator: Option<PolicyOperator>,
+    /// The account the consent belongs to (opaque id), if the app knew it.
+    #[serde(default)]
+    pub subject_id: Option<String>,
+    /// The date of that version's last update (`YYYY-MM-DD`).
+    #[serde(default)]
+    pub policy_last_updated: String,
+    /// The data categories collected for each offered purpose, from the manifest.
+    #[serde(default)]
+    pub data_categories: Vec<PurposeDataCategories>,
+    /// How long the consent lasts, in days; `None`: until withdrawn.
+    #[serde(default)]
+    pub consent_duration_days: Option<i32>,
+    /// Whether the data go to third parties.
+    #[serde(default)]
+    pub third_party_transfer: bool,
+    /// Whether the data cross the border of Kazakhstan.
+    #[serde(default)]
+    pub cross_border_transfer: bool,
+    /// Whether the data are made publicly available.
+    #[serde(default)]
+    pub publicly_available: bool,
+    /// SHA-256 (hex) of the receipt before this one, `None` for the first: the receipts
+    /// form a hash chain, so a removed or edited receipt is detected.
+    #[serde(default)]
+    pub previous_receipt_sha256: Option<String>,
+    /// SHA-256 (hex) of this receipt as stored (its canonical JSON: keys sorted, no
+    /// spaces, this field left out).
+    #[serde(skip)]
+    pub receipt_sha256: String,
+}
+
+/// The state of the receipt chain, as checked by `Consent::verify_receipts`.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ReceiptChain {
+    /// How many receipts the chain holds.
+    pub length: i64,
+    /// SHA-256 (hex) of the newest receipt; `None` when there is none.
+    pub head_sha256: Option<String>,
+}
+
+/// The receipts as one JSON document after the Kantara Consent Receipt 1.1 field names
+/// (with ISO/IEC TS 27560's where Kantara has none), newest chain state included. Fields
+/// the specifications do not have are under `x-aparking`.
+pub(crate) fn kantara_export(
+    receipts: &[ConsentReceipt],
+    chain: Option<&ReceiptChain>,
+) -> serde_json::Value {
+    use serde_json::json;
+    let secs = |t: SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    };
+    let list: Vec<serde_json::Value> = receipts
+        .iter()
+        .map(|r| {
+            let purposes: Vec<serde_json::Value> = r
+                .purposes_granted
+                .iter()
+                .map(|p| (p, true))
+                .chain(r.purposes_denied.iter().map(|p| (p, false)))
+                .map(|(purpose, granted)| {
+                    let categories = r
+                        .data_categories
+                        .iter()
+                        .find(|entry| entry.purpose == *purpose)
+                        .map(|entry| entry.categories.clone())
+                        .unwrap_or_default();
+                    json!({
+                        "purpose": purpose.as_str(),
+                        "consentType": "EXPLICIT",
+                        "purposeCategory": [purpose.as_str()],
+                        "piiCategory": categories,
+                        "primaryPurpose": false,
+                        "termination": match r.consent_duration_days {
+                            Some(days) => format!("P{days}D"),
+                            None => "until withdrawn".to_string(),
+                        },
+                        "thirdPartyDisclosure": r.third_party_transfer,
+                        "x-aparking-granted": granted,
+                    })
+                })
+                .collect();
+            json!({
+                "version": "KI-CR-v1.1.0",
+                "jurisdiction": r.jurisdiction,
+                "consentTimestamp": secs(r.timestamp),
+                "collectionMethod": serde_json::to_value(r.collection_method).unwrap_or_default(),
+                "consentReceiptID": r.id,
+                "language": r.locale,
+                "piiPrincipalId": r.subject_id,
+                "piiControllers": r.operator.as_ref().map(|o| vec![json!({
+                    "piiController": o.name,
+                    "x-aparking-bin": o.bin,
+                })]).unwrap_or_default(),
+                "policyUrl": r.policy_url,
+                "services": [{"service": "aparking", "purposes": purposes}],
+                "sensitive": false,
+                "x-aparking": {
+                    "action": serde_json::to_value(r.action).unwrap_or_default(),
+                    "policyVersion": r.policy_version,
+                    "policyLastUpdated": r.policy_last_updated,
+                    "policyTextSha256": r.policy_text_sha256,
+                    "crossBorderTransfer": r.cross_border_transfer,
+                    "publiclyAvailable": r.publicly_available,
+                    "appVersion": r.app_version,
+                    "previousReceiptSha256": r.previous_receipt_sha256,
+                    "receiptSha256": r.receipt_sha256,
+                },
+            })
+        })
+        .collect();
+    json!({
+        "receipts": list,
+        "chain": {
+            "verified": chain.is_some(),
+            "length": chain.map(|c| c.length),
+            "headSha256": chain.and_then(|c| c.head_sha256.clone()),
+        },
+    })
 }

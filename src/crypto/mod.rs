@@ -11,6 +11,8 @@
 
 mod key_provider;
 mod keys;
+mod signature;
 
 pub use key_provider::{InMemoryKeyProvider, KeyProvider, KeyProviderError};
 pub(crate) use keys::{DataKey, FieldRef, KeyEncryptionKey, StoreKeys};
+pub(crate) use signature::TrustedKeys;

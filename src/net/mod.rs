@@ -44,6 +44,14 @@ pub(crate) fn client(base_url: &str, config: &NetworkConfig) -> Result<(reqwest:
     Ok((client, base_url.trim_end_matches('/').to_string()))
 }
 
+/// The host of a URL `client` accepted (lower case; IPv6 in brackets).
+pub(crate) fn host_of(base_url: &str) -> Result<String> {
+    reqwest::Url::parse(base_url)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_ascii_lowercase))
+        .ok_or(Error::invalid("endpoint", "not a URL"))
+}
+
 /// Reads a response body of at most `max` bytes; `None` when it is longer (checked
 /// against Content-Length first, then while reading, so a hostile server cannot make
 /// the app buffer more) or the connection fails.

@@ -24,6 +24,7 @@ struct Export<'a> {
     vehicles: Vec<VehicleOut<'a>>,
     documents: Vec<DocumentOut<'a>>,
     consent_receipts: Vec<serde_json::Value>,
+    consent_receipt_chain: serde_json::Value,
     complaints: Vec<serde_json::Value>,
 }
 
@@ -76,6 +77,7 @@ pub(crate) fn to_json(
     vehicles: &[Vehicle],
     documents: &[Document],
     receipts: &[ConsentReceipt],
+    receipt_chain: Option<&crate::consent::ReceiptChain>,
     complaints: &[ConnectionComplaint],
 ) -> serde_json::Result<String> {
     let export = Export {
@@ -128,10 +130,23 @@ pub(crate) fn to_json(
                     "jurisdiction": r.jurisdiction, "purposes_granted": r.purposes_granted,
                     "purposes_denied": r.purposes_denied, "timestamp": rfc3339(r.timestamp),
                     "app_version": r.app_version, "locale": r.locale,
-                    "collection_method": r.collection_method,
+                    "collection_method": r.collection_method, "operator": r.operator,
+                    "subject_id": r.subject_id, "policy_last_updated": r.policy_last_updated,
+                    "data_categories": r.data_categories,
+                    "consent_duration_days": r.consent_duration_days,
+                    "third_party_transfer": r.third_party_transfer,
+                    "cross_border_transfer": r.cross_border_transfer,
+                    "publicly_available": r.publicly_available,
+                    "previous_receipt_sha256": r.previous_receipt_sha256,
+                    "receipt_sha256": r.receipt_sha256,
                 })
             })
             .collect(),
+        consent_receipt_chain: json!({
+            "verified": receipt_chain.is_some(),
+            "length": receipt_chain.map(|c| c.length),
+            "head_sha256": receipt_chain.and_then(|c| c.head_sha256.clone()),
+        }),
         complaints: complaints
             .iter()
             .map(|c| {

@@ -147,6 +147,11 @@ impl Store {
             if version < schema::LATEST_VERSION {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 schema::migrate(&tx, version)?;
+                if version < schema::CONSENT_CHAIN_VERSION {
+                    // The consent of an older store gets its sealed chain head (needs the
+                    // data key, so it is not plain SQL).
+                    crate::consent::anchor_existing_receipts(&tx, &ring.keys)?;
+                }
                 tx.commit()?;
             }
             db::enable_wal(&conn)?;
@@ -216,7 +221,7 @@ impl Store {
             }
         }
         let open = Self::open_at(&path, key_provider)?;
-        let consent = crate::consent::load_state(&open.conn)?;
+        let consent = crate::consent::load_state(&open.conn, &open.ring.keys)?;
         let store = Arc::new(Store {
             path,
             state: Mutex::new(Some(open)),
@@ -327,12 +332,15 @@ impl Store {
             let vehicles = vehicles::list(c, &r.keys)?;
             let documents = documents::list(c, &r.keys)?;
             let receipts = crate::consent::receipts_in(c, &r.keys)?;
+            // A broken chain does not stop the export: the document says so.
+            let chain = crate::consent::verify_chain(c, &r.keys).ok();
             let complaints = crate::telemetry::complaints_in(c, &r.keys)?;
             Ok(export::to_json(
                 profile.as_ref(),
                 &vehicles,
                 &documents,
                 &receipts,
+                chain.as_ref(),
                 &complaints,
             )?)
         })
@@ -356,7 +364,7 @@ impl Store {
             tx.execute(&format!("DELETE FROM {}", table.table), [])
                 .map_err(Error::from)?;
         }
-        let consent = crate::consent::erase_in(&tx)?;
+        let consent = crate::consent::erase_in(&tx, &open.ring.keys)?;
         let ring = keyring::install_new(&tx, &kek, open.ring.keys.version() + 1)?;
         tx.commit().map_err(Error::from)?;
         self.consent.set_state(consent);

@@ -8,11 +8,12 @@ use crate::error::{Error, Result};
 use rusqlite::{params, Transaction};
 
 /// Every table with sealed fields, in the order their rows may be created (parents first).
-pub(crate) static SEALED_TABLES: [&SealedTable; 10] = [
+pub(crate) static SEALED_TABLES: [&SealedTable; 11] = [
     &profile::TABLE,
     &vehicles::TABLE,
     &documents::TABLE,
     &crate::consent::RECEIPTS,
+    &crate::consent::CHAIN,
     &crate::telemetry::queue::EVENTS,
     &crate::telemetry::queue::NETWORK_SAMPLES,
     &crate::telemetry::queue::COMPLAINTS,

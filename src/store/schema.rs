@@ -17,10 +17,14 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/004_sync_state.sql"),
     include_str!("migrations/005_erasure_pending.sql"),
     include_str!("migrations/006_deletion_coverage.sql"),
+    include_str!("migrations/007_consent_chain.sql"),
 ];
 
 /// The schema version this code writes.
 pub(crate) const LATEST_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// The version that added the sealed head of the consent-receipt chain.
+pub(crate) const CONSENT_CHAIN_VERSION: u32 = 7;
 
 /// Reads `PRAGMA user_version`.
 pub(crate) fn user_version(conn: &Connection) -> Result<u32> {

@@ -40,6 +40,9 @@ const PUSH_PATH: &str = "/v1/sync/push";
 const PULL_PATH: &str = "/v1/sync/pull";
 const POLICY_PATH: &str = "/v1/policy";
 const ACCOUNT_PATH: &str = "/v1/account";
+/// The answer header of `GET /v1/policy` that carries the manifest's Ed25519 signature:
+/// base64 of 64 bytes, over the exact body bytes.
+pub const POLICY_SIGNATURE_HEADER: &str = "x-aparking-signature";
 /// The largest answer the client reads (a 1,000-record page is far below).
 const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
 /// The largest policy manifest the client reads.
@@ -74,6 +77,12 @@ pub struct SyncConfig {
     /// backend).
     #[uniffi(default = 900000)]
     pub auto_sync_max_backoff_ms: i64,
+    /// The Ed25519 public keys (base64 of the 32 raw bytes) that sign the policy manifest
+    /// the backend serves. A served manifest is adopted only with a valid signature by one
+    /// of them (`UntrustedPolicy` otherwise; consent unchanged). Empty: the backend's
+    /// manifest is not fetched, and only the manifests the app publishes count.
+    #[uniffi(default)]
+    pub policy_public_keys: Vec<String>,
 }
 
 impl SyncConfig {
@@ -84,6 +93,7 @@ impl SyncConfig {
             network: NetworkConfig::default(),
             local_wins_conflicts: false,
             auto_sync_max_backoff_ms: 900_000,
+            policy_public_keys: Vec::new(),
         }
     }
 }
@@ -151,6 +161,10 @@ pub struct SyncClient {
     auth: Arc<dyn AuthProvider>,
     client: reqwest::Client,
     base: String,
+    /// The endpoint's host, for the declared-host check.
+    host: String,
+    /// The keys a served policy manifest must be signed with.
+    policy_keys: crate::crypto::TrustedKeys,
     running: tokio::sync::Mutex<()>,
     cancelled: AtomicBool,
     observers: Arc<Observers>,
@@ -186,12 +200,17 @@ impl SyncClient {
         auth_provider: Arc<dyn AuthProvider>,
     ) -> ApiResult<Arc<Self>> {
         let (client, base) = net::client(&config.endpoint, &config.network)?;
+        let policy_keys =
+            crate::crypto::TrustedKeys::parse("policy_public_keys", &config.policy_public_keys)?;
+        let host = net::host_of(&base)?;
         Ok(Arc::new(SyncClient {
             store,
             config,
             auth: auth_provider,
             client,
             base,
+            host,
+            policy_keys,
             running: tokio::sync::Mutex::new(()),
             cancelled: AtomicBool::new(false),
             observers: Arc::default(),
@@ -476,7 +495,7 @@ enum Auth<'a> {
 }
 
 /// Decodes a JSON answer body (push, pull, account); `None` (garbled) is retried.
-fn json_answer(body: Vec<u8>) -> Option<Value> {
+fn json_answer(_headers: &reqwest::header::HeaderMap, body: Vec<u8>) -> Option<Value> {
     if body.is_empty() {
         return Some(Value::Null); // 204 No Content
     }
@@ -496,26 +515,46 @@ impl SyncClient {
     /// version than the one in force takes effect at once (P7.1). Retried like every other
     /// request (`request`); a 404 means the backend publishes none.
     async fn fetch_policy(&self) -> Result<Option<i32>> {
+        if self.policy_keys.is_empty() {
+            // Nothing to verify a served manifest with: the backend's policy is not read.
+            return Ok(None);
+        }
         let network = |reason: &str| Error::Network {
             reason: reason.into(),
             retry_after_ms: None,
         };
-        let bytes = match self
+        let signed = |headers: &reqwest::header::HeaderMap, body: Vec<u8>| {
+            let signature = headers
+                .get(POLICY_SIGNATURE_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            Some((body, signature))
+        };
+        let (bytes, signature) = match self
             .request(
                 reqwest::Method::GET,
                 POLICY_PATH,
                 None,
                 Auth::Public,
-                (MAX_POLICY_BYTES, Some),
+                (MAX_POLICY_BYTES, signed),
             )
             .await
         {
-            Ok(Answer::Ok(bytes)) => bytes,
+            Ok(Answer::Ok(answer)) => answer,
             Err(Error::Refused { status: 404 }) => return Ok(None),
             Ok(Answer::Gone) => return Err(network("HTTP 410")),
             Ok(Answer::InvalidCursor) => return Err(Error::Refused { status: 400 }),
             Err(e) => return Err(e),
         };
+        // The signature covers the exact bytes served; nothing is parsed before it checks.
+        if !self.policy_keys.verify(&bytes, signature.as_deref()) {
+            log::warn!("sync: the backend's policy manifest is unsigned or mis-signed; ignored");
+            return Err(Error::UntrustedPolicy(if signature.is_none() {
+                "the backend's policy manifest is not signed"
+            } else {
+                "the backend's policy manifest signature does not verify with a configured key"
+            }));
+        }
         // Decoded straight into the manifest type and validated as a bundled manifest is
         // (`parse_policy_manifest`): repeated keys are refused the same way on both paths.
         // What the backend got wrong is a `Network` failure, never the app's `InvalidInput`.
@@ -688,6 +727,26 @@ impl SyncClient {
         Ok(conflicts as u64)
     }
 
+    /// `UndeclaredHost` unless the endpoint's host is one the policy in force declares for
+    /// `channel` (or loopback).
+    fn check_declared_host(&self, channel: crate::consent::DataChannel) -> Result<()> {
+        let policy = self.store.consent_hub().state().policy_in_force;
+        let declared = policy
+            .as_ref()
+            .map_or(&[][..], |p| p.declared_hosts(channel));
+        if crate::consent::host_is_declared(&self.host, declared) {
+            return Ok(());
+        }
+        log::warn!(
+            "sync: {} refused: the policy in force does not declare the endpoint's host",
+            channel.as_str()
+        );
+        Err(Error::UndeclaredHost {
+            host: self.host.clone(),
+            channel: channel.as_str(),
+        })
+    }
+
     fn check_cancelled(&self) -> Result<()> {
         if self.cancelled.load(Ordering::Acquire) {
             return Err(Error::SyncCancelled);
@@ -740,8 +799,16 @@ impl SyncClient {
         path: &str,
         body: Option<&Value>,
         mut auth: Auth<'_>,
-        (max_answer, decode): (usize, impl Fn(Vec<u8>) -> Option<T>),
+        (max_answer, decode): (
+            usize,
+            impl Fn(&reqwest::header::HeaderMap, Vec<u8>) -> Option<T>,
+        ),
     ) -> Result<Answer<T>> {
+        if let Auth::Account(_) = auth {
+            // Personal data go only to a host the policy in force declares (law No. 94-V,
+            // Art. 12): checked before anything is sent or any token is fetched.
+            self.check_declared_host(crate::consent::DataChannel::Personal)?;
+        }
         let compressed = match body {
             Some(body) => {
                 let mut gz = GzEncoder::new(Vec::new(), Compression::default());
@@ -786,12 +853,13 @@ impl SyncClient {
                 Ok(r) if r.status().is_success() => {
                     // A cut-off, oversized or garbled answer: a push may have been applied;
                     // resending the same change ids is safe.
+                    let headers = r.headers().clone();
                     match net::read_limited(r, max_answer).await {
                         None => {
                             last = "the answer is cut off or too large".into();
                             None
                         }
-                        Some(bytes) => match decode(bytes) {
+                        Some(bytes) => match decode(&headers, bytes) {
                             Some(v) => return Ok(Answer::Ok(v)),
                             None => {
                                 last = "invalid answer".into();

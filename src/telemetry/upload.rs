@@ -54,6 +54,8 @@ enum Outcome {
 pub(crate) struct Uploader {
     client: reqwest::Client,
     base: String,
+    /// The endpoint's host, for the declared-host check.
+    host: String,
     sent_at: Mutex<VecDeque<Instant>>,
     running: tokio::sync::Mutex<()>,
 }
@@ -61,9 +63,11 @@ pub(crate) struct Uploader {
 impl Uploader {
     pub fn new(config: &TelemetryConfig) -> Result<Self> {
         let (client, base) = net::client(&config.endpoint, &config.network)?;
+        let host = net::host_of(&base)?;
         Ok(Uploader {
             client,
             base,
+            host,
             sent_at: Mutex::new(VecDeque::new()),
             running: tokio::sync::Mutex::new(()),
         })
@@ -156,6 +160,20 @@ impl Uploader {
     ) -> Result<UploadSummary> {
         let _one_at_a_time = self.running.lock().await;
         let mut summary = UploadSummary::default();
+        // Telemetry goes only to a host the policy in force declares for it (law No. 94-V,
+        // Art. 12); nothing is sent and the queue stays as it is otherwise.
+        let channel = crate::consent::DataChannel::Telemetry;
+        let policy = store.consent_hub().state().policy_in_force;
+        let declared = policy
+            .as_ref()
+            .map_or(&[][..], |p| p.declared_hosts(channel));
+        if !crate::consent::host_is_declared(&self.host, declared) {
+            log::warn!("telemetry upload refused: the policy in force does not declare the endpoint's host");
+            return Err(Error::UndeclaredHost {
+                host: self.host.clone(),
+                channel: channel.as_str(),
+            });
+        }
 
         loop {
             // Deletion requests go first, and are looked for again before every batch: a

@@ -15,6 +15,14 @@ pub fn policy(version: i32) -> PolicyManifest {
         url: "https://aparking.kz/privacy".into(),
         text_sha256: format!("{:064x}", version),
         purposes: Purpose::ALL.to_vec(),
+        operator: None,
+        data_categories: Vec::new(),
+        consent_duration_days: None,
+        third_party_transfer: false,
+        cross_border_transfer: false,
+        publicly_available: false,
+        personal_data_hosts: Vec::new(),
+        telemetry_hosts: Vec::new(),
     }
 }
 
@@ -24,6 +32,7 @@ pub fn context() -> ConsentContext {
         app_version: "4.2.0 (421)".into(),
         locale: "kk-KZ".into(),
         collection_method: CollectionMethod::OnboardingScreen,
+        subject_id: None,
     }
 }
 

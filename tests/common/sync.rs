@@ -47,7 +47,13 @@ pub fn sync_client_with(
     token: &'static str,
     network: NetworkConfig,
 ) -> Arc<SyncClient> {
-    sync_client_at(store, &server.base_url(), token, network)
+    let config = SyncConfig {
+        network,
+        // The manifest the backend serves is trusted when signed with its key.
+        policy_public_keys: vec![server.policy_public_key()],
+        ..SyncConfig::new(server.base_url())
+    };
+    SyncClient::new(Arc::clone(store), config, Arc::new(StaticToken(token))).unwrap()
 }
 
 /// A sync client of `store` for `server` with fast retries.
