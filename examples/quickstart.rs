@@ -29,7 +29,11 @@ use std::sync::Arc;
 const POLICY_JSON: &str = r#"{"version": 1, "last_updated": "2026-01-15",
   "url": "https://aparking.kz/privacy",
   "text_sha256": "2b1f6a0e8c1d4f5b9a7e3c2d1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f21",
-  "purposes": ["personalization", "communication", "service_improvement", "statistics", "connection_diagnostics"]}"#;
+  "purposes": ["personalization", "communication", "service_improvement", "statistics", "connection_diagnostics"],
+  "operator": {"name": "ТОО «Алматы спецтехпаркинг сервис»", "bin": "123456789012"},
+  "data_categories": [{"purpose": "service_improvement", "categories": ["app_usage", "screen_views"]},
+                      {"purpose": "connection_diagnostics", "categories": ["network_quality"]}],
+  "personal_data_hosts": ["api.aparking.kz"], "telemetry_hosts": ["telemetry.aparking.kz"]}"#;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let temp = tempfile::tempdir()?;
@@ -159,8 +163,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         context.clone(),
     )?;
     step(format!(
-        "accepted v1 for {:?}; denied {:?}",
-        receipt.purposes_granted, receipt.purposes_denied
+        "accepted v1 for {:?}; denied {:?}; the receipt names the operator's BIN and is hash {}…",
+        receipt.purposes_granted,
+        receipt.purposes_denied,
+        &receipt.receipt_sha256[..12]
     ));
 
     telemetry.record(TelemetryEvent::ScreenView {
@@ -222,15 +228,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // --- Sync with the backend (personal channel) ---------------------------------------
     server.add_account("demo-session-token");
+    // The backend publishes policy v2, signed; the app trusts the operator's public key
+    // (shipped in the app). Personal data go only to hosts the policy declares; loopback
+    // is always allowed, so the quickstart's backend on 127.0.0.1 passes.
+    let mut v2: serde_json::Value = serde_json::from_str(POLICY_JSON)?;
+    v2["version"] = 2.into();
+    server.set_policy(Some(v2));
+    let sync_config = SyncConfig {
+        policy_public_keys: vec![server.policy_public_key()],
+        ..SyncConfig::new(server.base_url())
+    };
     let sync = SyncClient::new(
         Arc::clone(&store),
-        SyncConfig::new(server.base_url()),
+        sync_config.clone(),
         Arc::new(Session("demo-session-token")),
     )?;
     let summary = runtime.block_on(sync.sync())?;
     step(format!(
-        "synced: {} local changes pushed, {} pulled, {} pending, in {} ms",
-        summary.pushed, summary.pulled, summary.pending, summary.duration_ms
+        "synced: {} local changes pushed, {} pulled, {} pending, in {} ms; the backend's signed policy v{} verified and adopted",
+        summary.pushed,
+        summary.pulled,
+        summary.pending,
+        summary.duration_ms,
+        summary.policy_version.unwrap_or(0)
+    ));
+    let chain = consent.verify_receipts()?;
+    step(format!(
+        "the {} consent receipts form an unbroken hash chain",
+        chain.length
     ));
     let other_dir = tempfile::tempdir()?;
     let other = Store::open(
@@ -243,7 +268,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let tablet = SyncClient::new(
         Arc::clone(&other),
-        SyncConfig::new(server.base_url()),
+        sync_config,
         Arc::new(Session("demo-session-token")),
     )?;
     let pulled = runtime.block_on(tablet.sync())?;

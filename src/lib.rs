@@ -27,7 +27,8 @@ pub mod telemetry;
 
 pub use consent::{
     CollectionMethod, Consent, ConsentAction, ConsentContext, ConsentObserver, ConsentReceipt,
-    ConsentState, ConsentStatus, PolicyManifest, PolicyUpdate, Purpose,
+    ConsentState, ConsentStatus, PolicyManifest, PolicyOperator, PolicyUpdate, Purpose,
+    PurposeDataCategories, ReceiptChain,
 };
 pub use crypto::{InMemoryKeyProvider, KeyProvider, KeyProviderError};
 pub use error::AparkingError;

@@ -479,6 +479,15 @@ async fn consent_receipts_and_complaints_reach_the_backend_once() {
         receipt.fields["purposes_granted"].as_deref(),
         Some("[\"connection_diagnostics\"]")
     );
+    // The chain link travels with it: the backend can check the chain too.
+    assert_eq!(
+        receipt.fields["receipt_sha256"].as_deref(),
+        Some(accept.receipt_sha256.as_str())
+    );
+    assert_eq!(
+        receipt.fields["consent_duration_days"].as_deref(),
+        Some("until_withdrawn")
+    );
     let on_server = records
         .iter()
         .find(|r| r.record_id == complaint.id)

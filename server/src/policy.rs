@@ -128,6 +128,31 @@ pub fn validate_policy_manifest(manifest: &Value) -> Result<(), String> {
             return Err(format!("purposes[{i}]: unknown purpose"));
         }
     }
+    if let Some(operator) = m.get("operator") {
+        let name_ok = operator["name"]
+            .as_str()
+            .is_some_and(|n| !n.trim().is_empty());
+        let bin_ok = operator["bin"]
+            .as_str()
+            .is_some_and(|b| b.len() == 12 && b.bytes().all(|c| c.is_ascii_digit()));
+        if !name_ok || !bin_ok {
+            return Err("operator: must have a name and a 12-digit bin".into());
+        }
+    }
+    for name in ["personal_data_hosts", "telemetry_hosts"] {
+        if let Some(hosts) = m.get(name) {
+            let ok = hosts.as_array().is_some_and(|list| {
+                list.iter().all(|h| {
+                    h.as_str().is_some_and(|h| {
+                        !h.is_empty() && !h.contains(['/', ':', ' ']) && h == h.to_ascii_lowercase()
+                    })
+                })
+            });
+            if !ok {
+                return Err(format!("{name}: must be an array of lower-case host names"));
+            }
+        }
+    }
     Ok(())
 }
 
@@ -147,6 +172,18 @@ mod tests {
             validate_policy_manifest(&m),
             Err("purposes[1]: unknown purpose".into())
         );
+        m["purposes"] = json!(["statistics"]);
+        m["operator"] = json!({"name": "ТОО", "bin": "12345"});
+        assert!(validate_policy_manifest(&m)
+            .unwrap_err()
+            .starts_with("operator"));
+        m["operator"] = json!({"name": "ТОО", "bin": "123456789012"});
+        m["personal_data_hosts"] = json!(["https://api.aparking.kz"]);
+        assert!(validate_policy_manifest(&m)
+            .unwrap_err()
+            .starts_with("personal_data_hosts"));
+        m["personal_data_hosts"] = json!(["api.aparking.kz"]);
+        assert_eq!(validate_policy_manifest(&m), Ok(()));
         m["purposes"] = json!([]);
         m["last_updated"] = json!("15.01.2026");
         assert!(validate_policy_manifest(&m)

@@ -187,7 +187,7 @@ pub(crate) fn append_receipt(
     receipt.previous_receipt_sha256 = head.as_ref().map(|h| h.head_sha256.clone());
     // Stored as canonical JSON (serde_json's maps are sorted): the hash is over these bytes.
     let json = serde_json::to_value(&*receipt)?.to_string();
-    receipt.receipt_sha256 = sha256_hex(json.as_bytes());
+    receipt.receipt_sha256 = crate::crypto::sha256_hex(json.as_bytes());
     let sealed = RowSeal::new(keys, &RECEIPTS, &receipt.id).seal(&[Some(&json)])?;
     conn.prepare_cached(
         "INSERT INTO consent_receipts (id, created_at, sealed) VALUES (?1, ?2, ?3)",
@@ -225,7 +225,7 @@ fn stored_receipts(conn: &Connection, keys: &StoreKeys) -> Result<Vec<StoredRece
         let (id, sealed) = row?;
         let seal = RowSeal::new(keys, &RECEIPTS, &id);
         let json = take(&mut seal.open(sealed)?, 0).ok_or_else(|| seal.integrity_error())?;
-        let sha256 = sha256_hex(json.as_bytes());
+        let sha256 = crate::crypto::sha256_hex(json.as_bytes());
         Ok(StoredReceipt { id, json, sha256 })
     })
     .collect()
@@ -351,13 +351,4 @@ pub(crate) fn anchor_existing_receipts(conn: &Connection, keys: &StoreKeys) -> R
             granted,
         },
     )
-}
-
-/// SHA-256 of `bytes`, lower-case hex.
-fn sha256_hex(bytes: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, bytes)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }

@@ -15,4 +15,4 @@ mod signature;
 
 pub use key_provider::{InMemoryKeyProvider, KeyProvider, KeyProviderError};
 pub(crate) use keys::{DataKey, FieldRef, KeyEncryptionKey, StoreKeys};
-pub(crate) use signature::TrustedKeys;
+pub(crate) use signature::{sha256_hex, TrustedKeys};

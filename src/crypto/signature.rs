@@ -6,6 +6,15 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use ring::signature::{UnparsedPublicKey, ED25519};
 
+/// SHA-256 of `bytes`, lower-case hex (receipt hashes, policy text hashes).
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// At most this many trusted keys (a current one and a few for rotation).
 const MAX_KEYS: usize = 8;
 

@@ -63,6 +63,40 @@ pub(crate) fn pending(conn: &Connection, keys: &StoreKeys, limit: u32) -> Result
             "collection_method".into(),
             serde_json::to_value(r.collection_method).unwrap_or(Value::Null),
         );
+        // Law No. 94-V, Art. 8, and the chain link (docs/protocol.md, "Consent receipts").
+        if let Some(operator) = &r.operator {
+            fields.insert("operator_name".into(), text(operator.name.clone()));
+            fields.insert("operator_bin".into(), text(operator.bin.clone()));
+        }
+        if let Some(subject) = &r.subject_id {
+            fields.insert("subject_id".into(), text(subject.clone()));
+        }
+        fields.insert("policy_last_updated".into(), text(r.policy_last_updated));
+        fields.insert(
+            "data_categories".into(),
+            text(serde_json::to_string(&r.data_categories).unwrap_or_default()),
+        );
+        fields.insert(
+            "consent_duration_days".into(),
+            text(
+                r.consent_duration_days
+                    .map_or("until_withdrawn".into(), |d| d.to_string()),
+            ),
+        );
+        for (name, flag) in [
+            ("third_party_transfer", r.third_party_transfer),
+            ("cross_border_transfer", r.cross_border_transfer),
+            ("publicly_available", r.publicly_available),
+        ] {
+            fields.insert(name.into(), text(flag.to_string()));
+        }
+        if let Some(previous) = &r.previous_receipt_sha256 {
+            fields.insert("previous_receipt_sha256".into(), text(previous.clone()));
+        }
+        fields.insert(
+            "receipt_sha256".into(),
+            text(crate::crypto::sha256_hex(json.as_bytes())),
+        );
         out.push(create("consent_receipt", id, fields));
     }
     let left = limit.saturating_sub(out.len() as u32);
