@@ -109,7 +109,10 @@ func run(in tmp: URL) async throws {
     step("upload(): \(upload.eventsSent) events in \(upload.batchesSent) batch(es), complete=\(upload.complete); pending now \(try telemetry.pendingEvents())")
 
     // --- Sync with a second device of the same account ---------------------------------------------
-    let config = SyncConfig(endpoint: server.baseURL)
+    // The app trusts the key its backend signs the policy manifest with (a constant in a real
+    // app; the reference backend logs a new one at each start): each sync then fetches the
+    // backend's policy, adopted only when that signature verifies.
+    let config = SyncConfig(endpoint: server.baseURL, policyPublicKeys: [server.policyPublicKey])
     let phone = try SyncClient(store: store, config: config, authProvider: Session())
     let events = phone.events()
     let pushed = try await phone.cancellableSync()

@@ -58,6 +58,12 @@ extension AparkingError: CustomStringConvertible, CustomDebugStringConvertible {
             "Show the policy version in force and ask the user to accept that one."
         case .StorageFull:
             "Free some space on the device; nothing stored before was lost."
+        case .UndeclaredHost:
+            "Publish a privacy policy that declares this host for that data, or use an endpoint "
+                + "the policy in force declares; nothing was sent and nothing was lost."
+        case .UntrustedPolicy:
+            "Check that SyncConfig.policyPublicKeys holds the key the backend signs its policy "
+                + "with; the consent in force is unchanged and nothing was lost."
         case .NotFound, .Storage, .Internal:
             nil
         }

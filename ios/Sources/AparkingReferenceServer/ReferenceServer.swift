@@ -25,6 +25,12 @@ public final class ReferenceServer: @unchecked Sendable {
     /// `http://127.0.0.1:PORT`, as the server printed it.
     public let baseURL: String
 
+    /// The Ed25519 public key (base64 of its 32 bytes) that signs the policy manifest the
+    /// server serves on `GET /v1/policy`, as it logged it: what a test or the sample puts in
+    /// `SyncConfig.policyPublicKeys` for the backend's manifest to be fetched and trusted. A
+    /// new key each start, unless `--policy-key FILE` is among the arguments.
+    public let policyPublicKey: String
+
     private let pid: pid_t
     /// Every stderr line so far, and the address; filled by the reader thread.
     private let log: ServerLog
@@ -41,6 +47,8 @@ public final class ReferenceServer: @unchecked Sendable {
         case spawnFailed(errno: Int32)
         /// The server did not print its address in time; its output so far.
         case noAddress(output: String)
+        /// The server did not log its policy signing key before its address; its output.
+        case noPolicyKey(output: String)
 
         public var description: String {
             switch self {
@@ -50,6 +58,8 @@ public final class ReferenceServer: @unchecked Sendable {
                 "could not start aparking-server: \(String(cString: strerror(code)))"
             case let .noAddress(output):
                 "aparking-server did not report its address in time; its output:\n\(output)"
+            case let .noPolicyKey(output):
+                "aparking-server did not log its policy signing key; its output:\n\(output)"
             }
         }
     }
@@ -82,10 +92,18 @@ public final class ReferenceServer: @unchecked Sendable {
         Self.startReader(stderr, log: log)
         guard let url = log.waitForAddress(timeout: timeout) else {
             baseURL = ""
+            policyPublicKey = ""
             stop()
             throw StartError.noAddress(output: log.lines.joined(separator: "\n"))
         }
         baseURL = url
+        // Logged before the address, so known by now.
+        guard let key = log.policyKey else {
+            policyPublicKey = ""
+            stop()
+            throw StartError.noPolicyKey(output: log.lines.joined(separator: "\n"))
+        }
+        policyPublicKey = key
     }
 
     deinit {
@@ -177,8 +195,12 @@ public final class ReferenceServer: @unchecked Sendable {
 /// The server's stderr lines and its address, written by the reader thread. Every access
 /// holds `condition`'s lock, which is why it is `@unchecked Sendable`.
 private final class ServerLog: @unchecked Sendable {
+    /// What the server logs before the base64 of its policy signing key.
+    private static let keyPrefix = "policy manifests signed by Ed25519 public key "
+
     private let condition = NSCondition()
     private var url: String?
+    private var key: String?
     private var closed = false
     private var seen: [String] = []
 
@@ -186,6 +208,10 @@ private final class ServerLog: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         seen.append(line)
+        if key == nil, let range = line.range(of: Self.keyPrefix) {
+            let rest = line[range.upperBound...].drop { $0.isWhitespace }
+            key = String(rest.prefix { !$0.isWhitespace })
+        }
         guard url == nil, let range = line.range(of: "listening on http://127.0.0.1:") else { return }
         let rest = line[range.lowerBound...].dropFirst("listening on ".count)
         url = String(rest.prefix { !$0.isWhitespace })
@@ -205,6 +231,13 @@ private final class ServerLog: @unchecked Sendable {
         defer { condition.unlock() }
         while url == nil, !closed, condition.wait(until: deadline) {}
         return url
+    }
+
+    /// The policy signing key the server logged, if it did so yet.
+    var policyKey: String? {
+        condition.lock()
+        defer { condition.unlock() }
+        return key
     }
 
     var lines: [String] {

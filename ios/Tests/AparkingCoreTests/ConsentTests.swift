@@ -436,6 +436,149 @@ final class ConsentTests: StoreTestCase {
         }
     }
 
+    /// A manifest with the Art. 8 fields (operator and BIN, data categories per purpose,
+    /// duration, transfers), parsed from JSON: every receipt records them with the account id,
+    /// and the receipts form a SHA-256 hash chain that `verifyReceipts()` checks and
+    /// `exportReceiptsJson()` states in a Kantara consent receipt export.
+    func testReceiptsRecordTheManifestsOperatorCategoriesAndTermsAndFormAVerifiedHashChain() throws {
+        let json = """
+            {"version": 5, "last_updated": "2026-06-01", "url": "https://aparking.kz/privacy",
+             "text_sha256": "\(String(repeating: "cd", count: 32))",
+             "purposes": ["statistics", "connection_diagnostics"],
+             "operator": {"name": "ТОО «Алматы спецтехпаркинг сервис»", "bin": "123456789012"},
+             "data_categories": [
+               {"purpose": "statistics", "categories": ["app_usage", "coarse_location"]},
+               {"purpose": "connection_diagnostics", "categories": ["network_quality", "device_model"]}],
+             "consent_duration_days": 365, "third_party_transfer": false,
+             "cross_border_transfer": true, "publicly_available": false,
+             "personal_data_hosts": ["api.aparking.kz"], "telemetry_hosts": ["*.aparking.kz"]}
+            """
+        let manifest = try parsePolicyManifest(json: json)
+        let categories = [
+            PurposeDataCategories(purpose: .statistics, categories: ["app_usage", "coarse_location"]),
+            PurposeDataCategories(purpose: .connectionDiagnostics, categories: ["network_quality", "device_model"]),
+        ]
+        XCTAssertEqual(manifest.operator, PolicyOperator(name: "ТОО «Алматы спецтехпаркинг сервис»", bin: "123456789012"))
+        XCTAssertEqual(manifest.dataCategories, categories)
+        XCTAssertEqual(manifest.consentDurationDays, 365)
+        XCTAssertEqual(
+            [manifest.thirdPartyTransfer, manifest.crossBorderTransfer, manifest.publiclyAvailable], [false, true, false]
+        )
+        XCTAssertEqual(manifest.personalDataHosts, ["api.aparking.kz"])
+        XCTAssertEqual(manifest.telemetryHosts, ["*.aparking.kz"])
+        let invalid: [(from: String, to: String, field: String)] = [
+            ("\"123456789012\"", "\"12345678901\"", "policy.operator.bin"),
+            ("\"app_usage\"", "\"AppUsage\"", "policy.data_categories"),
+            ("{\"purpose\": \"statistics\"", "{\"purpose\": \"personalization\"", "policy.data_categories"),
+            ("365", "0", "policy.consent_duration_days"),
+            ("[\"api.aparking.kz\"]", "[\"https://api.aparking.kz\"]", "policy.personal_data_hosts"),
+            ("[\"*.aparking.kz\"]", "[\"*.APARKING.kz\"]", "policy.telemetry_hosts"),
+        ]
+        for (from, to, field) in invalid {
+            let edited = json.replacingOccurrences(of: from, with: to)
+            XCTAssertNotEqual(edited, json, "the edit for \(field) changed nothing")
+            XCTAssertEqual(assertInvalidInput(try parsePolicyManifest(json: edited), field)?.field, field, edited)
+        }
+
+        try withPipeline { _, consent, _ in
+            let empty = try consent.verifyReceipts()
+            XCTAssertEqual(empty, ReceiptChain(length: 0, headSha256: nil))
+            _ = try consent.publishPolicy(manifest: manifest)
+            let subject = "acct-7f3a9c.eu:01"
+            let context = ConsentContext(
+                appVersion: "4.2.0 (421)", locale: "kk-KZ", collectionMethod: .onboardingScreen, subjectId: subject
+            )
+            let accepted = try consent.acceptPolicy(
+                version: 5, granted: [.statistics, .connectionDiagnostics], context: context
+            )
+            var settings = context
+            settings.collectionMethod = .settingsScreen
+            let withdrawn = try consent.withdraw(purposes: [.statistics], context: settings)
+
+            let receipts = try consent.receipts()
+            XCTAssertEqual(receipts, [accepted, withdrawn])
+            for receipt in receipts {
+                XCTAssertEqual(receipt.operator?.bin, "123456789012")
+                XCTAssertEqual(receipt.operator, manifest.operator)
+                XCTAssertEqual(receipt.subjectId, subject)
+                XCTAssertEqual(receipt.policyLastUpdated, "2026-06-01")
+                XCTAssertEqual(receipt.dataCategories, categories)
+                XCTAssertEqual(receipt.consentDurationDays, 365)
+                XCTAssertEqual([receipt.thirdPartyTransfer, receipt.crossBorderTransfer, receipt.publiclyAvailable], [false, true, false])
+                XCTAssertEqual(receipt.receiptSha256.count, 64, receipt.receiptSha256)
+                XCTAssertTrue(receipt.receiptSha256.allSatisfy { "0123456789abcdef".contains($0) }, receipt.receiptSha256)
+            }
+            XCTAssertNil(accepted.previousReceiptSha256, "the first receipt starts the chain")
+            XCTAssertEqual(withdrawn.previousReceiptSha256, accepted.receiptSha256, "each receipt links to the one before")
+            XCTAssertNotEqual(withdrawn.receiptSha256, accepted.receiptSha256)
+            XCTAssertTrue(consent.state().receiptsVerified)
+
+            let chain = try consent.verifyReceipts()
+            XCTAssertEqual(chain.length, 2)
+            XCTAssertEqual(chain.headSha256, withdrawn.receiptSha256)
+
+            let json = try consent.exportReceiptsJson()
+            let export = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any], json)
+            let chainJSON = try XCTUnwrap(export["chain"] as? [String: Any], json)
+            XCTAssertEqual(chainJSON["verified"] as? Bool, true)
+            XCTAssertEqual(chainJSON["length"] as? Int, 2)
+            XCTAssertEqual(chainJSON["headSha256"] as? String, withdrawn.receiptSha256)
+            let exported = try XCTUnwrap(export["receipts"] as? [[String: Any]], json)
+            XCTAssertEqual(exported.count, 2)
+            XCTAssertEqual(exported.map { $0["consentReceiptID"] as? String }, [accepted.id, withdrawn.id])
+            for entry in exported {
+                XCTAssertEqual(entry["version"] as? String, "KI-CR-v1.1.0")
+                XCTAssertEqual(entry["jurisdiction"] as? String, "KZ")
+                XCTAssertEqual(entry["piiPrincipalId"] as? String, subject)
+                let controllers = try XCTUnwrap(entry["piiControllers"] as? [[String: Any]])
+                XCTAssertEqual(controllers.first?["piiController"] as? String, "ТОО «Алматы спецтехпаркинг сервис»")
+                XCTAssertEqual(controllers.first?["x-aparking-bin"] as? String, "123456789012")
+                let services = try XCTUnwrap(entry["services"] as? [[String: Any]])
+                XCTAssertEqual(services.first?["service"] as? String, "aparking")
+                let purposes = try XCTUnwrap(services.first?["purposes"] as? [[String: Any]])
+                let statistics = try XCTUnwrap(purposes.first { $0["purpose"] as? String == "statistics" })
+                XCTAssertEqual(statistics["piiCategory"] as? [String], ["app_usage", "coarse_location"])
+                XCTAssertEqual(statistics["termination"] as? String, "P365D")
+            }
+            let links = exported.map { $0["x-aparking"] as? [String: Any] }
+            XCTAssertEqual(links.map { $0?["receiptSha256"] as? String }, [accepted.receiptSha256, withdrawn.receiptSha256])
+            XCTAssertTrue(links[0]?["previousReceiptSha256"] is NSNull, "\(String(describing: links[0]))")
+            XCTAssertEqual(links[1]?["previousReceiptSha256"] as? String, accepted.receiptSha256)
+        }
+    }
+
+    /// `ConsentContext.subjectId` is an opaque account id (1 to 128 of `A-Za-z0-9-_.:`),
+    /// never a phone, an e-mail or a name: anything else is `InvalidInput` naming the field,
+    /// without the value, and no receipt is written.
+    func testASubjectIdThatIsNotAnOpaqueAccountIdIsInvalidInputAndWritesNoReceipt() throws {
+        try withPipeline { _, consent, _ in
+            _ = try consent.publishPolicy(manifest: policy(1))
+            func context(_ subjectId: String) -> ConsentContext {
+                ConsentContext(appVersion: "4.2.0 (421)", locale: "kk-KZ", collectionMethod: .onboardingScreen, subjectId: subjectId)
+            }
+            for bad in ["", String(repeating: "a", count: 129), "aigerim@mail.kz", "+7 701 234 56 78", "Айгерим", "acct/1"] {
+                let accept = assertInvalidInput(
+                    try consent.acceptPolicy(version: 1, granted: [.statistics], context: context(bad)), bad
+                )
+                XCTAssertEqual(accept?.field, "context.subject_id", bad)
+                if !bad.isEmpty {
+                    XCTAssertEqual(accept.map { $0.description.contains(bad) || $0.reason.contains(bad) }, false, "echoed: \(bad)")
+                }
+            }
+            XCTAssertEqual(try consent.receipts(), [], "nothing was written")
+            XCTAssertNil(consent.state().acceptedVersion)
+
+            let longest = String(repeating: "a", count: 128)
+            let receipt = try consent.acceptPolicy(version: 1, granted: [.statistics], context: context(longest))
+            XCTAssertEqual(receipt.subjectId, longest)
+            XCTAssertEqual(
+                assertInvalidInput(try consent.withdrawAll(context: context("aigerim@mail.kz")))?.field, "context.subject_id"
+            )
+            XCTAssertEqual(try consent.receipts(), [receipt], "the refused withdrawal wrote nothing")
+            XCTAssertEqual(consent.state().allowed, [.statistics])
+        }
+    }
+
     func testThePIIFirewallStopsTheUsersOwnPlateTypedDifferently() throws {
         try withPipeline(prepare: { _ = try $0.addVehicle(vehicle: NewVehicle(plate: "123ABC02")) }) { _, consent, t in
             _ = try consent.publishPolicy(manifest: policy(1))

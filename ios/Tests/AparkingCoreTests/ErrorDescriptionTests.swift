@@ -13,7 +13,7 @@ final class ErrorDescriptionTests: StoreTestCase {
 
     func testEveryAparkingErrorCaseReadsAsOneSentenceWithoutTheEnumDump() {
         let samples = everyErrorCase()
-        XCTAssertEqual(Set(samples.map(errorCaseName)).count, 18, "one sample of every case")
+        XCTAssertEqual(Set(samples.map(errorCaseName)).count, 20, "one sample of every case")
         for error in samples {
             let name = errorCaseName(error)
             let description = error.description
@@ -214,6 +214,67 @@ final class ErrorDescriptionTests: StoreTestCase {
         }
     }
 
+    /// The errors of the policy's trust and of its declared hosts, produced by the SDK: a sync
+    /// and a telemetry upload to a host the policy in force does not declare
+    /// (`UndeclaredHost`, before any connection), and a sync to a backend that signs its policy
+    /// with a key the app does not trust (`UntrustedPolicy`). Synchronous, with the awaits in
+    /// a Task, as the next test and for the same reason.
+    func testUndeclaredHostAndUntrustedPolicyFromTheSdkAreSentencesWithARecoverySuggestion() throws {
+        #if os(Linux) || os(macOS)
+            let served = dir.appendingPathComponent("served-policy.json")
+            try Self.manifest(url: "https://aparking.kz/privacy").write(to: served, atomically: true, encoding: .utf8)
+            let serverData = dir.appendingPathComponent("server", isDirectory: true)
+            try FileManager.default.createDirectory(at: serverData, withIntermediateDirectories: true)
+            let server = try ReferenceServer(dataDirectory: serverData, arguments: ["--policy", served.path])
+            defer { server.stop() }
+            let store = try openStore(storeFile(), CountingKeyProvider.withSeed(66))
+            defer { try? store.shutdown() }
+            let consent = Consent(store: store)
+            _ = try consent.publishPolicy(manifest: policy(1)) // declares no host: loopback only
+            _ = try consent.acceptPolicy(version: 1, granted: allPurposes, context: consentContext())
+            _ = try store.addVehicle(vehicle: NewVehicle(plate: "321 KZA 05")) // something to push
+            let telemetry = try Telemetry(store: store, config: fastConfig(undeclaredEndpoint))
+            defer { telemetry.shutdown() }
+            telemetry.record(event: networkSample(-90))
+            XCTAssertTrue(telemetry.flush(timeoutMs: 5000))
+            let token = "tok-5ecret-bearer-772"
+            let endpoint = server.baseURL
+            let outcome = SyncOutcomes()
+            let finished = DispatchSemaphore(value: 0)
+            Task.detached {
+                await outcome.set(trustAndHostFailures(store: store, telemetry: telemetry, backend: endpoint, token: token))
+                finished.signal()
+            }
+            XCTAssertEqual(finished.wait(timeout: .now() + 120), .success, "the calls did not finish")
+
+            let errors = outcome.value
+            XCTAssertEqual(errors.count, 3)
+            guard errors.count == 3 else { return }
+            XCTAssertEqual(errors[0], .UndeclaredHost(host: "192.0.2.1", channel: "personal data"))
+            XCTAssertEqual(
+                errors[0]?.message,
+                "Personal data may not be sent to 192.0.2.1: the privacy policy in force does not declare that host."
+            )
+            guard case let .UntrustedPolicy(reason)? = errors[1] else {
+                return XCTFail("expected UntrustedPolicy for a manifest signed by another key, got \(String(describing: errors[1]))")
+            }
+            XCTAssertTrue(reason.contains("policy manifest"), reason)
+            XCTAssertEqual(errors[2], .UndeclaredHost(host: "192.0.2.1", channel: "telemetry"))
+            XCTAssertEqual(try telemetry.pendingEvents(purpose: nil), 1, "the refused upload lost nothing")
+            XCTAssertEqual(Consent(store: store).policyInForce()?.version, 1, "the untrusted manifest was ignored")
+            for error in errors.compactMap({ $0 }) {
+                assertNoPersonalData(error, [token, "5ecret", "321", "KZA"])
+                for text in renderings(error) {
+                    assertOneSentence(text, errorCaseName(error))
+                }
+                let suggestion = try XCTUnwrap(error.recoverySuggestion, errorCaseName(error))
+                assertOneSentence(suggestion, "\(errorCaseName(error)) suggestion")
+            }
+        #else
+            throw XCTSkip("needs the reference server, which iOS cannot start")
+        #endif
+    }
+
     /// AuthRequired needs a backend that answers (the public policy request comes first), so
     /// this starts the reference server; the network failure needs none. The test method is
     /// synchronous (the syncs run in a Task) because `ReferenceServer.stop()` called from an
@@ -288,6 +349,8 @@ private func everyErrorCase() -> [AparkingError] {
         .NoPolicy,
         .PolicyVersionMismatch(accepted: 1, inForce: 2),
         .StorageFull,
+        .UndeclaredHost(host: "collector.example.com", channel: "personal data"),
+        .UntrustedPolicy(reason: "the backend's policy manifest is not signed"),
         .Storage(reason: "SQLITE_IOERR"),
         .Internal(reason: "unexpected state"),
     ]
@@ -312,6 +375,8 @@ private func errorCaseName(_ error: AparkingError) -> String {
     case .NoPolicy: "NoPolicy"
     case .PolicyVersionMismatch: "PolicyVersionMismatch"
     case .StorageFull: "StorageFull"
+    case .UndeclaredHost: "UndeclaredHost"
+    case .UntrustedPolicy: "UntrustedPolicy"
     case .Storage: "Storage"
     case .Internal: "Internal"
     }
@@ -396,6 +461,34 @@ private func syncFailures(store: Store, endpoint: String, token: String) async -
         } catch {
             errors.append(error as? AparkingError)
         }
+    }
+    return errors
+}
+
+/// The AparkingError (nil where none was thrown) of a sync to a host the policy in force does
+/// not declare, of a sync to `backend` trusting only `untrustedPolicyKey`, and of a telemetry
+/// upload (`telemetry` is configured with an undeclared endpoint).
+private func trustAndHostFailures(store: Store, telemetry: Telemetry, backend: String, token: String) async -> [AparkingError?] {
+    let network = NetworkConfig(maxAttempts: 1, retryBaseDelayMs: 5, retryMaxDelayMs: 50, connectTimeoutMs: 2000, requestTimeoutMs: 5000)
+    let configs = [
+        SyncConfig(endpoint: undeclaredEndpoint, network: network),
+        SyncConfig(endpoint: backend, network: network, policyPublicKeys: [untrustedPolicyKey]),
+    ]
+    var errors: [AparkingError?] = []
+    for config in configs {
+        do {
+            let client = try SyncClient(store: store, config: config, authProvider: FixedAuthProvider(token: token))
+            _ = try await client.sync()
+            errors.append(nil)
+        } catch {
+            errors.append(error as? AparkingError)
+        }
+    }
+    do {
+        _ = try await telemetry.upload()
+        errors.append(nil)
+    } catch {
+        errors.append(error as? AparkingError)
     }
     return errors
 }

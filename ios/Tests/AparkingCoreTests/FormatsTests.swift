@@ -83,6 +83,8 @@ final class FormatsTests: XCTestCase {
             case .NoPolicy: description = "no policy"
             case let .PolicyVersionMismatch(accepted, inForce): description = "policy \(accepted) vs \(inForce)"
             case .StorageFull: description = "full"
+            case let .UndeclaredHost(_, channel): description = "undeclared host for \(channel)"
+            case .UntrustedPolicy: description = "untrusted policy"
             case .AuthRequired: description = "auth required"
             case .SyncInProgress: description = "sync in progress"
             case .SyncCancelled: description = "sync cancelled"

@@ -1,7 +1,8 @@
 // `SyncClient` from Swift against the reference backend (`aparking-server --token token-a:acct-1
-// --policy <file>`), two stores playing two devices of one account; a Swift `AuthProvider` and
-// `SyncObserver`; the sync errors; the hand-written Swift layer (`events()`,
-// `cancellableSync()`). The Swift twin of SyncClientTest.kt of the Kotlin bindings.
+// --policy <file>`, whose policy signing key the clients trust), two stores playing two devices
+// of one account; a Swift `AuthProvider` and `SyncObserver`; the sync errors, the signed policy
+// and the declared hosts; the hand-written Swift layer (`events()`, `cancellableSync()`). The
+// Swift twin of SyncClientTest.kt of the Kotlin bindings.
 #if os(Linux) || os(macOS)
 import AparkingCore
 import AparkingReferenceServer
@@ -254,11 +255,14 @@ final class SyncClientTests: StoreTestCase {
         try super.tearDownWithError()
     }
 
+    /// The test's client configuration: it trusts the key the reference backend signs its
+    /// policy manifest with, so every sync fetches and adopts the backend's policy.
     private func syncConfig(_ endpoint: String, localWins: Bool = false) -> SyncConfig {
         SyncConfig(
             endpoint: endpoint,
             network: NetworkConfig(retryBaseDelayMs: 5, retryMaxDelayMs: 50),
-            localWinsConflicts: localWins
+            localWinsConflicts: localWins,
+            policyPublicKeys: [server.policyPublicKey]
         )
     }
 
@@ -342,6 +346,80 @@ final class SyncClientTests: StoreTestCase {
         XCTAssertEqual(try b.sync.clearConflicts(), 1)
         XCTAssertEqual(try b.sync.conflicts(), [])
         XCTAssertEqual(try b.sync.clearConflicts(), 0)
+    }
+
+    func testTheBackendsPolicyIsFetchedOnlyWithItsSigningKeyAndAnotherKeyIsUntrustedPolicy() async throws {
+        XCTAssertEqual(Data(base64Encoded: server.policyPublicKey)?.count, 32, server.policyPublicKey)
+        var unkeyed = syncConfig(server.baseURL)
+        unkeyed.policyPublicKeys = []
+        let a = try device("a", config: unkeyed)
+        _ = try a.store.addVehicle(vehicle: NewVehicle(plate: "123ABC02"))
+        let plain = try await a.sync.sync()
+        XCTAssertNil(plain.policyVersion, "no key configured: the backend's policy is not fetched: \(plain)")
+        XCTAssertGreaterThanOrEqual(plain.pushed, 1, "\(plain)")
+        XCTAssertNil(Consent(store: a.store).policyInForce())
+        XCTAssertEqual(server.logLines(containing: "/v1/policy"), 0, server.output)
+
+        // Trusting only another key: refused, consent and the outbox as they were.
+        var otherKey = syncConfig(server.baseURL)
+        otherKey.policyPublicKeys = [untrustedPolicyKey]
+        let b = try device("b", config: otherKey)
+        let consent = Consent(store: b.store)
+        _ = try consent.publishPolicy(manifest: policy(1))
+        _ = try consent.acceptPolicy(version: 1, granted: [.statistics], context: consentContext())
+        let before = consent.state()
+        _ = try b.store.addVehicle(vehicle: NewVehicle(plate: "A123BC"))
+        let pending = try b.sync.pendingChanges()
+        let refused = await syncOutcome { try await b.sync.sync() }
+        guard case let .UntrustedPolicy(reason)? = syncAparkingError(refused) else {
+            return XCTFail("expected AparkingError.UntrustedPolicy, got \(refused)")
+        }
+        XCTAssertTrue(reason.contains("policy manifest"), reason)
+        XCTAssertEqual(consent.state(), before, "consent unchanged")
+        XCTAssertEqual(try b.sync.pendingChanges(), pending, "nothing pushed, nothing lost")
+
+        // The backend's own key (next to the other one): fetched, verified and adopted.
+        let trusted = try SyncClient(
+            store: b.store, config: SyncConfig(endpoint: server.baseURL, policyPublicKeys: [untrustedPolicyKey, server.policyPublicKey]),
+            authProvider: SyncTokenProvider()
+        )
+        let summary = try await trusted.sync()
+        XCTAssertEqual(summary.policyVersion, 3, "the backend's policy was fetched: \(summary)")
+        XCTAssertEqual(consent.policyInForce()?.version, 3, "and adopted")
+        XCTAssertEqual(consent.state().allowed, [], "a new version waits for acceptance")
+        XCTAssertEqual(summary.pending, 0, "\(summary)")
+        let logged = await syncEventually { self.server.logLines(containing: "/v1/policy") >= 2 }
+        XCTAssertTrue(logged, server.output)
+        XCTAssertEqual(server.logLines(containing: "/v1/policy"), 2, "one request per keyed sync: \(server.output)")
+    }
+
+    func testASyncToAHostThePolicyDoesNotDeclareIsUndeclaredHostBeforeAnyConnectionNothingLost() async throws {
+        let quick = NetworkConfig(maxAttempts: 1, retryBaseDelayMs: 5, retryMaxDelayMs: 20, connectTimeoutMs: 300, requestTimeoutMs: 500)
+        let a = try device("a", config: SyncConfig(endpoint: undeclaredEndpoint, network: quick))
+        let consent = Consent(store: a.store)
+        var manifest = policy(1)
+        manifest.personalDataHosts = ["api.aparking.kz", "*.aparking.kz"]
+        _ = try consent.publishPolicy(manifest: manifest)
+        _ = try a.store.addVehicle(vehicle: NewVehicle(plate: "123ABC02"))
+        let pending = try a.sync.pendingChanges()
+        XCTAssertGreaterThanOrEqual(pending, 1)
+
+        let refused = await syncOutcome { try await a.sync.sync() }
+        XCTAssertEqual(syncAparkingError(refused), .UndeclaredHost(host: "192.0.2.1", channel: "personal data"), "\(refused)")
+        XCTAssertEqual(try a.sync.pendingChanges(), pending, "nothing lost")
+        let erasure = await syncOutcome { try await a.sync.deleteAccount() }
+        XCTAssertEqual(syncAparkingError(erasure), .UndeclaredHost(host: "192.0.2.1", channel: "personal data"), "\(erasure)")
+        XCTAssertEqual(try a.store.listVehicles().count, 1, "the local data are kept")
+
+        // Declared: the SDK does connect (and nothing answers at that address).
+        manifest.version = 2
+        manifest.personalDataHosts = ["192.0.2.1"]
+        _ = try consent.publishPolicy(manifest: manifest)
+        let contacted = await syncOutcome { try await a.sync.sync() }
+        guard case .Network? = syncAparkingError(contacted) else {
+            return XCTFail("a declared host is contacted: expected Network, got \(contacted)")
+        }
+        XCTAssertEqual(try a.sync.pendingChanges(), pending)
     }
 
     func testLocalWinsConflictsGivesLocalWonAndADeleteWinsOverAnEditDeleteWon() async throws {

@@ -148,6 +148,15 @@ final class ThrowingKeyProvider: KeyProvider {
 /// An endpoint nothing listens on: for tests where no upload happens.
 let nowhere = "http://127.0.0.1:9"
 
+/// TEST-NET-1 (RFC 5737): documentation address space, never routed. A policy that does not
+/// declare it makes the SDK refuse to send there (`UndeclaredHost`) before any connection.
+let undeclaredEndpoint = "https://192.0.2.1"
+
+/// A valid Ed25519 public key (RFC 8032, section 7.1, test 1) that signs nothing any test
+/// backend serves: configured in `SyncConfig.policyPublicKeys`, the reference backend's
+/// manifest is `UntrustedPolicy`.
+let untrustedPolicyKey = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
+
 /// Every purpose, in declaration order.
 let allPurposes: [Purpose] = [.personalization, .communication, .serviceImprovement, .statistics, .connectionDiagnostics]
 
