@@ -10,6 +10,7 @@ import kotlin.test.assertFailsWith
 import kotlin.test.assertFalse
 import kotlin.test.assertNotEquals
 import kotlin.test.assertNotNull
+import kotlin.test.assertNull
 import kotlin.test.assertTrue
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.delay
@@ -307,6 +308,126 @@ class ConsentTest {
         }
 
     @Test
+    fun `an Art 8 manifest's operator, categories, duration and flags are in every receipt, and the receipts form a verified hash chain`() =
+        withPipeline { _, consent, _ ->
+            val manifest = parsePolicyManifest(ART8_MANIFEST_JSON)
+            assertEquals(PolicyOperator(OPERATOR_NAME, "123456789012"), manifest.operator)
+            assertEquals(ART8_CATEGORIES, manifest.dataCategories)
+            assertEquals(365, manifest.consentDurationDays)
+            assertEquals(Triple(false, true, false), Triple(manifest.thirdPartyTransfer, manifest.crossBorderTransfer, manifest.publiclyAvailable))
+            assertEquals(listOf("api.aparking.kz"), manifest.personalDataHosts)
+            assertEquals(listOf("*.aparking.kz"), manifest.telemetryHosts)
+            // The Art. 8 fields are optional: a manifest without them gets the defaults.
+            val minimal = parsePolicyManifest(
+                """{"version": 8, "last_updated": "2026-07-01", "url": "https://aparking.kz/privacy",
+                   "text_sha256": "${"ef".repeat(32)}", "purposes": ["statistics"]}""",
+            )
+            assertEquals(PolicyManifest(8, "2026-07-01", "https://aparking.kz/privacy", "ef".repeat(32), listOf(Purpose.STATISTICS)), minimal)
+            for ((json, field) in listOf(
+                ART8_MANIFEST_JSON.replace("123456789012", "12345678901") to "policy.operator.bin",
+                ART8_MANIFEST_JSON.replace("\"app_usage\"", "\"App Usage\"") to "policy.data_categories",
+                ART8_MANIFEST_JSON.replace("\"api.aparking.kz\"", "\"https://api.aparking.kz\"") to "policy.personal_data_hosts",
+            )) {
+                assertEquals(field, assertFailsWith<AparkingException.InvalidInput>(field) { parsePolicyManifest(json) }.field)
+            }
+
+            assertEquals(ReceiptChain(0L, null), consent.verifyReceipts(), "no receipt yet: an empty chain")
+            assertEquals(PolicyUpdate.ADOPTED, consent.publishPolicy(manifest))
+            assertEquals(manifest, consent.policyInForce())
+            val accepted = consent.acceptPolicy(
+                7, listOf(Purpose.STATISTICS, Purpose.CONNECTION_DIAGNOSTICS), consentContext(subjectId = "acct-42"),
+            )
+            val withdrawn = consent.withdraw(
+                listOf(Purpose.STATISTICS), consentContext(CollectionMethod.SETTINGS_SCREEN, subjectId = "acct-42"),
+            )
+            for (receipt in listOf(accepted, withdrawn)) {
+                assertEquals("123456789012", receipt.operator?.bin)
+                assertEquals(OPERATOR_NAME, receipt.operator?.name)
+                assertEquals("acct-42", receipt.subjectId)
+                assertEquals("2026-06-01", receipt.policyLastUpdated)
+                assertEquals(ART8_CATEGORIES, receipt.dataCategories, "the categories of every offered purpose")
+                assertEquals(365, receipt.consentDurationDays)
+                assertEquals(Triple(false, true, false), Triple(receipt.thirdPartyTransfer, receipt.crossBorderTransfer, receipt.publiclyAvailable))
+                assertTrue(HEX64.matches(receipt.receiptSha256), receipt.receiptSha256)
+            }
+            assertEquals(listOf(Purpose.CONNECTION_DIAGNOSTICS), withdrawn.purposesGranted)
+            assertEquals(
+                listOf("network_quality", "coarse_location"),
+                withdrawn.dataCategories.single { it.purpose in withdrawn.purposesGranted }.categories,
+                "the granted purpose's categories",
+            )
+            // The hash chain: the first receipt has no predecessor, each next one names it.
+            assertNull(accepted.previousReceiptSha256)
+            assertEquals(accepted.receiptSha256, withdrawn.previousReceiptSha256)
+            assertNotEquals(accepted.receiptSha256, withdrawn.receiptSha256)
+            assertEquals(
+                listOf(accepted, withdrawn).map { it.id to it.receiptSha256 },
+                consent.receipts().map { it.id to it.receiptSha256 },
+                "stored as returned",
+            )
+            assertEquals(ReceiptChain(2L, withdrawn.receiptSha256), consent.verifyReceipts())
+            assertTrue(consent.state().receiptsVerified)
+
+            // The Kantara Consent Receipt 1.1 export (compact JSON; checked by its members).
+            val export = consent.exportReceiptsJson()
+            assertEquals(2, Regex(""""version"\s*:\s*"KI-CR-v1\.1\.0"""").findAll(export).count(), export)
+            assertTrue(export.hasMember("jurisdiction", "\"KZ\""), export)
+            assertTrue(export.hasMember("piiPrincipalId", "\"acct-42\""), export)
+            assertTrue(export.hasMember("piiController", "\"$OPERATOR_NAME\""), export)
+            assertTrue(export.hasMember("x-aparking-bin", "\"123456789012\""), export)
+            assertTrue(export.hasMember("termination", "\"P365D\""), export)
+            assertTrue(export.hasMember("thirdPartyDisclosure", "false"), export)
+            assertTrue(export.hasMember("crossBorderTransfer", "true"), export)
+            assertTrue(export.hasMember("receiptSha256", "\"${withdrawn.receiptSha256}\""), export)
+            assertTrue(export.hasMember("previousReceiptSha256", "\"${accepted.receiptSha256}\""), export)
+            assertTrue(export.contains(Regex(""""piiCategory"\s*:\s*\[\s*"network_quality"\s*,\s*"coarse_location"\s*]""")), export)
+            val chain = assertNotNull(Regex(""""chain"\s*:\s*\{[^}]*}""").find(export), export).value
+            assertTrue(chain.hasMember("verified", "true"), chain)
+            assertTrue(chain.hasMember("length", "2"), chain)
+            assertTrue(chain.hasMember("headSha256", "\"${withdrawn.receiptSha256}\""), chain)
+
+            // A later version without the Art. 8 fields: the chain goes on, consent until withdrawn.
+            consent.publishPolicy(minimal)
+            val third = consent.acceptPolicy(8, listOf(Purpose.STATISTICS), consentContext(CollectionMethod.POLICY_UPDATE_PROMPT))
+            assertEquals(withdrawn.receiptSha256, third.previousReceiptSha256)
+            assertNull(third.operator)
+            assertNull(third.subjectId)
+            assertNull(third.consentDurationDays)
+            assertEquals(listOf(), third.dataCategories)
+            assertEquals(ReceiptChain(3L, third.receiptSha256), consent.verifyReceipts())
+            val later = consent.exportReceiptsJson()
+            assertTrue(later.hasMember("termination", "\"until withdrawn\""), later)
+            assertTrue(later.hasMember("length", "3"), later)
+        }
+
+    @Test
+    fun `a subjectId that is not an opaque account id is InvalidInput for context_subject_id, nothing recorded`() =
+        withPipeline { _, consent, _ ->
+            consent.publishPolicy(policy(1))
+            val bad = listOf("aigerim@mail.kz", "+77012345678", "acct 42", "", "a".repeat(129), "аккаунт")
+            for (subject in bad) {
+                val e = assertFailsWith<AparkingException.InvalidInput>("'$subject'") {
+                    consent.acceptPolicy(1, listOf(Purpose.STATISTICS), consentContext(subjectId = subject))
+                }
+                assertEquals("context.subject_id", e.field)
+                if (subject.length in 3..64) assertFalse(e.toString().contains(subject), "the value is never echoed: $e")
+            }
+            assertEquals(listOf(), consent.receipts())
+            assertEquals(null, consent.state().acceptedVersion)
+
+            for (good in listOf("acct-1", "urn:aparking:acct_42.v2", "a".repeat(128))) {
+                assertEquals(good, consent.acceptPolicy(1, listOf(Purpose.STATISTICS), consentContext(subjectId = good)).subjectId)
+            }
+            // A withdrawal checks it too.
+            val e = assertFailsWith<AparkingException.InvalidInput> {
+                consent.withdrawAll(consentContext(CollectionMethod.SETTINGS_SCREEN, subjectId = "aigerim@mail.kz"))
+            }
+            assertEquals("context.subject_id", e.field)
+            assertEquals(3, consent.receipts().size)
+            assertEquals(listOf(Purpose.STATISTICS), consent.state().allowed)
+        }
+
+    @Test
     fun `the PII firewall stops the user's own plate typed differently`() =
         withPipeline(prepare = { it.addVehicle(NewVehicle(plate = "123ABC02")) }) { _, consent, t ->
             consent.publishPolicy(policy(1))
@@ -326,4 +447,32 @@ class ConsentTest {
             assertEquals(1L, t.pendingEvents(null), "only the clean event is stored")
             assertEquals(1L, counters.stored)
         }
+
+    private companion object {
+        const val OPERATOR_NAME = "ТОО «Алматы спецтехпаркинг сервис»"
+
+        /** A manifest with every law No. 94-V Art. 8 field, as the operator publishes it. */
+        val ART8_MANIFEST_JSON = """
+            {"version": 7, "last_updated": "2026-06-01", "url": "https://aparking.kz/privacy",
+             "text_sha256": "${"cd".repeat(32)}", "purposes": ["statistics", "connection_diagnostics"],
+             "operator": {"name": "$OPERATOR_NAME", "bin": "123456789012"},
+             "data_categories": [
+               {"purpose": "statistics", "categories": ["app_usage", "device_model"]},
+               {"purpose": "connection_diagnostics", "categories": ["network_quality", "coarse_location"]}],
+             "consent_duration_days": 365,
+             "third_party_transfer": false, "cross_border_transfer": true, "publicly_available": false,
+             "personal_data_hosts": ["api.aparking.kz"], "telemetry_hosts": ["*.aparking.kz"]}
+        """.trimIndent()
+
+        val ART8_CATEGORIES = listOf(
+            PurposeDataCategories(Purpose.STATISTICS, listOf("app_usage", "device_model")),
+            PurposeDataCategories(Purpose.CONNECTION_DIAGNOSTICS, listOf("network_quality", "coarse_location")),
+        )
+
+        val HEX64 = Regex("[0-9a-f]{64}")
+
+        /** Whether this JSON text has a member `"key": value` ([value] as JSON text). */
+        fun String.hasMember(key: String, value: String): Boolean =
+            Regex("\"${Regex.escape(key)}\"\\s*:\\s*${Regex.escape(value)}").containsMatchIn(this)
+    }
 }

@@ -334,6 +334,35 @@ class CoverageGapsTest {
     }
 
     @Test
+    fun `a flipped byte in one receipt breaks the chain - verifyReceipts, receipts and the export are IntegrityFailure naming it`() {
+        val file = dir.storeFile()
+        val key = CountingKeyProvider.withSeed(97)
+        val receipts = openStore(file, key).use { store ->
+            Consent(store).use { consent ->
+                consent.publishPolicy(policy(1))
+                consent.acceptPolicy(1, listOf(Purpose.STATISTICS, Purpose.CONNECTION_DIAGNOSTICS), consentContext(subjectId = "acct-7"))
+                consent.withdraw(listOf(Purpose.STATISTICS), consentContext(CollectionMethod.SETTINGS_SCREEN, subjectId = "acct-7"))
+                consent.withdrawAll(consentContext(CollectionMethod.SETTINGS_SCREEN, subjectId = "acct-7"))
+                assertEquals(3L, consent.verifyReceipts().length)
+                assertTrue(consent.state().receiptsVerified)
+                consent.receipts()
+            }
+        }
+        flipSealedByte(file, receipts[1].id, table = "consent_receipts", columns = 4, sealedColumn = 2)
+        openStore(file, key).use { store ->
+            Consent(store).use { consent ->
+                assertFalse(consent.state().receiptsVerified, "seen on open")
+                val e = assertFailsWith<AparkingException.IntegrityFailure> { consent.verifyReceipts() }
+                assertEquals("consent receipt", e.entity)
+                assertEquals(receipts[1].id, e.recordId)
+                // A receipt that no longer opens is neither listed nor exported as if it were whole.
+                assertEquals(receipts[1].id, assertFailsWith<AparkingException.IntegrityFailure> { consent.receipts() }.recordId)
+                assertEquals(receipts[1].id, assertFailsWith<AparkingException.IntegrityFailure> { consent.exportReceiptsJson() }.recordId)
+            }
+        }
+    }
+
+    @Test
     fun `a store path that cannot be created is a typed Storage error`() {
         Files.writeString(dir.resolve("a-file"), "not a directory")
         val e = assertFailsWith<AparkingException.Storage> {
@@ -343,11 +372,13 @@ class CoverageGapsTest {
     }
 
     /**
-     * Flips the middle byte of the `sealed` column of row [id] of `vehicles` (id TEXT,
-     * plate_index BLOB, sealed BLOB, created_at, updated_at) in the closed database [file], by
-     * reading SQLite's record format: a header of varint serial types, then the values.
+     * Flips the middle byte of the `sealed` column of row [id] of [table] in the closed
+     * database [file], by reading SQLite's record format: a header of varint serial types, then
+     * the values. The row has [columns] columns, the first the TEXT id, the [sealedColumn]-th
+     * (0-based) the sealed BLOB: `vehicles` (id, plate_index, sealed, created_at, updated_at)
+     * by default, `consent_receipts` (id, created_at, sealed, uploaded_at) with 4 and 2.
      */
-    private fun flipSealedByte(file: Path, id: String) {
+    private fun flipSealedByte(file: Path, id: String, table: String = "vehicles", columns: Int = 5, sealedColumn: Int = 2) {
         val bytes = Files.readAllBytes(file)
         val idBytes = id.toByteArray()
         var flipped = 0
@@ -363,16 +394,23 @@ class CoverageGapsTest {
                 while (p < at) {
                     val (v, n) = varint(bytes, p); types += v; p += n
                 }
-                if (p != at || types.size != 5 || types[0] != 13L + 2 * idBytes.size) continue
-                val blobLen = { t: Long -> require(t >= 12 && t % 2 == 0L); ((t - 12) / 2).toInt() }
-                val sealedAt = at + idBytes.size + blobLen(types[1])
-                val sealedLen = blobLen(types[2])
+                if (p != at || types.size != columns || types[0] != 13L + 2 * idBytes.size) continue
+                val sealedType = types[sealedColumn]
+                if (sealedType < 12 || sealedType % 2 != 0L) continue
+                val sealedAt = at + types.take(sealedColumn).sumOf { serialSize(it) }
+                val sealedLen = serialSize(sealedType)
                 bytes[sealedAt + sealedLen / 2] = (bytes[sealedAt + sealedLen / 2].toInt() xor 0x20).toByte()
                 flipped++
             }
         }
-        assertEquals(1, flipped, "the vehicles row of $id was not found in the file")
+        assertEquals(1, flipped, "the $table row of $id was not found in the file")
         Files.write(file, bytes)
+    }
+
+    /** The size in bytes of a value of SQLite serial type [t]. */
+    private fun serialSize(t: Long): Int = when {
+        t >= 12 -> ((t - 12) / 2).toInt()
+        else -> intArrayOf(0, 1, 2, 3, 4, 6, 8, 8, 0, 0)[t.toInt()]
     }
 
     private fun varint(b: ByteArray, at: Int): Pair<Long, Int> {

@@ -111,6 +111,8 @@ class FormatsTest {
             is AparkingException.SyncInProgress -> "sync in progress"
             is AparkingException.SyncCancelled -> "sync cancelled"
             is AparkingException.Network -> "network ${err.retryAfterMs}"
+            is AparkingException.UndeclaredHost -> "undeclared ${err.channel} host ${err.host}"
+            is AparkingException.UntrustedPolicy -> "untrusted policy: ${err.reason}"
             is AparkingException.StorageFull -> "full"
             is AparkingException.Storage -> "storage"
             is AparkingException.Internal -> "internal"

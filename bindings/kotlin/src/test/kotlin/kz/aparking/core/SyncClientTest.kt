@@ -29,7 +29,9 @@ import org.junit.jupiter.api.io.TempDir
 /**
  * `SyncClient` from Kotlin against the reference backend (`aparking-server --token token-a:acct-1
  * --policy <file>`), two stores playing two devices of one account; a Kotlin [AuthProvider] and
- * [SyncObserver]; the sync errors (mirrors tests/sync_merge.rs, tests/sync_push.rs).
+ * [SyncObserver]; the sync errors (mirrors tests/sync_merge.rs, tests/sync_push.rs). Devices
+ * trust the Ed25519 key the server logs at start-up for its signed policy manifest; the
+ * untrusted-policy and undeclared-host refusals mirror tests/policy_trust.rs.
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class SyncClientTest {
@@ -92,11 +94,17 @@ class SyncClientTest {
         return Device(store, sync)
     }
 
-    private fun syncConfig(endpoint: String, localWins: Boolean = false) =
+    /** Trusts the server's policy signing key unless [policyKeys] says otherwise. */
+    private fun syncConfig(
+        endpoint: String,
+        localWins: Boolean = false,
+        policyKeys: List<String> = listOf(server.policyPublicKey),
+    ) =
         SyncConfig(
             endpoint = endpoint,
             network = NetworkConfig(retryBaseDelayMs = 5L, retryMaxDelayMs = 50L),
             localWinsConflicts = localWins,
+            policyPublicKeys = policyKeys,
         )
 
     private fun Device.syncNow(): SyncSummary = runBlocking { sync.sync() }
@@ -125,7 +133,7 @@ class SyncClientTest {
         val first = a.syncNow()
         assertTrue(first.pushed >= 1L, "$first")
         assertEquals(0L, first.pending)
-        assertEquals(3, first.policyVersion, "the backend's policy was fetched")
+        assertEquals(3, first.policyVersion, "the backend's signed policy was fetched")
         assertEquals(0L, a.sync.pendingChanges())
         Consent(a.store).use { assertEquals(3, it.policyInForce()?.version, "and adopted") }
 
@@ -371,6 +379,85 @@ class SyncClientTest {
     }
 
     @Test
+    fun `the backend's policy is adopted only when signed by a configured key, else UntrustedPolicy and consent unchanged`() {
+        // No key configured: the served manifest is not even fetched; the sync itself works.
+        val untrusting = device("a", config = syncConfig(server.baseUrl, policyKeys = listOf()))
+        untrusting.store.addVehicle(NewVehicle(plate = "123ABC02"))
+        val plain = untrusting.syncNow()
+        assertNull(plain.policyVersion, "$plain")
+        assertEquals(0L, plain.pending)
+        Consent(untrusting.store).use { assertNull(it.policyInForce()) }
+
+        // Another key (RFC 8032's first test key): refused before anything is pushed.
+        val wrongKey = device("b", config = syncConfig(server.baseUrl, policyKeys = listOf(OTHER_POLICY_KEY)))
+        wrongKey.store.addVehicle(NewVehicle(plate = "A123BC"))
+        Consent(wrongKey.store).use { consent ->
+            consent.publishPolicy(policy(1))
+            consent.acceptPolicy(1, listOf(Purpose.STATISTICS), consentContext())
+            val before = consent.state()
+            val e = assertFailsWith<AparkingException.UntrustedPolicy> { wrongKey.syncNow() }
+            assertTrue(e.reason.contains("policy manifest"), e.reason)
+            assertEquals(before, consent.state(), "consent unchanged")
+            assertEquals(1, consent.policyInForce()?.version)
+            assertEquals(1L, wrongKey.sync.pendingChanges(), "nothing pushed, nothing lost")
+        }
+
+        // The key the server logged (next to another one): v3 is fetched, adopted and awaits acceptance.
+        val trusting = device("c", config = syncConfig(server.baseUrl, policyKeys = listOf(OTHER_POLICY_KEY, server.policyPublicKey)))
+        val summary = trusting.syncNow()
+        assertEquals(3, summary.policyVersion, "$summary")
+        assertEquals(1L, summary.pulled, "the vehicle device a pushed")
+        Consent(trusting.store).use { consent ->
+            val served = assertNotNull(consent.policyInForce())
+            assertEquals(3, served.version)
+            assertEquals(listOf(Purpose.STATISTICS, Purpose.SERVICE_IMPROVEMENT), served.purposes)
+            assertEquals(ConsentStatus.PolicyNotAccepted(3), consent.status(Purpose.STATISTICS))
+        }
+
+        // Keys that are not base64 of 32 bytes are refused when the client is made.
+        for (bad in listOf("not base64", "AAAA")) {
+            val e = assertFailsWith<AparkingException.InvalidInput>(bad) {
+                SyncClient(trusting.store, syncConfig(server.baseUrl, policyKeys = listOf(bad)), TokenProvider())
+            }
+            assertEquals("policy_public_keys", e.field)
+        }
+    }
+
+    @Test
+    fun `personal data go only to a host the policy in force declares, UndeclaredHost comes before any token or byte`() {
+        val auth = TokenProvider()
+        val a = device("a", auth = auth, config = SyncConfig(endpoint = UNREACHABLE, network = quickNetwork()))
+        val observer = RecordingObserver()
+        closeables += a.sync.subscribe(observer)
+        a.store.addVehicle(NewVehicle(plate = "123ABC02"))
+
+        Consent(a.store).use { consent ->
+            // The policy in force declares other hosts for personal data (and this one for telemetry only).
+            consent.publishPolicy(
+                policy(1).copy(personalDataHosts = listOf("api.aparking.kz", "*.aparking.kz"), telemetryHosts = listOf("192.0.2.1")),
+            )
+            val e = assertFailsWith<AparkingException.UndeclaredHost> { a.syncNow() }
+            assertEquals("192.0.2.1", e.host)
+            assertEquals("personal data", e.channel)
+            assertEquals(1L, a.sync.pendingChanges(), "nothing lost")
+            assertEquals(listOf(), auth.calls.toList(), "refused before a token was even asked for")
+            assertEquals(SyncEvent.Started, observer.events.first())
+            val failed = observer.events.last() as SyncEvent.Failed
+            assertTrue(failed.error is AparkingException.UndeclaredHost, "${failed.error}")
+
+            // The erasure request too: the local data are kept.
+            val erase = assertFailsWith<AparkingException.UndeclaredHost> { runBlocking { a.sync.deleteAccount() } }
+            assertEquals("personal data", erase.channel)
+            assertEquals(1, a.store.info().vehicleCount)
+
+            // Once a policy declares the host, the request is made (and fails: nothing answers there).
+            consent.publishPolicy(policy(2).copy(personalDataHosts = listOf("192.0.2.1")))
+            assertFailsWith<AparkingException.Network> { a.syncNow() }
+            assertEquals(1L, a.sync.pendingChanges())
+        }
+    }
+
+    @Test
     fun `deleteAccount erases the backend's copy, then the local data`() {
         val a = device("a")
         a.store.updateProfile(ProfilePatch(phone = PHONE_TYPED))
@@ -416,5 +503,8 @@ class SyncClientTest {
 
     private companion object {
         const val TOKEN = "token-a"
+
+        /** A valid Ed25519 public key that signs nothing here (RFC 8032, section 7.1, test 1). */
+        const val OTHER_POLICY_KEY = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
     }
 }

@@ -6,6 +6,7 @@ import java.util.Collections
 import java.util.concurrent.LinkedBlockingQueue
 import java.util.concurrent.TimeUnit
 import kotlin.test.assertEquals
+import kotlin.test.assertFailsWith
 import kotlin.test.assertNotEquals
 import kotlin.test.assertNull
 import kotlin.test.assertTrue
@@ -128,6 +129,27 @@ class TelemetryUploadTest {
         assertTrue(deletion in 0 until events, "deletion request first:\n${server.log()}")
     }
 
+    @Test
+    fun `telemetry goes only to a host the policy declares for it, UndeclaredHost keeps the events queued`() {
+        openStore(dir.storeFile(), CountingKeyProvider.withSeed(51)).use { store ->
+            Consent(store).use { consent ->
+                // The host is declared for personal data, not for telemetry.
+                consent.publishPolicy(policy(3).copy(personalDataHosts = listOf("192.0.2.1"), telemetryHosts = listOf("*.aparking.kz")))
+                consent.acceptPolicy(3, Purpose.entries.toList(), consentContext())
+                Telemetry(store, fastConfig(UNREACHABLE).copy(network = quickNetwork())).use { t ->
+                    t.record(networkSample(-90))
+                    assertTrue(t.flush(5_000L), "flush timed out")
+                    assertEquals(1L, t.pendingEvents(null))
+
+                    val e = assertFailsWith<AparkingException.UndeclaredHost> { runBlocking { t.upload() } }
+                    assertEquals("192.0.2.1" to "telemetry", e.host to e.channel)
+                    assertEquals(1L, t.pendingEvents(null), "nothing lost")
+                    assertEquals(0L, t.counters().uploaded)
+                }
+            }
+        }
+    }
+
     /** The `aparking-server` binary as a child process; [close] destroys it. */
     class ReferenceServerProcess private constructor(
         private val process: Process,
@@ -150,6 +172,16 @@ class TelemetryUploadTest {
 
         fun log(): String = synchronized(lines) { lines.joinToString("\n") }
 
+        /**
+         * The Ed25519 public key (base64) the server signs its policy manifest with, from the
+         * `policy manifests signed by Ed25519 public key ...` line it logs before `listening on`:
+         * what an app puts in `SyncConfig.policyPublicKeys`.
+         */
+        val policyPublicKey: String by lazy {
+            synchronized(lines) { lines.firstNotNullOfOrNull { POLICY_KEY.find(it)?.groupValues?.get(1) } }
+                ?: fail("aparking-server logged no policy signing key:\n${log()}")
+        }
+
         override fun close() {
             process.destroy()
             if (!process.waitFor(10, TimeUnit.SECONDS)) {
@@ -160,6 +192,7 @@ class TelemetryUploadTest {
 
         companion object {
             private val LISTENING = Regex("""listening on (http://127\.0\.0\.1:\d+)""")
+            private val POLICY_KEY = Regex("""policy manifests signed by Ed25519 public key ([A-Za-z0-9+/]+={0,2})""")
 
             fun binary(): File {
                 val path = System.getProperty("aparking.server.bin")

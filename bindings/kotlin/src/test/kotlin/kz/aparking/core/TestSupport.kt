@@ -55,6 +55,21 @@ const val PHONE_E164 = "+77012345678"
 /** An endpoint nothing listens on: for tests where no upload happens. */
 const val NOWHERE = "http://127.0.0.1:9"
 
+/**
+ * An https endpoint on TEST-NET-1 (RFC 5737, never routed) that no test policy declares:
+ * a request that got past the declared-host check would end as `Network`.
+ */
+const val UNREACHABLE = "https://192.0.2.1"
+
+/** One attempt with short timeouts: a request to [UNREACHABLE] fails fast if it is ever made. */
+fun quickNetwork(): NetworkConfig = NetworkConfig(
+    maxAttempts = 1,
+    retryBaseDelayMs = 5L,
+    retryMaxDelayMs = 20L,
+    connectTimeoutMs = 200L,
+    requestTimeoutMs = 500L,
+)
+
 /** A manifest of [version] offering every purpose. */
 fun policy(version: Int): PolicyManifest = PolicyManifest(
     version = version,
@@ -64,9 +79,12 @@ fun policy(version: Int): PolicyManifest = PolicyManifest(
     purposes = Purpose.entries.toList(),
 )
 
-/** The context of a consent given on the onboarding screen. */
-fun consentContext(method: CollectionMethod = CollectionMethod.ONBOARDING_SCREEN): ConsentContext =
-    ConsentContext(appVersion = "4.2.0 (421)", locale = "kk-KZ", collectionMethod = method)
+/** The context of a consent given on the onboarding screen (by [subjectId], if known). */
+fun consentContext(
+    method: CollectionMethod = CollectionMethod.ONBOARDING_SCREEN,
+    subjectId: String? = null,
+): ConsentContext =
+    ConsentContext(appVersion = "4.2.0 (421)", locale = "kk-KZ", collectionMethod = method, subjectId = subjectId)
 
 /** Test limits: millisecond backoff, no practical rate limit. */
 fun fastConfig(endpoint: String = NOWHERE): TelemetryConfig = TelemetryConfig(
