@@ -564,7 +564,7 @@ async fn post_sync_push(
             s.push_requests += 1;
             for o in &outcomes {
                 let counter = match o {
-                    Outcome::Applied { .. } => &mut s.changes_applied,
+                    Outcome::Applied { .. } | Outcome::Corrected { .. } => &mut s.changes_applied,
                     Outcome::Duplicate { .. } => &mut s.changes_duplicate,
                     Outcome::Conflict { .. } => &mut s.changes_conflict,
                     Outcome::Exists { .. } => &mut s.changes_exists,

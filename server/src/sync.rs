@@ -34,6 +34,12 @@ pub(crate) enum Outcome {
     Applied {
         version: i64,
     },
+    /// Applied, with fields the server set otherwise than sent (a document's link to a
+    /// vehicle that is not live is dropped): the client takes these values.
+    Corrected {
+        version: i64,
+        fields: Value,
+    },
     Duplicate {
         version: i64,
     },
@@ -57,6 +63,10 @@ impl Outcome {
         match self {
             Outcome::Applied { version } => {
                 json!({"change_id": change_id, "status": "applied", "version": version})
+            }
+            Outcome::Corrected { version, fields } => {
+                json!({"change_id": change_id, "status": "applied", "version": version,
+                       "fields": fields})
             }
             Outcome::Duplicate { version } => {
                 json!({"change_id": change_id, "status": "duplicate", "version": version})
@@ -474,9 +484,13 @@ fn apply(
                 Some((version, true, _)) => Ok(Outcome::Gone {
                     version: Some(version),
                 }),
-                // Delete wins: applied whatever the base version.
+                // Delete wins: applied whatever the base version. The documents linked
+                // to a deleted vehicle lose the link, as they do on the device.
                 Some((version, false, _)) => {
                     save(version + 1, true, "{}".to_owned(), None)?;
+                    if c.entity == "vehicle" {
+                        unlink_documents(tx, account_id, &c.record_id, now_ms)?;
+                    }
                     Ok(Outcome::Applied {
                         version: version + 1,
                     })
@@ -519,6 +533,19 @@ fn apply(
                     value.clone().map_or(Value::Null, Value::String),
                 );
             }
+            // A document never links to a deleted vehicle: such a link is dropped, and the
+            // answer says so. A vehicle the server does not know yet is left linked: the
+            // device that made the link pushes that vehicle, or relinks the document after
+            // merging it into another, in the same sync.
+            let mut corrected = None;
+            if c.entity == "document" {
+                if let Some(vehicle_id) = fields.get("vehicle_id").and_then(Value::as_str) {
+                    if vehicle_is_deleted(tx, account_id, vehicle_id)? {
+                        fields.insert("vehicle_id".to_owned(), Value::Null);
+                        corrected = Some(json!({"vehicle_id": null}));
+                    }
+                }
+            }
             let key = unique_key(c.entity, &fields);
             if let Some(key) = &key {
                 let holder: Option<(String, i64)> = tx
@@ -539,9 +566,94 @@ fn apply(
                 }
             }
             save(version, false, Value::Object(fields).to_string(), key)?;
-            Ok(Outcome::Applied { version })
+            Ok(match corrected {
+                Some(fields) => Outcome::Corrected { version, fields },
+                None => Outcome::Applied { version },
+            })
         }
     }
+}
+
+/// Whether the account's vehicle `vehicle_id` was deleted (a tombstone).
+fn vehicle_is_deleted(
+    tx: &Transaction<'_>,
+    account_id: &str,
+    vehicle_id: &str,
+) -> rusqlite::Result<bool> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT 1 FROM sync_records WHERE account_id = ?1 AND entity = 'vehicle'
+               AND record_id = ?2 AND deleted = 1",
+        )?
+        .query_row(params![account_id, vehicle_id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// After a vehicle's delete: every live document linked to it loses the link, as a new
+/// version of the document in the log. Not tagged with the push's sync run, so every
+/// device pulls it, the pushing one too.
+fn unlink_documents(
+    tx: &Transaction<'_>,
+    account_id: &str,
+    vehicle_id: &str,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
+    let linked: Vec<(String, i64, String)> = tx
+        .prepare_cached(
+            "SELECT record_id, version, fields FROM sync_records
+              WHERE account_id = ?1 AND entity = 'document' AND deleted = 0",
+        )?
+        .query_map([account_id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<(String, i64, String)>>>()?
+        .into_iter()
+        .filter(|(_, _, fields)| {
+            serde_json::from_str::<Value>(fields)
+                .is_ok_and(|f| f["vehicle_id"].as_str() == Some(vehicle_id))
+        })
+        .collect();
+    for (record_id, version, fields) in linked {
+        let mut fields: Map<String, Value> = serde_json::from_str(&fields).unwrap_or_default();
+        fields.insert("vehicle_id".to_owned(), Value::Null);
+        let seq: i64 = tx
+            .prepare_cached(
+                "UPDATE accounts SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq",
+            )?
+            .query_row([account_id], |r| r.get(0))?;
+        tx.prepare_cached(
+            "UPDATE sync_records SET version = ?4, fields = ?5, last_seq = ?6, last_sync = NULL
+              WHERE account_id = ?1 AND entity = ?2 AND record_id = ?3",
+        )?
+        .execute(params![
+            account_id,
+            "document",
+            record_id,
+            version + 1,
+            Value::Object(fields).to_string(),
+            seq
+        ])?;
+        tx.prepare_cached(
+            "INSERT INTO sync_log (account_id, seq, change_id, entity, record_id, version, deleted,
+                                   at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)",
+        )?
+        .execute(params![
+            account_id,
+            seq,
+            uuid::Uuid::new_v4().to_string(),
+            "document",
+            record_id,
+            version + 1,
+            now_ms
+        ])?;
+    }
+    Ok(())
 }
 
 /// Writes the record's new state, appends it to the change log under the account's next

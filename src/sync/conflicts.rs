@@ -26,6 +26,10 @@ pub enum ConflictResolution {
     LocalWon,
     /// The record was deleted on one side and edited on the other: the delete won.
     DeleteWon,
+    /// Two records held the same plate or document number: this device's record, never
+    /// synced, was merged into the server's (`record_id` is the one merged away,
+    /// `local_value` its fields as a JSON object, `remote_value` the id it was merged into).
+    Merged,
 }
 
 impl ConflictResolution {
@@ -34,6 +38,7 @@ impl ConflictResolution {
             ConflictResolution::ServerWon => "server_won",
             ConflictResolution::LocalWon => "local_won",
             ConflictResolution::DeleteWon => "delete_won",
+            ConflictResolution::Merged => "merged",
         }
     }
 
@@ -42,6 +47,7 @@ impl ConflictResolution {
             ConflictResolution::ServerWon,
             ConflictResolution::LocalWon,
             ConflictResolution::DeleteWon,
+            ConflictResolution::Merged,
         ]
         .into_iter()
         .find(|r| r.as_str() == s)

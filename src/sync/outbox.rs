@@ -28,6 +28,26 @@ pub(crate) enum Entity {
 }
 
 impl Entity {
+    /// The entity of a wire name (`None` for the create-only ones and unknown names).
+    pub fn parse(name: &str) -> Option<Entity> {
+        match name {
+            "profile" => Some(Entity::Profile),
+            "vehicle" => Some(Entity::Vehicle),
+            "document" => Some(Entity::Document),
+            _ => None,
+        }
+    }
+
+    /// The fields whose value must be unique among an account's live records of this
+    /// entity (the profile is one per account instead).
+    pub fn unique_fields(self) -> &'static [&'static str] {
+        match self {
+            Entity::Profile => &[],
+            Entity::Vehicle => &["plate"],
+            Entity::Document => &["kind", "number"],
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Entity::Profile => "profile",
@@ -193,6 +213,45 @@ pub(crate) fn replace_upserts(
         [entity.as_str(), record_id],
     )?;
     record(conn, keys, entity, record_id, Op::Upsert, to_push)
+}
+
+/// The pending upserts of one record merged into one entry under a new change id (later
+/// changes override earlier ones field by field), with `drop` removed from it. Only for
+/// changes the backend certainly did not apply (answered `exists` or `conflict`), so that
+/// a later correction goes out with them instead of waiting behind them. Returns whether
+/// a delete of the record is pending (then nothing is rewritten).
+pub(crate) fn coalesce_upserts(
+    conn: &Connection,
+    keys: &StoreKeys,
+    entity: Entity,
+    record_id: &str,
+    drop: &[&str],
+) -> Result<bool> {
+    if pending_delete(conn, entity.as_str(), record_id)? {
+        return Ok(true);
+    }
+    let mut fields = Map::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, sealed FROM sync_outbox WHERE entity = ?1 AND record_id = ?2 AND op = 'upsert'
+          ORDER BY seq",
+    )?;
+    let rows = stmt.query_map([entity.as_str(), record_id], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, SealedCell>(1)?))
+    })?;
+    for row in rows {
+        let (change_id, sealed) = row?;
+        let seal = RowSeal::new(keys, &OUTBOX, &change_id);
+        let json = take(&mut seal.open(sealed)?, 0).ok_or_else(|| seal.integrity_error())?;
+        match serde_json::from_str(&json) {
+            Ok(Value::Object(m)) => fields.extend(m),
+            _ => return Err(seal.integrity_error()),
+        }
+    }
+    for name in drop {
+        fields.remove(*name);
+    }
+    replace_upserts(conn, keys, entity, record_id, fields)?;
+    Ok(false)
 }
 
 /// Removes a change the server answered.

@@ -26,14 +26,19 @@ fn to_map(fields: Fields) -> FieldMap {
         .collect()
 }
 
-fn to_json(fields: &FieldMap) -> Map<String, Value> {
+pub(crate) fn to_json(fields: &FieldMap) -> Map<String, Value> {
     fields
         .iter()
         .map(|(k, v)| (k.clone(), v.clone().map_or(Value::Null, Value::String)))
         .collect()
 }
 
-fn local(conn: &Connection, keys: &StoreKeys, entity: &str, id: &str) -> Result<Option<FieldMap>> {
+pub(crate) fn local(
+    conn: &Connection,
+    keys: &StoreKeys,
+    entity: &str,
+    id: &str,
+) -> Result<Option<FieldMap>> {
     Ok(match entity {
         "profile" => profile::synced_fields(conn, keys, id)?,
         "vehicle" => vehicles::synced_fields(conn, keys, id)?,
@@ -64,7 +69,13 @@ pub(crate) fn local_values_json(
     }
 }
 
-fn write(conn: &Connection, keys: &StoreKeys, entity: &str, id: &str, f: &FieldMap) -> Result<()> {
+pub(crate) fn write(
+    conn: &Connection,
+    keys: &StoreKeys,
+    entity: &str,
+    id: &str,
+    f: &FieldMap,
+) -> Result<()> {
     match entity {
         "profile" => profile::write_synced(conn, keys, id, f),
         "vehicle" => vehicles::write_synced(conn, keys, id, f),
@@ -111,15 +122,6 @@ fn known_fields(entity: Entity) -> &'static [&'static str] {
     }
 }
 
-fn entity_of(name: &str) -> Option<Entity> {
-    match name {
-        "profile" => Some(Entity::Profile),
-        "vehicle" => Some(Entity::Vehicle),
-        "document" => Some(Entity::Document),
-        _ => None,
-    }
-}
-
 /// The fields of a remote record: strings or nulls only.
 fn remote_fields(change: &Value) -> Option<FieldMap> {
     change["fields"]
@@ -131,6 +133,108 @@ fn remote_fields(change: &Value) -> Option<FieldMap> {
             _ => None,
         })
         .collect()
+}
+
+/// Whether the record is on the server as this store last saw it (a live mirror).
+fn is_synced(conn: &Connection, keys: &StoreKeys, entity: &str, id: &str) -> Result<bool> {
+    Ok(mirror::get(conn, keys, entity, id)?.is_some_and(|m| !m.deleted))
+}
+
+/// The uniqueness rule, for a synced record `id` whose unique value (plate, document kind
+/// and number) the server gave to another record: `id` keeps the value the server holds
+/// for it (the mirror's), its pending change loses that field, and the conflict log keeps
+/// the value it had. Returns the conflicts logged. `Err` when the server's value is the
+/// contested one too (the record is then skipped as invalid, as before).
+pub(crate) fn revert_unique(
+    conn: &Connection,
+    keys: &StoreKeys,
+    entity: Entity,
+    id: &str,
+) -> Result<u64> {
+    let name = entity.as_str();
+    let mirrored = mirror::get(conn, keys, name, id)?
+        .filter(|m| !m.deleted)
+        .ok_or(Error::invalid("record", "is not synced"))?;
+    let Some(mut fields) = local(conn, keys, name, id)? else {
+        return Ok(0);
+    };
+    let mut logged = 0;
+    for field in entity.unique_fields() {
+        let server = mirrored
+            .fields
+            .get(*field)
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let here = fields.get(*field).cloned().flatten();
+        if server == here {
+            continue;
+        }
+        conflicts::log(
+            conn,
+            keys,
+            name,
+            id,
+            Some(field),
+            here.as_deref(),
+            server.as_deref(),
+            ConflictResolution::ServerWon,
+        )?;
+        fields.insert(field.to_string(), server);
+        logged += 1;
+    }
+    if logged == 0 {
+        return Err(Error::invalid(
+            "record",
+            "holds the contested value on the server too",
+        ));
+    }
+    outbox::coalesce_upserts(conn, keys, entity, id, entity.unique_fields())?;
+    write(conn, keys, name, id, &fields)?;
+    log::info!("sync: a {name} kept its synced plate or number: another record holds the new one");
+    Ok(logged)
+}
+
+/// Dates that contradict each other after a merge (a document expiring before it is
+/// issued, each side having changed one date): the server's dates are kept, the local
+/// ones go to the conflict log and are not pushed. Returns the conflicts logged.
+fn settle_dates(
+    conn: &Connection,
+    keys: &StoreKeys,
+    id: &str,
+    merged: &mut super::merge::Merged,
+    remote: &FieldMap,
+) -> Result<u64> {
+    let get = |f: &FieldMap, k: &str| f.get(k).cloned().flatten();
+    let (issued, expires) = (
+        get(&merged.fields, "issued_on"),
+        get(&merged.fields, "expires_on"),
+    );
+    // ISO dates compare correctly as strings.
+    if !matches!((&issued, &expires), (Some(i), Some(e)) if e < i) {
+        return Ok(0);
+    }
+    let mut logged = 0;
+    for field in ["issued_on", "expires_on"] {
+        let (here, server) = (get(&merged.fields, field), get(remote, field));
+        if here == server {
+            continue;
+        }
+        conflicts::log(
+            conn,
+            keys,
+            "document",
+            id,
+            Some(field),
+            here.as_deref(),
+            server.as_deref(),
+            ConflictResolution::ServerWon,
+        )?;
+        merged.fields.insert(field.to_string(), server);
+        merged.to_push.remove(field);
+        merged.conflicts.retain(|c| c.field != field);
+        logged += 1;
+    }
+    Ok(logged)
 }
 
 /// Applies one page of remote changes in the caller's transaction. Each record is applied
@@ -181,7 +285,7 @@ fn apply_one(
     ) else {
         return Err(invalid());
     };
-    let Some(entity) = entity_of(entity_name) else {
+    let Some(entity) = Entity::parse(entity_name) else {
         return Ok(None); // receipts and complaints are push-only from this client
     };
     if uuid::Uuid::parse_str(id).is_err() || !(1..=super::push::MAX_VERSION).contains(&version) {
@@ -235,6 +339,9 @@ fn apply_one(
             .collect::<FieldMap>()
     });
     let mut relink = Vec::new();
+    let mut extra_conflicts = 0u64;
+    // A never-synced local record merged into this one (logged as `Merged`).
+    let mut merged_into: Option<(String, Option<String>)> = None;
     if local_fields.is_none() {
         if outbox::pending_delete(conn, entity_name, id)? {
             // Our delete wins; it is pushed next, based on this version.
@@ -247,9 +354,21 @@ fn apply_one(
             return Ok(Some(1));
         }
         // The same plate (document, profile) created here under another id: merge it
-        // into the server's record and drop the local id.
-        if let Some(dup) = duplicate(conn, keys, entity_name, id, &remote)? {
+        // into the server's record and drop the local id. A synced record moved to that
+        // value here keeps its own instead (the server gave the value to this one).
+        let dup = duplicate(conn, keys, entity_name, id, &remote)?;
+        let dup_synced = match &dup {
+            Some(dup) if entity != Entity::Profile => is_synced(conn, keys, entity_name, dup)?,
+            _ => false,
+        };
+        if dup_synced {
+            extra_conflicts += revert_unique(conn, keys, entity, dup.as_deref().unwrap_or(""))?;
+        } else if let Some(dup) = dup {
             local_fields = local(conn, keys, entity_name, &dup)?;
+            let values = local_fields
+                .as_ref()
+                .map(|f| Value::Object(to_json(f)).to_string());
+            merged_into = Some((dup.clone(), values));
             base = None;
             if entity == Entity::Vehicle {
                 relink = documents::linked_to(conn, &dup)?;
@@ -264,7 +383,47 @@ fn apply_one(
             0
         }
         Some(local_fields) => {
-            let merged = merge(base.as_ref(), &local_fields, &remote, winner);
+            let mut merged = merge(base.as_ref(), &local_fields, &remote, winner);
+            if entity == Entity::Document {
+                extra_conflicts += settle_dates(conn, keys, id, &mut merged, &remote)?;
+            }
+            // The merged value (plate, number) held by another local record: a never-synced
+            // one is merged into this record; a synced one keeps its server value.
+            if merged_into.is_none() && entity != Entity::Profile {
+                if let Some(other) = duplicate(conn, keys, entity_name, id, &merged.fields)? {
+                    if is_synced(conn, keys, entity_name, &other)? {
+                        extra_conflicts += revert_unique(conn, keys, entity, &other)?;
+                    } else if let Some(other_fields) = local(conn, keys, entity_name, &other)? {
+                        let folded = merge(None, &other_fields, &merged.fields, winner);
+                        for c in &folded.conflicts {
+                            let resolution = match c.kept {
+                                Winner::Server => ConflictResolution::ServerWon,
+                                Winner::Local => ConflictResolution::LocalWon,
+                            };
+                            conflicts::log(
+                                conn,
+                                keys,
+                                entity_name,
+                                id,
+                                Some(&c.field),
+                                c.local.as_deref(),
+                                c.remote.as_deref(),
+                                resolution,
+                            )?;
+                        }
+                        extra_conflicts += folded.conflicts.len() as u64;
+                        merged.to_push.extend(folded.to_push);
+                        merged.fields = folded.fields;
+                        if entity == Entity::Vehicle {
+                            relink = documents::linked_to(conn, &other)?;
+                        }
+                        delete_local(conn, entity_name, &other)?;
+                        outbox::remove_record(conn, entity_name, &other)?;
+                        let values = Value::Object(to_json(&other_fields)).to_string();
+                        merged_into = Some((other, Some(values)));
+                    }
+                }
+            }
             for c in &merged.conflicts {
                 let resolution = match c.kept {
                     Winner::Server => ConflictResolution::ServerWon,
@@ -289,6 +448,20 @@ fn apply_one(
     for doc in relink {
         documents::set_link(conn, keys, &doc, Some(id))?;
     }
+    if let Some((away, values)) = &merged_into {
+        // Nothing is dropped silently: the log names the record merged away.
+        conflicts::log(
+            conn,
+            keys,
+            entity_name,
+            away,
+            None,
+            values.as_deref(),
+            Some(id),
+            ConflictResolution::Merged,
+        )?;
+    }
+    let conflicts = conflicts + extra_conflicts;
     // The mirror holds the server's record, except a document's link to a vehicle this
     // store does not have (yet): it holds what was written, so that the next merge does
     // not read the dropped link as a local change and clear it on the server.

@@ -104,6 +104,47 @@ fn local_table(entity: &str) -> Option<&'static str> {
     }
 }
 
+/// Writes the fields the backend corrected in an applied change into the local record (no
+/// new outbox entry: the server already has them) and logs the local values they
+/// replace. Returns how many fields changed.
+fn take_corrections(
+    conn: &Connection,
+    keys: &StoreKeys,
+    change: &Planned,
+    corrected: &Map<String, Value>,
+) -> Result<i64> {
+    let Some(mut local) = super::pull::local(conn, keys, &change.entity, &change.record_id)? else {
+        return Ok(0);
+    };
+    let mut changed = 0;
+    for (name, value) in corrected {
+        if !change.fields.contains_key(name) || !(value.is_null() || value.is_string()) {
+            continue; // only fields this change sent, as strings or null
+        }
+        let server = value.as_str().map(str::to_string);
+        let here = local.get(name).cloned().flatten();
+        if here == server {
+            continue;
+        }
+        super::conflicts::log(
+            conn,
+            keys,
+            &change.entity,
+            &change.record_id,
+            Some(name),
+            here.as_deref(),
+            server.as_deref(),
+            super::conflicts::ConflictResolution::ServerWon,
+        )?;
+        local.insert(name.clone(), server);
+        changed += 1;
+    }
+    if changed > 0 {
+        super::pull::write(conn, keys, &change.entity, &change.record_id, &local)?;
+    }
+    Ok(changed)
+}
+
 /// Applies the server's per-change results to the outbox, the mirror and (for `gone`)
 /// the local data, in the caller's transaction.
 pub(crate) fn apply_results(
@@ -165,6 +206,18 @@ pub(crate) fn apply_results(
                         .map(|m| m.fields)
                         .unwrap_or_default();
                     fields.extend(change.fields.clone());
+                    // Fields the backend set otherwise (a link to a vehicle that is not
+                    // live any more): taken here too, the local value logged.
+                    if let Some(corrected) = result["fields"].as_object() {
+                        applied.resolved += take_corrections(conn, keys, change, corrected)?;
+                        for (name, value) in corrected {
+                            if change.fields.contains_key(name)
+                                && (value.is_null() || value.is_string())
+                            {
+                                fields.insert(name.clone(), value.clone());
+                            }
+                        }
+                    }
                     Mirrored {
                         version,
                         deleted: false,
@@ -177,7 +230,26 @@ pub(crate) fn apply_results(
             }
             // Another device changed the record, or holds the same plate: the change stays
             // until a pull merges the records.
-            Some("conflict") | Some("exists") => applied.conflicts += 1,
+            Some("conflict") => applied.conflicts += 1,
+            // Another record holds the plate or number (uniqueness). A synced record keeps
+            // the value the server has for it (logged); a new one waits for the pull to
+            // merge it with the holder. Either way its pending edits go out as one change,
+            // so a later correction is not stuck behind this one.
+            Some("exists") => {
+                if let Some(entity) = outbox::Entity::parse(&change.entity) {
+                    let synced = mirror::get(conn, keys, &change.entity, &change.record_id)?
+                        .is_some_and(|m| !m.deleted);
+                    if synced {
+                        applied.resolved +=
+                            super::pull::revert_unique(conn, keys, entity, &change.record_id)
+                                .map(super::count)
+                                .unwrap_or(0);
+                    } else {
+                        outbox::coalesce_upserts(conn, keys, entity, &change.record_id, &[])?;
+                    }
+                }
+                applied.conflicts += 1;
+            }
             // Deleted on the server: delete wins, locally too.
             Some("gone") => {
                 // Deleted on another device: delete wins. What this device had goes to

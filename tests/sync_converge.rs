@@ -1,0 +1,397 @@
+//! Sync converges (issue #16, points 1 and 2): no change stays pending for ever, no record
+//! is dropped silently, and no document links to a vehicle that is not live, with two
+//! real stores and the reference backend on 127.0.0.1.
+//!
+//! - A number corrected on one device to the value another device has just added offline:
+//!   the new record, never synced, is merged into the server's (logged `Merged`).
+//! - A new number corrected before its first sync: the correction goes out with it.
+//! - A synced vehicle moved to a plate another device has just given a new vehicle: it
+//!   keeps the plate the server has for it (logged), and both vehicles are kept.
+//! - Dates valid alone and invalid together: the server's dates are kept (logged), and a
+//!   removal queued behind the edit reaches the server.
+//! - A link to a vehicle removed on another device is dropped on the server and on every
+//!   device; a vehicle's delete unlinks its documents on the server too.
+
+mod common;
+
+use aparking_core::{
+    ConflictResolution, DocumentKind, DocumentPatch, NewDocument, Store, SyncClient, VehiclePatch,
+};
+use aparking_server::{ReferenceServer, ServerConfig};
+use common::sync::*;
+use common::*;
+use std::sync::Arc;
+
+const TOKEN: &str = "token-c";
+
+struct Device {
+    _dir: tempfile::TempDir,
+    store: Arc<Store>,
+    sync: Arc<SyncClient>,
+}
+
+fn device(server: &ReferenceServer, seed: u8) -> Device {
+    let (dir, path) = temp_store_path();
+    let store = open(&path, &key(seed));
+    let sync = sync_client(&store, server, TOKEN);
+    Device {
+        _dir: dir,
+        store,
+        sync,
+    }
+}
+
+fn setup() -> (ReferenceServer, String, Device, Device) {
+    let server = ReferenceServer::start(ServerConfig::default()).unwrap();
+    let account = server.add_account(TOKEN);
+    let (a, b) = (device(&server, 1), device(&server, 2));
+    (server, account, a, b)
+}
+
+fn licence(number: &str) -> NewDocument {
+    NewDocument {
+        kind: DocumentKind::DriverLicence,
+        number: number.into(),
+        issued_on: None,
+        expires_on: None,
+        vehicle_id: None,
+    }
+}
+
+/// Both devices synced until quiet: nothing pending anywhere.
+async fn settle(a: &Device, b: &Device) {
+    for d in [a, b, a, b] {
+        d.sync.sync().await.unwrap();
+    }
+    assert_eq!(a.sync.pending_changes().unwrap(), 0, "nothing stuck on A");
+    assert_eq!(b.sync.pending_changes().unwrap(), 0, "nothing stuck on B");
+}
+
+/// (id, number, link) of every document of a device, sorted.
+fn documents(d: &Device) -> Vec<(String, String, Option<String>)> {
+    let mut docs: Vec<_> = d
+        .store
+        .list_documents()
+        .unwrap()
+        .into_iter()
+        .map(|x| (x.id, x.number, x.vehicle_id))
+        .collect();
+    docs.sort();
+    docs
+}
+
+/// (id, plate) of every vehicle of a device, sorted.
+fn vehicles(d: &Device) -> Vec<(String, String)> {
+    let mut list: Vec<_> = d
+        .store
+        .list_vehicles()
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.id, v.plate.canonical))
+        .collect();
+    list.sort();
+    list
+}
+
+fn live_on_server(server: &ReferenceServer, account: &str, entity: &str) -> usize {
+    server
+        .records(account)
+        .iter()
+        .filter(|r| r.entity == entity && !r.deleted)
+        .count()
+}
+
+#[tokio::test]
+async fn a_number_corrected_to_one_added_offline_elsewhere_merges_the_two_documents() {
+    let (server, account, a, b) = setup();
+    let shared = a.store.add_document(licence("DL10000001")).unwrap();
+    a.sync.sync().await.unwrap();
+    b.sync.sync().await.unwrap();
+    // B adds DL10000002 offline; A corrects its licence to that very number.
+    let added = b.store.add_document(licence("DL10000002")).unwrap();
+    a.store
+        .update_document(
+            shared.id.clone(),
+            DocumentPatch {
+                number: Some("DL10000002".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    a.sync.sync().await.unwrap();
+
+    settle(&a, &b).await;
+    assert_eq!(documents(&a), documents(&b), "the devices agree");
+    assert_eq!(documents(&b).len(), 1, "one licence with that number");
+    assert_eq!(
+        documents(&b)[0].0,
+        shared.id,
+        "the server's record kept its id"
+    );
+    assert_eq!(live_on_server(&server, &account, "document"), 1);
+    let merged = b
+        .sync
+        .conflicts()
+        .unwrap()
+        .into_iter()
+        .find(|c| c.resolution == ConflictResolution::Merged)
+        .expect("the merge is in B's conflict log");
+    assert_eq!(merged.record_id, added.id);
+    assert_eq!(merged.remote_value.as_deref(), Some(shared.id.as_str()));
+    assert!(merged.local_value.unwrap().contains("DL10000002"));
+}
+
+#[tokio::test]
+async fn a_new_number_corrected_before_its_first_sync_reaches_the_server() {
+    let (server, account, a, b) = setup();
+    a.store.add_document(licence("DL20000001")).unwrap();
+    a.sync.sync().await.unwrap();
+    // B has not pulled yet: it adds the same number, then corrects it, offline.
+    let mine = b.store.add_document(licence("DL20000001")).unwrap();
+    b.store
+        .update_document(
+            mine.id.clone(),
+            DocumentPatch {
+                number: Some("DL20000002".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+
+    settle(&a, &b).await;
+    assert_eq!(live_on_server(&server, &account, "document"), 2);
+    assert_eq!(documents(&a), documents(&b));
+    assert!(documents(&b)
+        .iter()
+        .any(|(id, number, _)| *id == mine.id && number == "DL20000002"));
+}
+
+#[tokio::test]
+async fn a_synced_vehicle_moved_to_a_plate_just_used_elsewhere_keeps_its_plate_and_logs_it() {
+    let (server, account, a, b) = setup();
+    let v = add_plate(&a.store, "123ABC02");
+    a.sync.sync().await.unwrap();
+    b.sync.sync().await.unwrap();
+    // A gives a new vehicle 777KZX01; B, offline, moves V to 777KZX01 and renames it.
+    let w = add_plate(&a.store, "777KZX01");
+    a.sync.sync().await.unwrap();
+    b.store
+        .update_vehicle(
+            v.id.clone(),
+            VehiclePatch {
+                plate: Some("777 KZX 01".into()),
+                nickname: Some("Work".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+
+    settle(&a, &b).await;
+    let expected = {
+        let mut e = vec![
+            (v.id.clone(), "123ABC02".to_string()),
+            (w.id.clone(), "777KZX01".to_string()),
+        ];
+        e.sort();
+        e
+    };
+    assert_eq!(vehicles(&b), expected, "B lost no vehicle");
+    assert_eq!(vehicles(&a), expected);
+    assert_eq!(live_on_server(&server, &account, "vehicle"), 2);
+    assert_eq!(
+        a.store
+            .get_vehicle(v.id.clone())
+            .unwrap()
+            .unwrap()
+            .nickname
+            .as_deref(),
+        Some("Work"),
+        "the rest of B's edit went through"
+    );
+    let logged = b.sync.conflicts().unwrap();
+    assert!(
+        logged.iter().any(|c| c.record_id == v.id
+            && c.field.as_deref() == Some("plate")
+            && c.local_value.as_deref() == Some("777KZX01")
+            && c.remote_value.as_deref() == Some("123ABC02")
+            && c.resolution == ConflictResolution::ServerWon),
+        "{logged:?}"
+    );
+}
+
+fn dated(number: &str, issued: &str, expires: &str) -> NewDocument {
+    NewDocument {
+        issued_on: Some(issued.into()),
+        expires_on: Some(expires.into()),
+        ..licence(number)
+    }
+}
+
+fn set_dates(d: &Device, id: &str, issued: Option<&str>, expires: Option<&str>) {
+    d.store
+        .update_document(
+            id.to_string(),
+            DocumentPatch {
+                issued_on: issued.map(str::to_string),
+                expires_on: expires.map(str::to_string),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+}
+
+#[tokio::test]
+async fn dates_valid_alone_and_invalid_together_keep_the_servers_and_nothing_is_stuck() {
+    let (server, account, a, b) = setup();
+    let doc = a
+        .store
+        .add_document(dated("DL30000001", "2020-01-01", "2030-01-01"))
+        .unwrap();
+    let other = a
+        .store
+        .add_document(dated("DL30000002", "2020-01-01", "2030-01-01"))
+        .unwrap();
+    a.sync.sync().await.unwrap();
+    b.sync.sync().await.unwrap();
+    // A moves the issue dates forward; B, offline, moves the expiry dates back: each valid
+    // alone, together they would expire before they are issued. B then removes `other`.
+    set_dates(&a, &doc.id, Some("2026-01-01"), None);
+    set_dates(&a, &other.id, Some("2026-01-01"), None);
+    a.sync.sync().await.unwrap();
+    set_dates(&b, &doc.id, None, Some("2025-01-01"));
+    set_dates(&b, &other.id, None, Some("2025-01-01"));
+    b.store.remove_document(other.id.clone()).unwrap();
+
+    settle(&a, &b).await;
+    for d in [&a, &b] {
+        let kept = d.store.get_document(doc.id.clone()).unwrap().unwrap();
+        assert_eq!(
+            (kept.issued_on.as_deref(), kept.expires_on.as_deref()),
+            (Some("2026-01-01"), Some("2030-01-01")),
+            "the server's dates"
+        );
+        assert!(d.store.get_document(other.id.clone()).unwrap().is_none());
+    }
+    assert_eq!(
+        live_on_server(&server, &account, "document"),
+        1,
+        "the removal went through"
+    );
+    assert!(b
+        .sync
+        .conflicts()
+        .unwrap()
+        .iter()
+        .any(|c| c.record_id == doc.id
+            && c.field.as_deref() == Some("expires_on")
+            && c.local_value.as_deref() == Some("2025-01-01")));
+}
+
+#[tokio::test]
+async fn a_link_to_a_vehicle_removed_elsewhere_is_dropped_on_the_server_and_every_device() {
+    let (server, account, a, b) = setup();
+    let v = add_plate(&a.store, "123ABC02");
+    let doc = a
+        .store
+        .add_document(NewDocument {
+            kind: DocumentKind::VehicleRegistrationCertificate,
+            number: "AB123456".into(),
+            issued_on: None,
+            expires_on: None,
+            vehicle_id: None,
+        })
+        .unwrap();
+    a.sync.sync().await.unwrap();
+    b.sync.sync().await.unwrap();
+    // A removes the vehicle; B, offline, links the certificate to it.
+    a.store.remove_vehicle(v.id.clone()).unwrap();
+    a.sync.sync().await.unwrap();
+    b.store
+        .update_document(
+            doc.id.clone(),
+            DocumentPatch {
+                vehicle_id: Some(v.id.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+
+    settle(&a, &b).await;
+    let on_server = server
+        .records(&account)
+        .into_iter()
+        .find(|r| r.record_id == doc.id)
+        .unwrap();
+    assert_eq!(
+        on_server.fields.get("vehicle_id").cloned().flatten(),
+        None,
+        "no dangling link"
+    );
+    for d in [&a, &b] {
+        assert_eq!(
+            d.store
+                .get_document(doc.id.clone())
+                .unwrap()
+                .unwrap()
+                .vehicle_id,
+            None
+        );
+        assert!(d.store.list_vehicles().unwrap().is_empty());
+    }
+    assert!(b
+        .sync
+        .conflicts()
+        .unwrap()
+        .iter()
+        .any(|c| c.record_id == doc.id
+            && c.field.as_deref() == Some("vehicle_id")
+            && c.local_value.as_deref() == Some(v.id.as_str())
+            && c.remote_value.is_none()));
+}
+
+#[tokio::test]
+async fn a_vehicles_delete_unlinks_its_documents_on_the_server() {
+    let (server, account, a, b) = setup();
+    let v = add_plate(&a.store, "123ABC02");
+    let doc = a
+        .store
+        .add_document(NewDocument {
+            kind: DocumentKind::VehicleRegistrationCertificate,
+            number: "AB654321".into(),
+            issued_on: None,
+            expires_on: None,
+            vehicle_id: None,
+        })
+        .unwrap();
+    a.sync.sync().await.unwrap();
+    b.sync.sync().await.unwrap();
+    // A links the certificate; B, which has not pulled the link, removes the vehicle.
+    a.store
+        .update_document(
+            doc.id.clone(),
+            DocumentPatch {
+                vehicle_id: Some(v.id.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    a.sync.sync().await.unwrap();
+    b.store.remove_vehicle(v.id.clone()).unwrap();
+    b.sync.sync().await.unwrap();
+    let on_server = server
+        .records(&account)
+        .into_iter()
+        .find(|r| r.record_id == doc.id)
+        .unwrap();
+    assert_eq!(
+        on_server.fields.get("vehicle_id").cloned().flatten(),
+        None,
+        "the backend unlinked it with the vehicle's delete"
+    );
+    settle(&a, &b).await;
+    assert_eq!(documents(&a), documents(&b));
+    assert_eq!(
+        a.store.get_document(doc.id).unwrap().unwrap().vehicle_id,
+        None
+    );
+}
