@@ -39,8 +39,8 @@ pub use net::NetworkConfig;
 pub use store::{delete_store_files, move_store_aside, Store, StoreInfo};
 pub use subscription::Subscription;
 pub use sync::{
-    AuthProvider, AuthProviderError, ConflictResolution, SyncClient, SyncConfig, SyncConflict,
-    SyncEvent, SyncObserver, SyncSummary,
+    AuthProvider, AuthProviderError, ConflictResolution, ReconcileReason, SyncClient, SyncConfig,
+    SyncConflict, SyncEvent, SyncObserver, SyncSummary,
 };
 pub use telemetry::{
     ConnectionComplaint, NetworkSample, NetworkType, Telemetry, TelemetryConfig, TelemetryCounters,

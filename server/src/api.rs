@@ -642,7 +642,8 @@ async fn get_sync_pull(
     let changes: Vec<Value> = page.changes.iter().map(record_json).collect();
     Ok(json_response(
         StatusCode::OK,
-        &json!({"changes": changes, "cursor": page.cursor, "has_more": page.has_more}),
+        &json!({"changes": changes, "cursor": page.cursor, "has_more": page.has_more,
+                "generation": page.generation}),
     ))
 }
 

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use aparking_server::{validate_policy_manifest, ReferenceServer, ServerConfig, TlsConfig};
 
 const USAGE: &str = "\
-Usage: aparking-server [--bind ADDR] [--data-dir DIR] [--policy FILE] [--policy-key FILE] [--token TOKEN[:ACCOUNT]]...
+Usage: aparking-server [--bind ADDR] [--data-dir DIR] [--policy FILE] [--policy-key FILE] [--new-generation] [--token TOKEN[:ACCOUNT]]...
                        [--tls-cert CHAIN.pem --tls-key KEY.pem]
 
   --bind ADDR      address to listen on (default 127.0.0.1:8787)
@@ -21,6 +21,8 @@ Usage: aparking-server [--bind ADDR] [--data-dir DIR] [--policy FILE] [--policy-
   --policy FILE    policy manifest JSON served on GET /v1/policy (default: none, 404)
   --policy-key FILE  Ed25519 key (PKCS#8 DER) signing the served manifest; created when
                    missing (default: a new key each start). The public key is logged.
+  --new-generation the data dir was restored from a backup: give the dataset a new
+                   generation id, so that every client reconciles with it
   --token TOKEN[:ACCOUNT]
                    accept `Authorization: Bearer TOKEN` on /v1/sync/* and /v1/account, for
                    account ACCOUNT (created if new). Without ACCOUNT: the account the token
@@ -43,6 +45,7 @@ struct Args {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     policy_key: Option<PathBuf>,
+    new_generation: bool,
 }
 
 enum Parsed {
@@ -59,6 +62,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Parsed, String> 
         tls_cert: None,
         tls_key: None,
         policy_key: None,
+        new_generation: false,
     };
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -83,6 +87,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Parsed, String> 
             "--tls-cert" => parsed.tls_cert = Some(PathBuf::from(value("--tls-cert")?)),
             "--tls-key" => parsed.tls_key = Some(PathBuf::from(value("--tls-key")?)),
             "--policy-key" => parsed.policy_key = Some(PathBuf::from(value("--policy-key")?)),
+            "--new-generation" => parsed.new_generation = true,
             "-h" | "--help" => return Ok(Parsed::Exit(USAGE)),
             "-V" | "--version" => {
                 return Ok(Parsed::Exit(concat!(
@@ -176,6 +181,12 @@ fn run(args: Args) -> Result<(), String> {
         ..ServerConfig::default()
     };
     let server = ReferenceServer::start(config).map_err(|e| e.to_string())?;
+    if args.new_generation {
+        log::info!(
+            "data declared restored: generation {}",
+            server.start_new_generation()
+        );
+    }
     for (i, (token, account)) in args.tokens.iter().enumerate() {
         let account = match account {
             Some(a) => {

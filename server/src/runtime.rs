@@ -247,6 +247,18 @@ impl ReferenceServer {
         }
     }
 
+    /// Declares the data restored from a backup: a new dataset generation id, which pull
+    /// answers carry, so that every client reconciles. Returns the new id.
+    pub fn start_new_generation(&self) -> String {
+        self.shared
+            .store
+            .start_new_generation()
+            .unwrap_or_else(|e| {
+                log::error!("a new generation could not be saved: {e}");
+                String::new()
+            })
+    }
+
     /// Every record and tombstone of the account, in the order of their latest change
     /// (empty for an unknown account).
     pub fn records(&self, account_id: &str) -> Vec<ServerRecord> {

@@ -182,6 +182,7 @@ impl Store {
             conn.execute_batch("ALTER TABLE sync_records ADD COLUMN last_sync TEXT")?;
         }
         let cursor_key = crate::sync::cursor_key(&conn)?;
+        crate::sync::generation(&conn)?;
         Ok(Store {
             conn: Mutex::new(conn),
             cursor_key,

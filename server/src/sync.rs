@@ -111,6 +111,41 @@ pub(crate) struct PullPage {
     pub changes: Vec<ServerRecord>,
     pub cursor: String,
     pub has_more: bool,
+    /// The dataset's generation id (`meta.generation`).
+    pub generation: String,
+}
+
+/// The dataset's generation id: a random UUID made with the database, replaced when the
+/// operator declares the data restored (`ReferenceServer::start_new_generation`,
+/// `--new-generation`). A wiped backend starts with a new one. Clients that see it change
+/// reconcile (docs/protocol.md, "Reconciliation").
+pub(crate) fn generation(conn: &Connection) -> rusqlite::Result<String> {
+    const NAME: &str = "generation";
+    let read = |conn: &Connection| {
+        conn.query_row("SELECT value FROM meta WHERE key = ?1", [NAME], |r| {
+            r.get::<_, Vec<u8>>(0)
+        })
+        .optional()
+    };
+    if let Some(bytes) = read(conn)? {
+        return Ok(String::from_utf8_lossy(&bytes).into_owned());
+    }
+    let fresh = uuid::Uuid::new_v4().to_string();
+    conn.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)",
+        params![NAME, fresh.as_bytes()],
+    )?;
+    Ok(read(conn)?.map_or(fresh, |b| String::from_utf8_lossy(&b).into_owned()))
+}
+
+/// Replaces the generation id (after a restore from a backup).
+pub(crate) fn new_generation(conn: &Connection) -> rusqlite::Result<String> {
+    let fresh = uuid::Uuid::new_v4().to_string();
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('generation', ?1)",
+        [fresh.as_bytes()],
+    )?;
+    Ok(fresh)
 }
 
 /// SHA-256 of a bearer token: the only form in which tokens are stored.
@@ -324,6 +359,11 @@ impl Store {
     }
 
     /// Every record and tombstone of the account, in the order of their latest change.
+    /// Declares the data restored: a new generation id, so that clients reconcile.
+    pub(crate) fn start_new_generation(&self) -> rusqlite::Result<String> {
+        new_generation(&self.lock())
+    }
+
     pub(crate) fn records(&self, account_id: &str) -> rusqlite::Result<Vec<ServerRecord>> {
         let conn = self.lock();
         let mut stmt = conn.prepare(
@@ -409,10 +449,13 @@ impl Store {
             // Every record up to the end of the log was looked at, the left-out ones too.
             next = last_seq;
         }
+        drop(rows);
+        drop(stmt);
         Ok(PullPage {
             changes,
             cursor: encode_cursor(&self.cursor_key, account_id, epoch, next),
             has_more,
+            generation: generation(&conn)?,
         })
     }
 }
@@ -484,13 +527,9 @@ fn apply(
                 Some((version, true, _)) => Ok(Outcome::Gone {
                     version: Some(version),
                 }),
-                // Delete wins: applied whatever the base version. The documents linked
-                // to a deleted vehicle lose the link, as they do on the device.
+                // Delete wins: applied whatever the base version.
                 Some((version, false, _)) => {
                     save(version + 1, true, "{}".to_owned(), None)?;
-                    if c.entity == "vehicle" {
-                        unlink_documents(tx, account_id, &c.record_id, now_ms)?;
-                    }
                     Ok(Outcome::Applied {
                         version: version + 1,
                     })
@@ -501,8 +540,27 @@ fn apply(
             if c.create_only && c.base_version.is_some() {
                 return Ok(immutable("base_version"));
             }
-            if c.create_only && current.is_some() {
-                return Ok(immutable("record_id"));
+            if c.create_only {
+                if let Some((version, false, stored)) = &current {
+                    // The same record sent again (a client re-sending what a restored
+                    // backend may lack): a duplicate. Anything else is a second create.
+                    let mut sent = Map::new();
+                    for name in c.entity_fields {
+                        sent.insert((*name).to_owned(), Value::Null);
+                    }
+                    for (name, value) in &c.fields {
+                        sent.insert(
+                            (*name).to_owned(),
+                            value.clone().map_or(Value::Null, Value::String),
+                        );
+                    }
+                    if serde_json::from_str::<Value>(stored).ok() == Some(Value::Object(sent)) {
+                        return Ok(Outcome::Duplicate { version: *version });
+                    }
+                }
+                if current.is_some() {
+                    return Ok(immutable("record_id"));
+                }
             }
             let (mut fields, version) = match (c.base_version, current) {
                 (_, Some((version, true, _))) => {
@@ -588,72 +646,6 @@ fn vehicle_is_deleted(
         .query_row(params![account_id, vehicle_id], |_| Ok(()))
         .optional()?
         .is_some())
-}
-
-/// After a vehicle's delete: every live document linked to it loses the link, as a new
-/// version of the document in the log. Not tagged with the push's sync run, so every
-/// device pulls it, the pushing one too.
-fn unlink_documents(
-    tx: &Transaction<'_>,
-    account_id: &str,
-    vehicle_id: &str,
-    now_ms: i64,
-) -> rusqlite::Result<()> {
-    let linked: Vec<(String, i64, String)> = tx
-        .prepare_cached(
-            "SELECT record_id, version, fields FROM sync_records
-              WHERE account_id = ?1 AND entity = 'document' AND deleted = 0",
-        )?
-        .query_map([account_id], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?
-        .collect::<rusqlite::Result<Vec<(String, i64, String)>>>()?
-        .into_iter()
-        .filter(|(_, _, fields)| {
-            serde_json::from_str::<Value>(fields)
-                .is_ok_and(|f| f["vehicle_id"].as_str() == Some(vehicle_id))
-        })
-        .collect();
-    for (record_id, version, fields) in linked {
-        let mut fields: Map<String, Value> = serde_json::from_str(&fields).unwrap_or_default();
-        fields.insert("vehicle_id".to_owned(), Value::Null);
-        let seq: i64 = tx
-            .prepare_cached(
-                "UPDATE accounts SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq",
-            )?
-            .query_row([account_id], |r| r.get(0))?;
-        tx.prepare_cached(
-            "UPDATE sync_records SET version = ?4, fields = ?5, last_seq = ?6, last_sync = NULL
-              WHERE account_id = ?1 AND entity = ?2 AND record_id = ?3",
-        )?
-        .execute(params![
-            account_id,
-            "document",
-            record_id,
-            version + 1,
-            Value::Object(fields).to_string(),
-            seq
-        ])?;
-        tx.prepare_cached(
-            "INSERT INTO sync_log (account_id, seq, change_id, entity, record_id, version, deleted,
-                                   at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)",
-        )?
-        .execute(params![
-            account_id,
-            seq,
-            uuid::Uuid::new_v4().to_string(),
-            "document",
-            record_id,
-            version + 1,
-            now_ms
-        ])?;
-    }
-    Ok(())
 }
 
 /// Writes the record's new state, appends it to the change log under the account's next

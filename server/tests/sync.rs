@@ -605,11 +605,24 @@ async fn receipts_and_complaints_are_create_only() {
         .iter()
         .all(|x| status(x) == "applied" && x["version"] == 1));
 
+    // The same receipt again (re-sent after a restore): a duplicate, nothing changes.
+    let again = api
+        .push(
+            "t",
+            &[upsert("consent_receipt", &rc, None, receipt.clone())],
+        )
+        .await;
+    assert_eq!(
+        (status(&again[0]), &again[0]["version"]),
+        ("duplicate", &json!(1))
+    );
+    let mut edited = receipt;
+    edited["locale"] = json!("ru-KZ");
     let r = api
         .push(
             "t",
             &[
-                upsert("consent_receipt", &rc, None, receipt),
+                upsert("consent_receipt", &rc, None, edited),
                 upsert("consent_receipt", &rc, Some(1), json!({"locale": "ru-KZ"})),
                 delete("consent_receipt", &rc, Some(1)),
                 upsert("complaint", &cp, None, json!({"description": "edited"})),

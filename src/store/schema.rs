@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/005_erasure_pending.sql"),
     include_str!("migrations/006_deletion_coverage.sql"),
     include_str!("migrations/007_consent_chain.sql"),
+    include_str!("migrations/008_sync_generation.sql"),
 ];
 
 /// The schema version this code writes.

@@ -132,3 +132,39 @@ pub(crate) fn set_cursor(conn: &Connection, cursor: Option<&str>) -> Result<()> 
     conn.execute("UPDATE sync_state SET cursor = ?1 WHERE id = 1", [cursor])?;
     Ok(())
 }
+
+/// The backend's dataset generation last seen.
+pub(crate) fn generation(conn: &Connection) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT generation FROM sync_state WHERE id = 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?
+        .flatten())
+}
+
+/// Saves the backend's dataset generation (in the transaction of a pulled page).
+pub(crate) fn set_generation(conn: &Connection, generation: &str) -> Result<()> {
+    conn.execute(
+        "UPDATE sync_state SET generation = ?1 WHERE id = 1",
+        [generation],
+    )?;
+    Ok(())
+}
+
+/// Every record the mirror holds as live on the server: (entity, record id). Read from the
+/// clear columns, nothing opened.
+pub(crate) fn live_records(conn: &Connection) -> Result<Vec<(String, String)>> {
+    Ok(conn
+        .prepare_cached("SELECT entity, record_id FROM sync_mirror WHERE deleted = 0")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// Forgets the mirror of one record (the backend does not have it).
+pub(crate) fn forget(conn: &Connection, entity: &str, record_id: &str) -> Result<()> {
+    conn.execute(
+        "DELETE FROM sync_mirror WHERE entity = ?1 AND record_id = ?2",
+        [entity, record_id],
+    )?;
+    Ok(())
+}

@@ -133,6 +133,16 @@ pub enum SyncEvent {
         /// Records applied from this page.
         count: i64,
     },
+    /// The backend's past did not match this store's (a new dataset generation, a cursor
+    /// it refused, or a record version that went back: restored from a backup, or wiped):
+    /// everything was pulled again and what the backend lacked is pushed again, without
+    /// duplicates and without bringing back what was deleted.
+    Reconciled {
+        /// Why.
+        reason: ReconcileReason,
+        /// Records queued again because the backend no longer had them.
+        repushed: i64,
+    },
     /// The sync finished.
     Finished {
         /// What it did.
@@ -143,6 +153,17 @@ pub enum SyncEvent {
         /// The error.
         error: crate::AparkingError,
     },
+}
+
+/// Why a sync reconciled with the backend (`SyncEvent::Reconciled`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum ReconcileReason {
+    /// The backend names another dataset generation (restored or wiped).
+    NewGeneration,
+    /// The backend refused the saved cursor (410 expired, or 400 unknown).
+    CursorRefused,
+    /// The backend holds a record at an older version than this store synced.
+    VersionWentBack,
 }
 
 /// Told of every step of every sync. Implemented by the app (e.g. to drive a progress
@@ -450,15 +471,23 @@ impl SyncClient {
         // change id, answered `duplicate`, and the mirror catches up before the pull, so
         // the pull never mistakes our own change for a remote one. Then pull and merge;
         // push again what the merge left (conflicts resolved, records merged).
+        let mut reconcile = None;
         for _ in 0..MAX_ROUNDS {
-            self.push_all(&client_id, &sync_id, &mut token, &mut summary)
+            self.push_all(
+                &client_id,
+                &sync_id,
+                &mut token,
+                &mut summary,
+                &mut reconcile,
+            )
+            .await?;
+            self.pull_all(&sync_id, &mut token, &mut summary, &mut reconcile)
                 .await?;
-            self.pull_all(&sync_id, &mut token, &mut summary).await?;
             if self.pending_changes()? == 0 {
                 break;
             }
         }
-        self.push_all(&client_id, &sync_id, &mut token, &mut summary)
+        self.push_all(&client_id, &sync_id, &mut token, &mut summary, &mut None)
             .await?;
         summary.pending = self
             .blocking(|s| {
@@ -590,13 +619,30 @@ impl SyncClient {
         sync_id: &str,
         token: &mut Option<String>,
         summary: &mut SyncSummary,
+        reconcile: &mut Option<ReconcileReason>,
     ) -> Result<()> {
         let mut reset = false;
         let mut seen = std::collections::HashSet::new();
+        // While reconciling: every record the backend listed.
+        let mut listed: std::collections::HashSet<(String, String)> = Default::default();
+        let reconciling = reconcile.is_some();
+        if reconciling {
+            self.blocking(|s| s.write(|tx, _| mirror::set_cursor(tx, None)))
+                .await?;
+        }
+        let mut reconciling = reconciling;
+        let known_generation = self
+            .blocking(|s| s.read(|c, _| mirror::generation(c)))
+            .await?;
         for _ in 0..MAX_BATCHES {
             self.check_cancelled()?;
             let cursor = self.blocking(|s| s.read(|c, _| mirror::cursor(c))).await?;
-            let mut path = format!("{PULL_PATH}?limit={PULL_LIMIT}&sync_id={sync_id}");
+            // A reconciliation pull lists everything, this run's own pushes too.
+            let mut path = if reconciling {
+                format!("{PULL_PATH}?limit={PULL_LIMIT}")
+            } else {
+                format!("{PULL_PATH}?limit={PULL_LIMIT}&sync_id={sync_id}")
+            };
             if let Some(c) = &cursor {
                 seen.insert(c.clone());
                 path.push_str("&cursor=");
@@ -619,6 +665,11 @@ impl SyncClient {
                     );
                     reset = true;
                     seen.clear();
+                    listed.clear();
+                    if !reconciling {
+                        reconciling = true;
+                        *reconcile = Some(ReconcileReason::CursorRefused);
+                    }
                     self.blocking(|s| s.write(|tx, _| mirror::set_cursor(tx, None)))
                         .await?;
                     continue;
@@ -634,6 +685,28 @@ impl SyncClient {
                 .map(str::to_string)
                 .ok_or_else(malformed)?;
             let has_more = page["has_more"].as_bool().ok_or_else(malformed)?;
+            let generation = page["generation"]
+                .as_str()
+                .filter(|g| !g.is_empty() && g.len() <= 64)
+                .map(str::to_string);
+            if let (Some(known), Some(now)) = (&known_generation, &generation) {
+                if known != now && !reconciling {
+                    log::warn!("sync: the backend names another dataset generation; reconciling");
+                    reconciling = true;
+                    *reconcile = Some(ReconcileReason::NewGeneration);
+                    seen.clear();
+                    self.blocking(|s| s.write(|tx, _| mirror::set_cursor(tx, None)))
+                        .await?;
+                    continue;
+                }
+            }
+            if reconciling {
+                for c in &changes {
+                    if let (Some(e), Some(id)) = (c["entity"].as_str(), c["record_id"].as_str()) {
+                        listed.insert((e.to_string(), id.to_string()));
+                    }
+                }
+            }
             if next.is_empty() || next.len() > MAX_CURSOR_LEN {
                 return Err(backend_error("the backend's cursor is empty or too long"));
             }
@@ -652,8 +725,11 @@ impl SyncClient {
             let pulled = self
                 .blocking(move |s| {
                     s.write(|tx, r| {
-                        let pulled = pull::apply_page(tx, &r.keys, &changes, winner)?;
+                        let pulled = pull::apply_page(tx, &r.keys, &changes, winner, reconciling)?;
                         mirror::set_cursor(tx, Some(&next))?;
+                        if let Some(generation) = &generation {
+                            mirror::set_generation(tx, generation)?;
+                        }
                         Ok(pulled)
                     })
                 })
@@ -665,6 +741,17 @@ impl SyncClient {
             summary.conflicts += pulled.conflicts;
             summary.rejected += pulled.invalid;
             if !has_more {
+                if let Some(reason) = reconcile.take() {
+                    let repushed = self
+                        .blocking(move |s| {
+                            s.write(|tx, r| pull::repush_missing(tx, &r.keys, &listed))
+                        })
+                        .await?;
+                    log::info!(
+                        "sync: reconciled with the backend; {repushed} records to push again"
+                    );
+                    self.emit(SyncEvent::Reconciled { reason, repushed });
+                }
                 break;
             }
         }
@@ -678,6 +765,7 @@ impl SyncClient {
         sync_id: &str,
         token: &mut Option<String>,
         summary: &mut SyncSummary,
+        reconcile: &mut Option<ReconcileReason>,
     ) -> Result<u64> {
         let mut conflicts = 0;
         for _ in 0..MAX_BATCHES {
@@ -720,6 +808,10 @@ impl SyncClient {
             summary.conflicts += applied.resolved;
             summary.rejected += applied.rejected;
             conflicts += applied.conflicts;
+            if applied.went_back && reconcile.is_none() {
+                log::warn!("sync: the backend holds a record at an older version; reconciling");
+                *reconcile = Some(ReconcileReason::VersionWentBack);
+            }
             if applied.pushed + applied.rejected == 0 {
                 break; // only changes waiting for a pull are left
             }

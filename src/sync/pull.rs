@@ -237,6 +237,91 @@ fn settle_dates(
     Ok(logged)
 }
 
+/// Reconciliation, for a live record the backend holds at an older version than this
+/// store synced (it was restored from a backup): the backend's copy becomes the base, and
+/// what this store has beyond it is pushed again: a delete it had synced, or every field
+/// that differs. Nothing local changes.
+fn reconcile_one(
+    conn: &Connection,
+    keys: &StoreKeys,
+    entity: Entity,
+    id: &str,
+    deleted_here: bool,
+    change: &Value,
+    version: i64,
+) -> Result<u64> {
+    let name = entity.as_str();
+    let invalid = || Error::invalid("pulled record", "is malformed");
+    let mut remote = remote_fields(change).ok_or_else(invalid)?;
+    let known = known_fields(entity);
+    remote.retain(|k, _| known.contains(&k.as_str()));
+    mirror::put(
+        conn,
+        keys,
+        name,
+        id,
+        &Mirrored {
+            version,
+            deleted: false,
+            fields: to_json(&remote),
+        },
+    )?;
+    match local(conn, keys, name, id)? {
+        // Deleted here (synced, or pending): the delete goes out again, never resurrected.
+        None => {
+            if deleted_here || !outbox::pending_delete(conn, name, id)? {
+                outbox::remove_record(conn, name, id)?;
+                outbox::record(conn, keys, entity, id, outbox::Op::Delete, Map::new())?;
+            }
+        }
+        Some(here) => {
+            let differing: FieldMap = here
+                .into_iter()
+                .filter(|(k, v)| remote.get(k).cloned().flatten() != *v)
+                .collect();
+            outbox::replace_upserts(conn, keys, entity, id, to_json(&differing))?;
+        }
+    }
+    Ok(0)
+}
+
+/// After a reconciliation pull: every record the mirror holds as live that the backend
+/// did not list (`seen`) was lost by it; each is pushed again as a new record from the
+/// local copy (a record deleted here is just forgotten). Consent receipts and complaints
+/// are queued again too (the backend answers `duplicate` for those it has). Returns how
+/// many records were queued.
+pub(crate) fn repush_missing(
+    conn: &Connection,
+    keys: &StoreKeys,
+    seen: &std::collections::HashSet<(String, String)>,
+) -> Result<i64> {
+    let mut queued = 0;
+    for (name, id) in mirror::live_records(conn)? {
+        if seen.contains(&(name.clone(), id.clone())) {
+            continue;
+        }
+        let Some(entity) = Entity::parse(&name) else {
+            continue;
+        };
+        mirror::forget(conn, &name, &id)?;
+        outbox::remove_record(conn, &name, &id)?;
+        if let Some(fields) = local(conn, keys, &name, &id)? {
+            outbox::record(
+                conn,
+                keys,
+                entity,
+                &id,
+                outbox::Op::Upsert,
+                to_json(&fields),
+            )?;
+            queued += 1;
+        }
+    }
+    conn.execute("UPDATE consent_receipts SET uploaded_at = NULL", [])?;
+    conn.execute("UPDATE complaints SET sent_at = NULL", [])?;
+    Ok(queued)
+}
+
 /// Applies one page of remote changes in the caller's transaction. Each record is applied
 /// under its own savepoint: an invalid record (a hostile or buggy backend) is skipped and
 /// counted, never half-applied.
@@ -245,6 +330,7 @@ pub(crate) fn apply_page(
     keys: &StoreKeys,
     changes: &[Value],
     winner: Winner,
+    reconciling: bool,
 ) -> Result<Pulled> {
     let mut pulled = Pulled::default();
     // Documents last: the vehicles they link to may come later in the same page.
@@ -252,7 +338,7 @@ pub(crate) fn apply_page(
     ordered.sort_by_key(|c| c["entity"].as_str() == Some("document"));
     for change in ordered {
         conn.execute_batch("SAVEPOINT pulled_record")?;
-        match apply_one(conn, keys, change, winner) {
+        match apply_one(conn, keys, change, winner, reconciling) {
             Ok(Some(conflicts)) => {
                 pulled.applied += 1;
                 pulled.conflicts += super::count(conflicts);
@@ -276,6 +362,7 @@ fn apply_one(
     keys: &StoreKeys,
     change: &Value,
     winner: Winner,
+    reconciling: bool,
 ) -> Result<Option<u64>> {
     let invalid = || crate::error::Error::invalid("pulled record", "is malformed");
     let (Some(entity_name), Some(id), Some(version)) = (
@@ -292,10 +379,18 @@ fn apply_one(
         return Err(invalid());
     }
     let before = mirror::get(conn, keys, entity_name, id)?;
-    if before.as_ref().is_some_and(|m| m.version >= version) {
-        return Ok(None); // already held (our own change coming back, or a repeated page)
+    let remote_deleted = change["deleted"].as_bool() == Some(true);
+    if let Some(held) = before.as_ref().filter(|m| m.version >= version) {
+        // Normally: already held (our own change coming back, or a repeated page). While
+        // reconciling, an older copy than ours means the backend lost what we synced.
+        if !reconciling || (held.version == version && held.deleted == remote_deleted) {
+            return Ok(None);
+        }
+        if !remote_deleted {
+            return reconcile_one(conn, keys, entity, id, held.deleted, change, version).map(Some);
+        }
     }
-    if change["deleted"].as_bool() == Some(true) {
+    if remote_deleted {
         // Delete wins over any local edit.
         let had_pending = outbox::pending_for(conn, entity_name, id)? > 0;
         if had_pending {
@@ -310,6 +405,14 @@ fn apply_one(
                 None,
                 ConflictResolution::DeleteWon,
             )?;
+        }
+        if entity == Entity::Vehicle {
+            // As when the user removes a vehicle here: its documents lose the link, each
+            // unlink a change pushed like any other, so the backend (where another device
+            // may have made the link) ends unlinked too.
+            for document in documents::linked_to(conn, id)? {
+                documents::set_link(conn, keys, &document, None)?;
+            }
         }
         delete_local(conn, entity_name, id)?;
         outbox::remove_record(conn, entity_name, id)?;

@@ -93,6 +93,9 @@ pub(crate) struct Applied {
     /// Conflicts settled here (`gone`: delete wins).
     pub resolved: i64,
     pub rejected: i64,
+    /// A `conflict` named a version older than the one this store synced: the backend's
+    /// past changed (restored from a backup).
+    pub went_back: bool,
 }
 
 fn local_table(entity: &str) -> Option<&'static str> {
@@ -230,7 +233,12 @@ pub(crate) fn apply_results(
             }
             // Another device changed the record, or holds the same plate: the change stays
             // until a pull merges the records.
-            Some("conflict") => applied.conflicts += 1,
+            Some("conflict") => {
+                if version.is_some_and(|v| change.base_version.is_some_and(|base| v < base)) {
+                    applied.went_back = true;
+                }
+                applied.conflicts += 1;
+            }
             // Another record holds the plate or number (uniqueness). A synced record keeps
             // the value the server has for it (logged); a new one waits for the pull to
             // merge it with the holder. Either way its pending edits go out as one change,
