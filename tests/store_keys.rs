@@ -184,3 +184,88 @@ fn strip_exported_at(json: &str) -> serde_json::Value {
     v.as_object_mut().unwrap().remove("exported_at");
     v
 }
+
+/// Runs `sql` on the key record; `FLIP` flips one bit in the wrapped data key.
+fn key_check_sql(path: &std::path::Path, sql: &str) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    if sql == "FLIP" {
+        let mut wrapped: Vec<u8> = conn
+            .query_row("SELECT wrapped_dek FROM key_check", [], |r| r.get(0))
+            .unwrap();
+        wrapped[20] ^= 1;
+        conn.execute("UPDATE key_check SET wrapped_dek = ?1", [wrapped])
+            .unwrap();
+        return;
+    }
+    assert_eq!(conn.execute(sql, []).unwrap(), 1);
+}
+
+/// Issue #11, point 2: the KEK has a check of its own, so a damaged key record is told
+/// from a wrong key: the recovery for each differs (docs/security.md, "Recovery paths").
+#[test]
+fn a_damaged_wrapped_key_or_key_version_is_store_corrupted_and_a_wrong_kek_is_still_wrong_key() {
+    let damage = [
+        "FLIP",
+        "UPDATE key_check SET wrapped_dek = zeroblob(60)",
+        "UPDATE key_check SET key_version = key_version + 1",
+        "UPDATE key_check SET key_version = -1",
+    ];
+    for sql in damage {
+        let (_dir, path) = temp_store_path();
+        let store = open(&path, &key(1));
+        fill_sample(&store);
+        store.close().unwrap();
+        drop(store);
+        key_check_sql(&path, sql);
+        let before = std::fs::read(&path).unwrap();
+        match open_err(&path, key(1)) {
+            AparkingError::StoreCorrupted { reason } => {
+                assert!(reason.contains("key"), "{sql}: {reason}")
+            }
+            other => panic!("{sql}: {other:?}"),
+        }
+        assert_eq!(
+            open_err(&path, key(2)),
+            AparkingError::WrongKey,
+            "{sql}: another key"
+        );
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "{sql}: the file is left as it was"
+        );
+    }
+}
+
+#[test]
+fn a_store_from_before_the_kek_check_gets_it_on_open_and_keeps_telling_wrong_keys() {
+    let (_dir, path) = temp_store_path();
+    let store = open(&path, &key(1));
+    fill_sample(&store);
+    store.close().unwrap();
+    drop(store);
+    // What schema v8 had: no tag.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("ALTER TABLE key_check DROP COLUMN kek_check; PRAGMA user_version = 8;")
+        .unwrap();
+    drop(conn);
+    assert_eq!(
+        open_err(&path, key(2)),
+        AparkingError::WrongKey,
+        "a wrong key, as before"
+    );
+    let store = open(&path, &key(1));
+    assert_eq!(store.list_vehicles().unwrap().len(), 3);
+    store.close().unwrap();
+    drop(store);
+    let tag: Option<Vec<u8>> = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT kek_check FROM key_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(tag.map(|t| t.len()), Some(32), "the tag was added");
+    key_check_sql(&path, "UPDATE key_check SET wrapped_dek = zeroblob(60)");
+    assert!(matches!(
+        open_err(&path, key(1)),
+        AparkingError::StoreCorrupted { .. }
+    ));
+}

@@ -15,6 +15,8 @@ const HKDF_SALT: &[u8] = b"aparking-core/hkdf-salt/v1";
 const INFO_VALUES: &[u8] = b"aparking-core/values/v1";
 const INFO_BLIND_INDEX: &[u8] = b"aparking-core/blind-index/v1";
 const DEK_WRAP_AAD: &[u8] = b"aparking-core/dek-wrap/v1";
+const KEK_CHECK_SALT: &[u8] = b"aparking-core/kek-check-salt/v1";
+const KEK_CHECK_MESSAGE: &[u8] = b"aparking-core/kek-check/v1";
 
 /// A key-encryption key as supplied by the host. Zeroized on drop.
 pub(crate) struct KeyEncryptionKey(Zeroizing<Vec<u8>>);
@@ -30,6 +32,29 @@ impl KeyEncryptionKey {
             ));
         }
         Ok(KeyEncryptionKey(bytes))
+    }
+
+    /// The check tag of this KEK: HMAC-SHA256, under a key derived from the KEK with HKDF,
+    /// of a constant. Stored beside the wrapped data key, it tells a wrong KEK (the tag
+    /// differs) from a damaged wrapped key (the tag matches, the unwrap fails). It reveals
+    /// nothing about the KEK beyond what the wrapped key already does.
+    pub(crate) fn check_tag(&self) -> Vec<u8> {
+        hmac::sign(&self.check_key(), KEK_CHECK_MESSAGE)
+            .as_ref()
+            .to_vec()
+    }
+
+    /// Whether `tag` is this KEK's check tag (constant time).
+    pub(crate) fn matches_check_tag(&self, tag: &[u8]) -> bool {
+        hmac::verify(&self.check_key(), KEK_CHECK_MESSAGE, tag).is_ok()
+    }
+
+    fn check_key(&self) -> hmac::Key {
+        hkdf::Salt::new(hkdf::HKDF_SHA256, KEK_CHECK_SALT)
+            .extract(&self.0)
+            .expand(&[KEK_CHECK_MESSAGE], hmac::HMAC_SHA256)
+            .expect("HMAC-SHA256 key length is a valid HKDF output length")
+            .into()
     }
 
     fn aead_key(&self) -> LessSafeKey {

@@ -12,6 +12,9 @@ const CANARY_FIELD: FieldRef<'static> = FieldRef {
 };
 const CANARY_PLAINTEXT: &[u8] = b"aparking-core key check v1";
 
+/// The key record as stored: key version, wrapped data key, canary, KEK check tag.
+type KeyRecord = (i64, Vec<u8>, Vec<u8>, Option<Vec<u8>>);
+
 /// The unwrapped data key and the subkeys derived from it.
 pub(crate) struct KeyRing {
     pub dek: DataKey,
@@ -39,28 +42,59 @@ pub(crate) fn install_new(
     let canary = keys.seal(CANARY_FIELD, CANARY_PLAINTEXT)?;
     let now = now_millis();
     tx.execute(
-        "INSERT OR REPLACE INTO key_check (id, key_version, wrapped_dek, canary, created_at, updated_at)
-         VALUES (1, ?1, ?2, ?3, ?4, ?4)",
-        params![version, wrapped, canary, now],
+        "INSERT OR REPLACE INTO key_check
+             (id, key_version, wrapped_dek, canary, kek_check, created_at, updated_at)
+         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?5)",
+        params![version, wrapped, canary, kek.check_tag(), now],
     )?;
     Ok(KeyRing { dek, keys })
 }
 
 /// Unwraps the data key with `kek` and checks the canary. Reads only.
 ///
-/// - the KEK does not open the wrapped key: [`Error::WrongKey`];
+/// - the KEK's check tag differs (or, for a store from before the tag, the KEK does not
+///   open the wrapped key): [`Error::WrongKey`];
+/// - the tag matches but the wrapped key or its version does not open: the key record is
+///   damaged, [`Error::Corrupted`];
 /// - the data key opens but the canary does not: [`Error::Corrupted`].
 pub(crate) fn load(conn: &Connection, kek: &KeyEncryptionKey) -> Result<KeyRing> {
-    let row: Option<(u32, Vec<u8>, Vec<u8>)> = conn
+    // Stores before schema v9 have no tag column until they are migrated (after this).
+    let has_tag: bool = conn
         .query_row(
-            "SELECT key_version, wrapped_dek, canary FROM key_check WHERE id = 1",
+            "SELECT count(*) FROM pragma_table_info('key_check') WHERE name = 'kek_check'",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
         )
+        .map_err(super::db::classify_read_error)?;
+    let sql = if has_tag {
+        "SELECT key_version, wrapped_dek, canary, kek_check FROM key_check WHERE id = 1"
+    } else {
+        "SELECT key_version, wrapped_dek, canary, NULL FROM key_check WHERE id = 1"
+    };
+    let row: Option<KeyRecord> = conn
+        .query_row(sql, [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .optional()
         .map_err(super::db::classify_read_error)?;
-    let (version, wrapped, canary) = row.ok_or(Error::Corrupted("the key record is missing"))?;
-    let dek = DataKey::unwrap(&wrapped, kek, version)?;
+    let (version, wrapped, canary, kek_check) =
+        row.ok_or(Error::Corrupted("the key record is missing"))?;
+    let kek_is_right = match &kek_check {
+        Some(tag) if kek.matches_check_tag(tag) => true,
+        Some(_) => return Err(Error::WrongKey),
+        None => false,
+    };
+    let damaged = || Error::Corrupted("the wrapped data key is damaged");
+    let version = match u32::try_from(version) {
+        Ok(v) => v,
+        Err(_) if kek_is_right => return Err(damaged()),
+        Err(_) => return Err(Error::WrongKey),
+    };
+    let dek = match DataKey::unwrap(&wrapped, kek, version) {
+        Ok(dek) => dek,
+        Err(Error::WrongKey) if kek_is_right => return Err(damaged()),
+        Err(e) => return Err(e),
+    };
     let keys = StoreKeys::derive(&dek, version)?;
     if keys
         .open(CANARY_FIELD, canary)
@@ -78,8 +112,18 @@ pub(crate) fn rewrap(tx: &Transaction<'_>, ring: &KeyRing, kek: &KeyEncryptionKe
     let version = ring.keys.version();
     let wrapped = ring.dek.wrap(kek, version)?;
     tx.execute(
-        "UPDATE key_check SET wrapped_dek = ?1, updated_at = ?2 WHERE id = 1",
-        params![wrapped, now_millis()],
+        "UPDATE key_check SET wrapped_dek = ?1, kek_check = ?2, updated_at = ?3 WHERE id = 1",
+        params![wrapped, kek.check_tag(), now_millis()],
+    )?;
+    Ok(())
+}
+
+/// Stores the KEK's check tag if the key record has none yet (a store from before schema
+/// v9), once the KEK was shown to open the store.
+pub(crate) fn add_missing_check_tag(tx: &Transaction<'_>, kek: &KeyEncryptionKey) -> Result<()> {
+    tx.execute(
+        "UPDATE key_check SET kek_check = ?1 WHERE id = 1 AND kek_check IS NULL",
+        params![kek.check_tag()],
     )?;
     Ok(())
 }

@@ -152,6 +152,8 @@ impl Store {
                     // data key, so it is not plain SQL).
                     crate::consent::anchor_existing_receipts(&tx, &ring.keys)?;
                 }
+                // The KEK opened the store: record its check tag.
+                keyring::add_missing_check_tag(&tx, &kek)?;
                 tx.commit()?;
             }
             db::enable_wal(&conn)?;

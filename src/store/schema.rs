@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/006_deletion_coverage.sql"),
     include_str!("migrations/007_consent_chain.sql"),
     include_str!("migrations/008_sync_generation.sql"),
+    include_str!("migrations/009_kek_check.sql"),
 ];
 
 /// The schema version this code writes.
