@@ -181,3 +181,145 @@ fn a_sealed_cell_of_the_wrong_sqlite_type_is_an_integrity_failure_naming_its_rec
         "the rest still reads"
     );
 }
+
+/// Issue #11, point 1: a lookup opens the row its blind index found and checks the value;
+/// an index copied from another row answers `IntegrityFailure` for that row, never the
+/// wrong record.
+#[test]
+fn a_lookup_whose_index_points_at_another_row_is_an_integrity_failure_not_a_wrong_answer() {
+    let (_dir, path) = temp_store_path();
+    let key = key(1);
+    let store = open(&path, &key);
+    let a = add_plate(&store, "123ABC02");
+    let b = add_plate(&store, "456DEF03");
+    let doc_a = store
+        .add_document(aparking_core::NewDocument {
+            kind: aparking_core::DocumentKind::DriverLicence,
+            number: "DL50000001".into(),
+            issued_on: None,
+            expires_on: None,
+            vehicle_id: None,
+        })
+        .unwrap();
+    let doc_b = store
+        .add_document(aparking_core::NewDocument {
+            kind: aparking_core::DocumentKind::DriverLicence,
+            number: "DL50000002".into(),
+            issued_on: None,
+            expires_on: None,
+            vehicle_id: None,
+        })
+        .unwrap();
+    store.close().unwrap();
+    drop(store);
+    // Swap the clear blind indexes of the two vehicles and of the two documents.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    for (table, column, x, y) in [
+        ("vehicles", "plate_index", &a.id, &b.id),
+        ("documents", "number_index", &doc_a.id, &doc_b.id),
+    ] {
+        let read = |id: &str| -> Vec<u8> {
+            conn.query_row(
+                &format!("SELECT {column} FROM {table} WHERE id = ?1"),
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        let (ix, iy) = (read(x), read(y));
+        let set = |id: &str, value: &[u8]| {
+            conn.execute(
+                &format!("UPDATE {table} SET {column} = ?1 WHERE id = ?2"),
+                rusqlite::params![value, id],
+            )
+            .unwrap();
+        };
+        set(x, b"swap");
+        set(y, &ix);
+        set(x, &iy);
+    }
+    drop(conn);
+    let store = open(&path, &key);
+    // B's row now carries A's index: looking A up finds B's row, which says otherwise.
+    assert_eq!(
+        store
+            .find_vehicle_by_plate("123 ABC 02".into())
+            .unwrap_err(),
+        AparkingError::IntegrityFailure {
+            entity: "vehicle".into(),
+            record_id: b.id.clone()
+        }
+    );
+    assert_eq!(
+        store
+            .find_document_by_number(
+                aparking_core::DocumentKind::DriverLicence,
+                "DL50000001".into()
+            )
+            .unwrap_err(),
+        AparkingError::IntegrityFailure {
+            entity: "document".into(),
+            record_id: doc_b.id.clone()
+        }
+    );
+}
+
+/// Issue #11, point 1: the clear columns that steer sync (an outbox entry's entity, record
+/// and operation; a mirror entry's version and deleted flag) have sealed copies: an edit
+/// of one is an `IntegrityFailure` naming the entry, never a wrong push.
+#[tokio::test]
+async fn an_edited_outbox_or_mirror_column_is_an_integrity_failure() {
+    use aparking_core::store::pending_sync_changes;
+    let server =
+        aparking_server::ReferenceServer::start(aparking_server::ServerConfig::default()).unwrap();
+    server.add_account("token-i");
+    let (_dir, path) = temp_store_path();
+    let key = key(1);
+    let store = open(&path, &key);
+    let v = add_plate(&store, "123ABC02");
+    let sync = common::sync::sync_client(&store, &server, "token-i");
+    sync.sync().await.unwrap();
+    add_plate(&store, "456DEF03");
+    store.close().unwrap();
+    drop((store, sync));
+
+    for (sql, entity) in [
+        ("UPDATE sync_outbox SET op = 'delete'", "outbox entry"),
+        ("UPDATE sync_outbox SET entity = 'document'", "outbox entry"),
+        (
+            "UPDATE sync_mirror SET version = version + 7",
+            "sync mirror record",
+        ),
+        ("UPDATE sync_mirror SET deleted = 1", "sync mirror record"),
+    ] {
+        let copy = path.with_extension("copy.db");
+        std::fs::copy(&path, &copy).unwrap();
+        let conn = rusqlite::Connection::open(&copy).unwrap();
+        assert!(conn.execute(sql, []).unwrap() >= 1, "{sql}");
+        drop(conn);
+        let store = open(&copy, &key);
+        let result = if entity == "outbox entry" {
+            pending_sync_changes(&store).map(|_| ())
+        } else {
+            store
+                .update_vehicle(
+                    v.id.clone(),
+                    aparking_core::VehiclePatch {
+                        nickname: Some("x".into()),
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+            let sync = common::sync::sync_client(&store, &server, "token-i");
+            sync.sync().await.map(|_| ())
+        };
+        match result {
+            Err(AparkingError::IntegrityFailure { entity: e, .. }) => {
+                assert_eq!(e, entity, "{sql}")
+            }
+            other => panic!("{sql}: {other:?}"),
+        }
+        store.close().unwrap();
+        std::fs::remove_file(&copy).unwrap();
+    }
+}

@@ -265,12 +265,23 @@ pub(crate) fn find_by_number(
     kind: DocumentKind,
     typed: &str,
 ) -> Result<Option<Document>> {
-    let index = number_index_of(keys, kind.as_str(), &number(typed)?);
+    let canonical = number(typed)?;
+    let index = number_index_of(keys, kind.as_str(), &canonical);
     let row = conn
         .prepare_cached(&format!("{SELECT} WHERE number_index = ?1"))?
         .query_row([index], read_row)
         .optional()?;
-    row.map(|r| open_row(keys, r)).transpose()
+    let Some(document) = row.map(|r| open_row(keys, r)).transpose()? else {
+        return Ok(None);
+    };
+    // The index is a clear column: a row that answers for another number is damage.
+    if document.number != canonical || document.kind != kind {
+        return Err(Error::Integrity {
+            entity: TABLE.entity,
+            record_id: document.id,
+        });
+    }
+    Ok(Some(document))
 }
 
 /// Sync: the document's fields under their wire names, if it exists.

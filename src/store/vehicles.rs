@@ -264,7 +264,18 @@ pub(crate) fn find_by_plate(
         .prepare_cached(&format!("{SELECT} WHERE plate_index = ?1"))?
         .query_row([plate_index(keys, &plate.canonical)], read_row)
         .optional()?;
-    row.map(|r| open_row(keys, r)).transpose()
+    let Some(vehicle) = row.map(|r| open_row(keys, r)).transpose()? else {
+        return Ok(None);
+    };
+    // The index is a clear column: a row that answers for another plate (an index copied
+    // from another row) is damage, never a silent wrong answer.
+    if vehicle.plate.canonical != plate.canonical {
+        return Err(Error::Integrity {
+            entity: TABLE.entity,
+            record_id: vehicle.id,
+        });
+    }
+    Ok(Some(vehicle))
 }
 
 /// Whether a vehicle with this id exists.

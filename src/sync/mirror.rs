@@ -23,6 +23,11 @@ pub(crate) struct Mirrored {
     pub fields: Map<String, Value>,
 }
 
+/// Keys of the sealed copies of the clear `version` and `deleted` columns (no field is
+/// named with two underscores).
+const SEALED_VERSION: &str = "__version";
+const SEALED_DELETED: &str = "__deleted";
+
 fn mirror_id(entity: &str, record_id: &str) -> String {
     format!("{entity}:{record_id}")
 }
@@ -44,10 +49,19 @@ pub(crate) fn get(
     };
     let seal = RowSeal::new(keys, &MIRROR, &id);
     let json = take(&mut seal.open(sealed)?, 0).ok_or_else(|| seal.integrity_error())?;
-    let fields = match serde_json::from_str(&json) {
+    let mut fields = match serde_json::from_str(&json) {
         Ok(Value::Object(m)) => m,
         _ => return Err(seal.integrity_error()),
     };
+    // The version and the deleted flag steer the merge: their sealed copies must match the
+    // clear columns (entries written before the copies existed have none).
+    let sealed_version = fields.remove(SEALED_VERSION);
+    let sealed_deleted = fields.remove(SEALED_DELETED);
+    if let (Some(v), Some(d)) = (sealed_version, sealed_deleted) {
+        if v.as_i64() != Some(version) || d.as_bool() != Some(deleted) {
+            return Err(seal.integrity_error());
+        }
+    }
     Ok(Some(Mirrored {
         version,
         deleted,
@@ -64,7 +78,10 @@ pub(crate) fn put(
     m: &Mirrored,
 ) -> Result<()> {
     let id = mirror_id(entity, record_id);
-    let json = Value::Object(m.fields.clone()).to_string();
+    let mut payload = m.fields.clone();
+    payload.insert(SEALED_VERSION.into(), m.version.into());
+    payload.insert(SEALED_DELETED.into(), m.deleted.into());
+    let json = Value::Object(payload).to_string();
     let sealed = RowSeal::new(keys, &MIRROR, &id).seal(&[Some(&json)])?;
     conn.prepare_cached(
         "INSERT INTO sync_mirror (id, entity, record_id, version, deleted, sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6)

@@ -97,7 +97,17 @@ pub(crate) fn record(
         return Ok(());
     }
     let change_id = uuid::Uuid::new_v4().to_string();
-    let json = Value::Object(fields).to_string();
+    let op_name = match op {
+        Op::Upsert => "upsert",
+        Op::Delete => "delete",
+    };
+    // The clear entity, record id and operation steer the push: sealed copies go with the
+    // fields and are checked on every read.
+    let mut payload = fields;
+    payload.insert(SEALED_ENTITY.into(), entity.as_str().into());
+    payload.insert(SEALED_RECORD.into(), record_id.into());
+    payload.insert(SEALED_OP.into(), op_name.into());
+    let json = Value::Object(payload).to_string();
     let sealed = RowSeal::new(keys, &OUTBOX, &change_id).seal(&[Some(&json)])?;
     conn.prepare_cached(
         "INSERT INTO sync_outbox (id, entity, record_id, op, created_at, sealed)
@@ -107,14 +117,37 @@ pub(crate) fn record(
         change_id,
         entity.as_str(),
         record_id,
-        match op {
-            Op::Upsert => "upsert",
-            Op::Delete => "delete",
-        },
+        op_name,
         now_millis(),
         sealed
     ])?;
     Ok(())
+}
+
+/// Keys of the sealed copies of the clear columns (no field is named with two
+/// underscores).
+const SEALED_ENTITY: &str = "__entity";
+const SEALED_RECORD: &str = "__record_id";
+const SEALED_OP: &str = "__op";
+
+/// The change's fields, once its sealed copies of the clear columns are checked against
+/// them and removed; `None` on a mismatch. Entries written before the copies existed have
+/// none and pass as they are.
+fn checked_fields(
+    mut payload: Map<String, Value>,
+    entity: &str,
+    record_id: &str,
+    op: &str,
+) -> Option<Map<String, Value>> {
+    let copies = [
+        (payload.remove(SEALED_ENTITY), entity),
+        (payload.remove(SEALED_RECORD), record_id),
+        (payload.remove(SEALED_OP), op),
+    ];
+    copies
+        .iter()
+        .all(|(copy, clear)| copy.as_ref().is_none_or(|c| c.as_str() == Some(*clear)))
+        .then_some(payload)
 }
 
 /// A pending change, opened.
@@ -150,7 +183,9 @@ pub(crate) fn pending(
         let seal = RowSeal::new(keys, &OUTBOX, &change_id);
         let json = take(&mut seal.open(sealed)?, 0).ok_or_else(|| seal.integrity_error())?;
         let fields = match serde_json::from_str(&json) {
-            Ok(Value::Object(m)) => m,
+            Ok(Value::Object(m)) => {
+                checked_fields(m, &entity, &record_id, &op).ok_or_else(|| seal.integrity_error())?
+            }
             _ => return Err(seal.integrity_error()),
         };
         Ok(PendingChange {
@@ -243,7 +278,10 @@ pub(crate) fn coalesce_upserts(
         let seal = RowSeal::new(keys, &OUTBOX, &change_id);
         let json = take(&mut seal.open(sealed)?, 0).ok_or_else(|| seal.integrity_error())?;
         match serde_json::from_str(&json) {
-            Ok(Value::Object(m)) => fields.extend(m),
+            Ok(Value::Object(m)) => fields.extend(
+                checked_fields(m, entity.as_str(), record_id, "upsert")
+                    .ok_or_else(|| seal.integrity_error())?,
+            ),
             _ => return Err(seal.integrity_error()),
         }
     }
