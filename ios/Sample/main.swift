@@ -123,6 +123,9 @@ func run(in tmp: URL) async throws {
         case .started: seen.append("started")
         case .pushed: seen.append("pushed")
         case .pulled: seen.append("pulled")
+        // The backend's past changed (restored or wiped): everything was pulled again and
+        // what it lacked is pushed again in the same sync. Not expected on a fresh backend.
+        case let .reconciled(reason, repushed): seen.append("reconciled (\(reason), \(repushed) re-pushed)")
         case .finished: seen.append("finished")
         case .failed: seen.append("failed")
         }

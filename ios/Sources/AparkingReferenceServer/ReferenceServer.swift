@@ -155,6 +155,26 @@ public final class ReferenceServer: @unchecked Sendable {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, fds[1], 2)
+        // The child starts with no signal blocked and SIGTERM and SIGINT at their default
+        // action. Without this it inherits the calling thread's mask, and the threads of
+        // Swift's cooperative pool (an `async` test) block nearly every signal: such a
+        // server ignored `stop()`'s SIGTERM and died only by the SIGKILL 10 s later.
+        #if os(Linux)
+        var attributes = posix_spawnattr_t()
+        #else
+        var attributes: posix_spawnattr_t?
+        #endif
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var unblocked = sigset_t()
+        sigemptyset(&unblocked)
+        posix_spawnattr_setsigmask(&attributes, &unblocked)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        sigaddset(&defaults, SIGTERM)
+        sigaddset(&defaults, SIGINT)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         let cArgv = argv.map { strdup($0) } + [nil]
         let cEnv = environment.map { strdup($0) } + [nil]
         defer {
@@ -162,7 +182,7 @@ public final class ReferenceServer: @unchecked Sendable {
             cEnv.forEach { free($0) }
         }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, argv[0], &actions, nil, cArgv, cEnv)
+        let rc = posix_spawn(&pid, argv[0], &actions, &attributes, cArgv, cEnv)
         close(fds[1])
         guard rc == 0 else {
             close(fds[0])

@@ -218,6 +218,46 @@ private func syncIsFinished(_ event: SyncEvent) -> Bool {
     return false
 }
 
+/// The `.reconciled` events, as (reason, repushed).
+private func syncReconciled(_ events: [SyncEvent]) -> [(reason: ReconcileReason, repushed: Int64)] {
+    events.compactMap { event in
+        if case let .reconciled(reason, repushed) = event { return (reason, repushed) }
+        return nil
+    }
+}
+
+/// A short name of each event, for failure messages (an exhaustive switch: a case added in
+/// Rust breaks the build here until a test covers it).
+private func syncEventName(_ event: SyncEvent) -> String {
+    switch event {
+    case .started: "started"
+    case let .pushed(count): "pushed(\(count))"
+    case let .pulled(count): "pulled(\(count))"
+    case let .reconciled(reason, repushed): "reconciled(\(syncReasonName(reason)), \(repushed))"
+    case .finished: "finished"
+    case .failed: "failed"
+    }
+}
+
+/// The same for the reasons of a reconciliation.
+private func syncReasonName(_ reason: ReconcileReason) -> String {
+    switch reason {
+    case .newGeneration: "newGeneration"
+    case .cursorRefused: "cursorRefused"
+    case .versionWentBack: "versionWentBack"
+    }
+}
+
+/// The same for the resolutions in the conflict log.
+private func syncResolutionName(_ resolution: ConflictResolution) -> String {
+    switch resolution {
+    case .serverWon: "serverWon"
+    case .localWon: "localWon"
+    case .deleteWon: "deleteWon"
+    case .merged: "merged"
+    }
+}
+
 // MARK: - Tests
 
 final class SyncClientTests: StoreTestCase {
@@ -225,6 +265,8 @@ final class SyncClientTests: StoreTestCase {
     private var devices: [SyncDevice] = []
     private var subscriptions: [Subscription] = []
     private var otherStores: [Store] = []
+    /// Backends a test starts besides the one of setUp (stopped in tearDown).
+    private var otherServers: [ReferenceServer] = []
 
     override func setUpWithError() throws {
         try super.setUpWithError()
@@ -250,6 +292,8 @@ final class SyncClientTests: StoreTestCase {
         devices = []
         otherStores.forEach { try? $0.shutdown() }
         otherStores = []
+        otherServers.forEach { $0.stop() }
+        otherServers = []
         server?.stop()
         server = nil
         try super.tearDownWithError()
@@ -742,6 +786,111 @@ final class SyncClientTests: StoreTestCase {
         XCTAssertEqual(observer.events.count, seen, "no sync after stopAutoSync")
         XCTAssertEqual(try a.sync.pendingChanges(), 1)
         a.sync.stopAutoSync() // twice is harmless
+    }
+
+    // MARK: A backend whose past changed, and records merged (issue #16)
+
+    /// Another reference backend of account `acct-1` (same token), with its data in
+    /// `dataDirectory` and no policy file; stopped in tearDown.
+    private func startBackend(_ dataDirectory: URL) throws -> ReferenceServer {
+        let backend = try ReferenceServer(dataDirectory: dataDirectory, arguments: ["--token", "\(syncToken):acct-1"])
+        otherServers.append(backend)
+        return backend
+    }
+
+    func testAWipedBackendIsReconciledTheStoreRepushesWhatItLackedAndANewDeviceGetsItBack() async throws {
+        let network = NetworkConfig(retryBaseDelayMs: 5, retryMaxDelayMs: 50)
+        let first = try startBackend(dir.appendingPathComponent("backend-d1", isDirectory: true))
+        let a = try device("a", config: SyncConfig(endpoint: first.baseURL, network: network))
+        let added = try ["123ABC02", "777KKK01"].map { try a.store.addVehicle(vehicle: NewVehicle(plate: $0, make: "Kia")) }
+        let pushed = try await a.sync.sync()
+        XCTAssertEqual(pushed.pushed, 2, "\(pushed)")
+        XCTAssertEqual(pushed.pending, 0, "\(pushed)")
+
+        // The backend is wiped: stopped, and started again with a fresh data directory (so a
+        // fresh dataset generation), for the same account and token.
+        first.stop()
+        let second = try startBackend(dir.appendingPathComponent("backend-d2", isDirectory: true))
+        let config = SyncConfig(endpoint: second.baseURL, network: network)
+        let again = try SyncClient(store: a.store, config: config, authProvider: SyncTokenProvider())
+        devices.append(SyncDevice(store: a.store, sync: again))
+        let events = again.events()
+        let summary = try await again.sync()
+        var seen: [SyncEvent] = []
+        for await event in events {
+            seen.append(event)
+            if syncIsFinished(event) || syncIsFailed(event) { break }
+        }
+        let names = seen.map(syncEventName)
+        XCTAssertEqual(seen.last, .finished(summary: summary), "\(names)")
+        let reconciled = syncReconciled(seen)
+        XCTAssertEqual(reconciled.count, 1, "the store noticed the backend's lost past once: \(names)")
+        if let (reason, repushed) = reconciled.first {
+            XCTAssertTrue([.cursorRefused, .newGeneration].contains(reason), "\(names)")
+            XCTAssertGreaterThanOrEqual(repushed, 2, "both vehicles queued again: \(names)")
+        }
+        XCTAssertGreaterThanOrEqual(summary.pushed, 2, "and pushed in the same sync: \(summary)")
+        XCTAssertEqual(summary.pending, 0, "\(summary)")
+        XCTAssertEqual(try again.pendingChanges(), 0)
+        XCTAssertEqual(Set(try a.store.listVehicles().map(\.id)), Set(added.map(\.id)), "nothing lost locally")
+
+        // Reconciled once: the next sync is an ordinary one.
+        let observer = SyncRecordingObserver()
+        keep(again.subscribe(observer: observer))
+        let next = try await again.sync()
+        XCTAssertEqual(syncReconciled(observer.events).count, 0, "\(observer.events.map(syncEventName))")
+        XCTAssertEqual(next.pushed, 0, "\(next)")
+        XCTAssertEqual(next.pending, 0, "\(next)")
+
+        // A new device of the account on the wiped backend gets both vehicles back, once.
+        let fresh = try device("fresh", config: config)
+        let pulled = try await fresh.sync.sync()
+        XCTAssertEqual(pulled.pulled, 2, "\(pulled)")
+        let onFresh = try fresh.store.listVehicles()
+        XCTAssertEqual(onFresh.count, 2, "\(onFresh)")
+        XCTAssertEqual(Set(onFresh.map(\.id)), Set(added.map(\.id)), "the same records, with their ids")
+        XCTAssertEqual(Set(onFresh.map(\.plate.canonical)), Set(added.map(\.plate.canonical)))
+        XCTAssertEqual(try fresh.sync.pendingChanges(), 0)
+        XCTAssertEqual(try again.pendingChanges(), 0)
+    }
+
+    func testANumberCorrectedToOneAddedOfflineOnAnotherDeviceMergesTheTwoDocumentsLoggedMerged() async throws {
+        let a = try device("a")
+        let b = try device("b")
+        let shared = try a.store.addDocument(document: NewDocument(kind: .driverLicence, number: "DL10000001"))
+        _ = try await a.sync.sync()
+        _ = try await b.sync.sync()
+        XCTAssertEqual(try b.store.listDocuments().map(\.id), [shared.id])
+
+        // B adds DL10000002 offline; A corrects its licence to that very number and syncs first.
+        let added = try b.store.addDocument(document: NewDocument(kind: .driverLicence, number: "DL10000002"))
+        _ = try a.store.updateDocument(id: shared.id, patch: DocumentPatch(number: "DL10000002"))
+        _ = try await a.sync.sync()
+        for device in [b, a, b] {
+            _ = try await device.sync.sync()
+        }
+
+        for (name, device) in [("A", a), ("B", b)] {
+            let documents = try device.store.listDocuments()
+            XCTAssertEqual(documents.map(\.id), [shared.id], "\(name): one licence, with the server's id")
+            XCTAssertEqual(documents.first?.number, "DL10000002", name)
+            XCTAssertEqual(try device.sync.pendingChanges(), 0, "\(name): nothing stuck")
+        }
+        XCTAssertNil(try b.store.getDocument(id: added.id), "B's record was merged away")
+
+        let log = try b.sync.conflicts()
+        let merged = try XCTUnwrap(
+            log.first { $0.resolution == .merged },
+            "the merge is in B's conflict log: \(log.map { syncResolutionName($0.resolution) })"
+        )
+        XCTAssertEqual(merged.entity, "document")
+        XCTAssertEqual(merged.recordId, added.id, "the record merged away")
+        XCTAssertEqual(merged.remoteValue, shared.id, "the record it went into")
+        XCTAssertNil(merged.field, "a whole record, not a field")
+        let fields = try XCTUnwrap(merged.localValue.flatMap { $0.data(using: .utf8) })
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: fields) as? [String: Any], "a JSON object")
+        XCTAssertEqual(object["number"] as? String, "DL10000002", "the merged-away record's fields: \(object)")
+        XCTAssertFalse(try a.sync.conflicts().contains { $0.resolution == .merged }, "A merged nothing")
     }
 
     // MARK: Swift-specific
