@@ -146,7 +146,10 @@ fn checked_fields(
     ];
     copies
         .iter()
-        .all(|(copy, clear)| copy.as_ref().is_none_or(|c| c.as_str() == Some(*clear)))
+        .all(|(copy, clear)| match copy {
+            None => true,
+            Some(c) => c.as_str() == Some(*clear),
+        })
         .then_some(payload)
 }
 
