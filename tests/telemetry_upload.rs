@@ -245,3 +245,52 @@ async fn nothing_is_sent_before_acceptance() {
         "no request at all"
     );
 }
+
+/// Issue #11, point 1: a queued event's clear purpose column is what a withdrawal purges
+/// by; an event whose column was edited to another purpose escapes the purge, and is then
+/// dropped unsent because its sealed purpose differs.
+#[tokio::test]
+async fn an_event_whose_purpose_column_was_edited_is_never_sent() {
+    let (dir, path) = temp_store_path();
+    let store = open(&path, &key(1));
+    let server = ReferenceServer::start(ServerConfig::default()).expect("server starts");
+    let consent = consent_with_policy(&store, 3);
+    consent
+        .accept_policy(3, Purpose::ALL.to_vec(), context())
+        .unwrap();
+    let telemetry = Telemetry::new(Arc::clone(&store), fast_config(&server.base_url())).unwrap();
+    telemetry.record(TelemetryEvent::ScreenView {
+        screen: "parking_map".into(),
+    });
+    assert!(telemetry.flush(10_000));
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    assert_eq!(
+        conn.execute(
+            "UPDATE telemetry_events SET purpose = 'connection_diagnostics'",
+            []
+        )
+        .unwrap(),
+        1
+    );
+    drop(conn);
+    consent
+        .withdraw(vec![Purpose::ServiceImprovement], context())
+        .unwrap();
+    assert_eq!(
+        telemetry.pending_events(None).unwrap(),
+        1,
+        "the purge missed it"
+    );
+    telemetry.upload().await.unwrap();
+    let stats = server.stats();
+    // Not sent at all: not stored, and not even received and suppressed by the backend
+    // under the withdrawal's deletion request.
+    assert_eq!(
+        (stats.events_stored, stats.suppressed_events),
+        (0, 0),
+        "and it was not sent"
+    );
+    assert_eq!(telemetry.pending_events(None).unwrap(), 0, "it was dropped");
+    telemetry.shutdown();
+    drop(dir);
+}

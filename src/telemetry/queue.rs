@@ -281,23 +281,41 @@ pub(crate) fn oldest_events(
     max_bytes: u64,
 ) -> Result<Vec<(i64, String, String)>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, id, size, sealed FROM telemetry_events ORDER BY seq LIMIT ?1",
+        "SELECT seq, id, size, sealed, purpose FROM telemetry_events ORDER BY seq LIMIT ?1",
     )?;
     let mut rows = stmt.query([max_events])?;
     let mut out = Vec::new();
     let mut bytes = 0u64;
     while let Some(row) = rows.next()? {
-        let (seq, id, size, sealed): (i64, String, i64, SealedCell) =
-            (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+        let (seq, id, size, sealed, purpose): (i64, String, i64, SealedCell, String) = (
+            row.get(0)?,
+            row.get(1)?,
+            row.get(2)?,
+            row.get(3)?,
+            row.get(4)?,
+        );
         if !out.is_empty() && bytes + size as u64 > max_bytes {
             break;
         }
         bytes += size as u64;
         let seal = RowSeal::new(keys, &EVENTS, &id);
-        match seal.open(sealed).map(|mut f| take(&mut f, 0)) {
-            Ok(Some(json)) => out.push((seq, id, json)),
+        // The clear purpose (what a withdrawal purges by) must be the sealed event's: an
+        // event whose purpose column was edited escaped its purge, and is never sent.
+        let opened = seal
+            .open(sealed)
+            .ok()
+            .and_then(|mut f| take(&mut f, 0))
+            .filter(|json| {
+                serde_json::from_str::<serde_json::Value>(json)
+                    .is_ok_and(|v| v["purpose"].as_str() == Some(purpose.as_str()))
+            });
+        match opened {
+            Some(json) => out.push((seq, id, json)),
             // A damaged event cannot be sent; it is dropped with the batch's ids.
-            _ => out.push((seq, id, String::new())),
+            None => {
+                log::warn!("telemetry: a damaged queued event was dropped unsent");
+                out.push((seq, id, String::new()))
+            }
         }
     }
     Ok(out)
