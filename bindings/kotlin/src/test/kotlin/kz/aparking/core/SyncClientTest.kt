@@ -12,6 +12,7 @@ import kotlin.test.assertFalse
 import kotlin.test.assertNotNull
 import kotlin.test.assertNull
 import kotlin.test.assertTrue
+import kotlin.test.fail
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.TimeoutCancellationException
 import kotlinx.coroutines.async
@@ -188,6 +189,89 @@ class SyncClientTest {
         assertEquals(ConflictResolution.DELETE_WON, deleted.resolution)
         assertEquals(id, deleted.recordId)
         assertNull(deleted.field)
+    }
+
+    @Test
+    fun `the same document number on two devices is MERGED`() {
+        val a = device("a")
+        val b = device("b")
+        val shared = a.store.addDocument(NewDocument(kind = DocumentKind.DRIVER_LICENCE, number = "DL10000001"))
+        a.syncNow()
+        b.syncNow()
+        assertEquals(listOf(shared.id), b.store.listDocuments().map { it.id })
+        // B adds DL10000002 offline; A corrects its licence to that very number and syncs first.
+        val added = b.store.addDocument(NewDocument(kind = DocumentKind.DRIVER_LICENCE, number = "DL10000002"))
+        a.store.updateDocument(shared.id, DocumentPatch(number = "DL10000002"))
+        a.syncNow()
+        b.syncNow(); a.syncNow(); b.syncNow()
+
+        for (d in listOf(a, b)) {
+            val docs = d.store.listDocuments()
+            assertEquals(listOf(shared.id), docs.map { it.id }, "one licence with that number, the server's id")
+            assertEquals("DL10000002", docs.single().number)
+            assertEquals(0L, d.sync.pendingChanges(), "nothing stuck")
+        }
+        assertNull(b.store.getDocument(added.id), "B's copy was merged away")
+        val merged = b.sync.conflicts().filter { it.resolution == ConflictResolution.MERGED }
+        val conflict = merged.single()
+        assertEquals("document", conflict.entity)
+        assertEquals(added.id, conflict.recordId, "the record merged away")
+        assertEquals(shared.id, conflict.remoteValue, "the record it was merged into")
+        assertTrue(conflict.localValue.orEmpty().contains("DL10000002"), "its fields: ${conflict.localValue}")
+        assertTrue(a.sync.conflicts().none { it.resolution == ConflictResolution.MERGED }, "A merged nothing")
+    }
+
+    @Test
+    fun `a wiped backend gets the records back and the device reports Reconciled`() {
+        val args = listOf("--token", "$TOKEN:acct-wiped", "--policy", dir.resolve("policy.json").toString())
+        val firstEvents = RecordingObserver()
+        val reconciling = RecordingObserver()
+        openStore(dir.storeFile("wiped-a.db"), CountingKeyProvider.withSeed(71)).use { storeA ->
+            TelemetryUploadTest.ReferenceServerProcess.start(dir.resolve("d1"), args).use { first ->
+                SyncClient(storeA, syncConfig(first.baseUrl, policyKeys = listOf(first.policyPublicKey)), TokenProvider()).use { sync ->
+                    storeA.addVehicle(NewVehicle(plate = "123ABC02", make = "Kia"))
+                    storeA.addVehicle(NewVehicle(plate = "777KKK01", make = "Lada"))
+                    sync.subscribe(firstEvents).use {
+                        val summary = runBlocking { sync.sync() }
+                        assertTrue(summary.pushed >= 2L, "$summary")
+                    }
+                    assertEquals(0L, sync.pendingChanges())
+                }
+            }
+            assertTrue(firstEvents.events.none { it is SyncEvent.Reconciled }, "a first sync reconciles nothing: ${firstEvents.events}")
+            val plates = storeA.listVehicles().map { it.plate.canonical }.sorted()
+
+            // The backend comes back with nothing: a fresh data dir, the same token and account.
+            TelemetryUploadTest.ReferenceServerProcess.start(dir.resolve("d2"), args).use { wiped ->
+                val config = syncConfig(wiped.baseUrl, policyKeys = listOf(wiped.policyPublicKey))
+                SyncClient(storeA, config, TokenProvider()).use { sync ->
+                    sync.subscribe(reconciling).use { runBlocking { sync.sync() } }
+                    val events = reconciling.events.toList()
+                    val reconciled = events.filterIsInstance<SyncEvent.Reconciled>().singleOrNull()
+                        ?: fail("one Reconciled event expected: ${events.map(::describe)}")
+                    assertTrue(
+                        reconciled.reason in setOf(ReconcileReason.CURSOR_REFUSED, ReconcileReason.NEW_GENERATION),
+                        "$reconciled",
+                    )
+                    assertTrue(reconciled.repushed >= 2L, "both vehicles queued again: $reconciled")
+                    assertEquals(SyncEvent.Started, events.first())
+                    assertTrue(events.last() is SyncEvent.Finished, events.map(::describe).toString())
+                    assertTrue(events.indexOf(reconciled) < events.size - 1)
+                    // Everything went up again in the same sync or the next one.
+                    if (sync.pendingChanges() > 0L) runBlocking { sync.sync() }
+                    assertEquals(0L, sync.pendingChanges(), "A has nothing pending")
+                }
+                openStore(dir.storeFile("wiped-b.db"), CountingKeyProvider.withSeed(72)).use { storeB ->
+                    SyncClient(storeB, config, TokenProvider()).use { sync ->
+                        val pulled = runBlocking { sync.sync() }
+                        assertTrue(pulled.pulled >= 2L, "$pulled")
+                    }
+                    assertEquals(plates, storeB.listVehicles().map { it.plate.canonical }.sorted(), "the new device has both")
+                    assertEquals(setOf("Kia", "Lada"), storeB.listVehicles().mapNotNull { it.make }.toSet())
+                }
+            }
+            assertEquals(plates, storeA.listVehicles().map { it.plate.canonical }.sorted(), "A kept its vehicles, no duplicates")
+        }
     }
 
     @Test
@@ -503,6 +587,16 @@ class SyncClientTest {
 
     private companion object {
         const val TOKEN = "token-a"
+
+        /** A name per sync step; exhaustive, so a new SyncEvent variant fails to compile here. */
+        fun describe(event: SyncEvent): String = when (event) {
+            SyncEvent.Started -> "Started"
+            is SyncEvent.Pushed -> "Pushed(${event.count})"
+            is SyncEvent.Pulled -> "Pulled(${event.count})"
+            is SyncEvent.Reconciled -> "Reconciled(${event.reason}, ${event.repushed})"
+            is SyncEvent.Finished -> "Finished"
+            is SyncEvent.Failed -> "Failed(${event.error})"
+        }
 
         /** A valid Ed25519 public key that signs nothing here (RFC 8032, section 7.1, test 1). */
         const val OTHER_POLICY_KEY = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
