@@ -269,3 +269,55 @@ fn a_store_from_before_the_kek_check_gets_it_on_open_and_keeps_telling_wrong_key
         AparkingError::StoreCorrupted { .. }
     ));
 }
+
+/// Issue #11, point 7: an all-zero or all-0xFF KEK (a buffer the keystore never filled) is
+/// refused, and a refused open of a new path leaves no file behind.
+#[test]
+fn a_degenerate_or_unusable_key_is_refused_and_a_new_path_stays_empty() {
+    let (dir, path) = temp_store_path();
+    let refused: [(Arc<dyn aparking_core::KeyProvider>, &str); 4] = [
+        (
+            Arc::new(InMemoryKeyProvider::from_bytes(&[0u8; 32])),
+            "all zero",
+        ),
+        (
+            Arc::new(InMemoryKeyProvider::from_bytes(&[0xFFu8; 32])),
+            "all 0xFF",
+        ),
+        (
+            Arc::new(InMemoryKeyProvider::from_bytes(&[7u8; 31])),
+            "short",
+        ),
+        (Arc::new(UnavailableKey), "unavailable"),
+    ];
+    for (provider, what) in refused {
+        match open_err(&path, provider) {
+            AparkingError::InvalidInput { field, .. } => {
+                assert_eq!(field, "key_encryption_key", "{what}")
+            }
+            AparkingError::KeyUnavailable { .. } => assert_eq!(what, "unavailable"),
+            other => panic!("{what}: {other:?}"),
+        }
+        assert!(
+            files_in(dir.path()).is_empty(),
+            "{what}: no file left behind"
+        );
+    }
+    // A real store is not touched by a refused open either, and a degenerate new KEK is
+    // refused at rotation.
+    let store = open(&path, &key(1));
+    fill_sample(&store);
+    assert!(matches!(
+        store.rotate_key_encryption_key(Arc::new(InMemoryKeyProvider::from_bytes(&[0u8; 32]))),
+        Err(AparkingError::InvalidInput { .. })
+    ));
+    store.close().unwrap();
+    drop(store);
+    let before = std::fs::read(&path).unwrap();
+    assert!(matches!(
+        open_err(&path, Arc::new(InMemoryKeyProvider::from_bytes(&[0u8; 32]))),
+        AparkingError::InvalidInput { .. }
+    ));
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    assert_eq!(open(&path, &key(1)).list_vehicles().unwrap().len(), 3);
+}

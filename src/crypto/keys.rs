@@ -31,6 +31,14 @@ impl KeyEncryptionKey {
                 "must be exactly 32 bytes",
             ));
         }
+        // An all-zero or all-0xFF key is a buffer never filled (a keystore call that
+        // failed silently), not a key.
+        if bytes.iter().all(|b| *b == 0) || bytes.iter().all(|b| *b == 0xFF) {
+            return Err(Error::invalid(
+                "key_encryption_key",
+                "is all zero or all 0xFF bytes: not a key",
+            ));
+        }
         Ok(KeyEncryptionKey(bytes))
     }
 

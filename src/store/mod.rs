@@ -125,10 +125,12 @@ impl Store {
     }
 
     fn open_at(path: &Path, provider: Arc<dyn KeyProvider>) -> Result<OpenStore> {
+        // The key first: a key that cannot be had or is unusable opens nothing (and, for
+        // a new path, creates nothing).
+        let kek = keyring::fetch_kek(provider.as_ref())?;
         let mut conn = db::open_connection(path)?;
         let version = schema::user_version(&conn)?;
         schema::check_supported(version)?;
-        let kek = keyring::fetch_kek(provider.as_ref())?;
         let ring = if version == 0 {
             if !schema::is_empty(&conn)? {
                 return Err(Error::Corrupted("the file is not an aparking store"));
@@ -222,7 +224,21 @@ impl Store {
                 return Ok(existing);
             }
         }
-        let open = Self::open_at(&path, key_provider)?;
+        let existed = path.exists();
+        let open = match Self::open_at(&path, key_provider) {
+            Ok(open) => open,
+            Err(e) => {
+                if !existed {
+                    // A refused open of a new path leaves no file behind.
+                    for suffix in ["", "-wal", "-shm", "-journal"] {
+                        let mut file = path.clone().into_os_string();
+                        file.push(suffix);
+                        let _ = std::fs::remove_file(file);
+                    }
+                }
+                return Err(e.into());
+            }
+        };
         let consent = crate::consent::load_state(&open.conn, &open.ring.keys)?;
         let store = Arc::new(Store {
             path,
