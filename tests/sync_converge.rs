@@ -288,15 +288,18 @@ async fn dates_valid_alone_and_invalid_together_keep_the_servers_and_nothing_is_
             && c.local_value.as_deref() == Some("2025-01-01")));
 }
 
-#[tokio::test]
-async fn a_link_to_a_vehicle_removed_elsewhere_is_dropped_on_the_server_and_every_device() {
-    let (server, account, a, b) = setup();
+/// A vehicle and an unlinked registration certificate made on A, synced to both.
+async fn vehicle_and_certificate(
+    a: &Device,
+    b: &Device,
+    number: &str,
+) -> (aparking_core::Vehicle, aparking_core::Document) {
     let v = add_plate(&a.store, "123ABC02");
     let doc = a
         .store
         .add_document(NewDocument {
             kind: DocumentKind::VehicleRegistrationCertificate,
-            number: "AB123456".into(),
+            number: number.into(),
             issued_on: None,
             expires_on: None,
             vehicle_id: None,
@@ -304,18 +307,30 @@ async fn a_link_to_a_vehicle_removed_elsewhere_is_dropped_on_the_server_and_ever
         .unwrap();
     a.sync.sync().await.unwrap();
     b.sync.sync().await.unwrap();
-    // A removes the vehicle; B, offline, links the certificate to it.
-    a.store.remove_vehicle(v.id.clone()).unwrap();
-    a.sync.sync().await.unwrap();
-    b.store
+    (v, doc)
+}
+
+/// Links `doc` to `vehicle` on device `d`.
+fn link(d: &Device, doc: &str, vehicle: &str) {
+    d.store
         .update_document(
-            doc.id.clone(),
+            doc.to_string(),
             DocumentPatch {
-                vehicle_id: Some(v.id.clone()),
+                vehicle_id: Some(vehicle.to_string()),
                 ..Default::default()
             },
         )
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_link_to_a_vehicle_removed_elsewhere_is_dropped_on_the_server_and_every_device() {
+    let (server, account, a, b) = setup();
+    let (v, doc) = vehicle_and_certificate(&a, &b, "AB123456").await;
+    // A removes the vehicle; B, offline, links the certificate to it.
+    a.store.remove_vehicle(v.id.clone()).unwrap();
+    a.sync.sync().await.unwrap();
+    link(&b, &doc.id, &v.id);
 
     settle(&a, &b).await;
     let on_server = server
@@ -353,29 +368,9 @@ async fn a_link_to_a_vehicle_removed_elsewhere_is_dropped_on_the_server_and_ever
 #[tokio::test]
 async fn a_vehicle_removed_where_its_link_is_unknown_ends_with_no_link_anywhere() {
     let (server, account, a, b) = setup();
-    let v = add_plate(&a.store, "123ABC02");
-    let doc = a
-        .store
-        .add_document(NewDocument {
-            kind: DocumentKind::VehicleRegistrationCertificate,
-            number: "AB654321".into(),
-            issued_on: None,
-            expires_on: None,
-            vehicle_id: None,
-        })
-        .unwrap();
-    a.sync.sync().await.unwrap();
-    b.sync.sync().await.unwrap();
+    let (v, doc) = vehicle_and_certificate(&a, &b, "AB654321").await;
     // A links the certificate; B, which has not pulled the link, removes the vehicle.
-    a.store
-        .update_document(
-            doc.id.clone(),
-            DocumentPatch {
-                vehicle_id: Some(v.id.clone()),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    link(&a, &doc.id, &v.id);
     a.sync.sync().await.unwrap();
     b.store.remove_vehicle(v.id.clone()).unwrap();
     b.sync.sync().await.unwrap();

@@ -37,47 +37,67 @@ impl Rng {
     }
 }
 
-#[tokio::test]
-async fn two_hundred_rounds_with_thirty_percent_faults() {
-    let seed = std::time::SystemTime::now()
+/// A per-run seed from the clock (printed with every failure).
+fn time_seed() -> u64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64
-        | 1;
-    let mut rng = Rng(seed);
+        | 1
+}
+
+/// The backend with one account (`token-a`) and 30 % random faults on every sync request:
+/// 503 and 429 with Retry-After, answers dropped after apply, delays past the client's
+/// timeout, and `extra`.
+fn faulty_server(seed: u64, extra: Vec<Fault>) -> (ReferenceServer, String) {
     let server = ReferenceServer::start(ServerConfig::default()).unwrap();
     let account = server.add_account("token-a");
+    let mut faults = extra;
+    faults.extend([
+        Fault::Status {
+            code: 503,
+            retry_after_secs: Some(0),
+        },
+        Fault::Status {
+            code: 429,
+            retry_after_secs: Some(0),
+        },
+        Fault::DropAfterApply,
+        Fault::Delay(Duration::from_millis(400)), // beyond the client's timeout
+    ]);
     server.inject(FaultPlan::new().random(RandomFaults {
         share: 0.3,
-        faults: vec![
-            Fault::Status {
-                code: 500,
-                retry_after_secs: None,
-            },
-            Fault::Status {
-                code: 503,
-                retry_after_secs: Some(0),
-            },
-            Fault::Status {
-                code: 429,
-                retry_after_secs: Some(0),
-            },
-            Fault::DropAfterApply,
-            Fault::Delay(Duration::from_millis(400)), // beyond the client's timeout
-        ],
+        faults,
         seed,
         target: FaultTarget::PathPrefix("/v1/sync".into()),
     }));
+    (server, account)
+}
+
+/// Two attempts per request, millisecond backoff, a 250 ms request timeout.
+fn faulty_network() -> NetworkConfig {
+    NetworkConfig {
+        max_attempts: 2,
+        retry_base_delay_ms: 1,
+        retry_max_delay_ms: 5,
+        request_timeout_ms: 250,
+        ..NetworkConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn two_hundred_rounds_with_thirty_percent_faults() {
+    let seed = time_seed();
+    let mut rng = Rng(seed);
+    let server_error = Fault::Status {
+        code: 500,
+        retry_after_secs: None,
+    };
+    let (server, account) = faulty_server(seed, vec![server_error]);
     let (_dir, path) = temp_store_path();
     let store = open(&path, &key(1));
     let config = SyncConfig {
-        network: NetworkConfig {
-            max_attempts: 2,
-            retry_base_delay_ms: 1,
-            retry_max_delay_ms: 5,
-            request_timeout_ms: 250,
-            ..NetworkConfig::default()
-        },
+        network: faulty_network(),
         ..SyncConfig::new(server.base_url())
     };
     let sync = SyncClient::new(Arc::clone(&store), config, Arc::new(Token)).unwrap();
@@ -197,38 +217,10 @@ async fn three_devices_with_moves_links_and_removals_under_faults_lose_nothing_u
     use aparking_core::{ConflictResolution, DocumentKind, DocumentPatch, NewDocument};
     const DEVICES: usize = 3;
     const ROUNDS3: u32 = 60;
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
+    let seed = time_seed();
     let mut rng = Rng(seed);
-    let server = ReferenceServer::start(ServerConfig::default()).unwrap();
-    let account = server.add_account("token-a");
-    server.inject(FaultPlan::new().random(RandomFaults {
-        share: 0.3,
-        faults: vec![
-            Fault::Status {
-                code: 503,
-                retry_after_secs: Some(0),
-            },
-            Fault::Status {
-                code: 429,
-                retry_after_secs: Some(0),
-            },
-            Fault::DropAfterApply,
-            Fault::Delay(Duration::from_millis(400)),
-        ],
-        seed,
-        target: FaultTarget::PathPrefix("/v1/sync".into()),
-    }));
-    let network = NetworkConfig {
-        max_attempts: 2,
-        retry_base_delay_ms: 1,
-        retry_max_delay_ms: 5,
-        request_timeout_ms: 250,
-        ..NetworkConfig::default()
-    };
+    let (server, account) = faulty_server(seed, Vec::new());
+    let network = faulty_network();
     let mut dirs = Vec::new();
     let mut devices = Vec::new();
     for d in 0..DEVICES {

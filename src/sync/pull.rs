@@ -135,6 +135,33 @@ fn remote_fields(change: &Value) -> Option<FieldMap> {
         .collect()
 }
 
+/// Logs the fields a merge settled, each with the side whose value was kept.
+fn log_field_conflicts(
+    conn: &Connection,
+    keys: &StoreKeys,
+    entity: &str,
+    id: &str,
+    settled: &[super::merge::FieldConflict],
+) -> Result<()> {
+    for c in settled {
+        let resolution = match c.kept {
+            Winner::Server => ConflictResolution::ServerWon,
+            Winner::Local => ConflictResolution::LocalWon,
+        };
+        conflicts::log(
+            conn,
+            keys,
+            entity,
+            id,
+            Some(&c.field),
+            c.local.as_deref(),
+            c.remote.as_deref(),
+            resolution,
+        )?;
+    }
+    Ok(())
+}
+
 /// Whether the record is on the server as this store last saw it (a live mirror).
 fn is_synced(conn: &Connection, keys: &StoreKeys, entity: &str, id: &str) -> Result<bool> {
     Ok(mirror::get(conn, keys, entity, id)?.is_some_and(|m| !m.deleted))
@@ -498,22 +525,7 @@ fn apply_one(
                         extra_conflicts += revert_unique(conn, keys, entity, &other)?;
                     } else if let Some(other_fields) = local(conn, keys, entity_name, &other)? {
                         let folded = merge(None, &other_fields, &merged.fields, winner);
-                        for c in &folded.conflicts {
-                            let resolution = match c.kept {
-                                Winner::Server => ConflictResolution::ServerWon,
-                                Winner::Local => ConflictResolution::LocalWon,
-                            };
-                            conflicts::log(
-                                conn,
-                                keys,
-                                entity_name,
-                                id,
-                                Some(&c.field),
-                                c.local.as_deref(),
-                                c.remote.as_deref(),
-                                resolution,
-                            )?;
-                        }
+                        log_field_conflicts(conn, keys, entity_name, id, &folded.conflicts)?;
                         extra_conflicts += folded.conflicts.len() as u64;
                         merged.to_push.extend(folded.to_push);
                         merged.fields = folded.fields;
@@ -527,22 +539,7 @@ fn apply_one(
                     }
                 }
             }
-            for c in &merged.conflicts {
-                let resolution = match c.kept {
-                    Winner::Server => ConflictResolution::ServerWon,
-                    Winner::Local => ConflictResolution::LocalWon,
-                };
-                conflicts::log(
-                    conn,
-                    keys,
-                    entity_name,
-                    id,
-                    Some(&c.field),
-                    c.local.as_deref(),
-                    c.remote.as_deref(),
-                    resolution,
-                )?;
-            }
+            log_field_conflicts(conn, keys, entity_name, id, &merged.conflicts)?;
             write(conn, keys, entity_name, id, &merged.fields)?;
             outbox::replace_upserts(conn, keys, entity, id, to_json(&merged.to_push))?;
             merged.conflicts.len() as u64
