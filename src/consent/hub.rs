@@ -44,6 +44,32 @@ impl ConsentHub {
         self.revocations[purpose.index()].load(Ordering::Acquire)
     }
 
+    /// `UndeclaredHost` unless `host` is one the policy in force declares for `channel`
+    /// (or loopback): the check before every request that carries personal data or
+    /// telemetry (law No. 94-V, Art. 12). Reads the policy under the lock, without a copy.
+    pub fn require_declared_host(
+        &self,
+        host: &str,
+        channel: super::DataChannel,
+    ) -> crate::error::Result<()> {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let declared = state
+            .policy_in_force
+            .as_ref()
+            .map_or(&[][..], |p| p.declared_hosts(channel));
+        if super::host_is_declared(host, declared) {
+            return Ok(());
+        }
+        log::warn!(
+            "{} refused: the policy in force does not declare the endpoint's host",
+            channel.as_str()
+        );
+        Err(crate::error::Error::UndeclaredHost {
+            host: host.to_string(),
+            channel: channel.as_str(),
+        })
+    }
+
     /// The last computed state.
     pub fn state(&self) -> ConsentState {
         self.state

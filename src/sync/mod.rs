@@ -625,12 +625,11 @@ impl SyncClient {
         let mut seen = std::collections::HashSet::new();
         // While reconciling: every record the backend listed.
         let mut listed: std::collections::HashSet<(String, String)> = Default::default();
-        let reconciling = reconcile.is_some();
+        let mut reconciling = reconcile.is_some();
         if reconciling {
             self.blocking(|s| s.write(|tx, _| mirror::set_cursor(tx, None)))
                 .await?;
         }
-        let mut reconciling = reconciling;
         let known_generation = self
             .blocking(|s| s.read(|c, _| mirror::generation(c)))
             .await?;
@@ -819,26 +818,6 @@ impl SyncClient {
         Ok(conflicts as u64)
     }
 
-    /// `UndeclaredHost` unless the endpoint's host is one the policy in force declares for
-    /// `channel` (or loopback).
-    fn check_declared_host(&self, channel: crate::consent::DataChannel) -> Result<()> {
-        let policy = self.store.consent_hub().state().policy_in_force;
-        let declared = policy
-            .as_ref()
-            .map_or(&[][..], |p| p.declared_hosts(channel));
-        if crate::consent::host_is_declared(&self.host, declared) {
-            return Ok(());
-        }
-        log::warn!(
-            "sync: {} refused: the policy in force does not declare the endpoint's host",
-            channel.as_str()
-        );
-        Err(Error::UndeclaredHost {
-            host: self.host.clone(),
-            channel: channel.as_str(),
-        })
-    }
-
     fn check_cancelled(&self) -> Result<()> {
         if self.cancelled.load(Ordering::Acquire) {
             return Err(Error::SyncCancelled);
@@ -899,7 +878,9 @@ impl SyncClient {
         if let Auth::Account(_) = auth {
             // Personal data go only to a host the policy in force declares (law No. 94-V,
             // Art. 12): checked before anything is sent or any token is fetched.
-            self.check_declared_host(crate::consent::DataChannel::Personal)?;
+            self.store
+                .consent_hub()
+                .require_declared_host(&self.host, crate::consent::DataChannel::Personal)?;
         }
         let compressed = match body {
             Some(body) => {

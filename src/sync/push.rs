@@ -121,9 +121,6 @@ fn take_corrections(
     };
     let mut changed = 0;
     for (name, value) in corrected {
-        if !change.fields.contains_key(name) || !(value.is_null() || value.is_string()) {
-            continue; // only fields this change sent, as strings or null
-        }
         let server = value.as_str().map(str::to_string);
         let here = local.get(name).cloned().flatten();
         if here == server {
@@ -212,14 +209,17 @@ pub(crate) fn apply_results(
                     // Fields the backend set otherwise (a link to a vehicle that is not
                     // live any more): taken here too, the local value logged.
                     if let Some(corrected) = result["fields"].as_object() {
-                        applied.resolved += take_corrections(conn, keys, change, corrected)?;
-                        for (name, value) in corrected {
-                            if change.fields.contains_key(name)
-                                && (value.is_null() || value.is_string())
-                            {
-                                fields.insert(name.clone(), value.clone());
-                            }
-                        }
+                        // Only fields this change sent, as strings or null.
+                        let corrected: Map<String, Value> = corrected
+                            .iter()
+                            .filter(|(name, value)| {
+                                change.fields.contains_key(*name)
+                                    && (value.is_null() || value.is_string())
+                            })
+                            .map(|(name, value)| (name.clone(), value.clone()))
+                            .collect();
+                        applied.resolved += take_corrections(conn, keys, change, &corrected)?;
+                        fields.extend(corrected);
                     }
                     Mirrored {
                         version,

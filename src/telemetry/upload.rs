@@ -162,18 +162,9 @@ impl Uploader {
         let mut summary = UploadSummary::default();
         // Telemetry goes only to a host the policy in force declares for it (law No. 94-V,
         // Art. 12); nothing is sent and the queue stays as it is otherwise.
-        let channel = crate::consent::DataChannel::Telemetry;
-        let policy = store.consent_hub().state().policy_in_force;
-        let declared = policy
-            .as_ref()
-            .map_or(&[][..], |p| p.declared_hosts(channel));
-        if !crate::consent::host_is_declared(&self.host, declared) {
-            log::warn!("telemetry upload refused: the policy in force does not declare the endpoint's host");
-            return Err(Error::UndeclaredHost {
-                host: self.host.clone(),
-                channel: channel.as_str(),
-            });
-        }
+        store
+            .consent_hub()
+            .require_declared_host(&self.host, crate::consent::DataChannel::Telemetry)?;
 
         loop {
             // Deletion requests go first, and are looked for again before every batch: a
