@@ -58,6 +58,16 @@ pub(crate) enum Error {
     UntrustedPolicy(&'static str),
     #[error("crypto failure: {0}")]
     Crypto(&'static str),
+    /// Sync: the backend says the account was erased since this device last synced.
+    #[error("the account was erased on another device")]
+    AccountErased,
+    /// Sync: a pulled value (plate, number) is still held by another synced local record,
+    /// whose own newer change is further on in the pull. The pull retries it later.
+    #[error("a pulled {entity}'s plate or number is still held by another local record")]
+    UniqueHeld {
+        entity: &'static str,
+        holder: String,
+    },
     #[error("internal: {0}")]
     Internal(&'static str),
     #[error("{0}")]
@@ -121,6 +131,12 @@ pub enum AparkingError {
     /// The sync was cancelled; what it saved stays saved, the next sync carries on.
     #[error("the sync was cancelled")]
     SyncCancelled,
+    /// The account was erased (on another device, or by the operator) since this device
+    /// last synced. The SDK has already deleted this device's copy of the account's data
+    /// (as `deleteAllUserData` does) and pushes none of it back; the app should sign the
+    /// user out. The next sync starts afresh on the empty store.
+    #[error("the account was erased on another device; its data on this device were deleted")]
+    AccountErased,
     /// The backend could not be reached or kept failing after retries. Nothing is lost;
     /// try again after `retry_after_ms` when given.
     #[error("network failure: {reason}")]
@@ -211,6 +227,11 @@ impl From<Error> for AparkingError {
             },
             Error::Internal(what) => AparkingError::Internal {
                 reason: what.to_string(),
+            },
+            Error::AccountErased => AparkingError::AccountErased,
+            Error::UniqueHeld { .. } => AparkingError::Network {
+                reason: "the backend's records hold one plate or number twice".to_string(),
+                retry_after_ms: None,
             },
             Error::Api(e) => e,
             Error::Sqlite(e) => from_sqlite(&e),

@@ -40,7 +40,7 @@ pub use store::{delete_store_files, move_store_aside, Store, StoreInfo};
 pub use subscription::Subscription;
 pub use sync::{
     AuthProvider, AuthProviderError, ConflictResolution, ReconcileReason, SyncClient, SyncConfig,
-    SyncConflict, SyncEvent, SyncObserver, SyncSummary,
+    SyncConflict, SyncEvent, SyncObserver, SyncStatus, SyncSummary,
 };
 pub use telemetry::{
     ConnectionComplaint, NetworkSample, NetworkType, Telemetry, TelemetryConfig, TelemetryCounters,

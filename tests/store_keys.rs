@@ -244,10 +244,14 @@ fn a_store_from_before_the_kek_check_gets_it_on_open_and_keeps_telling_wrong_key
     fill_sample(&store);
     store.close().unwrap();
     drop(store);
-    // What schema v8 had: no tag.
+    // What schema v8 had: no tag (nor what v10 added).
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute_batch("ALTER TABLE key_check DROP COLUMN kek_check; PRAGMA user_version = 8;")
-        .unwrap();
+    conn.execute_batch(
+        "ALTER TABLE key_check DROP COLUMN kek_check;
+         ALTER TABLE sync_state DROP COLUMN account_erasures;
+         PRAGMA user_version = 8;",
+    )
+    .unwrap();
     drop(conn);
     assert_eq!(
         open_err(&path, key(2)),

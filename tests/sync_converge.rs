@@ -392,3 +392,262 @@ async fn a_vehicle_removed_where_its_link_is_unknown_ends_with_no_link_anywhere(
         None
     );
 }
+
+fn set_plate(d: &Device, id: &str, plate: &str) {
+    let patch = VehiclePatch {
+        plate: Some(plate.into()),
+        ..Default::default()
+    };
+    d.store.update_vehicle(id.to_string(), patch).unwrap();
+}
+
+fn rename(d: &Device, id: &str, nickname: &str) {
+    let patch = VehiclePatch {
+        nickname: Some(nickname.into()),
+        ..Default::default()
+    };
+    d.store.update_vehicle(id.to_string(), patch).unwrap();
+}
+
+/// A hands vehicle Y's plate to vehicle X (Y first moves to a third plate) and edits Y
+/// again afterwards, so the pull lists X, holding the plate B's copy of Y still has,
+/// before Y's move. Returns (X, Y).
+async fn hand_plate_over(a: &Device, b: &Device) -> (String, String) {
+    let x = add_plate(&a.store, "123ABC02").id;
+    let y = add_plate(&a.store, "456DEF03").id;
+    a.sync.sync().await.unwrap();
+    b.sync.sync().await.unwrap();
+    set_plate(a, &y, "789GHK04");
+    set_plate(a, &x, "456DEF03");
+    rename(a, &y, "later");
+    a.sync.sync().await.unwrap();
+    (x, y)
+}
+
+/// A plate handed from one vehicle to another, pulled before the holder's own move: the
+/// pull applies the move first and then the handed plate, in one page; nothing is
+/// skipped and the devices agree.
+#[tokio::test]
+async fn a_plate_handed_to_another_vehicle_is_pulled_before_the_holders_move() {
+    let (server, account, a, b) = setup();
+    let (x, y) = hand_plate_over(&a, &b).await;
+    let summary = b.sync.sync().await.unwrap();
+    assert_eq!(summary.rejected, 0, "nothing skipped: {summary:?}");
+    assert_eq!(vehicles(&b), vehicles(&a));
+    let plate = |id: &str| {
+        b.store
+            .get_vehicle(id.into())
+            .unwrap()
+            .unwrap()
+            .plate
+            .canonical
+    };
+    assert_eq!(plate(&x), "456DEF03");
+    assert_eq!(plate(&y), "789GHK04");
+    assert_eq!(live_on_server(&server, &account, "vehicle"), 2);
+    settle(&a, &b).await;
+}
+
+/// The same with the handed plate and the holder's move on two pages (500 other vehicles
+/// between them), and the pull cut short after the first (the second page's request
+/// fails): the saved cursor stays before the first page, so the next sync fetches the
+/// handed plate again and nothing is lost.
+#[tokio::test]
+async fn a_handed_plate_waiting_across_pages_survives_a_pull_cut_short() {
+    use aparking_server::{Fault, FaultPlan};
+    let server = ReferenceServer::start(ServerConfig::default()).unwrap();
+    server.add_account(TOKEN);
+    let a = device(&server, 1);
+    let (dir, path) = temp_store_path();
+    let store = open(&path, &key(2));
+    let network = aparking_core::NetworkConfig {
+        max_attempts: 1,
+        ..fast_network()
+    };
+    let sync = sync_client_with(&store, &server, TOKEN, network);
+    let b = Device {
+        _dir: dir,
+        store,
+        sync,
+    };
+    let x = add_plate(&a.store, "123ABC02").id;
+    let y = add_plate(&a.store, "456DEF03").id;
+    a.sync.sync().await.unwrap();
+    b.sync.sync().await.unwrap();
+    set_plate(&a, &y, "789GHK04");
+    set_plate(&a, &x, "456DEF03");
+    for n in 0..500 {
+        // 2012 legal-entity plates: 3 digits, 2 letters, region.
+        add_plate(
+            &a.store,
+            &format!("{:03}AB{:02}", 100 + n % 900, 1 + n / 900),
+        );
+    }
+    rename(&a, &y, "later");
+    a.sync.sync().await.unwrap();
+    // The first page (X and 499 others) passes; the second fails.
+    server.inject(
+        FaultPlan::new()
+            .then_on("/v1/sync/pull", Fault::Delay(std::time::Duration::ZERO))
+            .then_on(
+                "/v1/sync/pull",
+                Fault::Status {
+                    code: 503,
+                    retry_after_secs: None,
+                },
+            ),
+    );
+    assert!(b.sync.sync().await.is_err(), "the pull was cut short");
+    b.sync.sync().await.unwrap();
+    let plate = b.store.get_vehicle(x).unwrap().unwrap().plate.canonical;
+    assert_eq!(plate, "456DEF03", "X's plate was fetched again");
+    assert_eq!(vehicles(&b), vehicles(&a));
+}
+
+/// Two vehicles that swapped plates (through a third) on A: on B each pulled plate is
+/// held by the other vehicle, a cycle; the pull frees one and applies both.
+#[tokio::test]
+async fn two_vehicles_that_swapped_plates_elsewhere_swap_here_too() {
+    let (_server, _account, a, b) = setup();
+    let x = add_plate(&a.store, "123ABC02").id;
+    let y = add_plate(&a.store, "456DEF03").id;
+    a.sync.sync().await.unwrap();
+    b.sync.sync().await.unwrap();
+    for (id, plate) in [(&x, "789GHK04"), (&y, "123ABC02"), (&x, "456DEF03")] {
+        set_plate(&a, id, plate);
+        a.sync.sync().await.unwrap();
+    }
+    let summary = b.sync.sync().await.unwrap();
+    assert_eq!(summary.rejected, 0, "nothing skipped: {summary:?}");
+    let plate = |id: &str| {
+        b.store
+            .get_vehicle(id.into())
+            .unwrap()
+            .unwrap()
+            .plate
+            .canonical
+    };
+    assert_eq!(
+        (plate(&x), plate(&y)),
+        ("456DEF03".into(), "123ABC02".into())
+    );
+    // The lookup by plate finds each vehicle under its new plate.
+    let found = b.store.find_vehicle_by_plate("456 DEF 03".into()).unwrap();
+    assert_eq!(found.map(|v| v.id), Some(x.clone()));
+    assert_eq!(vehicles(&b), vehicles(&a));
+    settle(&a, &b).await;
+}
+
+/// The same for two licences that swapped numbers on A (the number index is freed and
+/// rewritten, as the plate's is).
+#[tokio::test]
+async fn two_licences_that_swapped_numbers_elsewhere_swap_here_too() {
+    let (_server, _account, a, b) = setup();
+    let x = a.store.add_document(licence("DL50000001")).unwrap().id;
+    let y = a.store.add_document(licence("DL50000002")).unwrap().id;
+    a.sync.sync().await.unwrap();
+    b.sync.sync().await.unwrap();
+    for (id, number) in [(&x, "DL50000003"), (&y, "DL50000001"), (&x, "DL50000002")] {
+        let patch = DocumentPatch {
+            number: Some(number.into()),
+            ..Default::default()
+        };
+        a.store.update_document(id.clone(), patch).unwrap();
+        a.sync.sync().await.unwrap();
+    }
+    let summary = b.sync.sync().await.unwrap();
+    assert_eq!(summary.rejected, 0, "nothing skipped: {summary:?}");
+    assert_eq!(documents(&b), documents(&a));
+    let found = b
+        .store
+        .find_document_by_number(DocumentKind::DriverLicence, "DL50000002".into())
+        .unwrap();
+    assert_eq!(found.map(|d| d.id), Some(x));
+    settle(&a, &b).await;
+}
+
+/// B moves a synced licence C to the number A's licence E has on the server, then adds a
+/// new licence N with C's old number. The push answers `exists` for C: C goes back to its
+/// server number, which N holds here; N, never synced, is folded into C (logged
+/// `Merged`). Nothing stays pending.
+#[tokio::test]
+async fn a_synced_number_going_back_to_a_value_a_new_record_holds_folds_that_record_in() {
+    let (server, account, a, b) = setup();
+    let c = a.store.add_document(licence("DL60000002")).unwrap().id;
+    a.sync.sync().await.unwrap();
+    b.sync.sync().await.unwrap();
+    let e = a.store.add_document(licence("DL60000003")).unwrap().id;
+    a.sync.sync().await.unwrap();
+    let patch = DocumentPatch {
+        number: Some("DL60000003".into()),
+        ..Default::default()
+    };
+    b.store.update_document(c.clone(), patch).unwrap();
+    let n = b.store.add_document(licence("DL60000002")).unwrap().id;
+    b.sync.sync().await.unwrap();
+    assert_eq!(b.sync.pending_changes().unwrap(), 0, "nothing stuck on B");
+    let numbers: Vec<(String, String)> = documents(&b).into_iter().map(|d| (d.0, d.1)).collect();
+    let mut expected = vec![
+        (c.clone(), "DL60000002".to_string()),
+        (e, "DL60000003".into()),
+    ];
+    expected.sort();
+    assert_eq!(numbers, expected);
+    let logged = b.sync.conflicts().unwrap();
+    assert!(
+        logged.iter().any(|x| x.record_id == c
+            && x.field.as_deref() == Some("number")
+            && x.local_value.as_deref() == Some("DL60000003")
+            && x.resolution == ConflictResolution::ServerWon),
+        "{logged:?}"
+    );
+    assert!(
+        logged.iter().any(|x| x.record_id == n
+            && x.remote_value.as_deref() == Some(c.as_str())
+            && x.resolution == ConflictResolution::Merged),
+        "{logged:?}"
+    );
+    settle(&a, &b).await;
+    assert_eq!(documents(&a), documents(&b));
+    assert_eq!(live_on_server(&server, &account, "document"), 2);
+}
+
+/// B moves a synced licence to a number another licence has on the server, then removes
+/// it before syncing: the edit (answered `exists`) does not hold the removal back.
+#[tokio::test]
+async fn a_removal_behind_an_edit_answered_exists_reaches_the_server() {
+    let (server, account, a, b) = setup();
+    let c = a.store.add_document(licence("DL70000001")).unwrap().id;
+    a.sync.sync().await.unwrap();
+    b.sync.sync().await.unwrap();
+    a.store.add_document(licence("DL70000002")).unwrap();
+    a.sync.sync().await.unwrap();
+    let patch = DocumentPatch {
+        number: Some("DL70000002".into()),
+        ..Default::default()
+    };
+    b.store.update_document(c.clone(), patch).unwrap();
+    b.store.remove_document(c.clone()).unwrap();
+    settle(&a, &b).await;
+    assert_eq!(live_on_server(&server, &account, "document"), 1);
+    assert!(
+        a.store.get_document(c).unwrap().is_none(),
+        "removed everywhere"
+    );
+    assert_eq!(documents(&a), documents(&b));
+}
+
+/// B adds a licence with a number A's licence already has on the server and removes it
+/// before syncing: the create, answered `exists`, is dropped with the removal (the record
+/// never reached the backend), so neither waits for ever.
+#[tokio::test]
+async fn a_new_record_removed_before_its_create_was_accepted_leaves_nothing_pending() {
+    let (server, account, a, b) = setup();
+    a.store.add_document(licence("DL80000001")).unwrap();
+    a.sync.sync().await.unwrap();
+    let n = b.store.add_document(licence("DL80000001")).unwrap().id;
+    b.store.remove_document(n).unwrap();
+    settle(&a, &b).await;
+    assert_eq!(live_on_server(&server, &account, "document"), 1);
+    assert_eq!(documents(&a), documents(&b));
+}

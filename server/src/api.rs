@@ -80,6 +80,8 @@ pub(crate) struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// More fields of the error body (`account_erasures` of an `account_erased`).
+    pub extra: serde_json::Map<String, Value>,
 }
 
 impl ApiError {
@@ -88,7 +90,30 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            extra: serde_json::Map::new(),
         }
+    }
+
+    /// 410 `account_erased`: the account was erased since this client last synced; it
+    /// must delete its copy of the account's data and never push it back.
+    fn account_erased(erasure: &crate::sync::Erasure) -> Self {
+        let mut e = ApiError::new(
+            StatusCode::GONE,
+            "account_erased",
+            "the account was erased on another device; delete the local copy of its data",
+        );
+        e.extra
+            .insert("account_erasures".into(), erasure.count.into());
+        let at = erasure.last_at_ms.and_then(|ms| {
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+        });
+        if let Some(at) = at.and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        }) {
+            e.extra.insert("erased_at".into(), at.into());
+        }
+        e
     }
 
     pub(crate) fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -133,10 +158,10 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut resp = json_response(
-            self.status,
-            &json!({"error": self.code, "message": self.message}),
-        );
+        let mut body = self.extra;
+        body.insert("error".into(), self.code.into());
+        body.insert("message".into(), self.message.into());
+        let mut resp = json_response(self.status, &Value::Object(body));
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -552,7 +577,15 @@ async fn post_sync_push(
     let (_, decoded, _) = decoded_body_within(&shared, &headers, body, max).await?;
     let work = shared.clone();
     let results = tokio::task::spawn_blocking(move || {
-        let changes = validate::push_body(&decoded, &work.limits)?;
+        let push = validate::push_body(&decoded, &work.limits)?;
+        let erasure = work.store.erasure(&account).map_err(|e| {
+            log::error!("reading an account's erasures failed: {e}");
+            ApiError::internal()
+        })?;
+        if erasure.missed_by(push.account_erasures, None) {
+            return Err(ApiError::account_erased(&erasure));
+        }
+        let changes = push.changes;
         let outcomes = work.store.push(&account, &changes, now_ms()).map_err(|e| {
             log::error!("applying pushed changes failed: {e}");
             ApiError::internal()
@@ -615,11 +648,13 @@ async fn get_sync_pull(
             query.cursor.as_deref(),
             query.limit,
             query.sync_id.as_deref(),
+            query.account_erasures,
         )
     })
     .await
     .map_err(|_| ApiError::internal())?
     .map_err(|e| match e {
+        PullError::Erased(erasure) => ApiError::account_erased(&erasure),
         PullError::Invalid => ApiError::bad_request(
             "invalid_cursor",
             "cursor: not a cursor issued to this account; omit it to pull from the start",
@@ -643,7 +678,7 @@ async fn get_sync_pull(
     Ok(json_response(
         StatusCode::OK,
         &json!({"changes": changes, "cursor": page.cursor, "has_more": page.has_more,
-                "generation": page.generation}),
+                "generation": page.generation, "account_erasures": page.account_erasures}),
     ))
 }
 
@@ -653,7 +688,7 @@ async fn delete_account(
 ) -> Result<Response, ApiError> {
     let account = authenticate(&shared, &headers).await?;
     let work = shared.clone();
-    tokio::task::spawn_blocking(move || work.store.erase_account(&account))
+    tokio::task::spawn_blocking(move || work.store.erase_account(&account, now_ms()))
         .await
         .map_err(|_| ApiError::internal())?
         .map_err(|e| {

@@ -55,10 +55,16 @@ CREATE TABLE IF NOT EXISTS request_log (
 
 -- Personal channel. An account: the epoch is embedded in pull cursors (bumping it
 -- expires them), last_seq is the sequence number of its latest change-log entry.
+-- erasures, erased_epoch, erased_at_ms: the erasure fact (how many times the account was
+-- erased, the cursor epoch the last erasure started, when), kept so that every device of
+-- the account learns of it; never any of the erased data.
 CREATE TABLE IF NOT EXISTS accounts (
-    id       TEXT PRIMARY KEY NOT NULL,
-    epoch    INTEGER NOT NULL DEFAULT 0,
-    last_seq INTEGER NOT NULL DEFAULT 0
+    id           TEXT PRIMARY KEY NOT NULL,
+    epoch        INTEGER NOT NULL DEFAULT 0,
+    last_seq     INTEGER NOT NULL DEFAULT 0,
+    erasures     INTEGER NOT NULL DEFAULT 0,
+    erased_epoch INTEGER,
+    erased_at_ms INTEGER
 );
 -- Bearer tokens, as SHA-256 of the token (never the token itself).
 CREATE TABLE IF NOT EXISTS tokens (
@@ -109,7 +115,7 @@ CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY NOT NULL,
     value BLOB NOT NULL
 );
-PRAGMA user_version = 2;
+PRAGMA user_version = 3;
 ";
 
 /// One event as stored by the server.
@@ -169,17 +175,30 @@ impl Store {
         if !mode.eq_ignore_ascii_case("wal") {
             log::warn!("SQLite refused WAL mode; running in {mode} mode");
         }
-        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
-        conn.execute_batch(SCHEMA)?;
-        // last_sync (the client's sync run that made a record's latest change) came after
-        // the first files were written: add it to those.
-        let has_last_sync: bool = conn.query_row(
-            "SELECT count(*) FROM pragma_table_info('sync_records') WHERE name = 'last_sync'",
-            [],
-            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        // Deleted rows (an erased account, deleted events) are zeroed in the file, not
+        // just unlinked.
+        conn.execute_batch(
+            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
         )?;
-        if !has_last_sync {
-            conn.execute_batch("ALTER TABLE sync_records ADD COLUMN last_sync TEXT")?;
+        conn.execute_batch(SCHEMA)?;
+        // Columns that came after the first files were written: added to those. last_sync:
+        // the client's sync run that made a record's latest change; the erasure fact.
+        for (table, column, declaration) in [
+            ("sync_records", "last_sync", "TEXT"),
+            ("accounts", "erasures", "INTEGER NOT NULL DEFAULT 0"),
+            ("accounts", "erased_epoch", "INTEGER"),
+            ("accounts", "erased_at_ms", "INTEGER"),
+        ] {
+            let present: bool = conn.query_row(
+                "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
+                [table, column],
+                |r| r.get::<_, i64>(0).map(|n| n > 0),
+            )?;
+            if !present {
+                conn.execute_batch(&format!(
+                    "ALTER TABLE {table} ADD COLUMN {column} {declaration}"
+                ))?;
+            }
         }
         let cursor_key = crate::sync::cursor_key(&conn)?;
         crate::sync::generation(&conn)?;

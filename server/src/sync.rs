@@ -96,6 +96,8 @@ pub(crate) enum PullError {
     Invalid,
     /// Issued for this account, but the log it points into is gone (410).
     Expired,
+    /// The account was erased since the client last pulled (410 `account_erased`).
+    Erased(Erasure),
     Storage(rusqlite::Error),
 }
 
@@ -113,6 +115,29 @@ pub(crate) struct PullPage {
     pub has_more: bool,
     /// The dataset's generation id (`meta.generation`).
     pub generation: String,
+    /// How many times the account was erased (`Erasure::count`).
+    pub account_erasures: i64,
+}
+
+/// The erasure fact the backend keeps for an account (never its data): how many times it
+/// was erased, and when last, so that every device learns it at its next sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Erasure {
+    pub count: i64,
+    pub last_at_ms: Option<i64>,
+    /// The cursor epoch the last erasure started: older cursors predate it.
+    pub epoch: Option<i64>,
+}
+
+impl Erasure {
+    /// Whether a client that has seen `known` erasures, or pulls with a cursor of
+    /// `cursor_epoch`, missed one.
+    pub(crate) fn missed_by(&self, known: Option<i64>, cursor_epoch: Option<i64>) -> bool {
+        match known {
+            Some(known) => known < self.count,
+            None => matches!((cursor_epoch, self.epoch), (Some(c), Some(e)) if c < e),
+        }
+    }
 }
 
 /// The dataset's generation id: a random UUID made with the database, replaced when the
@@ -338,7 +363,7 @@ impl Store {
     /// Deletes every record, tombstone, log entry and applied change id of the account
     /// and expires its cursors; the account and its tokens stay. Returns the number of
     /// records and tombstones deleted.
-    pub(crate) fn erase_account(&self, account_id: &str) -> rusqlite::Result<u64> {
+    pub(crate) fn erase_account(&self, account_id: &str, now_ms: i64) -> rusqlite::Result<u64> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let deleted = tx.execute(
@@ -350,12 +375,25 @@ impl Store {
             "DELETE FROM sync_change_ids WHERE account_id = ?1",
             [account_id],
         )?;
+        // The erasure fact stays (how many, when, from which cursor epoch), not the data.
         tx.execute(
-            "UPDATE accounts SET epoch = epoch + 1 WHERE id = ?1",
-            [account_id],
+            "UPDATE accounts SET epoch = epoch + 1, erasures = erasures + 1,
+                    erased_epoch = epoch + 1, erased_at_ms = ?2
+              WHERE id = ?1",
+            params![account_id, now_ms],
         )?;
         tx.commit()?;
+        // secure_delete zeroed the freed pages; the write-ahead log still holds the old
+        // page images until it is checkpointed and truncated.
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+            log::warn!("checkpointing after an erasure failed: {e}");
+        }
         Ok(deleted as u64)
+    }
+
+    /// The account's erasure fact.
+    pub(crate) fn erasure(&self, account_id: &str) -> rusqlite::Result<Erasure> {
+        erasure_of(&self.lock(), account_id)
     }
 
     /// Every record and tombstone of the account, in the order of their latest change.
@@ -398,14 +436,26 @@ impl Store {
     /// at its current version, in the order of their latest change. With `sync_id`, records
     /// whose latest change that sync run pushed are left out (the client holds them from
     /// the push answers: no echo); the cursor moves past them all the same.
+    ///
+    /// A client that missed an erasure of the account (`known_erasures` below the count,
+    /// or, from a client that does not send it, a cursor from before the erasure) gets
+    /// `Erased`: its data must go, never come back as new records.
     pub(crate) fn pull(
         &self,
         account_id: &str,
         cursor: Option<&str>,
         limit: usize,
         sync_id: Option<&str>,
+        known_erasures: Option<i64>,
     ) -> Result<PullPage, PullError> {
         let conn = self.lock();
+        let erasure = erasure_of(&conn, account_id)?;
+        let cursor_epoch = cursor
+            .and_then(|c| decode_cursor(&self.cursor_key, account_id, c))
+            .map(|(epoch, _)| epoch);
+        if erasure.missed_by(known_erasures, cursor_epoch) {
+            return Err(PullError::Erased(erasure));
+        }
         let (epoch, last_seq): (i64, i64) = conn
             .query_row(
                 "SELECT epoch, last_seq FROM accounts WHERE id = ?1",
@@ -456,8 +506,23 @@ impl Store {
             cursor: encode_cursor(&self.cursor_key, account_id, epoch, next),
             has_more,
             generation: generation(&conn)?,
+            account_erasures: erasure.count,
         })
     }
+}
+
+fn erasure_of(conn: &Connection, account_id: &str) -> rusqlite::Result<Erasure> {
+    Ok(conn
+        .prepare_cached("SELECT erasures, erased_at_ms, erased_epoch FROM accounts WHERE id = ?1")?
+        .query_row([account_id], |r| {
+            Ok(Erasure {
+                count: r.get(0)?,
+                last_at_ms: r.get(1)?,
+                epoch: r.get(2)?,
+            })
+        })
+        .optional()?
+        .unwrap_or_default())
 }
 
 /// Applies change number `index` of a push inside `tx`.

@@ -351,10 +351,15 @@ pub(crate) fn deletion_body(body: &[u8], limits: &Limits) -> Result<Vec<ValidDel
 /// own (unknown entity or op, unknown field name, a value that is not a string or null,
 /// ...) is kept as a [`Rejection`] and answered `rejected`, so that one bad change does not
 /// block the others.
-pub(crate) fn push_body(body: &[u8], limits: &Limits) -> Result<Vec<PushedChange>, ApiError> {
+pub(crate) fn push_body(body: &[u8], limits: &Limits) -> Result<ValidPush, ApiError> {
     let top = parse_json(body)?;
     schema_version(&top)?;
     uuid(field(&top, "", "client_id")?, "client_id")?;
+    // Optional: the account erasures the client has seen (as in a pull).
+    let account_erasures = match top.get("account_erasures") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(erasure_count(v.as_i64())?),
+    };
     // Optional: the client's id for this sync run, so its pulls leave these changes out.
     let sync_id = match top.get("sync_id") {
         None | Some(Value::Null) => None,
@@ -381,7 +386,18 @@ pub(crate) fn push_body(body: &[u8], limits: &Limits) -> Result<Vec<PushedChange
             change: change(c, &path).map_err(Rejection::from),
         });
     }
-    Ok(out)
+    Ok(ValidPush {
+        changes: out,
+        account_erasures,
+    })
+}
+
+/// A valid push body.
+#[derive(Debug)]
+pub(crate) struct ValidPush {
+    pub changes: Vec<PushedChange>,
+    /// As in [`PullQuery::account_erasures`].
+    pub account_erasures: Option<i64>,
 }
 
 fn change(c: &Map<String, Value>, path: &str) -> Result<ValidChange, ApiError> {
@@ -470,6 +486,10 @@ pub(crate) struct PullQuery {
     /// has them from the push answers), the cursor still moves past them. Absent: every
     /// record.
     pub sync_id: Option<String>,
+    /// How many erasures of the account the client has seen (`account_erasures` of its
+    /// last pull answer). Fewer than the account has had: 410 `account_erased`. Absent: a
+    /// client new to the account (or from before erasures were counted).
+    pub account_erasures: Option<i64>,
 }
 
 /// Minimal `application/x-www-form-urlencoded` decoding of one query component; `None`
@@ -500,12 +520,14 @@ pub(crate) fn pull_query(query: Option<&str>, limits: &Limits) -> Result<PullQue
     let mut cursor: Option<Option<String>> = None;
     let mut limit: Option<Option<String>> = None;
     let mut sync_id: Option<Option<String>> = None;
+    let mut erasures: Option<Option<String>> = None;
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         let slot = match form_decode(name).as_deref() {
             Some("cursor") => &mut cursor,
             Some("limit") => &mut limit,
             Some("sync_id") => &mut sync_id,
+            Some("account_erasures") => &mut erasures,
             _ => continue,
         };
         if slot.is_none() {
@@ -538,10 +560,25 @@ pub(crate) fn pull_query(query: Option<&str>, limits: &Limits) -> Result<PullQue
                 })?,
         ),
     };
+    let account_erasures = match erasures {
+        None => None,
+        Some(v) => Some(erasure_count(v.and_then(|v| v.parse::<i64>().ok()))?),
+    };
     Ok(PullQuery {
         cursor,
         limit,
         sync_id,
+        account_erasures,
+    })
+}
+
+/// An `account_erasures` value: an integer from 0 to 2^31.
+fn erasure_count(value: Option<i64>) -> Result<i64, ApiError> {
+    value.filter(|n| (0..=1 << 31).contains(n)).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_field",
+            "account_erasures: must be the count of the last pull answer (an integer from 0)",
+        )
     })
 }
 
@@ -647,7 +684,7 @@ mod tests {
              "base_version": 0},
             {"change_id": ID, "entity": "complaint", "record_id": INST, "op": "delete"},
         ]));
-        let changes = push_body(&body, &Limits::default()).unwrap();
+        let changes = push_body(&body, &Limits::default()).unwrap().changes;
         let ok = changes[0].change.as_ref().unwrap();
         assert_eq!(
             ok.fields,
@@ -691,6 +728,7 @@ mod tests {
                 cursor: None,
                 limit: 500,
                 sync_id: None,
+                account_erasures: None,
             }
         );
         let q = pull_query(Some("x=1&cursor=ab%2Bc&limit=1000&limit=3"), &l).unwrap();

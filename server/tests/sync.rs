@@ -1002,14 +1002,91 @@ async fn account_erasure_deletes_everything_of_the_account() {
     assert!(resp.bytes().await.unwrap().is_empty());
     assert!(server.records(&alice).is_empty(), "records and tombstones");
     assert_eq!(server.records(&bob).len(), 2, "other accounts untouched");
-    // The log is gone: old cursors expire; a full pull is empty; the token still works.
-    let (code, _) = api.pull_raw("alice", &format!("?cursor={cursor}")).await;
-    assert_eq!(code, 410);
+    // The log is gone: old cursors are answered `account_erased`; a full pull is empty;
+    // the token still works.
+    let (code, body) = api.pull_raw("alice", &format!("?cursor={cursor}")).await;
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (410, Some("account_erased"))
+    );
     let page = api.pull("alice", None, None).await;
     assert_eq!(page["changes"], json!([]));
     // Erasing again is fine.
     assert_eq!(api.delete_account(Some("alice")).await.status(), 204);
     assert_eq!(server.stats().account_erasures, 2);
+}
+
+/// The erasure fact: every pull answer counts the account's erasures; a push or pull of a
+/// client that has seen fewer (or, without a count, pulls with a cursor from before the
+/// erasure) is 410 `account_erased` with the count and time, and a push is refused whole.
+#[tokio::test]
+async fn a_client_that_missed_an_erasure_is_told_and_its_push_is_refused_whole() {
+    let server = start();
+    let api = Api::new(&server);
+    let account = server.add_account("t");
+    api.push(
+        "t",
+        &[upsert(
+            "vehicle",
+            &uuid(),
+            None,
+            json!({"plate": "123ABC02"}),
+        )],
+    )
+    .await;
+    let page = api.pull("t", None, None).await;
+    assert_eq!(page["account_erasures"], 0);
+    let old_cursor = page["cursor"].as_str().unwrap().to_owned();
+    assert_eq!(api.delete_account(Some("t")).await.status(), 204);
+
+    let stale = api.pull_raw("t", "?account_erasures=0").await;
+    assert_eq!(stale.0, 410, "{}", stale.1);
+    assert_eq!(stale.1["error"], "account_erased");
+    assert_eq!(stale.1["account_erasures"], 1);
+    let erased_at = stale.1["erased_at"].as_str().expect("erased_at");
+    assert!(
+        erased_at.ends_with('Z') && erased_at.len() >= 20,
+        "{erased_at}"
+    );
+    // Without a count, the cursor from before the erasure tells it.
+    let legacy = api.pull_raw("t", &format!("?cursor={old_cursor}")).await;
+    assert_eq!(
+        (legacy.0, legacy.1["error"].as_str()),
+        (410, Some("account_erased"))
+    );
+
+    let mut body = push_body(&[upsert(
+        "vehicle",
+        &uuid(),
+        None,
+        json!({"plate": "456DEF03"}),
+    )]);
+    body["account_erasures"] = json!(0);
+    let (code, answer) = api.push_body("t", &body, false).await;
+    assert_eq!(
+        (code, answer["error"].as_str()),
+        (410, Some("account_erased"))
+    );
+    assert!(server.records(&account).is_empty(), "nothing applied");
+
+    // Up to date: accepted; the count is in every page.
+    body["account_erasures"] = json!(1);
+    assert_eq!(api.push_body("t", &body, false).await.0, 200);
+    let fresh = api.pull_raw("t", "?account_erasures=1").await;
+    assert_eq!(
+        (fresh.0, fresh.1["account_erasures"].as_i64()),
+        (200, Some(1))
+    );
+    assert_eq!(fresh.1["changes"].as_array().unwrap().len(), 1);
+    for bad in [
+        "?account_erasures=-1",
+        "?account_erasures=x",
+        "?account_erasures=",
+    ] {
+        assert_eq!(api.pull_raw("t", bad).await.0, 400, "{bad}");
+    }
+    body["account_erasures"] = json!("1");
+    assert_eq!(api.push_body("t", &body, false).await.0, 400);
 }
 
 #[tokio::test]

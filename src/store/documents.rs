@@ -331,6 +331,16 @@ pub(crate) fn write_synced(
     write(conn, keys, &document, current.is_none())
 }
 
+/// Sync: frees the kind and number of document `id` for another record within the
+/// caller's transaction (see `vehicles::release_plate`).
+pub(crate) fn release_number(conn: &Connection, id: &str) -> Result<()> {
+    conn.execute(
+        "UPDATE documents SET number_index = randomblob(32) WHERE id = ?1",
+        [id],
+    )?;
+    Ok(())
+}
+
 /// Sync: another local document of the same kind and number as `f`, if any.
 pub(crate) fn duplicate_of(
     conn: &Connection,

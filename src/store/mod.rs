@@ -368,7 +368,9 @@ impl Store {
     /// vehicles, documents, consent receipts, pending telemetry, complaints), the data key
     /// is destroyed and replaced by a new one, freed pages are zeroed and the write-ahead
     /// log is truncated. Consent ends (collection stops) and a telemetry deletion request
-    /// is queued. The store stays open and empty.
+    /// is queued. The sync state is reset with the data (outbox, mirror, conflict log and
+    /// pull position), so a later sync brings the account's data back from the backend,
+    /// whole, or nothing if the account was erased there. The store stays open and empty.
     pub fn delete_all_user_data(&self) -> ApiResult<()> {
         let mut guard = self.lock();
         let open = guard.as_mut().ok_or(Error::Closed)?;
@@ -382,6 +384,14 @@ impl Store {
             tx.execute(&format!("DELETE FROM {}", table.table), [])
                 .map_err(Error::from)?;
         }
+        // The sync position goes with the mirror: a later sync pulls the account's data
+        // from the start (or nothing, if the account was erased). The client id and the
+        // erasure marks stay.
+        tx.execute(
+            "UPDATE sync_state SET cursor = NULL, generation = NULL WHERE id = 1",
+            [],
+        )
+        .map_err(Error::from)?;
         let consent = crate::consent::erase_in(&tx, &open.ring.keys)?;
         let ring = keyring::install_new(&tx, &kek, open.ring.keys.version() + 1)?;
         tx.commit().map_err(Error::from)?;

@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/007_consent_chain.sql"),
     include_str!("migrations/008_sync_generation.sql"),
     include_str!("migrations/009_kek_check.sql"),
+    include_str!("migrations/010_account_erasures.sql"),
 ];
 
 /// The schema version this code writes.

@@ -325,6 +325,18 @@ pub(crate) fn write_synced(
     write(conn, keys, &vehicle, current.is_none())
 }
 
+/// Sync: frees the plate of vehicle `id` for another record within the caller's
+/// transaction (a swap of plates between two records, pulled one after the other): its
+/// lookup index becomes a random placeholder until the vehicle's own pulled change is
+/// written over it, which the caller makes sure of in the same savepoint.
+pub(crate) fn release_plate(conn: &Connection, id: &str) -> Result<()> {
+    conn.execute(
+        "UPDATE vehicles SET plate_index = randomblob(32) WHERE id = ?1",
+        [id],
+    )?;
+    Ok(())
+}
+
 /// Sync: another local vehicle with the plate in `f`, if any.
 pub(crate) fn duplicate_of(
     conn: &Connection,

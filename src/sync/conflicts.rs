@@ -133,6 +133,15 @@ pub(crate) fn list(conn: &Connection, keys: &StoreKeys) -> Result<Vec<SyncConfli
     .collect()
 }
 
+/// How many conflicts the log holds (nothing opened).
+pub(crate) fn count(conn: &Connection) -> Result<u64> {
+    Ok(
+        conn.query_row("SELECT count(*) FROM sync_conflicts", [], |r| {
+            r.get::<_, i64>(0)
+        })? as u64,
+    )
+}
+
 /// Forgets the logged conflicts (after the host showed them).
 pub(crate) fn clear(conn: &Connection) -> Result<u64> {
     Ok(conn.execute("DELETE FROM sync_conflicts", [])? as u64)

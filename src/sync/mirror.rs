@@ -117,6 +117,15 @@ pub(crate) fn mark_synced(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// When the last sync that finished without error ended (ms since the epoch).
+pub(crate) fn last_synced_at(conn: &Connection) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT last_sync_at FROM sync_state WHERE id = 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?
+        .flatten())
+}
+
 /// The saved pull cursor.
 pub(crate) fn cursor(conn: &Connection) -> Result<Option<String>> {
     Ok(conn
@@ -164,6 +173,25 @@ pub(crate) fn set_generation(conn: &Connection, generation: &str) -> Result<()> 
     conn.execute(
         "UPDATE sync_state SET generation = ?1 WHERE id = 1",
         [generation],
+    )?;
+    Ok(())
+}
+
+/// How many erasures of the account the backend last reported (`None`: none seen yet).
+pub(crate) fn account_erasures(conn: &Connection) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT account_erasures FROM sync_state WHERE id = 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?
+        .flatten())
+}
+
+/// Saves the erasure count of a pull answer (`None`: forget it, after this device erased
+/// the account itself: the next pull adopts the backend's).
+pub(crate) fn set_account_erasures(conn: &Connection, count: Option<i64>) -> Result<()> {
+    conn.execute(
+        "UPDATE sync_state SET account_erasures = ?1 WHERE id = 1",
+        [count],
     )?;
     Ok(())
 }

@@ -32,7 +32,7 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::{json, Value};
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -153,6 +153,36 @@ pub enum SyncEvent {
         /// The error.
         error: crate::AparkingError,
     },
+    /// The sync status changed: sent at the end of every sync (just before `Finished` or
+    /// `Failed`) and whenever automatic sync schedules its next attempt.
+    StatusChanged {
+        /// The status now.
+        status: SyncStatus,
+    },
+}
+
+/// What an app shows about sync, at one moment (`SyncClient::status`, and
+/// `SyncEvent::StatusChanged`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct SyncStatus {
+    /// Local changes waiting to be pushed.
+    pub pending_changes: i64,
+    /// Entries in the conflict log (`SyncClient::conflicts`), until the app clears them.
+    pub conflicts: i64,
+    /// Whether a sync is running.
+    pub running: bool,
+    /// When the last sync that finished without error ended, in ms since the Unix epoch;
+    /// `None` before the first.
+    pub last_success_at_ms: Option<i64>,
+    /// The error of the last sync this client ran, when it failed; `None` after a
+    /// success (and before the first sync).
+    pub last_error: Option<crate::AparkingError>,
+    /// When automatic sync tries next, in ms since the Unix epoch (after failures the
+    /// wait grows); `None` while automatic sync is off.
+    pub next_auto_sync_at_ms: Option<i64>,
+    /// Whether an account erasure was asked for and is not finished (see
+    /// `SyncClient::delete_account`).
+    pub account_erasure_pending: bool,
 }
 
 /// Why a sync reconciled with the backend (`SyncEvent::Reconciled`).
@@ -190,6 +220,10 @@ pub struct SyncClient {
     cancelled: AtomicBool,
     observers: Arc<Observers>,
     auto: Mutex<Option<AutoSync>>,
+    /// The error of the last sync, `None` after a success.
+    last_error: Mutex<Option<crate::AparkingError>>,
+    /// When automatic sync tries next (ms since the epoch), 0 while it is off.
+    next_auto_at_ms: Arc<AtomicI64>,
 }
 
 /// The registered sync observers.
@@ -236,6 +270,8 @@ impl SyncClient {
             cancelled: AtomicBool::new(false),
             observers: Arc::default(),
             auto: Mutex::new(None),
+            last_error: Mutex::new(None),
+            next_auto_at_ms: Arc::new(AtomicI64::new(0)),
         }))
     }
 
@@ -249,6 +285,14 @@ impl SyncClient {
         self.cancelled.store(false, Ordering::Release);
         self.emit(SyncEvent::Started);
         let result = self.run().await;
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = result.clone().err();
+        // The status as of the end of this run (its lock is released right after).
+        if let Ok(status) = self.status_with(false) {
+            self.emit(SyncEvent::StatusChanged { status });
+        }
         match &result {
             Ok(summary) => self.emit(SyncEvent::Finished {
                 summary: summary.clone(),
@@ -256,6 +300,12 @@ impl SyncClient {
             Err(e) => self.emit(SyncEvent::Failed { error: e.clone() }),
         }
         result
+    }
+
+    /// The sync status now: pending changes, conflicts, whether a sync runs, the last
+    /// success and error, the next automatic attempt. Reads the store (fast, may block).
+    pub fn status(&self) -> ApiResult<SyncStatus> {
+        self.status_with(self.running.try_lock().is_err())
     }
 
     /// Local changes waiting to be pushed.
@@ -321,6 +371,11 @@ impl SyncClient {
         let max = net::millis(self.config.auto_sync_max_backoff_ms.max(interval_ms));
         let interval = net::millis(interval_ms);
         let stopping = Arc::clone(&stop);
+        let next_at = Arc::clone(&self.next_auto_at_ms);
+        next_at.store(
+            crate::store::db::now_millis().saturating_add(interval_ms),
+            Ordering::Release,
+        );
         let thread = std::thread::Builder::new()
             .name("aparking-sync".into())
             .spawn(move || {
@@ -332,10 +387,8 @@ impl SyncClient {
                     return;
                 };
                 let mut failures = 0u32;
+                let mut wait = interval;
                 loop {
-                    let wait = interval
-                        .saturating_mul(2u32.saturating_pow(failures))
-                        .min(max);
                     let until = Instant::now() + wait;
                     while !stopping.load(Ordering::Acquire) && Instant::now() < until {
                         std::thread::park_timeout(until.saturating_duration_since(Instant::now()));
@@ -352,6 +405,17 @@ impl SyncClient {
                         Err(crate::AparkingError::SyncInProgress) => {}
                         Err(_) => failures = (failures + 1).min(16),
                     }
+                    wait = interval
+                        .saturating_mul(2u32.saturating_pow(failures))
+                        .min(max);
+                    next_at.store(
+                        crate::store::db::now_millis()
+                            .saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX)),
+                        Ordering::Release,
+                    );
+                    if let Ok(status) = client.status() {
+                        client.emit(SyncEvent::StatusChanged { status });
+                    }
                 }
             })
             .map_err(|_| Error::Internal("the automatic-sync thread could not start"))?;
@@ -366,6 +430,7 @@ impl SyncClient {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
+        self.next_auto_at_ms.store(0, Ordering::Release);
         if let Some(auto) = auto {
             auto.stop.store(true, Ordering::Release);
             auto.thread.thread().unpark();
@@ -405,6 +470,33 @@ impl SyncClient {
 }
 
 impl SyncClient {
+    /// The status, with `running` as given (the end of a sync reports it finished).
+    fn status_with(&self, running: bool) -> ApiResult<SyncStatus> {
+        let (pending_changes, conflicts, last_success_at_ms, account_erasure_pending) =
+            self.store.read(|c, _| {
+                Ok((
+                    outbox::count(c).map(count)?,
+                    conflicts::count(c).map(count)?,
+                    mirror::last_synced_at(c)?,
+                    mirror::erasure_pending(c)?,
+                ))
+            })?;
+        let next = self.next_auto_at_ms.load(Ordering::Acquire);
+        Ok(SyncStatus {
+            pending_changes,
+            conflicts,
+            running,
+            last_success_at_ms,
+            last_error: self
+                .last_error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+            next_auto_sync_at_ms: (next > 0).then_some(next),
+            account_erasure_pending,
+        })
+    }
+
     /// The erasure itself (the caller holds the running lock and has set the pending mark).
     async fn erase_account(&self) -> Result<()> {
         let mut token = None;
@@ -440,6 +532,7 @@ impl SyncClient {
             s.delete_all_user_data()?;
             s.write(|tx, _| {
                 mirror::set_cursor(tx, None)?;
+                mirror::set_account_erasures(tx, None)?;
                 mirror::set_erasure_pending(tx, false)
             })
         })
@@ -448,7 +541,24 @@ impl SyncClient {
         Ok(())
     }
 
+    /// One sync; an account erased elsewhere (410 `account_erased` on a push or pull)
+    /// deletes the local copy of its data, then fails with `AccountErased`.
     async fn run(&self) -> ApiResult<SyncSummary> {
+        let result = self.run_once().await;
+        if !matches!(result, Err(crate::AparkingError::AccountErased)) {
+            return result;
+        }
+        log::warn!("sync: the account was erased on another device; deleting its data here");
+        self.blocking(|s| {
+            s.delete_all_user_data()?;
+            // The next pull adopts the backend's count.
+            s.write(|tx, _| mirror::set_account_erasures(tx, None))
+        })
+        .await?;
+        result
+    }
+
+    async fn run_once(&self) -> ApiResult<SyncSummary> {
         let started = Instant::now();
         let mut summary = SyncSummary::default();
         let mut token: Option<String> = None;
@@ -633,15 +743,26 @@ impl SyncClient {
         let known_generation = self
             .blocking(|s| s.read(|c, _| mirror::generation(c)))
             .await?;
+        let mut cursor = self.blocking(|s| s.read(|c, _| mirror::cursor(c))).await?;
+        // Changes waiting for another record's change further on (`pull::apply_page`),
+        // and, while any waits, the cursor saved instead of the newest: the one before
+        // the page they came in, so that a pull cut short fetches them again.
+        let mut waiting: Vec<serde_json::Value> = Vec::new();
+        let mut held_cursor: Option<String> = None;
         for _ in 0..MAX_BATCHES {
             self.check_cancelled()?;
-            let cursor = self.blocking(|s| s.read(|c, _| mirror::cursor(c))).await?;
             // A reconciliation pull lists everything, this run's own pushes too.
             let mut path = if reconciling {
                 format!("{PULL_PATH}?limit={PULL_LIMIT}")
             } else {
                 format!("{PULL_PATH}?limit={PULL_LIMIT}&sync_id={sync_id}")
             };
+            let erasures = self
+                .blocking(|s| s.read(|c, _| mirror::account_erasures(c)))
+                .await?;
+            if let Some(n) = erasures {
+                path.push_str(&format!("&account_erasures={n}"));
+            }
             if let Some(c) = &cursor {
                 seen.insert(c.clone());
                 path.push_str("&cursor=");
@@ -665,6 +786,8 @@ impl SyncClient {
                     reset = true;
                     seen.clear();
                     listed.clear();
+                    (cursor, held_cursor) = (None, None);
+                    waiting.clear();
                     if !reconciling {
                         reconciling = true;
                         *reconcile = Some(ReconcileReason::CursorRefused);
@@ -688,12 +811,17 @@ impl SyncClient {
                 .as_str()
                 .filter(|g| !g.is_empty() && g.len() <= 64)
                 .map(str::to_string);
+            let page_erasures = page["account_erasures"]
+                .as_i64()
+                .filter(|n| (0..=1 << 31).contains(n));
             if let (Some(known), Some(now)) = (&known_generation, &generation) {
                 if known != now && !reconciling {
                     log::warn!("sync: the backend names another dataset generation; reconciling");
                     reconciling = true;
                     *reconcile = Some(ReconcileReason::NewGeneration);
                     seen.clear();
+                    (cursor, held_cursor) = (None, None);
+                    waiting.clear();
                     self.blocking(|s| s.write(|tx, _| mirror::set_cursor(tx, None)))
                         .await?;
                     continue;
@@ -721,18 +849,41 @@ impl SyncClient {
             } else {
                 merge::Winner::Server
             };
-            let pulled = self
+            if waiting.is_empty() {
+                held_cursor = cursor.clone();
+            }
+            let before_page = held_cursor.clone();
+            let saved_next = next.clone();
+            let (pulled, still_waiting) = self
                 .blocking(move |s| {
                     s.write(|tx, r| {
-                        let pulled = pull::apply_page(tx, &r.keys, &changes, winner, reconciling)?;
-                        mirror::set_cursor(tx, Some(&next))?;
+                        let pulled = pull::apply_page(
+                            tx,
+                            &r.keys,
+                            &changes,
+                            &mut waiting,
+                            winner,
+                            reconciling,
+                            !has_more,
+                        )?;
+                        let saved = if waiting.is_empty() {
+                            Some(saved_next.as_str())
+                        } else {
+                            before_page.as_deref()
+                        };
+                        mirror::set_cursor(tx, saved)?;
                         if let Some(generation) = &generation {
                             mirror::set_generation(tx, generation)?;
                         }
-                        Ok(pulled)
+                        if page_erasures.is_some() {
+                            mirror::set_account_erasures(tx, page_erasures)?;
+                        }
+                        Ok((pulled, waiting))
                     })
                 })
                 .await?;
+            waiting = still_waiting;
+            cursor = Some(next);
             summary.pulled += pulled.applied;
             self.emit(SyncEvent::Pulled {
                 count: pulled.applied,
@@ -775,10 +926,14 @@ impl SyncClient {
             if plan.is_empty() {
                 break;
             }
+            let erasures = self
+                .blocking(|s| s.read(|c, _| mirror::account_erasures(c)))
+                .await?;
             let body = json!({
                 "schema_version": 1,
                 "client_id": client_id,
                 "sync_id": sync_id,
+                "account_erasures": erasures,
                 "changes": plan.iter().map(push::Planned::to_wire).collect::<Vec<_>>(),
             });
             let answer = match self
@@ -941,7 +1096,17 @@ impl SyncClient {
                         },
                     }
                 }
-                Ok(r) if r.status() == reqwest::StatusCode::GONE => return Ok(Answer::Gone),
+                Ok(r) if r.status() == reqwest::StatusCode::GONE => {
+                    // `{"error": "account_erased"}`: the account's data must go.
+                    let erased = net::read_limited(r, MAX_ERROR_BYTES)
+                        .await
+                        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                        .is_some_and(|v| v["error"] == "account_erased");
+                    if erased {
+                        return Err(Error::AccountErased);
+                    }
+                    return Ok(Answer::Gone);
+                }
                 Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => {
                     let Auth::Account(token) = &mut auth else {
                         return Err(Error::Refused { status: 401 });

@@ -170,19 +170,39 @@ fn is_synced(conn: &Connection, keys: &StoreKeys, entity: &str, id: &str) -> Res
 /// The uniqueness rule, for a synced record `id` whose unique value (plate, document kind
 /// and number) the server gave to another record: `id` keeps the value the server holds
 /// for it (the mirror's), its pending change loses that field, and the conflict log keeps
-/// the value it had. Returns the conflicts logged. `Err` when the server's value is the
-/// contested one too (the record is then skipped as invalid, as before).
+/// the value it had. Returns the conflicts logged. `UniqueHeld` when the server's value is
+/// the contested one too: the server has changed `id` since, and the pull retries the
+/// record that wants the value once that change is applied (`apply_page`).
+///
+/// The value it goes back to may be held here by another record, moved to it locally:
+/// a record never synced is folded into `id` (logged `Merged`, as in the pull), a synced
+/// one keeps its own server value in turn.
 pub(crate) fn revert_unique(
     conn: &Connection,
     keys: &StoreKeys,
     entity: Entity,
     id: &str,
 ) -> Result<u64> {
+    revert_unique_at(conn, keys, entity, id, 0)
+}
+
+/// How many synced records in a row `revert_unique` sends back to their server values.
+const MAX_REVERT_DEPTH: u32 = 4;
+
+fn revert_unique_at(
+    conn: &Connection,
+    keys: &StoreKeys,
+    entity: Entity,
+    id: &str,
+    depth: u32,
+) -> Result<u64> {
     let name = entity.as_str();
     let mirrored = mirror::get(conn, keys, name, id)?
         .filter(|m| !m.deleted)
         .ok_or(Error::invalid("record", "is not synced"))?;
     let Some(mut fields) = local(conn, keys, name, id)? else {
+        // Removed here since: its delete is pending, and its edits are moot.
+        outbox::replace_upserts(conn, keys, entity, id, Map::new())?;
         return Ok(0);
     };
     let mut logged = 0;
@@ -210,15 +230,85 @@ pub(crate) fn revert_unique(
         logged += 1;
     }
     if logged == 0 {
-        return Err(Error::invalid(
-            "record",
-            "holds the contested value on the server too",
-        ));
+        // The server gave the value to another record, so it has changed this one since
+        // the mirror's version: that change is further on in the pull.
+        return Err(Error::UniqueHeld {
+            entity: entity.as_str(),
+            holder: id.to_string(),
+        });
     }
     outbox::coalesce_upserts(conn, keys, entity, id, entity.unique_fields())?;
+    let mut folded = None;
+    if let Some(holder) = duplicate(conn, keys, name, id, &fields)? {
+        if is_synced(conn, keys, name, &holder)? {
+            if depth >= MAX_REVERT_DEPTH {
+                return Err(Error::invalid(
+                    "record",
+                    "holds a value moved too many times",
+                ));
+            }
+            logged += revert_unique_at(conn, keys, entity, &holder, depth + 1)?;
+        } else {
+            let (merged, moved) = fold_unsynced(conn, keys, entity, &holder, &fields)?;
+            logged += merged.conflicts.len() as u64;
+            log_field_conflicts(conn, keys, name, id, &merged.conflicts)?;
+            fields = merged.fields;
+            folded = Some((holder, merged.to_push, moved));
+        }
+    }
     write(conn, keys, name, id, &fields)?;
+    if let Some((holder, to_push, (relink, values))) = folded {
+        for doc in relink {
+            documents::set_link(conn, keys, &doc, Some(id))?;
+        }
+        outbox::record(
+            conn,
+            keys,
+            entity,
+            id,
+            outbox::Op::Upsert,
+            to_json(&to_push),
+        )?;
+        conflicts::log(
+            conn,
+            keys,
+            name,
+            &holder,
+            None,
+            Some(&values),
+            Some(id),
+            ConflictResolution::Merged,
+        )?;
+        logged += 1;
+    }
     log::info!("sync: a {name} kept its synced plate or number: another record holds the new one");
     Ok(logged)
+}
+
+/// Folds `holder`, a record never synced, into the synced record whose fields are `into`
+/// (the server's values win where both are set): `holder` is deleted with its pending
+/// changes. Returns the merge, the documents that linked to `holder` (a vehicle; the
+/// caller links them to the record it went into once that is written) and `holder`'s
+/// values as JSON for the conflict log.
+fn fold_unsynced(
+    conn: &Connection,
+    keys: &StoreKeys,
+    entity: Entity,
+    holder: &str,
+    into: &FieldMap,
+) -> Result<(super::merge::Merged, (Vec<String>, String))> {
+    let name = entity.as_str();
+    let fields = local(conn, keys, name, holder)?.unwrap_or_default();
+    let merged = merge(None, &fields, into, Winner::Server);
+    let relink = if entity == Entity::Vehicle {
+        documents::linked_to(conn, holder)?
+    } else {
+        Vec::new()
+    };
+    delete_local(conn, name, holder)?;
+    outbox::remove_record(conn, name, holder)?;
+    let values = Value::Object(to_json(&fields)).to_string();
+    Ok((merged, (relink, values)))
 }
 
 /// Dates that contradict each other after a merge (a document expiring before it is
@@ -349,37 +439,158 @@ pub(crate) fn repush_missing(
     Ok(queued)
 }
 
-/// Applies one page of remote changes in the caller's transaction. Each record is applied
-/// under its own savepoint: an invalid record (a hostile or buggy backend) is skipped and
-/// counted, never half-applied.
+/// What became of one pulled change.
+enum Tried {
+    Applied(u64),
+    NotForThisStore,
+    /// Its plate or number is still held by a local record whose change comes later.
+    Waiting,
+    Invalid,
+}
+
+/// Applies one change under its own savepoint: an invalid record (a hostile or buggy
+/// backend) is skipped and counted, never half-applied.
+fn try_one(
+    conn: &Connection,
+    keys: &StoreKeys,
+    change: &Value,
+    winner: Winner,
+    reconciling: bool,
+) -> Result<Tried> {
+    conn.execute_batch("SAVEPOINT pulled_record")?;
+    let tried = match apply_one(conn, keys, change, winner, reconciling) {
+        Ok(Some(conflicts)) => Tried::Applied(conflicts),
+        Ok(None) => Tried::NotForThisStore,
+        Err(Error::UniqueHeld { .. }) => Tried::Waiting,
+        Err(e) => {
+            log::warn!("sync: a pulled record was invalid and skipped ({e})");
+            Tried::Invalid
+        }
+    };
+    if matches!(tried, Tried::Waiting | Tried::Invalid) {
+        conn.execute_batch("ROLLBACK TO pulled_record")?;
+    }
+    conn.execute_batch("RELEASE pulled_record")?;
+    Ok(tried)
+}
+
+fn count(pulled: &mut Pulled, tried: &Tried) {
+    match tried {
+        Tried::Applied(conflicts) => {
+            pulled.applied += 1;
+            pulled.conflicts += super::count(*conflicts);
+        }
+        Tried::Invalid => pulled.invalid += 1,
+        Tried::NotForThisStore | Tried::Waiting => {}
+    }
+}
+
+/// Applies one page of remote changes in the caller's transaction, each under its own
+/// savepoint (`try_one`).
+///
+/// A change whose plate or number a synced local record still holds, because that
+/// record's own change (moving it to another value, or deleting it) comes later in the
+/// pull, waits in `waiting` and is retried after each page, until the holder's change is
+/// in. On the `last` page, what still waits is a cycle (two records that swapped plates):
+/// the holder's value is freed and its change applied right after, in one savepoint; a
+/// change whose holder has no change in the pull (a backend contradicting itself) is
+/// skipped as invalid.
 pub(crate) fn apply_page(
     conn: &Connection,
     keys: &StoreKeys,
     changes: &[Value],
+    waiting: &mut Vec<Value>,
     winner: Winner,
     reconciling: bool,
+    last: bool,
 ) -> Result<Pulled> {
     let mut pulled = Pulled::default();
     // Documents last: the vehicles they link to may come later in the same page.
     let mut ordered: Vec<&Value> = changes.iter().collect();
     ordered.sort_by_key(|c| c["entity"].as_str() == Some("document"));
     for change in ordered {
-        conn.execute_batch("SAVEPOINT pulled_record")?;
-        match apply_one(conn, keys, change, winner, reconciling) {
-            Ok(Some(conflicts)) => {
-                pulled.applied += 1;
-                pulled.conflicts += super::count(conflicts);
-                conn.execute_batch("RELEASE pulled_record")?;
+        let tried = try_one(conn, keys, change, winner, reconciling)?;
+        if matches!(tried, Tried::Waiting) {
+            waiting.push(change.clone());
+        }
+        count(&mut pulled, &tried);
+    }
+    loop {
+        let mut progress = false;
+        for change in std::mem::take(waiting) {
+            let tried = try_one(conn, keys, &change, winner, reconciling)?;
+            if matches!(tried, Tried::Waiting) {
+                waiting.push(change);
+            } else {
+                progress = true;
             }
-            Ok(None) => conn.execute_batch("RELEASE pulled_record")?,
+            count(&mut pulled, &tried);
+        }
+        if progress {
+            continue;
+        }
+        if !last || waiting.is_empty() {
+            return Ok(pulled);
+        }
+        let change = waiting.remove(0);
+        let mut rest = waiting.clone();
+        conn.execute_batch("SAVEPOINT freed_value")?;
+        match apply_chain(conn, keys, &change, &mut rest, winner, reconciling) {
+            Ok(chain) => {
+                conn.execute_batch("RELEASE freed_value")?;
+                pulled.applied += chain.applied;
+                pulled.conflicts += chain.conflicts;
+                *waiting = rest;
+            }
             Err(e) => {
+                conn.execute_batch("ROLLBACK TO freed_value; RELEASE freed_value")?;
                 log::warn!("sync: a pulled record was invalid and skipped ({e})");
                 pulled.invalid += 1;
-                conn.execute_batch("ROLLBACK TO pulled_record; RELEASE pulled_record")?;
             }
         }
     }
-    Ok(pulled)
+}
+
+/// Applies `change`; when a local record holds the value it wants and that record's own
+/// change is in `rest`, frees the value, applies `change`, then the holder's change (which
+/// may free a third record's value in turn). The caller's savepoint undoes it all on `Err`.
+fn apply_chain(
+    conn: &Connection,
+    keys: &StoreKeys,
+    change: &Value,
+    rest: &mut Vec<Value>,
+    winner: Winner,
+    reconciling: bool,
+) -> Result<Pulled> {
+    let mut chain = Pulled::default();
+    let mut current = change.clone();
+    loop {
+        let conflicts = match apply_one(conn, keys, &current, winner, reconciling) {
+            Err(Error::UniqueHeld { entity, holder }) => {
+                let of_holder = |c: &Value| {
+                    c["entity"].as_str() == Some(entity) && c["record_id"].as_str() == Some(&holder)
+                };
+                let Some(at) = rest.iter().position(of_holder) else {
+                    return Err(Error::UniqueHeld { entity, holder });
+                };
+                match entity {
+                    "vehicle" => vehicles::release_plate(conn, &holder)?,
+                    _ => documents::release_number(conn, &holder)?,
+                }
+                let conflicts = apply_one(conn, keys, &current, winner, reconciling)?;
+                current = rest.remove(at);
+                conflicts
+            }
+            other => {
+                let conflicts = other?;
+                chain.applied += i64::from(conflicts.is_some());
+                chain.conflicts += super::count(conflicts.unwrap_or(0));
+                return Ok(chain);
+            }
+        };
+        chain.applied += i64::from(conflicts.is_some());
+        chain.conflicts += super::count(conflicts.unwrap_or(0));
+    }
 }
 
 /// `Some(conflicts)` when applied, `None` when not for this store (already held, or an

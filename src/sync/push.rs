@@ -248,12 +248,28 @@ pub(crate) fn apply_results(
                     let synced = mirror::get(conn, keys, &change.entity, &change.record_id)?
                         .is_some_and(|m| !m.deleted);
                     if synced {
-                        applied.resolved +=
-                            super::pull::revert_unique(conn, keys, entity, &change.record_id)
-                                .map(super::count)
-                                .unwrap_or(0);
+                        // All of it or nothing: the change then waits for the pull.
+                        conn.execute_batch("SAVEPOINT kept_value")?;
+                        match super::pull::revert_unique(conn, keys, entity, &change.record_id) {
+                            Ok(logged) => {
+                                conn.execute_batch("RELEASE kept_value")?;
+                                applied.resolved += super::count(logged);
+                            }
+                            Err(e) => {
+                                log::warn!(
+                                    "sync: a {} could not keep its synced value ({e})",
+                                    change.entity
+                                );
+                                conn.execute_batch("ROLLBACK TO kept_value; RELEASE kept_value")?;
+                            }
+                        }
                     } else {
-                        outbox::coalesce_upserts(conn, keys, entity, &change.record_id, &[])?;
+                        let removed =
+                            outbox::coalesce_upserts(conn, keys, entity, &change.record_id, &[])?;
+                        if removed {
+                            // Never on the backend and removed here since: nothing to send.
+                            outbox::remove_record(conn, &change.entity, &change.record_id)?;
+                        }
                     }
                 }
                 applied.conflicts += 1;
