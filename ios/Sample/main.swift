@@ -126,6 +126,8 @@ func run(in tmp: URL) async throws {
         // The backend's past changed (restored or wiped): everything was pulled again and
         // what it lacked is pushed again in the same sync. Not expected on a fresh backend.
         case let .reconciled(reason, repushed): seen.append("reconciled (\(reason), \(repushed) re-pushed)")
+        // At the end of every sync, just before .finished or .failed: what a sync badge shows.
+        case let .statusChanged(status): seen.append("status (\(status.pendingChanges) pending)")
         case .finished: seen.append("finished")
         case .failed: seen.append("failed")
         }
@@ -133,6 +135,8 @@ func run(in tmp: URL) async throws {
         if case .failed = event { break }
     }
     step("sync events seen through AsyncStream: \(seen.joined(separator: ", "))")
+    let status = try phone.status()
+    step("phone.status(): \(status.pendingChanges) pending, last success \(status.lastSuccessAtMs.map { "at \($0) ms" } ?? "never"), last error \(status.lastError.map { $0.message } ?? "none")")
 
     let tabletStore = try Store.open(path: tmp.appendingPathComponent("tablet.db").path, keyProvider: InMemoryKeyProvider())
     defer { try? tabletStore.shutdown() }

@@ -49,6 +49,9 @@ extension AparkingError: CustomStringConvertible, CustomDebugStringConvertible {
             "Wait for the running sync to finish."
         case .SyncCancelled:
             "Sync again; nothing saved was lost."
+        case .AccountErased:
+            "Sign the user out: the account was deleted and so were its data on this device; "
+                + "the next sync starts afresh on the empty store."
         case let .Network(_, retryAfterMs):
             retryAfterMs.map { "Try again in \(($0 + 999) / 1000) s; nothing was lost." }
                 ?? "Try again later; nothing was lost."

@@ -37,7 +37,9 @@ extension SyncClient {
     /// The observer is registered when this method returns, so a stream made before
     /// `sync()` sees that sync's ``SyncEvent/started``. Events wait in the stream until read,
     /// up to `bufferingNewest` of them (then the oldest are dropped), so the SDK's sync thread
-    /// never waits for a reader. Ending the iteration unsubscribes.
+    /// never waits for a reader. Ending the iteration unsubscribes. Each sync ends with a
+    /// ``SyncEvent/statusChanged(status:)`` (the ``SyncStatus`` a badge shows) followed by
+    /// its last event, ``SyncEvent/finished(summary:)`` or ``SyncEvent/failed(error:)``.
     ///
     /// ```swift
     /// let events = sync.events()

@@ -13,7 +13,7 @@ final class ErrorDescriptionTests: StoreTestCase {
 
     func testEveryAparkingErrorCaseReadsAsOneSentenceWithoutTheEnumDump() {
         let samples = everyErrorCase()
-        XCTAssertEqual(Set(samples.map(errorCaseName)).count, 20, "one sample of every case")
+        XCTAssertEqual(Set(samples.map(errorCaseName)).count, 21, "one sample of every case")
         for error in samples {
             let name = errorCaseName(error)
             let description = error.description
@@ -61,6 +61,10 @@ final class ErrorDescriptionTests: StoreTestCase {
         XCTAssertEqual(AparkingError.StoreCorrupted(reason: "x").recoverySuggestion?.contains("moveStoreAside(path:)"), true)
         XCTAssertEqual(AparkingError.Network(reason: "HTTP 503", retryAfterMs: 1500).recoverySuggestion, "Try again in 2 s; nothing was lost.")
         XCTAssertEqual(AparkingError.Network(reason: "HTTP 503", retryAfterMs: nil).recoverySuggestion, "Try again later; nothing was lost.")
+        // The account is gone (erased on another device): nothing to retry, sign the user out.
+        let erased = AparkingError.AccountErased
+        XCTAssertEqual(erased.recoverySuggestion?.hasPrefix("Sign the user out"), true, erased.recoverySuggestion ?? "nil")
+        XCTAssertTrue(erased.message.hasPrefix("The account was erased"), erased.message)
     }
 
     func testKeyProviderErrorAndAuthProviderErrorDescriptionsAreSentences() {
@@ -345,6 +349,7 @@ private func everyErrorCase() -> [AparkingError] {
         .AuthRequired(reason: "session expired"),
         .SyncInProgress,
         .SyncCancelled,
+        .AccountErased,
         .Network(reason: "HTTP 503", retryAfterMs: 30000),
         .NoPolicy,
         .PolicyVersionMismatch(accepted: 1, inForce: 2),
@@ -371,6 +376,7 @@ private func errorCaseName(_ error: AparkingError) -> String {
     case .AuthRequired: "AuthRequired"
     case .SyncInProgress: "SyncInProgress"
     case .SyncCancelled: "SyncCancelled"
+    case .AccountErased: "AccountErased"
     case .Network: "Network"
     case .NoPolicy: "NoPolicy"
     case .PolicyVersionMismatch: "PolicyVersionMismatch"

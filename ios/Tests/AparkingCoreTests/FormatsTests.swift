@@ -88,6 +88,7 @@ final class FormatsTests: XCTestCase {
             case .AuthRequired: description = "auth required"
             case .SyncInProgress: description = "sync in progress"
             case .SyncCancelled: description = "sync cancelled"
+            case .AccountErased: description = "account erased"
             case let .Network(_, retryAfterMs): description = "network \(String(describing: retryAfterMs))"
             case .Storage: description = "storage"
             case .Internal: description = "internal"

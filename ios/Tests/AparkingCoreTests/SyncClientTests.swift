@@ -234,9 +234,23 @@ private func syncEventName(_ event: SyncEvent) -> String {
     case let .pushed(count): "pushed(\(count))"
     case let .pulled(count): "pulled(\(count))"
     case let .reconciled(reason, repushed): "reconciled(\(syncReasonName(reason)), \(repushed))"
+    case let .statusChanged(status): "statusChanged(pending: \(status.pendingChanges))"
     case .finished: "finished"
-    case .failed: "failed"
+    case let .failed(error): "failed(\(error.description))"
     }
+}
+
+/// The statuses the `.statusChanged` events announced, in order.
+private func syncStatuses(_ events: [SyncEvent]) -> [SyncStatus] {
+    events.compactMap { event in
+        if case let .statusChanged(status) = event { return status }
+        return nil
+    }
+}
+
+/// Milliseconds since the Unix epoch now (the unit of `SyncStatus.lastSuccessAtMs`).
+private func syncNowMs() -> Int64 {
+    Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
 }
 
 /// The same for the reasons of a reconciliation.
@@ -387,7 +401,10 @@ final class SyncClientTests: StoreTestCase {
         )
         XCTAssertLessThan(abs(conflict.resolvedAt.timeIntervalSinceNow), 600, "resolvedAt is a real time")
         XCTAssertEqual(try a.sync.conflicts(), [])
+        XCTAssertEqual(try b.sync.status().conflicts, 1, "the status counts the conflict log")
+        XCTAssertEqual(try a.sync.status().conflicts, 0)
         XCTAssertEqual(try b.sync.clearConflicts(), 1)
+        XCTAssertEqual(try b.sync.status().conflicts, 0)
         XCTAssertEqual(try b.sync.conflicts(), [])
         XCTAssertEqual(try b.sync.clearConflicts(), 0)
     }
@@ -717,6 +734,7 @@ final class SyncClientTests: StoreTestCase {
         }
         XCTAssertEqual(try a.store.info().vehicleCount, 1)
         XCTAssertTrue(try a.sync.isAccountErasurePending(), "unreachable: the erasure stays pending (documented)")
+        XCTAssertTrue(try a.sync.status().accountErasurePending, "and the status says so")
 
         try withStore(storeFile("x.db"), CountingKeyProvider.withSeed(1)) { store in
             var badAttempts = config
@@ -753,6 +771,191 @@ final class SyncClientTests: StoreTestCase {
         XCTAssertEqual(pulled.pulled, 0, "\(pulled)")
         XCTAssertEqual(try b.store.listVehicles(), [])
         XCTAssertNil(try b.store.getProfile())
+    }
+
+    func testAnAccountErasedOnAnotherDeviceIsAccountErasedAtTheNextSyncWhichDeletesTheLocalCopyAndPushesNothing() async throws {
+        let a = try device("a")
+        let b = try device("b")
+        _ = try a.store.updateProfile(patch: ProfilePatch(phone: phoneTyped))
+        let shared = try ["123ABC02", "777KKK01"].map { try a.store.addVehicle(vehicle: NewVehicle(plate: $0, make: "Kia")) }
+        _ = try a.store.addDocument(document: NewDocument(kind: .driverLicence, number: "DL10000001"))
+        _ = try await a.sync.sync()
+        let onB = try await b.sync.sync()
+        XCTAssertEqual(onB.pulled, 4, "the profile, two vehicles and a licence: \(onB)")
+        XCTAssertEqual(Set(try b.store.listVehicles().map(\.id)), Set(shared.map(\.id)))
+        XCTAssertEqual(try b.store.getProfile()?.phone, phoneE164)
+        // B, offline, adds a vehicle: it must not reach the erased account.
+        _ = try b.store.addVehicle(vehicle: NewVehicle(plate: "999ZZZ09"))
+        XCTAssertEqual(try b.sync.pendingChanges(), 1)
+
+        try await a.sync.deleteAccount()
+
+        let observer = SyncRecordingObserver()
+        keep(b.sync.subscribe(observer: observer))
+        let erased = await syncOutcome { try await b.sync.sync() }
+        XCTAssertEqual(syncAparkingError(erased), .AccountErased, "\(erased)")
+        let names = observer.events.map(syncEventName)
+        XCTAssertEqual(observer.events.first, .started, "\(names)")
+        XCTAssertEqual(observer.events.last, .failed(error: .AccountErased), "\(names)")
+        XCTAssertEqual(syncPushedTotal(observer.events), 0, "nothing of B's was pushed: \(names)")
+        // The SDK deleted B's copy before throwing: the profile, the vehicles (the offline one
+        // too), the documents and the outbox.
+        XCTAssertEqual(try b.store.listVehicles(), [], "B's copy is gone")
+        XCTAssertEqual(try b.store.listDocuments(), [])
+        XCTAssertNil(try b.store.getProfile())
+        XCTAssertEqual(try b.store.info().vehicleCount, 0)
+        XCTAssertEqual(try b.sync.pendingChanges(), 0, "nothing left to push")
+        let status = try b.sync.status()
+        XCTAssertEqual(status.lastError, .AccountErased, "\(status)")
+        XCTAssertEqual(status.pendingChanges, 0, "\(status)")
+        XCTAssertEqual(syncStatuses(observer.events).last, status, "announced before .failed: \(names)")
+
+        // B pushed nothing back: a new device of the account finds nothing.
+        let c = try device("c")
+        let onC = try await c.sync.sync()
+        XCTAssertEqual(onC.pulled, 0, "\(onC)")
+        XCTAssertEqual(try c.store.listVehicles(), [])
+        XCTAssertNil(try c.store.getProfile())
+
+        // Once learnt, B syncs as a new device of the account would, on its empty store.
+        let again = try await b.sync.sync()
+        XCTAssertEqual(again.pulled, 0, "\(again)")
+        XCTAssertEqual(again.pushed, 0, "\(again)")
+        XCTAssertEqual(again.pending, 0, "\(again)")
+        XCTAssertNil(try b.sync.status().lastError, "a success clears the error")
+
+        // The account lives on: what A adds after the erasure reaches B.
+        let later = try a.store.addVehicle(vehicle: NewVehicle(plate: "456DEF03"))
+        _ = try await a.sync.sync()
+        let pulled = try await b.sync.sync()
+        XCTAssertEqual(pulled.pulled, 1, "\(pulled)")
+        XCTAssertEqual(try b.store.listVehicles().map(\.id), [later.id])
+    }
+
+    func testDeleteAllUserDataResetsTheSyncStateSoTheNextSyncRestoresWhatWasSynced() async throws {
+        let a = try device("a")
+        _ = try a.store.updateProfile(patch: ProfilePatch(phone: phoneTyped))
+        let vehicles = try ["123ABC02", "777KKK01"].map { try a.store.addVehicle(vehicle: NewVehicle(plate: $0, make: "Kia")) }
+        let pushed = try await a.sync.sync()
+        XCTAssertEqual(pushed.pushed, 3, "the profile and two vehicles: \(pushed)")
+
+        try a.store.deleteAllUserData()
+        XCTAssertEqual(try a.store.listVehicles(), [])
+        XCTAssertNil(try a.store.getProfile())
+        XCTAssertEqual(try a.sync.pendingChanges(), 0, "a local erasure: nothing is queued to delete on the backend")
+
+        let restored = try await a.sync.sync()
+        XCTAssertEqual(restored.pulled, 3, "everything came back, whole: \(restored)")
+        XCTAssertEqual(restored.pushed, 0, "\(restored)")
+        let back = try a.store.listVehicles()
+        XCTAssertEqual(Set(back.map(\.id)), Set(vehicles.map(\.id)), "the same records, with their ids")
+        XCTAssertEqual(Set(back.map(\.make)), ["Kia"])
+        XCTAssertEqual(try a.store.getProfile()?.phone, phoneE164)
+        XCTAssertEqual(try a.sync.pendingChanges(), 0)
+        // Nothing was removed on the backend: a new device gets it all too.
+        let b = try device("b")
+        let onB = try await b.sync.sync()
+        XCTAssertEqual(onB.pulled, 3, "\(onB)")
+    }
+
+    func testStatusReportsPendingChangesTheLastSuccessTheLastErrorAndTheNextAutomaticSync() async throws {
+        let a = try device("a")
+        XCTAssertEqual(
+            try a.sync.status(),
+            SyncStatus(
+                pendingChanges: 0, conflicts: 0, running: false, lastSuccessAtMs: nil, lastError: nil,
+                nextAutoSyncAtMs: nil, accountErasurePending: false
+            ),
+            "a fresh client: nothing yet"
+        )
+        _ = try a.store.addVehicle(vehicle: NewVehicle(plate: "123ABC02"))
+        _ = try a.store.addVehicle(vehicle: NewVehicle(plate: "777KKK01"))
+        XCTAssertEqual(try a.sync.status().pendingChanges, 2)
+        XCTAssertEqual(try a.sync.status().pendingChanges, try a.sync.pendingChanges())
+
+        // A sync that succeeds: the time is recorded, and announced just before .finished.
+        let events = a.sync.events()
+        let before = syncNowMs()
+        let summary = try await a.sync.sync()
+        let after = syncNowMs()
+        let status = try a.sync.status()
+        XCTAssertEqual(status.pendingChanges, 0, "\(status)")
+        XCTAssertFalse(status.running, "\(status)")
+        XCTAssertNil(status.lastError, "\(status)")
+        let success = try XCTUnwrap(status.lastSuccessAtMs, "a success is recorded: \(status)")
+        XCTAssertTrue((before ... after).contains(success), "\(success) not in \(before)...\(after)")
+        var seen: [SyncEvent] = []
+        for await event in events {
+            seen.append(event)
+            if syncIsFinished(event) || syncIsFailed(event) { break }
+        }
+        let names = seen.map(syncEventName)
+        XCTAssertEqual(seen.last, .finished(summary: summary), "\(names)")
+        XCTAssertEqual(seen.dropLast().last, .statusChanged(status: status), "the status right before .finished: \(names)")
+
+        // A sync that fails (nothing listens at the endpoint), by another client of the store:
+        // its error is kept, and the store's last success stays.
+        let quick = NetworkConfig(maxAttempts: 1, retryBaseDelayMs: 5, retryMaxDelayMs: 20, connectTimeoutMs: 2000)
+        let unreachable = try SyncClient(store: a.store, config: SyncConfig(endpoint: nowhere, network: quick), authProvider: SyncTokenProvider())
+        devices.append(SyncDevice(store: a.store, sync: unreachable))
+        let observer = SyncRecordingObserver()
+        keep(unreachable.subscribe(observer: observer))
+        _ = try a.store.addVehicle(vehicle: NewVehicle(plate: "A123BC"))
+        let result = await syncOutcome { try await unreachable.sync() }
+        guard case .Network? = syncAparkingError(result) else {
+            return XCTFail("expected AparkingError.Network, got \(result)")
+        }
+        let failed = try unreachable.status()
+        guard case .Network? = failed.lastError else {
+            return XCTFail("the last error is not Network: \(failed)")
+        }
+        XCTAssertEqual(failed.lastError, syncAparkingError(result), "the very error thrown")
+        XCTAssertEqual(failed.lastSuccessAtMs, success, "the last success stays")
+        XCTAssertEqual(failed.pendingChanges, 1, "\(failed)")
+        XCTAssertFalse(failed.running, "\(failed)")
+        let failedNames = observer.events.map(syncEventName)
+        XCTAssertEqual(observer.events.last, .failed(error: try XCTUnwrap(failed.lastError)), "\(failedNames)")
+        XCTAssertEqual(observer.events.dropLast().last, .statusChanged(status: failed), "\(failedNames)")
+
+        // The next success of the first client is later, and leaves nothing pending.
+        _ = try await a.sync.sync()
+        let synced = try a.sync.status()
+        XCTAssertNil(synced.lastError, "\(synced)")
+        XCTAssertEqual(synced.pendingChanges, 0, "\(synced)")
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(synced.lastSuccessAtMs), success)
+
+        // Automatic sync: the next attempt is one interval from now, none once stopped.
+        let beforeStart = syncNowMs()
+        try a.sync.startAutoSync(intervalMs: 60_000)
+        let next = try XCTUnwrap(try a.sync.status().nextAutoSyncAtMs, "scheduled")
+        let afterStart = syncNowMs()
+        XCTAssertTrue(
+            (beforeStart + 60_000 ... afterStart + 60_000).contains(next),
+            "\(next) is not one interval after \(beforeStart)...\(afterStart)"
+        )
+        a.sync.stopAutoSync()
+        XCTAssertNil(try a.sync.status().nextAutoSyncAtMs, "stopped: nothing scheduled")
+    }
+
+    func testStatusSaysRunningWhileASyncWaitsForItsToken() async throws {
+        let entered = SyncLatch()
+        let release = SyncLatch()
+        let a = try device("a", auth: SyncTokenProvider.blockingFirstCall(entered: entered, release: release))
+        _ = try a.store.addVehicle(vehicle: NewVehicle(plate: "123ABC02"))
+        XCTAssertFalse(try a.sync.status().running)
+        let sync = a.sync
+        let task = Task { try await sync.sync() }
+        let asked = await syncEventually { entered.isOpen }
+        XCTAssertTrue(asked, "the sync never asked for a token")
+        let during = try a.sync.status()
+        release.open()
+        let summary = try await task.value
+        XCTAssertTrue(during.running, "running while the sync waits: \(during)")
+        XCTAssertEqual(during.pendingChanges, 1, "\(during)")
+        XCTAssertGreaterThanOrEqual(summary.pushed, 1, "\(summary)")
+        let after = try a.sync.status()
+        XCTAssertFalse(after.running, "\(after)")
+        XCTAssertEqual(after.pendingChanges, 0, "\(after)")
     }
 
     func testStartAutoSyncSyncsOnAnSDKThreadWithoutACallStopAutoSyncStopsIt() throws {

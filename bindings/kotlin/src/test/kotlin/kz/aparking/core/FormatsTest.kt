@@ -110,6 +110,7 @@ class FormatsTest {
             is AparkingException.AuthRequired -> "auth required"
             is AparkingException.SyncInProgress -> "sync in progress"
             is AparkingException.SyncCancelled -> "sync cancelled"
+            is AparkingException.AccountErased -> "account erased"
             is AparkingException.Network -> "network ${err.retryAfterMs}"
             is AparkingException.UndeclaredHost -> "undeclared ${err.channel} host ${err.host}"
             is AparkingException.UntrustedPolicy -> "untrusted policy: ${err.reason}"

@@ -559,6 +559,167 @@ class SyncClientTest {
     }
 
     @Test
+    fun `an account erased on another device is AccountErased at the next sync, the local copy is deleted and nothing is pushed back`() {
+        val a = device("a")
+        val b = device("b")
+        a.store.updateProfile(ProfilePatch(phone = PHONE_TYPED))
+        a.store.addVehicle(NewVehicle(plate = "123ABC02", make = "Kia"))
+        a.store.addDocument(NewDocument(kind = DocumentKind.DRIVER_LICENCE, number = "DL10000001"))
+        a.syncNow()
+        val first = b.syncNow()
+        assertEquals(3L, first.pulled, "profile, vehicle and document: $first")
+        assertEquals(1, b.store.info().vehicleCount)
+        assertNotNull(b.store.getProfile())
+        // B, offline, adds a vehicle: it must not reach the erased account.
+        b.store.addVehicle(NewVehicle(plate = "999ZZZ09", make = "Lada"))
+        assertEquals(1L, b.sync.pendingChanges())
+
+        runBlocking(Dispatchers.IO) { a.sync.deleteAccount() }
+        val observer = RecordingObserver()
+        closeables += b.sync.subscribe(observer)
+        val e = assertFailsWith<AparkingException.AccountErased> { b.syncNow() }
+        assertTrue(e.toString().isNotBlank(), "a sentence for the app: '$e'")
+        val failed = observer.events.last() as SyncEvent.Failed
+        assertTrue(failed.error is AparkingException.AccountErased, "${observer.events.map(::describe)}")
+        assertTrue(b.sync.status().lastError is AparkingException.AccountErased, "${b.sync.status()}")
+        // The SDK deleted B's copy before throwing, the offline edit with it.
+        assertEquals(listOf(), b.store.listVehicles())
+        assertEquals(listOf(), b.store.listDocuments())
+        assertNull(b.store.getProfile())
+        assertEquals(0L, b.sync.pendingChanges(), "nothing left to push")
+
+        // B pushed nothing back: a new device of the account finds nothing to pull.
+        val c = device("c")
+        assertEquals(0L, c.syncNow().pulled)
+        assertEquals(listOf(), c.store.listVehicles())
+        assertNull(c.store.getProfile())
+
+        // Once learnt, B syncs normally on its empty store.
+        val again = b.syncNow()
+        assertEquals(0L to 0L, again.pulled to again.pushed, "$again")
+        assertEquals(listOf(), b.store.listVehicles())
+
+        // The account lives on: what A adds after the erasure reaches B.
+        val later = a.store.addVehicle(NewVehicle(plate = "456DEF03", make = "Toyota"))
+        a.syncNow()
+        assertEquals(1L, b.syncNow().pulled)
+        assertEquals(listOf(later.id to "Toyota"), b.store.listVehicles().map { it.id to it.make })
+    }
+
+    @Test
+    fun `deleteAllUserData resets the sync state, so the next sync pulls the synced vehicles back`() {
+        val a = device("a")
+        val kia = a.store.addVehicle(NewVehicle(plate = "123ABC02", make = "Kia"))
+        val lada = a.store.addVehicle(NewVehicle(plate = "777KKK01", make = "Lada"))
+        a.syncNow()
+        assertEquals(0L, a.sync.pendingChanges())
+        val synced = listOf(kia, lada).map { Triple(it.id, it.plate.canonical, it.make) }.sortedBy { it.first }
+
+        a.store.deleteAllUserData()
+        assertEquals(listOf(), a.store.listVehicles())
+        assertEquals(0L, a.sync.pendingChanges(), "the deletion is local: nothing queued")
+        val summary = a.syncNow()
+        assertEquals(2L, summary.pulled, "both vehicles came back whole: $summary")
+        assertEquals(0L, summary.pushed, "$summary")
+        val restored = a.store.listVehicles().map { Triple(it.id, it.plate.canonical, it.make) }.sortedBy { it.first }
+        assertEquals(synced, restored)
+        assertEquals(0L, a.sync.pendingChanges())
+        // Nothing was removed on the backend either.
+        val b = device("b")
+        assertEquals(2L, b.syncNow().pulled)
+    }
+
+    @Test
+    fun `status() reports pending changes, the last success and the last error, StatusChanged comes just before Finished`() {
+        val a = device("a")
+        assertEquals(
+            SyncStatus(
+                pendingChanges = 0L,
+                conflicts = 0L,
+                running = false,
+                lastSuccessAtMs = null,
+                lastError = null,
+                nextAutoSyncAtMs = null,
+                accountErasurePending = false,
+            ),
+            a.sync.status(),
+            "nothing yet",
+        )
+        a.store.addVehicle(NewVehicle(plate = "123ABC02"))
+        a.store.addVehicle(NewVehicle(plate = "456DEF03"))
+        assertEquals(2L, a.sync.status().pendingChanges)
+
+        val observer = RecordingObserver()
+        closeables += a.sync.subscribe(observer)
+        val before = System.currentTimeMillis()
+        val summary = a.syncNow()
+        val after = System.currentTimeMillis()
+        val status = a.sync.status()
+        assertEquals(0L, status.pendingChanges)
+        assertEquals(0L, status.conflicts)
+        assertFalse(status.running)
+        assertNull(status.lastError)
+        assertNull(status.nextAutoSyncAtMs)
+        val success = assertNotNull(status.lastSuccessAtMs, "a success is recorded")
+        assertTrue(success in before..after, "$success not in $before..$after")
+        val events = observer.events.toList()
+        assertEquals(SyncEvent.Finished(summary), events.last())
+        assertEquals(SyncEvent.StatusChanged(status), events[events.size - 2], events.map(::describe).toString())
+
+        // The backend unreachable (another client of the same store): the error is kept, the last success stays.
+        val config = SyncConfig(
+            endpoint = NOWHERE,
+            network = NetworkConfig(maxAttempts = 1, retryBaseDelayMs = 5L, retryMaxDelayMs = 20L, connectTimeoutMs = 2_000L),
+        )
+        val unreachable = SyncClient(a.store, config, TokenProvider()).also { closeables += it }
+        val failing = RecordingObserver()
+        closeables += unreachable.subscribe(failing)
+        a.store.addVehicle(NewVehicle(plate = "A123BC"))
+        assertFailsWith<AparkingException.Network> { runBlocking { unreachable.sync() } }
+        val failed = unreachable.status()
+        assertTrue(failed.lastError is AparkingException.Network, "$failed")
+        assertEquals(success, failed.lastSuccessAtMs, "the last success stays")
+        assertEquals(1L, failed.pendingChanges)
+        assertFalse(failed.running)
+        val failEvents = failing.events.toList()
+        assertTrue(failEvents.last() is SyncEvent.Failed, failEvents.map(::describe).toString())
+        val announced = failEvents[failEvents.size - 2] as? SyncEvent.StatusChanged
+            ?: fail("StatusChanged expected before Failed: ${failEvents.map(::describe)}")
+        assertTrue(announced.status.lastError is AparkingException.Network, "${announced.status}")
+        assertEquals(success, announced.status.lastSuccessAtMs)
+        assertNull(a.sync.status().lastError, "the error is the failing client's")
+    }
+
+    @Test
+    fun `startAutoSync names the next automatic attempt in status() and StatusChanged, stopAutoSync clears it`() {
+        val a = device("a")
+        assertNull(a.sync.status().nextAutoSyncAtMs)
+        val before = System.currentTimeMillis()
+        a.sync.startAutoSync(60_000L)
+        val next = assertNotNull(a.sync.status().nextAutoSyncAtMs, "scheduled")
+        val after = System.currentTimeMillis()
+        assertTrue(next in (before + 60_000L)..(after + 60_000L), "$next is one interval from now ($before..$after)")
+        a.sync.stopAutoSync()
+        assertNull(a.sync.status().nextAutoSyncAtMs, "off again")
+
+        // Once an automatic sync ran, the status it announces names the next attempt.
+        val observer = RecordingObserver()
+        closeables += a.sync.subscribe(observer)
+        val started = System.currentTimeMillis()
+        a.sync.startAutoSync(50L)
+        val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20)
+        var scheduled: Long? = null
+        while (scheduled == null) {
+            assertTrue(System.nanoTime() < deadline, "no StatusChanged with a next attempt: ${observer.events.map(::describe)}")
+            scheduled = observer.events.firstNotNullOfOrNull { (it as? SyncEvent.StatusChanged)?.status?.nextAutoSyncAtMs }
+            Thread.sleep(20)
+        }
+        a.sync.stopAutoSync()
+        assertTrue(scheduled > started, "$scheduled after $started")
+        assertNull(a.sync.status().nextAutoSyncAtMs)
+    }
+
+    @Test
     fun `startAutoSync syncs on an SDK thread without a call, stopAutoSync stops it`() {
         val a = device("a")
         val observer = RecordingObserver()
@@ -594,6 +755,7 @@ class SyncClientTest {
             is SyncEvent.Pushed -> "Pushed(${event.count})"
             is SyncEvent.Pulled -> "Pulled(${event.count})"
             is SyncEvent.Reconciled -> "Reconciled(${event.reason}, ${event.repushed})"
+            is SyncEvent.StatusChanged -> "StatusChanged(${event.status})"
             is SyncEvent.Finished -> "Finished"
             is SyncEvent.Failed -> "Failed(${event.error})"
         }
