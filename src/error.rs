@@ -58,6 +58,8 @@ pub(crate) enum Error {
     UntrustedPolicy(&'static str),
     #[error("crypto failure: {0}")]
     Crypto(&'static str),
+    #[error("the store file is older than its rollback counter ({found} < {expected})")]
+    RolledBack { found: i64, expected: i64 },
     /// Sync: the backend says the account was erased since this device last synced.
     #[error("the account was erased on another device")]
     AccountErased,
@@ -137,6 +139,17 @@ pub enum AparkingError {
     /// user out. The next sync starts afresh on the empty store.
     #[error("the account was erased on another device; its data on this device were deleted")]
     AccountErased,
+    /// The store file is older than the host's rollback counter (`RollbackCounter`): it
+    /// was restored from an older copy, which could bring back withdrawn consent or erased
+    /// data. Nothing was changed. Recovery: `moveStoreAside(path)`, open a new store, sync
+    /// (everything synced comes back), and ask the user for consent again.
+    #[error("the store file was restored from an older copy (epoch {file_epoch}, expected at least {expected_epoch})")]
+    StoreRolledBack {
+        /// The epoch the file holds.
+        file_epoch: i64,
+        /// The epoch the counter expects, at least.
+        expected_epoch: i64,
+    },
     /// The backend could not be reached or kept failing after retries. Nothing is lost;
     /// try again after `retry_after_ms` when given.
     #[error("network failure: {reason}")]
@@ -229,6 +242,10 @@ impl From<Error> for AparkingError {
                 reason: what.to_string(),
             },
             Error::AccountErased => AparkingError::AccountErased,
+            Error::RolledBack { found, expected } => AparkingError::StoreRolledBack {
+                file_epoch: found,
+                expected_epoch: expected,
+            },
             Error::UniqueHeld { .. } => AparkingError::Network {
                 reason: "the backend's records hold one plate or number twice".to_string(),
                 retry_after_ms: None,

@@ -36,11 +36,12 @@ pub use formats::{PlateFormat, PlateNumber};
 pub use logging::{set_log_sink, LogLevel, LogRecord, LogSink};
 pub use model::*;
 pub use net::NetworkConfig;
-pub use store::{delete_store_files, move_store_aside, Store, StoreInfo};
+pub use store::{delete_store_files, move_store_aside, RollbackCounter, Store, StoreInfo};
 pub use subscription::Subscription;
 pub use sync::{
-    AuthProvider, AuthProviderError, ConflictResolution, ReconcileReason, SyncClient, SyncConfig,
-    SyncConflict, SyncEvent, SyncObserver, SyncStatus, SyncSummary,
+    AuthProvider, AuthProviderError, ConflictResolution, QuarantineReason, QuarantinedEntry,
+    ReconcileReason, SyncClient, SyncConfig, SyncConflict, SyncEvent, SyncObserver, SyncStatus,
+    SyncSummary,
 };
 pub use telemetry::{
     ConnectionComplaint, NetworkSample, NetworkType, Telemetry, TelemetryConfig, TelemetryCounters,

@@ -333,14 +333,17 @@ fn a_damaged_chain_head_stops_collection_until_the_user_decides_again() {
 fn a_store_from_before_the_chain_is_anchored_on_open() {
     let (_dir, path) = temp_store_path();
     let receipts = store_with_three_receipts(&path);
-    // What schema v6 had: no chain head (nor what v8 to v10 added).
+    // What schema v6 had: no chain head (nor what v8 to v13 added).
     sql(&path, "DROP TABLE consent_chain", []);
     rusqlite::Connection::open(&path)
         .unwrap()
         .execute_batch(
             "ALTER TABLE sync_state DROP COLUMN generation;
              ALTER TABLE sync_state DROP COLUMN account_erasures;
-             ALTER TABLE key_check DROP COLUMN kek_check;",
+             ALTER TABLE key_check DROP COLUMN kek_check;
+             DROP TABLE firewall_past;
+             DROP TABLE sync_quarantine;
+             DROP TABLE store_epoch;",
         )
         .unwrap();
     rusqlite::Connection::open(&path)

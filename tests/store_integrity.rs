@@ -11,24 +11,6 @@ fn tamper(path: &std::path::Path, sql: &str, id: &str) {
     assert_eq!(conn.execute(sql, [id]).unwrap(), 1);
 }
 
-fn flip_byte(path: &std::path::Path, table: &str, column: &str, id: &str) {
-    let conn = rusqlite::Connection::open(path).unwrap();
-    let mut blob: Vec<u8> = conn
-        .query_row(
-            &format!("SELECT {column} FROM {table} WHERE id = ?1"),
-            [id],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let middle = blob.len() / 2;
-    blob[middle] ^= 0x20;
-    conn.execute(
-        &format!("UPDATE {table} SET {column} = ?1 WHERE id = ?2"),
-        rusqlite::params![blob, id],
-    )
-    .unwrap();
-}
-
 #[test]
 fn one_flipped_byte_fails_that_record_only() {
     let (_dir, path) = temp_store_path();
@@ -47,9 +29,17 @@ fn one_flipped_byte_fails_that_record_only() {
     };
     assert_eq!(store.get_vehicle(bad.id.clone()).unwrap_err(), expected);
     assert_eq!(
-        store.list_vehicles().unwrap_err(),
-        expected,
-        "the list names the damaged record"
+        store.list_vehicles().unwrap(),
+        vec![vehicles[0].clone(), vehicles[2].clone()],
+        "the list leaves the damaged record out"
+    );
+    assert_eq!(
+        store.damaged_records().unwrap(),
+        vec![aparking_core::RecordRef {
+            entity: "vehicle".into(),
+            record_id: bad.id.clone()
+        }],
+        "and the report names it"
     );
     for good in [&vehicles[0], &vehicles[2]] {
         assert_eq!(
@@ -59,9 +49,10 @@ fn one_flipped_byte_fails_that_record_only() {
     }
     assert!(store.get_profile().unwrap().is_some());
     assert_eq!(store.list_documents().unwrap().len(), 2);
-    // The damaged record can be removed; then everything lists again.
+    // The damaged record can be removed; then nothing is damaged.
     store.remove_vehicle(bad.id.clone()).unwrap();
     assert_eq!(store.list_vehicles().unwrap().len(), 2);
+    assert!(store.damaged_records().unwrap().is_empty());
 }
 
 #[test]
@@ -266,7 +257,8 @@ fn a_lookup_whose_index_points_at_another_row_is_an_integrity_failure_not_a_wron
 
 /// Issue #11, point 1: the clear columns that steer sync (an outbox entry's entity, record
 /// and operation; a mirror entry's version and deleted flag) have sealed copies: an edit
-/// of one is an `IntegrityFailure` naming the entry, never a wrong push.
+/// of one is an `IntegrityFailure` naming the entry, never a wrong push; the sync sets the
+/// entry aside and goes on.
 #[tokio::test]
 async fn an_edited_outbox_or_mirror_column_is_an_integrity_failure() {
     use aparking_core::store::pending_sync_changes;
@@ -298,27 +290,29 @@ async fn an_edited_outbox_or_mirror_column_is_an_integrity_failure() {
         assert!(conn.execute(sql, []).unwrap() >= 1, "{sql}");
         drop(conn);
         let store = open(&copy, &key);
-        let result = if entity == "outbox entry" {
-            pending_sync_changes(&store).map(|_| ())
-        } else {
-            store
-                .update_vehicle(
-                    v.id.clone(),
-                    aparking_core::VehiclePatch {
-                        nickname: Some("x".into()),
-                        ..Default::default()
-                    },
-                )
-                .unwrap();
-            let sync = common::sync::sync_client(&store, &server, "token-i");
-            sync.sync().await.map(|_| ())
-        };
-        match result {
-            Err(AparkingError::IntegrityFailure { entity: e, .. }) => {
-                assert_eq!(e, entity, "{sql}")
+        if entity == "outbox entry" {
+            match pending_sync_changes(&store) {
+                Err(AparkingError::IntegrityFailure { entity: e, .. }) => {
+                    assert_eq!(e, entity, "{sql}")
+                }
+                other => panic!("{sql}: {other:?}"),
             }
-            other => panic!("{sql}: {other:?}"),
         }
+        // The sync sets the edited entry aside (point 3) instead of trusting it, and goes
+        // on: the edit below reaches the backend.
+        store
+            .update_vehicle(
+                v.id.clone(),
+                aparking_core::VehiclePatch {
+                    nickname: Some("x".into()),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let sync = common::sync::sync_client(&store, &server, "token-i");
+        sync.sync().await.unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+        assert_eq!(sync.quarantined().unwrap().len(), 1, "{sql}");
+        assert_eq!(sync.pending_changes().unwrap(), 0, "{sql}");
         store.close().unwrap();
         std::fs::remove_file(&copy).unwrap();
     }

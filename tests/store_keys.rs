@@ -244,11 +244,14 @@ fn a_store_from_before_the_kek_check_gets_it_on_open_and_keeps_telling_wrong_key
     fill_sample(&store);
     store.close().unwrap();
     drop(store);
-    // What schema v8 had: no tag (nor what v10 added).
+    // What schema v8 had: no tag (nor what v10 to v13 added).
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
         "ALTER TABLE key_check DROP COLUMN kek_check;
          ALTER TABLE sync_state DROP COLUMN account_erasures;
+         DROP TABLE firewall_past;
+         DROP TABLE sync_quarantine;
+         DROP TABLE store_epoch;
          PRAGMA user_version = 8;",
     )
     .unwrap();

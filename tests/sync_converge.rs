@@ -651,3 +651,48 @@ async fn a_new_record_removed_before_its_create_was_accepted_leaves_nothing_pend
     assert_eq!(live_on_server(&server, &account, "document"), 1);
     assert_eq!(documents(&a), documents(&b));
 }
+
+/// B swaps the plates of two synced vehicles locally (through a third plate) while A
+/// renames both: B's pushes conflict, the pull merges each swap step into one change, and
+/// each merged plate is then held on the server by the other vehicle (`exists` for both).
+/// Each goes back to its server plate (logged with the lost value) instead of the two
+/// waiting for each other for ever.
+#[tokio::test]
+async fn a_local_swap_merged_into_one_change_per_vehicle_settles_instead_of_waiting() {
+    let (_server, _account, a, b) = setup();
+    let x = add_plate(&a.store, "123ABC02").id;
+    let y = add_plate(&a.store, "456DEF03").id;
+    a.sync.sync().await.unwrap();
+    b.sync.sync().await.unwrap();
+    rename(&a, &x, "Ax");
+    rename(&a, &y, "Ay");
+    a.sync.sync().await.unwrap();
+    set_plate(&b, &x, "789GHK04");
+    set_plate(&b, &y, "123ABC02");
+    set_plate(&b, &x, "456DEF03");
+    settle(&a, &b).await;
+    assert_eq!(vehicles(&b), vehicles(&a));
+    let logged = b.sync.conflicts().unwrap();
+    let plate_of = |d: &Device, id: &str| {
+        d.store
+            .get_vehicle(id.into())
+            .unwrap()
+            .unwrap()
+            .plate
+            .canonical
+    };
+    let swapped = plate_of(&a, &x) == "456DEF03" && plate_of(&a, &y) == "123ABC02";
+    let kept = plate_of(&a, &x) == "123ABC02" && plate_of(&a, &y) == "456DEF03";
+    assert!(swapped || kept, "one consistent outcome");
+    if kept {
+        for (id, lost) in [(&x, "456DEF03"), (&y, "123ABC02")] {
+            assert!(
+                logged.iter().any(|c| &c.record_id == id
+                    && c.field.as_deref() == Some("plate")
+                    && c.local_value.as_deref() == Some(lost)
+                    && c.resolution == ConflictResolution::ServerWon),
+                "the lost swap is logged: {logged:?}"
+            );
+        }
+    }
+}

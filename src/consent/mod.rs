@@ -115,7 +115,7 @@ impl Consent {
         f: impl FnOnce(&Transaction<'_>, &KeyRing, &ConsentState) -> Result<T>,
     ) -> ApiResult<T> {
         let hub = self.store.consent_hub();
-        let value = self.store.write_then(
+        let value = self.store.write_advancing_then(
             |tx, ring| {
                 let before = load_state(tx, &ring.keys)?;
                 let value = f(tx, ring, &before)?;

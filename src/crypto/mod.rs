@@ -9,10 +9,12 @@
 //! - Every sealed value is bound by its associated data to table, column, record id and
 //!   key version: a ciphertext moved to another row or field fails to open.
 
+mod fingerprint;
 mod key_provider;
 mod keys;
 mod signature;
 
+pub(crate) use fingerprint::{Fingerprinter, FINGERPRINT_LEN};
 pub use key_provider::{InMemoryKeyProvider, KeyProvider, KeyProviderError};
 pub(crate) use keys::{DataKey, FieldRef, KeyEncryptionKey, StoreKeys};
 pub(crate) use signature::{sha256_hex, TrustedKeys};

@@ -72,6 +72,11 @@ fn open_row(keys: &StoreKeys, row: SealedRow) -> Result<Document> {
 }
 
 /// The document's fields under their sync wire names.
+/// The fields as (wire name, value) pairs, for `past_values`.
+fn pairs(fields: &Fields) -> impl Iterator<Item = (&str, Option<&str>)> {
+    fields.iter().map(|(k, v)| (*k, v.as_deref()))
+}
+
 fn sync_fields(d: &Document) -> Fields {
     vec![
         ("kind", Some(d.kind.as_str().to_string())),
@@ -212,7 +217,9 @@ pub(crate) fn update(
         ..current
     };
     write(conn, keys, &document, false)?;
-    let fields = outbox::changed(Some(&before), &sync_fields(&document));
+    let after = sync_fields(&document);
+    super::past_values::remember_replaced(conn, keys, pairs(&before), pairs(&after))?;
+    let fields = outbox::changed(Some(&before), &after);
     outbox::record(
         conn,
         keys,
@@ -226,6 +233,7 @@ pub(crate) fn update(
 
 /// Removes the document `id`. Works on a damaged record too.
 pub(crate) fn remove(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<()> {
+    forget(conn, keys, id)?;
     match conn
         .prepare_cached("DELETE FROM documents WHERE id = ?1")?
         .execute([id])?
@@ -256,6 +264,25 @@ pub(crate) fn list(conn: &Connection, keys: &StoreKeys) -> Result<Vec<Document>>
     let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY created_at, rowid"))?;
     let rows = stmt.query_map([], read_row)?;
     rows.map(|r| open_row(keys, r?)).collect()
+}
+
+/// Every intact document, oldest first, and the ids of the damaged ones (a sealed row that
+/// does not open), which are left out.
+pub(crate) fn list_intact(
+    conn: &Connection,
+    keys: &StoreKeys,
+) -> Result<(Vec<Document>, Vec<String>)> {
+    let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY created_at, rowid"))?;
+    let rows = stmt.query_map([], read_row)?;
+    let (mut intact, mut damaged) = (Vec::new(), Vec::new());
+    for row in rows {
+        match open_row(keys, row?) {
+            Ok(record) => intact.push(record),
+            Err(Error::Integrity { record_id, .. }) => damaged.push(record_id),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((intact, damaged))
 }
 
 /// The document of `kind` with this number (typed in any accepted form).
@@ -302,7 +329,17 @@ pub(crate) fn write_synced(
     f: &FieldMap,
 ) -> Result<()> {
     let value = |k: &str| f.get(k).cloned().flatten();
-    let current = get(conn, keys, id)?;
+    // A damaged row is repaired: rewritten whole from the synced fields.
+    let current = match get(conn, keys, id) {
+        Err(Error::Integrity { .. }) => None,
+        other => other?,
+    };
+    // A repaired row keeps its creation time (a clear column).
+    let stored_created: Option<i64> = conn
+        .prepare_cached("SELECT created_at FROM documents WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    let row_exists = stored_created.is_some();
     let now = time_of(now_millis());
     let kind = value("kind")
         .as_deref()
@@ -325,10 +362,26 @@ pub(crate) fn write_synced(
             .map(date("expires_on"))
             .transpose()?,
         vehicle_id,
-        created_at: current.as_ref().map_or(now, |c| c.created_at),
+        created_at: stored_created.map_or(now, time_of),
         updated_at: now,
     };
-    write(conn, keys, &document, current.is_none())
+    if let Some(current) = &current {
+        let (before, after) = (sync_fields(current), sync_fields(&document));
+        super::past_values::remember_replaced(conn, keys, pairs(&before), pairs(&after))?;
+    }
+    write(conn, keys, &document, !row_exists)
+}
+
+/// Before the document `id` is deleted (by the user or by sync): its number goes to the
+/// firewall's past values. A damaged record has none to give.
+pub(crate) fn forget(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<()> {
+    match get(conn, keys, id) {
+        Ok(Some(d)) => {
+            super::past_values::remember_replaced(conn, keys, pairs(&sync_fields(&d)), [])
+        }
+        Ok(None) | Err(Error::Integrity { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Sync: frees the kind and number of document `id` for another record within the

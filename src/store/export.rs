@@ -26,6 +26,8 @@ struct Export<'a> {
     consent_receipts: Vec<serde_json::Value>,
     consent_receipt_chain: serde_json::Value,
     complaints: Vec<serde_json::Value>,
+    /// Records left out because their sealed row does not open (entity and id only).
+    damaged_records: Vec<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -79,6 +81,7 @@ pub(crate) fn to_json(
     receipts: &[ConsentReceipt],
     receipt_chain: Option<&crate::consent::ReceiptChain>,
     complaints: &[ConnectionComplaint],
+    damaged: &[crate::model::RecordRef],
 ) -> serde_json::Result<String> {
     let export = Export {
         format: FORMAT,
@@ -155,6 +158,10 @@ pub(crate) fn to_json(
                     "network_samples": c.samples.len(),
                 })
             })
+            .collect(),
+        damaged_records: damaged
+            .iter()
+            .map(|d| json!({"entity": d.entity, "record_id": d.record_id}))
             .collect(),
     };
     serde_json::to_string_pretty(&export)

@@ -13,9 +13,11 @@ pub(crate) mod db;
 pub(crate) mod documents;
 mod export;
 mod keyring;
+pub(crate) mod past_values;
 pub(crate) mod profile;
 mod recovery;
 mod rekey;
+pub(crate) mod rollback;
 mod schema;
 pub(crate) mod sealed;
 pub(crate) mod vehicles;
@@ -26,11 +28,12 @@ use crate::consent::hub::ConsentHub;
 use crate::crypto::KeyProvider;
 use crate::error::{ApiResult, Error, Result};
 use crate::model::{
-    Document, DocumentKind, DocumentPatch, NewDocument, NewVehicle, Profile, ProfilePatch, Vehicle,
-    VehiclePatch,
+    Document, DocumentKind, DocumentPatch, NewDocument, NewVehicle, Profile, ProfilePatch,
+    RecordRef, Vehicle, VehiclePatch,
 };
 pub(crate) use keyring::KeyRing;
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+pub use rollback::RollbackCounter;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -56,6 +59,8 @@ struct OpenStore {
     conn: Connection,
     ring: KeyRing,
     provider: Arc<dyn KeyProvider>,
+    /// The host's rollback counter, if it keeps one (`Store::open_with_rollback_counter`).
+    counter: Option<Arc<dyn rollback::RollbackCounter>>,
 }
 
 /// The encrypted store of the user's personal data.
@@ -76,6 +81,47 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
+    fn open_with(
+        path: PathBuf,
+        key_provider: Arc<dyn KeyProvider>,
+        counter: Option<Arc<dyn rollback::RollbackCounter>>,
+    ) -> ApiResult<Arc<Self>> {
+        // One store per file per process: every component of the app then shares one
+        // connection and one consent state. Opening an open file again checks the key and
+        // returns the same store.
+        let key = registry_key(&path);
+        let mut registry = OPEN_STORES.lock().unwrap_or_else(PoisonError::into_inner);
+        registry.retain(|_, store| store.strong_count() > 0);
+        if let Some(existing) = registry.get(&key).and_then(std::sync::Weak::upgrade) {
+            if existing.check_key(key_provider.as_ref())? {
+                return Ok(existing);
+            }
+        }
+        let existed = path.exists();
+        let open = match Self::open_at(&path, key_provider, counter) {
+            Ok(open) => open,
+            Err(e) => {
+                if !existed {
+                    // A refused open of a new path leaves no file behind.
+                    for suffix in ["", "-wal", "-shm", "-journal"] {
+                        let mut file = path.clone().into_os_string();
+                        file.push(suffix);
+                        let _ = std::fs::remove_file(file);
+                    }
+                }
+                return Err(e.into());
+            }
+        };
+        let consent = crate::consent::load_state(&open.conn, &open.ring.keys)?;
+        let store = Arc::new(Store {
+            path,
+            state: Mutex::new(Some(open)),
+            consent: Arc::new(ConsentHub::new(consent)),
+        });
+        registry.insert(key, Arc::downgrade(&store));
+        Ok(store)
+    }
+
     fn lock(&self) -> MutexGuard<'_, Option<OpenStore>> {
         // A panic while the lock was held cannot leave a half-written row: every write
         // is a transaction that rolls back when dropped.
@@ -98,6 +144,28 @@ impl Store {
         f: impl FnOnce(&Transaction<'_>, &KeyRing) -> Result<T>,
     ) -> ApiResult<T> {
         self.write_then(f, |_| ())
+    }
+
+    /// Like [`Store::write_then`], for a change the rollback counter follows (a consent
+    /// change): the store's epoch is raised in the transaction, the host's counter after
+    /// the commit.
+    pub(crate) fn write_advancing_then<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>, &KeyRing) -> Result<T>,
+        after_commit: impl FnOnce(&T),
+    ) -> ApiResult<T> {
+        let mut guard = self.lock();
+        let open = guard.as_mut().ok_or(Error::Closed)?;
+        let tx = open
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(Error::from)?;
+        let value = f(&tx, &open.ring)?;
+        let epoch = rollback::advance(&tx, &open.ring.keys)?;
+        tx.commit().map_err(Error::from)?;
+        after_commit(&value);
+        rollback::raise_counter(open.counter.as_deref(), epoch);
+        Ok(value)
     }
 
     /// Like [`Store::write`], then runs `after_commit` with the value while the lock is
@@ -124,7 +192,11 @@ impl Store {
         &self.consent
     }
 
-    fn open_at(path: &Path, provider: Arc<dyn KeyProvider>) -> Result<OpenStore> {
+    fn open_at(
+        path: &Path,
+        provider: Arc<dyn KeyProvider>,
+        counter: Option<Arc<dyn rollback::RollbackCounter>>,
+    ) -> Result<OpenStore> {
         // The key first: a key that cannot be had or is unusable opens nothing (and, for
         // a new path, creates nothing).
         let kek = keyring::fetch_kek(provider.as_ref())?;
@@ -139,6 +211,9 @@ impl Store {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             schema::migrate(&tx, 0)?;
             let ring = keyring::install_new(&tx, &kek, 1)?;
+            if let Some(counter) = &counter {
+                rollback::check_at_open(&tx, &ring.keys, counter.as_ref(), true)?;
+            }
             tx.commit()?;
             log::info!("created a new store (schema v{})", schema::LATEST_VERSION);
             ring
@@ -158,6 +233,10 @@ impl Store {
                 keyring::add_missing_check_tag(&tx, &kek)?;
                 tx.commit()?;
             }
+            if let Some(counter) = &counter {
+                // Before anything is written: a rolled-back file stays as it was.
+                rollback::check_at_open(&conn, &ring.keys, counter.as_ref(), false)?;
+            }
             db::enable_wal(&conn)?;
             ring
         };
@@ -170,6 +249,7 @@ impl Store {
             conn,
             ring,
             provider,
+            counter,
         })
     }
 
@@ -212,41 +292,21 @@ impl Store {
     /// `KeyUnavailable`, `StoreCorrupted`, `IncompatibleVersion`, `Storage`.
     #[uniffi::constructor]
     pub fn open(path: String, key_provider: Arc<dyn KeyProvider>) -> ApiResult<Arc<Self>> {
-        let path = PathBuf::from(path);
-        // One store per file per process: every component of the app then shares one
-        // connection and one consent state. Opening an open file again checks the key and
-        // returns the same store.
-        let key = registry_key(&path);
-        let mut registry = OPEN_STORES.lock().unwrap_or_else(PoisonError::into_inner);
-        registry.retain(|_, store| store.strong_count() > 0);
-        if let Some(existing) = registry.get(&key).and_then(std::sync::Weak::upgrade) {
-            if existing.check_key(key_provider.as_ref())? {
-                return Ok(existing);
-            }
-        }
-        let existed = path.exists();
-        let open = match Self::open_at(&path, key_provider) {
-            Ok(open) => open,
-            Err(e) => {
-                if !existed {
-                    // A refused open of a new path leaves no file behind.
-                    for suffix in ["", "-wal", "-shm", "-journal"] {
-                        let mut file = path.clone().into_os_string();
-                        file.push(suffix);
-                        let _ = std::fs::remove_file(file);
-                    }
-                }
-                return Err(e.into());
-            }
-        };
-        let consent = crate::consent::load_state(&open.conn, &open.ring.keys)?;
-        let store = Arc::new(Store {
-            path,
-            state: Mutex::new(Some(open)),
-            consent: Arc::new(ConsentHub::new(consent)),
-        });
-        registry.insert(key, Arc::downgrade(&store));
-        Ok(store)
+        Self::open_with(PathBuf::from(path), key_provider, None)
+    }
+
+    /// Opens (or creates) the store at `path`, as [`Store::open`] does, and checks it
+    /// against the host's `rollback_counter`: an existing file older than the counter (a
+    /// copy restored over the current file) is refused with `StoreRolledBack` and left
+    /// unchanged. From then on every consent change, erasure and data-key rotation raises
+    /// the counter. Opening a store that is already open returns it as it is.
+    #[uniffi::constructor]
+    pub fn open_with_rollback_counter(
+        path: String,
+        key_provider: Arc<dyn KeyProvider>,
+        rollback_counter: Arc<dyn rollback::RollbackCounter>,
+    ) -> ApiResult<Arc<Self>> {
+        Self::open_with(PathBuf::from(path), key_provider, Some(rollback_counter))
     }
 
     /// Closes the store now: checkpoints the write-ahead log and closes the file. Every
@@ -297,9 +357,10 @@ impl Store {
         self.read(|c, r| vehicles::get(c, &r.keys, &id))
     }
 
-    /// Every vehicle, oldest first.
+    /// Every intact vehicle, oldest first. A damaged one (its sealed row does not open)
+    /// is left out, never failing the list: `damaged_records()` names it.
     pub fn list_vehicles(&self) -> ApiResult<Vec<Vehicle>> {
-        self.read(|c, r| vehicles::list(c, &r.keys))
+        self.read(|c, r| Ok(warn_damaged("vehicle", vehicles::list_intact(c, &r.keys)?)))
     }
 
     /// The vehicle with this plate, typed in any accepted form (`123 авс 02` finds
@@ -328,9 +389,40 @@ impl Store {
         self.read(|c, r| documents::get(c, &r.keys, &id))
     }
 
-    /// Every document, oldest first.
+    /// Every intact document, oldest first. A damaged one is left out, never failing the
+    /// list: `damaged_records()` names it.
     pub fn list_documents(&self) -> ApiResult<Vec<Document>> {
-        self.read(|c, r| documents::list(c, &r.keys))
+        self.read(|c, r| {
+            Ok(warn_damaged(
+                "document",
+                documents::list_intact(c, &r.keys)?,
+            ))
+        })
+    }
+
+    /// The personal records whose sealed row does not open (damaged or tampered with),
+    /// profile first, then vehicles and documents: what the lists leave out. Their values
+    /// are unreadable; `discard_damaged_record` removes one here without touching the
+    /// backend's copy, which the next sync brings back.
+    pub fn damaged_records(&self) -> ApiResult<Vec<RecordRef>> {
+        self.read(|c, r| damaged_in(c, &r.keys))
+    }
+
+    /// Gives up the local copy of the damaged record `record` without sending a delete. A
+    /// record that was synced is rewritten whole from the backend's copy at the next sync
+    /// (its row stays, still named by `damaged_records`, until then, so that documents
+    /// keep their link to a vehicle; its pending changes and last synced copy are
+    /// forgotten and the next pull starts from the beginning). One never synced is
+    /// deleted at once, with its pending changes. A record that is not damaged is
+    /// `InvalidInput` (remove it with `remove_vehicle` / `remove_document`: that deletes
+    /// it everywhere).
+    pub fn discard_damaged_record(&self, record: RecordRef) -> ApiResult<()> {
+        self.write(|tx, r| {
+            if !damaged_in(tx, &r.keys)?.contains(&record) {
+                return Err(Error::invalid("record", "is not a damaged record"));
+            }
+            crate::sync::forget_damaged(tx, &r.keys, &record.entity, &record.record_id)
+        })
     }
 
     /// The document of `kind` with this number, typed in any accepted form, or `None`.
@@ -346,9 +438,13 @@ impl Store {
     /// vehicles, documents, consent receipts and complaints.
     pub fn export_user_data(&self) -> ApiResult<String> {
         self.read(|c, r| {
-            let profile = profile::get(c, &r.keys)?;
-            let vehicles = vehicles::list(c, &r.keys)?;
-            let documents = documents::list(c, &r.keys)?;
+            let damaged = damaged_in(c, &r.keys)?;
+            let profile = profile::get(c, &r.keys).or_else(|e| match e {
+                Error::Integrity { .. } => Ok(None),
+                e => Err(e),
+            })?;
+            let (vehicles, _) = vehicles::list_intact(c, &r.keys)?;
+            let (documents, _) = documents::list_intact(c, &r.keys)?;
             let receipts = crate::consent::receipts_in(c, &r.keys)?;
             // A broken chain does not stop the export: the document says so.
             let chain = crate::consent::verify_chain(c, &r.keys).ok();
@@ -360,6 +456,7 @@ impl Store {
                 &receipts,
                 chain.as_ref(),
                 &complaints,
+                &damaged,
             )?)
         })
     }
@@ -379,6 +476,7 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(Error::from)?;
+        let epoch = rollback::epoch(&tx, &open.ring.keys)?.saturating_add(1);
         // Documents first: they refer to vehicles.
         for table in rekey::SEALED_TABLES.iter().rev() {
             tx.execute(&format!("DELETE FROM {}", table.table), [])
@@ -394,7 +492,9 @@ impl Store {
         .map_err(Error::from)?;
         let consent = crate::consent::erase_in(&tx, &open.ring.keys)?;
         let ring = keyring::install_new(&tx, &kek, open.ring.keys.version() + 1)?;
+        rollback::set_epoch(&tx, &ring.keys, epoch)?;
         tx.commit().map_err(Error::from)?;
+        rollback::raise_counter(open.counter.as_deref(), epoch);
         self.consent.set_state(consent);
         open.ring = ring;
         let checkpoint = checkpoint_truncate(&open.conn);
@@ -417,7 +517,9 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(Error::from)?;
         let ring = rekey::rotate_data_key(&tx, &open.ring, &kek)?;
+        let epoch = rollback::advance(&tx, &ring.keys)?;
         tx.commit().map_err(Error::from)?;
+        rollback::raise_counter(open.counter.as_deref(), epoch);
         open.ring = ring;
         checkpoint_truncate(&open.conn)?;
         log::info!("data key rotated to v{}", open.ring.keys.version());
@@ -465,6 +567,40 @@ impl Store {
     }
 }
 
+/// Logs how many records a list left out (never their ids' values: ids are random).
+fn warn_damaged<T>(entity: &str, (intact, damaged): (Vec<T>, Vec<String>)) -> Vec<T> {
+    if !damaged.is_empty() {
+        log::warn!(
+            "{} damaged {entity} record(s) left out of the list",
+            damaged.len()
+        );
+    }
+    intact
+}
+
+/// The damaged personal records (see `Store::damaged_records`).
+fn damaged_in(conn: &Connection, keys: &crate::crypto::StoreKeys) -> Result<Vec<RecordRef>> {
+    let mut out = Vec::new();
+    let profile_id: Option<String> = conn
+        .query_row("SELECT id FROM profile", [], |r| r.get(0))
+        .optional()?;
+    if let (Some(id), Err(Error::Integrity { .. })) = (profile_id, profile::get(conn, keys)) {
+        out.push(RecordRef {
+            entity: "profile".into(),
+            record_id: id,
+        });
+    }
+    let refs = |entity: &'static str, ids: Vec<String>| {
+        ids.into_iter().map(move |record_id| RecordRef {
+            entity: entity.to_string(),
+            record_id,
+        })
+    };
+    out.extend(refs("vehicle", vehicles::list_intact(conn, keys)?.1));
+    out.extend(refs("document", documents::list_intact(conn, keys)?.1));
+    Ok(out)
+}
+
 /// The user's personal values in canonical form, for the telemetry PII firewall.
 pub(crate) fn personal_values(
     conn: &Connection,
@@ -485,7 +621,13 @@ pub(crate) fn personal_values(
         values
             .document_numbers
             .extend(v.registration_certificate_number);
+        values.free_texts.extend(
+            [v.nickname, v.make, v.model, v.colour]
+                .into_iter()
+                .flatten(),
+        );
     }
+    values.past = Some(past_values::load(conn, keys)?);
     values
         .document_numbers
         .extend(documents.into_iter().map(|d| d.number));

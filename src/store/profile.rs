@@ -133,7 +133,11 @@ pub(crate) fn update(conn: &Connection, keys: &StoreKeys, patch: ProfilePatch) -
         updated_at: time_of(now),
     };
     let before = current.as_ref().map(sync_fields);
-    let fields = outbox::changed(before.as_ref(), &sync_fields(&profile));
+    let after = sync_fields(&profile);
+    if let Some(before) = &before {
+        super::past_values::remember_replaced(conn, keys, pairs(before), pairs(&after))?;
+    }
+    let fields = outbox::changed(before.as_ref(), &after);
     outbox::record(conn, keys, Entity::Profile, &profile.id, Op::Upsert, fields)?;
     Ok(profile)
 }
@@ -159,9 +163,13 @@ pub(crate) fn write_synced(
 ) -> Result<()> {
     let value = |k: &str| f.get(k).cloned().flatten();
     let now = now_millis();
-    let created = get(conn, keys)?
-        .filter(|p| p.id == id)
-        .map_or(now, |p| millis_of(p.created_at));
+    // A damaged row is repaired: rewritten whole from the synced fields.
+    let current = match get(conn, keys) {
+        Err(Error::Integrity { .. }) => None,
+        other => other?,
+    }
+    .filter(|p| p.id == id);
+    let created = current.as_ref().map_or(now, |p| millis_of(p.created_at));
     let phone = canonical_phone(&value("phone").ok_or(Error::invalid("phone", "is required"))?)?;
     let full_name = value("full_name")
         .as_deref()
@@ -181,12 +189,35 @@ pub(crate) fn write_synced(
         email.as_deref(),
         language.map(Language::code),
     ])?;
+    if let Some(current) = &current {
+        let after = [
+            ("phone", Some(phone.as_str())),
+            ("full_name", full_name.as_deref()),
+        ];
+        super::past_values::remember_replaced(conn, keys, pairs(&sync_fields(current)), after)?;
+    }
     conn.prepare_cached(
         "INSERT INTO profile (id, sealed, created_at, updated_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
     )?
     .execute(params![id, sealed, created, now])?;
     Ok(())
+}
+
+/// Before the profile is deleted by sync: its values go to the firewall's past values.
+pub(crate) fn forget(conn: &Connection, keys: &StoreKeys) -> Result<()> {
+    match get(conn, keys) {
+        Ok(Some(p)) => {
+            super::past_values::remember_replaced(conn, keys, pairs(&sync_fields(&p)), [])
+        }
+        Ok(None) | Err(Error::Integrity { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The fields as (wire name, value) pairs, for `past_values`.
+fn pairs(fields: &Fields) -> impl Iterator<Item = (&str, Option<&str>)> {
+    fields.iter().map(|(k, v)| (*k, v.as_deref()))
 }
 
 /// Sync: the local profile's id when it is not `id` (one profile per account).

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use rusqlite::{params, Transaction};
 
 /// Every table with sealed fields, in the order their rows may be created (parents first).
-pub(crate) static SEALED_TABLES: [&SealedTable; 11] = [
+pub(crate) static SEALED_TABLES: [&SealedTable; 13] = [
     &profile::TABLE,
     &vehicles::TABLE,
     &documents::TABLE,
@@ -20,6 +20,8 @@ pub(crate) static SEALED_TABLES: [&SealedTable; 11] = [
     &crate::sync::outbox::OUTBOX,
     &crate::sync::mirror::MIRROR,
     &crate::sync::conflicts::CONFLICTS,
+    &super::past_values::TABLE,
+    &super::rollback::TABLE,
 ];
 
 /// Makes a new data key (version + 1) and re-encrypts every row with it inside `tx`.

@@ -21,6 +21,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/008_sync_generation.sql"),
     include_str!("migrations/009_kek_check.sql"),
     include_str!("migrations/010_account_erasures.sql"),
+    include_str!("migrations/011_firewall_past.sql"),
+    include_str!("migrations/012_sync_quarantine.sql"),
+    include_str!("migrations/013_store_epoch.sql"),
 ];
 
 /// The schema version this code writes.

@@ -87,6 +87,11 @@ fn sync_fields(v: &Vehicle) -> Fields {
     ]
 }
 
+/// The fields as (wire name, value) pairs, for `past_values`.
+fn pairs(fields: &Fields) -> impl Iterator<Item = (&str, Option<&str>)> {
+    fields.iter().map(|(k, v)| (*k, v.as_deref()))
+}
+
 fn text(field: &'static str) -> impl Fn(&str) -> Result<String> {
     move |v| validate_text(field, v, TEXT_MAX_CHARS)
 }
@@ -206,7 +211,9 @@ pub(crate) fn update(
         ..current
     };
     write(conn, keys, &vehicle, false)?;
-    let fields = outbox::changed(Some(&before), &sync_fields(&vehicle));
+    let after = sync_fields(&vehicle);
+    super::past_values::remember_replaced(conn, keys, pairs(&before), pairs(&after))?;
+    let fields = outbox::changed(Some(&before), &after);
     outbox::record(conn, keys, Entity::Vehicle, &vehicle.id, Op::Upsert, fields)?;
     Ok(vehicle)
 }
@@ -220,6 +227,7 @@ pub(crate) fn remove(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<()
     for document in super::documents::linked_to(conn, id)? {
         super::documents::set_link(conn, keys, &document, None)?;
     }
+    forget(conn, keys, id)?;
     match conn
         .prepare_cached("DELETE FROM vehicles WHERE id = ?1")?
         .execute([id])?
@@ -251,6 +259,25 @@ pub(crate) fn list(conn: &Connection, keys: &StoreKeys) -> Result<Vec<Vehicle>> 
     let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY created_at, rowid"))?;
     let rows = stmt.query_map([], read_row)?;
     rows.map(|r| open_row(keys, r?)).collect()
+}
+
+/// Every intact vehicle, oldest first, and the ids of the damaged ones (a sealed row that
+/// does not open), which are left out.
+pub(crate) fn list_intact(
+    conn: &Connection,
+    keys: &StoreKeys,
+) -> Result<(Vec<Vehicle>, Vec<String>)> {
+    let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY created_at, rowid"))?;
+    let rows = stmt.query_map([], read_row)?;
+    let (mut intact, mut damaged) = (Vec::new(), Vec::new());
+    for row in rows {
+        match open_row(keys, row?) {
+            Ok(record) => intact.push(record),
+            Err(Error::Integrity { record_id, .. }) => damaged.push(record_id),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((intact, damaged))
 }
 
 /// The vehicle with this plate (typed in any accepted form), found by its blind index.
@@ -303,7 +330,17 @@ pub(crate) fn write_synced(
     f: &FieldMap,
 ) -> Result<()> {
     let value = |k: &str| f.get(k).cloned().flatten();
-    let current = get(conn, keys, id)?;
+    // A damaged row is repaired: rewritten whole from the synced fields.
+    let current = match get(conn, keys, id) {
+        Err(Error::Integrity { .. }) => None,
+        other => other?,
+    };
+    // A repaired row keeps its creation time (a clear column).
+    let stored_created: Option<i64> = conn
+        .prepare_cached("SELECT created_at FROM vehicles WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    let row_exists = stored_created.is_some();
     let now = time_of(now_millis());
     let vehicle = Vehicle {
         id: id.to_string(),
@@ -319,10 +356,26 @@ pub(crate) fn write_synced(
             .as_deref()
             .map(certificate)
             .transpose()?,
-        created_at: current.as_ref().map_or(now, |c| c.created_at),
+        created_at: stored_created.map_or(now, time_of),
         updated_at: now,
     };
-    write(conn, keys, &vehicle, current.is_none())
+    if let Some(current) = &current {
+        let (before, after) = (sync_fields(current), sync_fields(&vehicle));
+        super::past_values::remember_replaced(conn, keys, pairs(&before), pairs(&after))?;
+    }
+    write(conn, keys, &vehicle, !row_exists)
+}
+
+/// Before the vehicle `id` is deleted (by the user or by sync): its values go to the
+/// firewall's past values. A damaged record has none to give.
+pub(crate) fn forget(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<()> {
+    match get(conn, keys, id) {
+        Ok(Some(v)) => {
+            super::past_values::remember_replaced(conn, keys, pairs(&sync_fields(&v)), [])
+        }
+        Ok(None) | Err(Error::Integrity { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Sync: frees the plate of vehicle `id` for another record within the caller's

@@ -205,6 +205,15 @@ pub(crate) fn live_records(conn: &Connection) -> Result<Vec<(String, String)>> {
         .collect::<rusqlite::Result<_>>()?)
 }
 
+/// Every record the mirror holds, live or deleted: (entity, record id), from the clear
+/// columns.
+pub(crate) fn all_records(conn: &Connection) -> Result<Vec<(String, String)>> {
+    Ok(conn
+        .prepare_cached("SELECT entity, record_id FROM sync_mirror")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
 /// Forgets the mirror of one record (the backend does not have it).
 pub(crate) fn forget(conn: &Connection, entity: &str, record_id: &str) -> Result<()> {
     conn.execute(

@@ -19,10 +19,43 @@ pub(crate) mod mirror;
 pub(crate) mod outbox;
 mod pull;
 mod push;
+mod quarantine;
 mod records;
 
 pub use auth::{AuthProvider, AuthProviderError};
 pub use conflicts::{ConflictResolution, SyncConflict};
+pub use quarantine::{QuarantineReason, QuarantinedEntry};
+
+/// For `Store::discard_damaged_record`: forgets the damaged record `id` here without a
+/// delete for the backend. Synced (a mirror entry, even a damaged one): its pending
+/// changes and mirror entry go and the pull starts from the beginning, so the next sync
+/// rewrites it from the backend's copy. Never synced: the row goes with its changes.
+pub(crate) fn forget_damaged(
+    conn: &rusqlite::Connection,
+    keys: &crate::crypto::StoreKeys,
+    entity: &str,
+    id: &str,
+) -> Result<()> {
+    let synced = match mirror::get(conn, keys, entity, id) {
+        Ok(m) => m.is_some_and(|m| !m.deleted),
+        Err(Error::Integrity { .. }) => true,
+        Err(e) => return Err(e),
+    };
+    outbox::remove_record(conn, entity, id)?;
+    if synced {
+        mirror::forget(conn, entity, id)?;
+        mirror::set_cursor(conn, None)?;
+    } else {
+        let table = match entity {
+            "profile" => "profile",
+            "vehicle" => "vehicles",
+            _ => "documents",
+        };
+        conn.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id])?;
+    }
+    log::info!("a damaged {entity} was discarded here; the backend's copy stays");
+    Ok(())
+}
 
 use crate::error::{ApiResult, Error, Result};
 use crate::net::{self, Backoff, NetworkConfig};
@@ -183,6 +216,8 @@ pub struct SyncStatus {
     /// Whether an account erasure was asked for and is not finished (see
     /// `SyncClient::delete_account`).
     pub account_erasure_pending: bool,
+    /// Sync entries set aside because they were damaged (`SyncClient::quarantined`).
+    pub quarantined: i64,
 }
 
 /// Why a sync reconciled with the backend (`SyncEvent::Reconciled`).
@@ -322,6 +357,20 @@ impl SyncClient {
     /// Forgets the logged conflicts; returns how many there were.
     pub fn clear_conflicts(&self) -> ApiResult<i64> {
         self.store.write(|tx, _| conflicts::clear(tx).map(count))
+    }
+
+    /// The sync entries set aside because they were damaged (a pending change or a last
+    /// synced copy whose sealed value does not open), oldest first. Each sync sets such
+    /// entries aside before it starts and goes on with the rest: a lost change is replaced
+    /// by the record's local copy (`requeued`), a lost synced copy by a pull from the
+    /// beginning. Names records only, never their values.
+    pub fn quarantined(&self) -> ApiResult<Vec<QuarantinedEntry>> {
+        self.store.read(|c, _| quarantine::list(c))
+    }
+
+    /// Forgets the set-aside entries (after the app reported them); returns how many.
+    pub fn clear_quarantine(&self) -> ApiResult<i64> {
+        self.store.write(|tx, _| quarantine::clear(tx).map(count))
     }
 
     /// Deletes the user's account: first on the backend (`DELETE /v1/account`: every
@@ -472,13 +521,14 @@ impl SyncClient {
 impl SyncClient {
     /// The status, with `running` as given (the end of a sync reports it finished).
     fn status_with(&self, running: bool) -> ApiResult<SyncStatus> {
-        let (pending_changes, conflicts, last_success_at_ms, account_erasure_pending) =
+        let (pending_changes, conflicts, last_success_at_ms, account_erasure_pending, quarantined) =
             self.store.read(|c, _| {
                 Ok((
                     outbox::count(c).map(count)?,
                     conflicts::count(c).map(count)?,
                     mirror::last_synced_at(c)?,
                     mirror::erasure_pending(c)?,
+                    quarantine::count(c).map(count)?,
                 ))
             })?;
         let next = self.next_auto_at_ms.load(Ordering::Acquire);
@@ -494,6 +544,7 @@ impl SyncClient {
                 .clone(),
             next_auto_sync_at_ms: (next > 0).then_some(next),
             account_erasure_pending,
+            quarantined,
         })
     }
 
@@ -571,8 +622,14 @@ impl SyncClient {
             summary.duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
             return Ok(summary);
         }
+        // Damaged sync entries are set aside first, so that they block nothing.
         let client_id = self
-            .blocking(|s| s.write(|tx, _| mirror::client_id(tx)))
+            .blocking(|s| {
+                s.write(|tx, r| {
+                    quarantine::sweep(tx, &r.keys)?;
+                    mirror::client_id(tx)
+                })
+            })
             .await?;
         // This run's id, in its pushes and pulls: the pulls leave out what this run pushed.
         let sync_id = uuid::Uuid::new_v4().to_string();

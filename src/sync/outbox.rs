@@ -5,7 +5,7 @@
 //! `delete`, an empty object.
 
 use crate::crypto::StoreKeys;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::store::db::now_millis;
 use crate::store::sealed::{take, RowSeal, SealedCell, SealedTable};
 use rusqlite::{params, Connection};
@@ -183,23 +183,65 @@ pub(crate) fn pending(
     })?;
     rows.map(|row| {
         let (change_id, entity, record_id, op, sealed) = row?;
-        let seal = RowSeal::new(keys, &OUTBOX, &change_id);
-        let json = take(&mut seal.open(sealed)?, 0).ok_or_else(|| seal.integrity_error())?;
-        let fields = match serde_json::from_str(&json) {
-            Ok(Value::Object(m)) => {
-                checked_fields(m, &entity, &record_id, &op).ok_or_else(|| seal.integrity_error())?
-            }
-            _ => return Err(seal.integrity_error()),
-        };
-        Ok(PendingChange {
-            change_id,
-            entity,
-            record_id,
-            op,
-            fields,
-        })
+        open_entry(keys, change_id, entity, record_id, op, sealed)
     })
     .collect()
+}
+
+/// Opens one outbox row: its sealed fields, checked against the clear columns.
+fn open_entry(
+    keys: &StoreKeys,
+    change_id: String,
+    entity: String,
+    record_id: String,
+    op: String,
+    sealed: SealedCell,
+) -> Result<PendingChange> {
+    let seal = RowSeal::new(keys, &OUTBOX, &change_id);
+    let json = take(&mut seal.open(sealed)?, 0).ok_or_else(|| seal.integrity_error())?;
+    let fields = match serde_json::from_str(&json) {
+        Ok(Value::Object(m)) => {
+            checked_fields(m, &entity, &record_id, &op).ok_or_else(|| seal.integrity_error())?
+        }
+        _ => return Err(seal.integrity_error()),
+    };
+    Ok(PendingChange {
+        change_id,
+        entity,
+        record_id,
+        op,
+        fields,
+    })
+}
+
+/// The outbox rows that do not open (damaged or edited): (change id, entity, record id)
+/// from their clear columns.
+pub(crate) fn damaged(
+    conn: &Connection,
+    keys: &StoreKeys,
+) -> Result<Vec<(String, String, String)>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id, entity, record_id, op, sealed FROM sync_outbox")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, SealedCell>(4)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (change_id, entity, record_id, op, sealed) = row?;
+        let ids = (change_id.clone(), entity.clone(), record_id.clone());
+        match open_entry(keys, change_id, entity, record_id, op, sealed) {
+            Ok(_) => {}
+            Err(Error::Integrity { .. }) => out.push(ids),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
 }
 
 /// Number of pending changes.

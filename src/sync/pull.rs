@@ -97,11 +97,27 @@ fn duplicate(
     }
 }
 
-fn delete_local(conn: &Connection, entity: &str, id: &str) -> Result<()> {
+/// Deletes a local record (a remote delete, or a record merged into another), its values
+/// kept as the firewall's past values.
+pub(crate) fn delete_local(
+    conn: &Connection,
+    keys: &StoreKeys,
+    entity: &str,
+    id: &str,
+) -> Result<()> {
     let table = match entity {
-        "profile" => "profile",
-        "vehicle" => "vehicles",
-        _ => "documents",
+        "profile" => {
+            profile::forget(conn, keys)?;
+            "profile"
+        }
+        "vehicle" => {
+            vehicles::forget(conn, keys, id)?;
+            "vehicles"
+        }
+        _ => {
+            documents::forget(conn, keys, id)?;
+            "documents"
+        }
     };
     conn.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id])?;
     Ok(())
@@ -183,7 +199,7 @@ pub(crate) fn revert_unique(
     entity: Entity,
     id: &str,
 ) -> Result<u64> {
-    revert_unique_at(conn, keys, entity, id, 0)
+    revert_unique_at(conn, keys, entity, id, &mut Vec::new())
 }
 
 /// How many synced records in a row `revert_unique` sends back to their server values.
@@ -194,7 +210,7 @@ fn revert_unique_at(
     keys: &StoreKeys,
     entity: Entity,
     id: &str,
-    depth: u32,
+    reverting: &mut Vec<String>,
 ) -> Result<u64> {
     let name = entity.as_str();
     let mirrored = mirror::get(conn, keys, name, id)?
@@ -240,14 +256,22 @@ fn revert_unique_at(
     outbox::coalesce_upserts(conn, keys, entity, id, entity.unique_fields())?;
     let mut folded = None;
     if let Some(holder) = duplicate(conn, keys, name, id, &fields)? {
-        if is_synced(conn, keys, name, &holder)? {
-            if depth >= MAX_REVERT_DEPTH {
+        if reverting.contains(&holder) {
+            // A cycle (records that swapped values here): the holder, further up this
+            // chain, goes back to its own server value once this one is written.
+            match entity {
+                Entity::Vehicle => vehicles::release_plate(conn, &holder)?,
+                _ => documents::release_number(conn, &holder)?,
+            }
+        } else if is_synced(conn, keys, name, &holder)? {
+            if reverting.len() as u32 >= MAX_REVERT_DEPTH {
                 return Err(Error::invalid(
                     "record",
                     "holds a value moved too many times",
                 ));
             }
-            logged += revert_unique_at(conn, keys, entity, &holder, depth + 1)?;
+            reverting.push(id.to_string());
+            logged += revert_unique_at(conn, keys, entity, &holder, reverting)?;
         } else {
             let (merged, moved) = fold_unsynced(conn, keys, entity, &holder, &fields)?;
             logged += merged.conflicts.len() as u64;
@@ -305,7 +329,7 @@ fn fold_unsynced(
     } else {
         Vec::new()
     };
-    delete_local(conn, name, holder)?;
+    delete_local(conn, keys, name, holder)?;
     outbox::remove_record(conn, name, holder)?;
     let values = Value::Object(to_json(&fields)).to_string();
     Ok((merged, (relink, values)))
@@ -652,7 +676,7 @@ fn apply_one(
                 documents::set_link(conn, keys, &document, None)?;
             }
         }
-        delete_local(conn, entity_name, id)?;
+        delete_local(conn, keys, entity_name, id)?;
         outbox::remove_record(conn, entity_name, id)?;
         mirror::put(
             conn,
@@ -672,13 +696,23 @@ fn apply_one(
     // pushed back as nulls.
     let known = known_fields(entity);
     remote.retain(|k, _| known.contains(&k.as_str()));
-    let mut local_fields = local(conn, keys, entity_name, id)?;
     let mut base = before.filter(|m| !m.deleted).map(|m| {
         m.fields
             .into_iter()
             .map(|(k, v)| (k, v.as_str().map(str::to_string)))
             .collect::<FieldMap>()
     });
+    // A damaged local record is repaired from the server's copy: rewritten whole; its
+    // pending changes, made to what can no longer be read, are dropped.
+    let mut local_fields = match local(conn, keys, entity_name, id) {
+        Err(Error::Integrity { .. }) => {
+            log::warn!("sync: a damaged {entity_name} is repaired from the backend's copy");
+            outbox::remove_record(conn, entity_name, id)?;
+            base = None;
+            None
+        }
+        other => other?,
+    };
     let mut relink = Vec::new();
     let mut extra_conflicts = 0u64;
     // A never-synced local record merged into this one (logged as `Merged`).
@@ -714,7 +748,7 @@ fn apply_one(
             if entity == Entity::Vehicle {
                 relink = documents::linked_to(conn, &dup)?;
             }
-            delete_local(conn, entity_name, &dup)?;
+            delete_local(conn, keys, entity_name, &dup)?;
             outbox::remove_record(conn, entity_name, &dup)?;
         }
     }
@@ -743,7 +777,7 @@ fn apply_one(
                         if entity == Entity::Vehicle {
                             relink = documents::linked_to(conn, &other)?;
                         }
-                        delete_local(conn, entity_name, &other)?;
+                        delete_local(conn, keys, entity_name, &other)?;
                         outbox::remove_record(conn, entity_name, &other)?;
                         let values = Value::Object(to_json(&other_fields)).to_string();
                         merged_into = Some((other, Some(values)));

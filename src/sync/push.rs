@@ -280,11 +280,8 @@ pub(crate) fn apply_results(
                 // the conflict log, so the user can see it.
                 let lost =
                     super::pull::local_values_json(conn, keys, &change.entity, &change.record_id)?;
-                if let Some(table) = local_table(&change.entity) {
-                    conn.execute(
-                        &format!("DELETE FROM {table} WHERE id = ?1"),
-                        [&change.record_id],
-                    )?;
+                if local_table(&change.entity).is_some() {
+                    super::pull::delete_local(conn, keys, &change.entity, &change.record_id)?;
                 }
                 conn.execute(
                     "DELETE FROM sync_outbox WHERE entity = ?1 AND record_id = ?2",

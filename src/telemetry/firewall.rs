@@ -5,7 +5,11 @@
 //! stored, against
 //! - the user's own stored values in canonical form: plates and document numbers (after
 //!   the same look-alike folding as the store), the phone's national digits, the e-mail
-//!   address, the words of the full name;
+//!   address, the words of the full name, and the free text of every vehicle (nickname,
+//!   make, model, colour; folded the same way, 3 characters or more);
+//! - the values the user had before (changed or removed in the last 180 days), kept only
+//!   as keyed fingerprints (`store::past_values`): every window of the folded text of a
+//!   fingerprinted length is fingerprinted and compared;
 //! - generic patterns: e-mail addresses, Kazakhstan phone numbers (+7 / 8 and 10 digits),
 //!   plates of either format, and 12-digit IINs with a valid check digit.
 //!
@@ -13,7 +17,10 @@
 //! identify) and is counted by purpose. When the user's own values cannot be read (a
 //! damaged record), the firewall fails closed: events with free text are dropped.
 
+use crate::crypto::{Fingerprinter, FINGERPRINT_LEN};
 use crate::formats::lookalike::fold_lenient;
+use crate::store::past_values::{self, Kind, PastValues};
+use std::collections::{HashMap, HashSet};
 use unicode_normalization::UnicodeNormalization;
 use zeroize::Zeroize;
 
@@ -34,6 +41,9 @@ pub(crate) enum Hit {
     Unavailable,
 }
 
+/// Fingerprints of past values by (kind, length in characters).
+type PastByShape = HashMap<(Kind, usize), HashSet<[u8; FINGERPRINT_LEN]>>;
+
 /// The user's own values, folded for matching. Zeroized on drop.
 #[derive(Default)]
 pub(crate) struct Firewall {
@@ -45,6 +55,10 @@ pub(crate) struct Firewall {
     emails: Vec<String>,
     /// Lower-cased words of names, 3 characters or more.
     name_words: Vec<String>,
+    /// Folded free text of vehicles, 3 characters or more.
+    texts: Vec<String>,
+    /// Fingerprints of past values, by kind and length, with their key.
+    past: Option<(Fingerprinter, PastByShape)>,
     unavailable: bool,
 }
 
@@ -55,6 +69,7 @@ impl Drop for Firewall {
             &mut self.phones,
             &mut self.emails,
             &mut self.name_words,
+            &mut self.texts,
         ] {
             list.iter_mut().for_each(Zeroize::zeroize);
         }
@@ -69,6 +84,10 @@ pub(crate) struct PersonalValues {
     pub full_name: Option<String>,
     pub plates: Vec<String>,
     pub document_numbers: Vec<String>,
+    /// Vehicles' nicknames, makes, models and colours.
+    pub free_texts: Vec<String>,
+    /// The values the user had before, as fingerprints.
+    pub past: Option<PastValues>,
 }
 
 impl Drop for PersonalValues {
@@ -82,6 +101,7 @@ impl Drop for PersonalValues {
         self.plates
             .iter_mut()
             .chain(self.document_numbers.iter_mut())
+            .chain(self.free_texts.iter_mut())
             .for_each(Zeroize::zeroize);
     }
 }
@@ -113,13 +133,46 @@ impl Firewall {
         fw.emails
             .extend(values.email.iter().map(|e| e.to_lowercase()));
         if let Some(name) = &values.full_name {
-            fw.name_words = name
-                .split(|c: char| !c.is_alphanumeric())
-                .filter(|w| w.chars().count() >= 3)
-                .map(str::to_lowercase)
-                .collect();
+            fw.name_words = past_values::name_words(name).collect();
+        }
+        fw.texts = values
+            .free_texts
+            .iter()
+            .map(|t| past_values::text_form(t))
+            .filter(|t| t.chars().count() >= 3)
+            .collect();
+        if let Some(PastValues {
+            fingerprinter: Some(fingerprinter),
+            entries,
+        }) = &values.past
+        {
+            let mut by_shape = PastByShape::new();
+            for (kind, len, fp) in entries {
+                by_shape.entry((*kind, *len)).or_default().insert(*fp);
+            }
+            fw.past = Some((fingerprinter.clone(), by_shape));
         }
         fw
+    }
+
+    /// Whether `folded` (the folded text), `digits` (its digits) or `lower` (lower-cased)
+    /// holds a fingerprinted past value.
+    fn holds_past_value(&self, folded: &str, digits: &str, lower: &str) -> bool {
+        let Some((fingerprinter, by_shape)) = &self.past else {
+            return false;
+        };
+        by_shape.iter().any(|((kind, len), fps)| {
+            let matches = |candidate: &str| {
+                fps.contains(&fingerprinter.fingerprint(kind.as_str(), candidate))
+            };
+            match kind {
+                Kind::Code | Kind::Text => windows(folded, *len).any(&matches),
+                Kind::Phone => windows(digits, *len).any(&matches),
+                Kind::Word => {
+                    past_values::name_words(lower).any(|w| w.chars().count() == *len && matches(&w))
+                }
+            }
+        })
     }
 
     /// Checks one free-text field; `Some(hit)` means the event must be dropped.
@@ -138,7 +191,9 @@ impl Firewall {
         let own = self.codes.iter().any(|c| folded.contains(c.as_str()))
             || self.phones.iter().any(|p| digits.contains(p.as_str()))
             || self.emails.iter().any(|e| lower.contains(e.as_str()))
-            || self.name_words.iter().any(|w| lower.contains(w.as_str()));
+            || self.name_words.iter().any(|w| lower.contains(w.as_str()))
+            || self.texts.iter().any(|t| folded.contains(t.as_str()))
+            || self.holds_past_value(&folded, &digits, &lower);
         if own {
             return Some(Hit::OwnData);
         }
@@ -153,6 +208,16 @@ impl Firewall {
         }
         None
     }
+}
+
+/// Every run of `len` characters of `text`.
+fn windows(text: &str, len: usize) -> impl Iterator<Item = &str> {
+    let starts: Vec<usize> = text
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain([text.len()])
+        .collect();
+    (0..starts.len().saturating_sub(len)).map(move |i| &text[starts[i]..starts[i + len]])
 }
 
 /// Invisible formatting characters (Unicode category Cf and the like) that could split a
@@ -249,7 +314,16 @@ mod tests {
             full_name: Some("Айгерим Сапарова".into()),
             plates: vec!["123ABC02".into()],
             document_numbers: vec!["DL88112233".into()],
+            free_texts: vec!["Work Sprinter".into()],
+            past: None,
         })
+    }
+
+    #[test]
+    fn windows_cover_every_run_of_characters() {
+        assert_eq!(windows("абв1", 2).collect::<Vec<_>>(), ["аб", "бв", "в1"]);
+        assert_eq!(windows("ab", 3).count(), 0);
+        assert_eq!(windows("ab", 2).collect::<Vec<_>>(), ["ab"]);
     }
 
     #[test]

@@ -125,3 +125,23 @@ pub fn files_in(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// Flips one bit in the middle of the BLOB `column` of row `id` of `table`, from outside
+/// the SDK, as an attacker with write access to the file would.
+pub fn flip_byte(path: &std::path::Path, table: &str, column: &str, id: &str) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut blob: Vec<u8> = conn
+        .query_row(
+            &format!("SELECT {column} FROM {table} WHERE id = ?1"),
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let middle = blob.len() / 2;
+    blob[middle] ^= 0x20;
+    conn.execute(
+        &format!("UPDATE {table} SET {column} = ?1 WHERE id = ?2"),
+        rusqlite::params![blob, id],
+    )
+    .unwrap();
+}
