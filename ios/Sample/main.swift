@@ -136,7 +136,7 @@ func run(in tmp: URL) async throws {
     }
     step("sync events seen through AsyncStream: \(seen.joined(separator: ", "))")
     let status = try phone.status()
-    step("phone.status(): \(status.pendingChanges) pending, last success \(status.lastSuccessAtMs.map { "at \($0) ms" } ?? "never"), last error \(status.lastError.map { $0.message } ?? "none")")
+    step("phone.status(): \(status.pendingChanges) pending, \(status.quarantined) set aside, \(try store.damagedRecords().count) damaged record(s), last success \(status.lastSuccessAtMs.map { "at \($0) ms" } ?? "never"), last error \(status.lastError.map { $0.message } ?? "none")")
 
     let tabletStore = try Store.open(path: tmp.appendingPathComponent("tablet.db").path, keyProvider: InMemoryKeyProvider())
     defer { try? tabletStore.shutdown() }

@@ -36,7 +36,8 @@ extension AparkingError: CustomStringConvertible, CustomDebugStringConvertible {
             "Retry once the device is unlocked; if the key is gone for good, call "
                 + "deleteStoreFiles(path:), open a new store and sync to restore the data."
         case .IntegrityFailure:
-            "Remove the damaged record by its id; the next sync restores what was synced."
+            "Discard the damaged record with discardDamagedRecord(record:) (damagedRecords() names "
+                + "them); the next sync restores what was synced."
         case .StoreCorrupted:
             "Call moveStoreAside(path:), open a new store and sync to restore the data."
         case .IncompatibleVersion:
@@ -52,6 +53,10 @@ extension AparkingError: CustomStringConvertible, CustomDebugStringConvertible {
         case .AccountErased:
             "Sign the user out: the account was deleted and so were its data on this device; "
                 + "the next sync starts afresh on the empty store."
+        case .StoreRolledBack:
+            "Call moveStoreAside(path:), open a new store, sync to restore the data and ask the "
+                + "user for consent again: this file is an older copy that could bring back a "
+                + "withdrawn consent or erased data."
         case let .Network(_, retryAfterMs):
             retryAfterMs.map { "Try again in \(($0 + 999) / 1000) s; nothing was lost." }
                 ?? "Try again later; nothing was lost."

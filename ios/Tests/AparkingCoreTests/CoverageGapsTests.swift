@@ -394,17 +394,26 @@ final class CoverageGapsTests: StoreTestCase {
     func testAFlippedByteInOneSealedVehicleIsIntegrityFailureForThatRecordOnly() throws {
         let file = storeFile()
         let key = CountingKeyProvider.withSeed(95)
-        let (good, bad) = try withStore(file, key) { store in
+        let (good, bad, keptDoc, badDoc) = try withStore(file, key) { store in
             (
                 try store.addVehicle(vehicle: NewVehicle(plate: "111AAA01", make: "Kia")),
-                try store.addVehicle(vehicle: NewVehicle(plate: "222BBB02", make: "Lada"))
+                try store.addVehicle(vehicle: NewVehicle(plate: "222BBB02", make: "Lada")),
+                try store.addDocument(document: NewDocument(kind: .driverLicence, number: "AB998877")),
+                try store.addDocument(document: NewDocument(kind: .vehicleRegistrationCertificate, number: "ZZ999999"))
             )
         }
-        try flipSealedByte(file, bad.id)
+        try flipSealedByte(file, .vehicle, bad.id)
+        try flipSealedByte(file, .document, badDoc.id)
         try withStore(file, key) { store in
             assertThrows(.IntegrityFailure(entity: "vehicle", recordId: bad.id), try store.getVehicle(id: bad.id))
-            assertThrows(
-                .IntegrityFailure(entity: "vehicle", recordId: bad.id), try store.listVehicles(), "the list names the damaged record"
+            assertThrows(.IntegrityFailure(entity: "document", recordId: badDoc.id), try store.getDocument(id: badDoc.id))
+            // The lists never fail on a damaged record: they hold every intact one, and
+            // damagedRecords() names what they leave out (vehicles, then documents).
+            XCTAssertEqual(try store.listVehicles(), [good], "the list leaves the damaged vehicle out")
+            XCTAssertEqual(try store.listDocuments(), [keptDoc], "and the damaged document")
+            XCTAssertEqual(
+                try store.damagedRecords(),
+                [RecordRef(entity: "vehicle", recordId: bad.id), RecordRef(entity: "document", recordId: badDoc.id)]
             )
             XCTAssertEqual(try store.getVehicle(id: good.id), good)
             do {
@@ -415,9 +424,20 @@ final class CoverageGapsTests: StoreTestCase {
                     XCTAssertFalse(text.contains("Lada") || text.contains("222"), text)
                 }
             }
+            // The export holds the intact records and names the damaged ones.
+            let export = try XCTUnwrap(
+                try JSONSerialization.jsonObject(with: Data(store.exportUserData().utf8)) as? [String: Any]
+            )
+            XCTAssertEqual((export["vehicles"] as? [[String: Any]])?.compactMap { $0["id"] as? String }, [good.id], "\(export)")
+            XCTAssertEqual((export["documents"] as? [[String: Any]])?.compactMap { $0["id"] as? String }, [keptDoc.id], "\(export)")
+            XCTAssertEqual(
+                export["damaged_records"] as? [[String: String]],
+                [["entity": "vehicle", "record_id": bad.id], ["entity": "document", "record_id": badDoc.id]]
+            )
             // The damaged record can be removed by its id; the rest stays readable.
             try store.removeVehicle(id: bad.id)
             XCTAssertEqual(try store.listVehicles(), [good])
+            XCTAssertEqual(try store.damagedRecords(), [RecordRef(entity: "document", recordId: badDoc.id)])
         }
     }
 
@@ -431,60 +451,6 @@ final class CoverageGapsTests: StoreTestCase {
             XCTAssertFalse(reason.trimmingCharacters(in: .whitespaces).isEmpty)
             XCTAssertFalse(reason.contains(self.dir.path), "the reason does not quote the path: \(reason)")
         }
-    }
-
-    /// Flips the middle byte of the `sealed` column of row `id` of `vehicles` (id TEXT,
-    /// plate_index BLOB, sealed BLOB, created_at, updated_at) in the closed database `file`,
-    /// by reading SQLite's record format: a header of varint serial types, then the values.
-    private func flipSealedByte(_ file: URL, _ id: String) throws {
-        var bytes = [UInt8](try Data(contentsOf: file))
-        let idBytes = [UInt8](id.utf8)
-        var flipped = 0
-        var from = 0
-        while let at = indexOf(bytes, idBytes, from) {
-            from = at + 1
-            for headerLen in 2 ... 12 {
-                let start = at - headerLen
-                guard start >= 0, Int(bytes[start]) == headerLen else { continue }
-                var types: [Int] = []
-                var p = start + 1
-                while p < at {
-                    let (v, n) = varint(bytes, p)
-                    types.append(v)
-                    p += n
-                }
-                guard p == at, types.count == 5, types[0] == 13 + 2 * idBytes.count,
-                      types[1] >= 12, types[1] % 2 == 0, types[2] >= 12, types[2] % 2 == 0 else { continue }
-                let sealedAt = at + idBytes.count + (types[1] - 12) / 2
-                let sealedLen = (types[2] - 12) / 2
-                bytes[sealedAt + sealedLen / 2] ^= 0x20
-                flipped += 1
-            }
-        }
-        XCTAssertEqual(flipped, 1, "the vehicles row of \(id) was not found in the file")
-        try Data(bytes).write(to: file)
-    }
-
-    private func varint(_ b: [UInt8], _ at: Int) -> (Int, Int) {
-        var v = 0
-        for i in 0 ..< 9 {
-            let x = Int(b[at + i])
-            if i == 8 { return ((v << 8) | x, 9) }
-            v = (v << 7) | (x & 0x7f)
-            if x & 0x80 == 0 { return (v, i + 1) }
-        }
-        return (v, 9)
-    }
-
-    private func indexOf(_ haystack: [UInt8], _ needle: [UInt8], _ from: Int) -> Int? {
-        guard haystack.count >= needle.count, from <= haystack.count - needle.count else { return nil }
-        outer: for i in from ... (haystack.count - needle.count) {
-            for j in needle.indices where haystack[i + j] != needle[j] {
-                continue outer
-            }
-            return i
-        }
-        return nil
     }
 }
 

@@ -13,7 +13,7 @@ final class ErrorDescriptionTests: StoreTestCase {
 
     func testEveryAparkingErrorCaseReadsAsOneSentenceWithoutTheEnumDump() {
         let samples = everyErrorCase()
-        XCTAssertEqual(Set(samples.map(errorCaseName)).count, 21, "one sample of every case")
+        XCTAssertEqual(Set(samples.map(errorCaseName)).count, 22, "one sample of every case")
         for error in samples {
             let name = errorCaseName(error)
             let description = error.description
@@ -59,6 +59,15 @@ final class ErrorDescriptionTests: StoreTestCase {
         XCTAssertEqual(AparkingError.WrongKey.recoverySuggestion?.contains("deleteStoreFiles(path:)"), true)
         XCTAssertEqual(AparkingError.KeyUnavailable(reason: "locked").recoverySuggestion?.contains("deleteStoreFiles(path:)"), true)
         XCTAssertEqual(AparkingError.StoreCorrupted(reason: "x").recoverySuggestion?.contains("moveStoreAside(path:)"), true)
+        // An older copy restored over the store: set it aside, start afresh, ask for consent again.
+        let rolledBack = AparkingError.StoreRolledBack(fileEpoch: 3, expectedEpoch: 5)
+        XCTAssertEqual(rolledBack.message, "The store file was restored from an older copy (epoch 3, expected at least 5).")
+        for step in ["moveStoreAside(path:)", "open a new store", "sync", "consent again"] {
+            XCTAssertEqual(rolledBack.recoverySuggestion?.contains(step), true, rolledBack.recoverySuggestion ?? "nil")
+        }
+        // Not removeVehicle/removeDocument: those delete the record on the backend too.
+        let damaged = AparkingError.IntegrityFailure(entity: "vehicle", recordId: "0b5f3c52-8a7e-4c4e-9d0e-5a1f2b3c4d5e")
+        XCTAssertEqual(damaged.recoverySuggestion?.contains("discardDamagedRecord(record:)"), true, damaged.recoverySuggestion ?? "nil")
         XCTAssertEqual(AparkingError.Network(reason: "HTTP 503", retryAfterMs: 1500).recoverySuggestion, "Try again in 2 s; nothing was lost.")
         XCTAssertEqual(AparkingError.Network(reason: "HTTP 503", retryAfterMs: nil).recoverySuggestion, "Try again later; nothing was lost.")
         // The account is gone (erased on another device): nothing to retry, sign the user out.
@@ -350,6 +359,7 @@ private func everyErrorCase() -> [AparkingError] {
         .SyncInProgress,
         .SyncCancelled,
         .AccountErased,
+        .StoreRolledBack(fileEpoch: 3, expectedEpoch: 5),
         .Network(reason: "HTTP 503", retryAfterMs: 30000),
         .NoPolicy,
         .PolicyVersionMismatch(accepted: 1, inForce: 2),
@@ -377,6 +387,7 @@ private func errorCaseName(_ error: AparkingError) -> String {
     case .SyncInProgress: "SyncInProgress"
     case .SyncCancelled: "SyncCancelled"
     case .AccountErased: "AccountErased"
+    case .StoreRolledBack: "StoreRolledBack"
     case .Network: "Network"
     case .NoPolicy: "NoPolicy"
     case .PolicyVersionMismatch: "PolicyVersionMismatch"

@@ -89,6 +89,7 @@ final class FormatsTests: XCTestCase {
             case .SyncInProgress: description = "sync in progress"
             case .SyncCancelled: description = "sync cancelled"
             case .AccountErased: description = "account erased"
+            case let .StoreRolledBack(fileEpoch, expectedEpoch): description = "rolled back \(fileEpoch) < \(expectedEpoch)"
             case let .Network(_, retryAfterMs): description = "network \(String(describing: retryAfterMs))"
             case .Storage: description = "storage"
             case .Internal: description = "internal"

@@ -7,6 +7,9 @@
 import AparkingCore
 import AparkingReferenceServer
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import XCTest
 #if canImport(Glibc)
 import Glibc
@@ -864,7 +867,7 @@ final class SyncClientTests: StoreTestCase {
             try a.sync.status(),
             SyncStatus(
                 pendingChanges: 0, conflicts: 0, running: false, lastSuccessAtMs: nil, lastError: nil,
-                nextAutoSyncAtMs: nil, accountErasurePending: false
+                nextAutoSyncAtMs: nil, accountErasurePending: false, quarantined: 0
             ),
             "a fresh client: nothing yet"
         )
@@ -1251,6 +1254,183 @@ final class SyncClientTests: StoreTestCase {
         XCTAssertGreaterThanOrEqual(winner.pushed, 1, "\(winner)")
         XCTAssertEqual(winner.pending, 0)
         XCTAssertEqual(try a.sync.pendingChanges(), 0)
+    }
+
+    // MARK: Damaged records and the sync's quarantine (the twins of tests/store_damaged.rs)
+
+    /// Shuts `old` (made by `device(name)`) down, runs `damage` on its closed store file, and
+    /// opens the same file with the same key again, with a new client.
+    private func reopen(_ name: String, _ old: SyncDevice, damage: (URL) throws -> Void) throws -> SyncDevice {
+        old.sync.stopAutoSync()
+        try old.store.shutdown()
+        try damage(storeFile("\(name).db"))
+        return try device(name)
+    }
+
+    /// What the backend holds for the account, by record id: `GET /v1/sync/pull` from the
+    /// start, as a new client would ask, read here without the SDK.
+    private func backendRecords(file: StaticString = #filePath, line: UInt = #line) async throws -> [String: (version: Int, deleted: Bool)] {
+        var request = URLRequest(url: try XCTUnwrap(URL(string: "\(server.baseURL)/v1/sync/pull?limit=1000")))
+        request.setValue("Bearer \(syncToken)", forHTTPHeaderField: "Authorization")
+        let (data, response) = try await URLSession.shared.data(for: request)
+        XCTAssertEqual((response as? HTTPURLResponse)?.statusCode, 200, String(decoding: data, as: UTF8.self), file: file, line: line)
+        let page = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any], file: file, line: line)
+        XCTAssertEqual(page["has_more"] as? Bool, false, "one page holds the test's records", file: file, line: line)
+        var records: [String: (version: Int, deleted: Bool)] = [:]
+        for change in try XCTUnwrap(page["changes"] as? [[String: Any]], file: file, line: line) {
+            let id = try XCTUnwrap(change["record_id"] as? String, file: file, line: line)
+            records[id] = (
+                version: try XCTUnwrap(change["version"] as? Int, file: file, line: line),
+                deleted: try XCTUnwrap(change["deleted"] as? Bool, file: file, line: line)
+            )
+        }
+        return records
+    }
+
+    func testADamagedVehicleIsLeftOutOfTheListsAndTheExportAndDiscardedItComesBackWholeAtTheNextSyncWithoutADelete() async throws {
+        var a = try device("a")
+        let added = try a.store.addVehicle(vehicle: NewVehicle(plate: "111AAA01", nickname: "Family", make: "Kia", colour: "white"))
+        let lada = try a.store.addVehicle(vehicle: NewVehicle(plate: "222BBB02", make: "Lada"))
+        _ = try await a.sync.sync()
+        // As stored (the times in whole milliseconds), what the backend's copy brings back.
+        let kia = try XCTUnwrap(try a.store.getVehicle(id: added.id))
+        let synced = try await backendRecords()
+        let kiaOnBackend = try XCTUnwrap(synced[kia.id])
+        XCTAssertFalse(kiaOnBackend.deleted)
+        // One more, never synced: discarding it loses it (the backend never had it).
+        let unsynced = try a.store.addVehicle(vehicle: NewVehicle(plate: "999ZZZ09", make: "UAZ"))
+        a = try reopen("a", a) { file in
+            try flipSealedByte(file, .vehicle, kia.id)
+            try flipSealedByte(file, .vehicle, unsynced.id)
+        }
+        let kiaRef = RecordRef(entity: "vehicle", recordId: kia.id)
+        let unsyncedRef = RecordRef(entity: "vehicle", recordId: unsynced.id)
+
+        // Nothing fails: the list has the intact vehicle, damagedRecords() names the others.
+        XCTAssertEqual(try a.store.listVehicles(), [lada], "the damaged vehicles are left out")
+        XCTAssertEqual(try a.store.damagedRecords(), [kiaRef, unsyncedRef])
+        assertThrows(.IntegrityFailure(entity: "vehicle", recordId: kia.id), try a.store.getVehicle(id: kia.id))
+        let export = try XCTUnwrap(
+            try JSONSerialization.jsonObject(with: Data(a.store.exportUserData().utf8)) as? [String: Any]
+        )
+        XCTAssertEqual((export["vehicles"] as? [[String: Any]])?.compactMap { $0["id"] as? String }, [lada.id], "\(export)")
+        XCTAssertEqual(
+            export["damaged_records"] as? [[String: String]],
+            [["entity": "vehicle", "record_id": kia.id], ["entity": "vehicle", "record_id": unsynced.id]]
+        )
+
+        // An intact record is not discarded (removeVehicle deletes it everywhere).
+        assertThrows(
+            .InvalidInput(field: "record", reason: "is not a damaged record"),
+            try a.store.discardDamagedRecord(record: RecordRef(entity: "vehicle", recordId: lada.id))
+        )
+        try a.store.discardDamagedRecord(record: kiaRef)
+        try a.store.discardDamagedRecord(record: unsyncedRef)
+        XCTAssertNil(try a.store.getVehicle(id: unsynced.id), "the one never synced is gone at once")
+        XCTAssertEqual(try a.store.listVehicles(), [lada])
+
+        let summary = try await a.sync.sync()
+        XCTAssertEqual(summary.pending, 0, "\(summary)")
+        var back = try XCTUnwrap(try a.store.getVehicle(id: kia.id), "the synced vehicle came back")
+        back.updatedAt = kia.updatedAt
+        XCTAssertEqual(back, kia, "whole: the same id, values and creation time")
+        XCTAssertNil(try a.store.getVehicle(id: unsynced.id), "the one never synced is gone")
+        XCTAssertEqual(Set(try a.store.listVehicles().map(\.id)), [kia.id, lada.id])
+        XCTAssertEqual(try a.store.damagedRecords(), [])
+        XCTAssertEqual(try a.sync.pendingChanges(), 0)
+
+        // No delete reached the backend: the vehicle is there unchanged, the unsynced one never was.
+        let onBackend = try await backendRecords()
+        let kiaNow = try XCTUnwrap(onBackend[kia.id])
+        XCTAssertFalse(kiaNow.deleted, "no delete reached the backend")
+        XCTAssertEqual(kiaNow.version, kiaOnBackend.version, "nor any change")
+        XCTAssertNil(onBackend[unsynced.id])
+        let fresh = try device("fresh")
+        _ = try await fresh.sync.sync()
+        XCTAssertEqual(try fresh.store.getVehicle(id: kia.id)?.make, "Kia", "a new device gets it too")
+        XCTAssertEqual(try fresh.store.listVehicles().count, 2)
+    }
+
+    func testADamagedOutboxEntryIsQuarantinedTheSyncGoesOnAndTheVehiclesLocalCopyIsPushedInItsPlace() async throws {
+        var a = try device("a")
+        let first = try a.store.addVehicle(vehicle: NewVehicle(plate: "123ABC02", make: "Kia"))
+        let second = try a.store.addVehicle(vehicle: NewVehicle(plate: "456DEF03", make: "Lada"))
+        XCTAssertEqual(try a.sync.pendingChanges(), 2)
+        // As stored (the times in whole milliseconds), what another device gets.
+        let stored = try a.store.listVehicles()
+        XCTAssertEqual(Set(stored.map(\.id)), [first.id, second.id])
+        a = try reopen("a", a) { file in try flipSealedByte(file, .outboxEntry, first.id) }
+        XCTAssertEqual(try a.sync.quarantined(), [], "set aside by a sync, not by opening the store")
+
+        let before = syncNowMs()
+        let summary = try await a.sync.sync()
+        XCTAssertEqual(summary.pending, 0, "\(summary)")
+        XCTAssertGreaterThanOrEqual(summary.pushed, 2, "the local copy went in place of the lost change: \(summary)")
+        let quarantined = try a.sync.quarantined()
+        XCTAssertEqual(quarantined.count, 1, "\(quarantined)")
+        let entry = try XCTUnwrap(quarantined.first)
+        XCTAssertEqual(
+            entry,
+            QuarantinedEntry(entity: "vehicle", recordId: first.id, reason: .outboxEntryDamaged, requeued: true, atMs: entry.atMs)
+        )
+        XCTAssertGreaterThanOrEqual(entry.atMs, before - 1000, "atMs is the time it was set aside")
+        XCTAssertLessThanOrEqual(entry.atMs, syncNowMs() + 1000)
+        XCTAssertEqual(try a.sync.status().quarantined, 1, "the status counts the quarantine")
+        XCTAssertEqual(try a.sync.pendingChanges(), 0)
+
+        // Both vehicles reached the backend: a new device gets both, with every value.
+        let b = try device("b")
+        _ = try await b.sync.sync()
+        // (A new device's times are its own: the values and ids are what crossed.)
+        let untimed = { (vehicles: [Vehicle]) in
+            Set(vehicles.map { v in
+                var v = v
+                v.createdAt = Date(timeIntervalSince1970: 0)
+                v.updatedAt = v.createdAt
+                return v
+            })
+        }
+        XCTAssertEqual(untimed(try b.store.listVehicles()), untimed(stored))
+        XCTAssertEqual(Set(try a.store.listVehicles()), Set(stored), "and A still has both, unchanged")
+
+        XCTAssertEqual(try a.sync.clearQuarantine(), 1)
+        XCTAssertEqual(try a.sync.status().quarantined, 0)
+        XCTAssertEqual(try a.sync.quarantined(), [])
+        XCTAssertEqual(try a.sync.clearQuarantine(), 0)
+    }
+
+    func testADamagedMirrorEntryIsQuarantinedAndAPullRepairsADamagedVehicleFromTheBackendsNewerCopy() async throws {
+        var a = try device("a")
+        let b = try device("b")
+        let mirrored = try a.store.addVehicle(vehicle: NewVehicle(plate: "123ABC02", make: "Kia"))
+        let damaged = try a.store.addVehicle(vehicle: NewVehicle(plate: "456DEF03", make: "Lada"))
+        try await syncAll(a, b)
+        a = try reopen("a", a) { file in
+            try flipSealedByte(file, .mirrorEntry, "vehicle:\(mirrored.id)")
+            try flipSealedByte(file, .vehicle, damaged.id)
+        }
+        XCTAssertEqual(try a.store.damagedRecords(), [RecordRef(entity: "vehicle", recordId: damaged.id)])
+        _ = try b.store.updateVehicle(id: mirrored.id, patch: VehiclePatch(nickname: "From B"))
+        _ = try b.store.updateVehicle(id: damaged.id, patch: VehiclePatch(nickname: "Repaired"))
+        _ = try await b.sync.sync()
+
+        let summary = try await a.sync.sync()
+        XCTAssertEqual(summary.rejected, 0, "nothing skipped: \(summary)")
+        let quarantined = try a.sync.quarantined()
+        XCTAssertEqual(quarantined.map(\.recordId), [mirrored.id], "\(quarantined)")
+        XCTAssertEqual(quarantined.first?.reason, .mirrorEntryDamaged)
+        XCTAssertEqual(try a.sync.status().quarantined, 1)
+        XCTAssertEqual(try a.store.getVehicle(id: mirrored.id)?.nickname, "From B", "the record still converges")
+        XCTAssertEqual(try a.store.getVehicle(id: damaged.id)?.nickname, "Repaired", "the pull repaired the damaged vehicle")
+        XCTAssertEqual(try a.store.getVehicle(id: damaged.id)?.make, "Lada")
+        XCTAssertEqual(try a.store.damagedRecords(), [])
+        XCTAssertEqual(try a.store.listVehicles().count, 2)
+
+        // A's own edit still goes out, on a repaired base.
+        _ = try a.store.updateVehicle(id: mirrored.id, patch: VehiclePatch(colour: "white"))
+        try await syncAll(a, b)
+        XCTAssertEqual(try b.store.getVehicle(id: mirrored.id)?.colour, "white")
+        XCTAssertEqual(try b.store.getVehicle(id: mirrored.id)?.nickname, "From B")
     }
 }
 

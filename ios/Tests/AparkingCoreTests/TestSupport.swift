@@ -249,3 +249,100 @@ extension Locked where Value == Int {
         withLock { $0 += n }
     }
 }
+
+// ---- Damaging a closed store file (as a failing disk or an attacker would) ----
+
+/// Where a row's sealed value lies in SQLite's record format, for ``flipSealedByte(_:_:_:)``:
+/// the table's column count (an `INTEGER PRIMARY KEY` is stored as NULL), the clear text
+/// column that names the row, and the `sealed` column.
+struct SealedRow {
+    let table: String
+    let columns: Int
+    let keyColumn: Int
+    let sealedColumn: Int
+
+    /// `vehicles (id, plate_index, sealed, created_at, updated_at)`, by id.
+    static let vehicle = SealedRow(table: "vehicles", columns: 5, keyColumn: 0, sealedColumn: 2)
+    /// `documents (id, number_index, sealed, vehicle_id, created_at, updated_at)`, by id.
+    static let document = SealedRow(table: "documents", columns: 6, keyColumn: 0, sealedColumn: 2)
+    /// `sync_outbox (seq, id, entity, record_id, op, created_at, sealed)`, a pending change,
+    /// by its record's id (the clear `record_id` column: the change id is not known here).
+    static let outboxEntry = SealedRow(table: "sync_outbox", columns: 7, keyColumn: 3, sealedColumn: 6)
+    /// `sync_mirror (id, entity, record_id, version, deleted, sealed)`, a last synced copy,
+    /// by its id, `vehicle:<record id>`.
+    static let mirrorEntry = SealedRow(table: "sync_mirror", columns: 6, keyColumn: 0, sealedColumn: 5)
+}
+
+/// Flips the middle byte of the `sealed` value of the `row` whose key column is `key`, in the
+/// closed database `path` (its write-ahead log checkpointed by `shutdown()`), by reading
+/// SQLite's record format: a header of varint serial types, then the values. Asserts that
+/// exactly one such row is in the file.
+func flipSealedByte(
+    _ path: URL, _ row: SealedRow, _ key: String, file: StaticString = #filePath, line: UInt = #line
+) throws {
+    var bytes = [UInt8](try Data(contentsOf: path))
+    let keyBytes = [UInt8](key.utf8)
+    var flipped = 0
+    var from = 0
+    while let at = sqliteIndexOf(bytes, keyBytes, from) {
+        from = at + 1
+        // The record's header starts before the key by the header and the earlier values.
+        for start in stride(from: at - 1, through: max(0, at - 400), by: -1) {
+            let headerLen = Int(bytes[start])
+            guard headerLen >= 2, headerLen < 0x80, start + headerLen <= at else { continue }
+            var types: [Int] = []
+            var p = start + 1
+            while p < start + headerLen {
+                let (v, n) = sqliteVarint(bytes, p)
+                types.append(v)
+                p += n
+            }
+            guard p == start + headerLen, types.count == row.columns,
+                  types[row.keyColumn] == 13 + 2 * keyBytes.count,
+                  types[row.sealedColumn] >= 12, types[row.sealedColumn] % 2 == 0 else { continue }
+            let offsets = types.reduce(into: [start + headerLen]) { $0.append($0.last! + sqliteValueSize($1)) }
+            guard offsets[row.keyColumn] == at, offsets[types.count] <= bytes.count else { continue }
+            let sealedLen = sqliteValueSize(types[row.sealedColumn])
+            bytes[offsets[row.sealedColumn] + sealedLen / 2] ^= 0x20
+            flipped += 1
+            break
+        }
+    }
+    XCTAssertEqual(flipped, 1, "the \(row.table) row of \(key) was not found once in the file", file: file, line: line)
+    try Data(bytes).write(to: path)
+}
+
+/// The size in bytes of a value of SQLite serial type `type`.
+private func sqliteValueSize(_ type: Int) -> Int {
+    switch type {
+    case 0, 8, 9: 0
+    case 1 ... 4: type
+    case 5: 6
+    case 6, 7: 8
+    default: (type - (type % 2 == 0 ? 12 : 13)) / 2
+    }
+}
+
+/// SQLite's varint at `at`: its value and length.
+private func sqliteVarint(_ b: [UInt8], _ at: Int) -> (Int, Int) {
+    var v = 0
+    for i in 0 ..< 9 {
+        guard at + i < b.count else { return (v, i + 1) }
+        let x = Int(b[at + i])
+        if i == 8 { return ((v << 8) | x, 9) }
+        v = (v << 7) | (x & 0x7f)
+        if x & 0x80 == 0 { return (v, i + 1) }
+    }
+    return (v, 9)
+}
+
+private func sqliteIndexOf(_ haystack: [UInt8], _ needle: [UInt8], _ from: Int) -> Int? {
+    guard haystack.count >= needle.count, from <= haystack.count - needle.count else { return nil }
+    outer: for i in from ... (haystack.count - needle.count) {
+        for j in needle.indices where haystack[i + j] != needle[j] {
+            continue outer
+        }
+        return i
+    }
+    return nil
+}
