@@ -72,11 +72,6 @@ fn open_row(keys: &StoreKeys, row: SealedRow) -> Result<Document> {
 }
 
 /// The document's fields under their sync wire names.
-/// The fields as (wire name, value) pairs, for `past_values`.
-fn pairs(fields: &Fields) -> impl Iterator<Item = (&str, Option<&str>)> {
-    fields.iter().map(|(k, v)| (*k, v.as_deref()))
-}
-
 fn sync_fields(d: &Document) -> Fields {
     vec![
         ("kind", Some(d.kind.as_str().to_string())),
@@ -218,7 +213,12 @@ pub(crate) fn update(
     };
     write(conn, keys, &document, false)?;
     let after = sync_fields(&document);
-    super::past_values::remember_replaced(conn, keys, pairs(&before), pairs(&after))?;
+    super::past_values::remember_replaced(
+        conn,
+        keys,
+        super::past_values::pairs(&before),
+        super::past_values::pairs(&after),
+    )?;
     let fields = outbox::changed(Some(&before), &after);
     outbox::record(
         conn,
@@ -367,7 +367,12 @@ pub(crate) fn write_synced(
     };
     if let Some(current) = &current {
         let (before, after) = (sync_fields(current), sync_fields(&document));
-        super::past_values::remember_replaced(conn, keys, pairs(&before), pairs(&after))?;
+        super::past_values::remember_replaced(
+            conn,
+            keys,
+            super::past_values::pairs(&before),
+            super::past_values::pairs(&after),
+        )?;
     }
     write(conn, keys, &document, !row_exists)
 }
@@ -375,13 +380,11 @@ pub(crate) fn write_synced(
 /// Before the document `id` is deleted (by the user or by sync): its number goes to the
 /// firewall's past values. A damaged record has none to give.
 pub(crate) fn forget(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<()> {
-    match get(conn, keys, id) {
-        Ok(Some(d)) => {
-            super::past_values::remember_replaced(conn, keys, pairs(&sync_fields(&d)), [])
-        }
-        Ok(None) | Err(Error::Integrity { .. }) => Ok(()),
-        Err(e) => Err(e),
-    }
+    super::past_values::forget(
+        conn,
+        keys,
+        get(conn, keys, id).map(|r| r.map(|x| sync_fields(&x))),
+    )
 }
 
 /// Sync: frees the kind and number of document `id` for another record within the

@@ -154,24 +154,24 @@ impl Store {
         f: impl FnOnce(&Transaction<'_>, &KeyRing) -> Result<T>,
         after_commit: impl FnOnce(&T),
     ) -> ApiResult<T> {
-        let mut guard = self.lock();
-        let open = guard.as_mut().ok_or(Error::Closed)?;
-        let tx = open
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(Error::from)?;
-        let value = f(&tx, &open.ring)?;
-        let epoch = rollback::advance(&tx, &open.ring.keys)?;
-        tx.commit().map_err(Error::from)?;
-        after_commit(&value);
-        rollback::raise_counter(open.counter.as_deref(), epoch);
-        Ok(value)
+        self.transact(true, f, after_commit)
     }
 
     /// Like [`Store::write`], then runs `after_commit` with the value while the lock is
     /// still held (to publish in-memory state that must not run ahead of the data).
     pub(crate) fn write_then<T>(
         &self,
+        f: impl FnOnce(&Transaction<'_>, &KeyRing) -> Result<T>,
+        after_commit: impl FnOnce(&T),
+    ) -> ApiResult<T> {
+        self.transact(false, f, after_commit)
+    }
+
+    /// One IMMEDIATE transaction under the lock: `f`, the epoch raised when `advance`, the
+    /// commit, `after_commit`, then the host's rollback counter.
+    fn transact<T>(
+        &self,
+        advance: bool,
         f: impl FnOnce(&Transaction<'_>, &KeyRing) -> Result<T>,
         after_commit: impl FnOnce(&T),
     ) -> ApiResult<T> {
@@ -182,8 +182,14 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(Error::from)?;
         let value = f(&tx, &open.ring)?;
+        let epoch = advance
+            .then(|| rollback::advance(&tx, &open.ring.keys))
+            .transpose()?;
         tx.commit().map_err(Error::from)?;
         after_commit(&value);
+        if let Some(epoch) = epoch {
+            rollback::raise_counter(open.counter.as_deref(), epoch);
+        }
         Ok(value)
     }
 

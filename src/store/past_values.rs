@@ -113,6 +113,27 @@ fn all_forms<'a>(
         .collect()
 }
 
+/// A record's fields as (wire name, value) pairs, for [`remember_replaced`].
+pub(crate) fn pairs(
+    fields: &crate::sync::outbox::Fields,
+) -> impl Iterator<Item = (&str, Option<&str>)> {
+    fields.iter().map(|(k, v)| (*k, v.as_deref()))
+}
+
+/// Before a record is deleted: all its values become past values. `read` is the record as
+/// read; a damaged one has none to give.
+pub(crate) fn forget(
+    conn: &Connection,
+    keys: &StoreKeys,
+    read: Result<Option<crate::sync::outbox::Fields>>,
+) -> Result<()> {
+    match read {
+        Ok(Some(fields)) => remember_replaced(conn, keys, pairs(&fields), []),
+        Ok(None) | Err(crate::error::Error::Integrity { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Remembers every value of `before` (a record's fields by wire name) that `after` no
 /// longer has; `after` empty for a removed record. In the caller's transaction.
 pub(crate) fn remember_replaced<'a>(

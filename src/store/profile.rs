@@ -135,7 +135,12 @@ pub(crate) fn update(conn: &Connection, keys: &StoreKeys, patch: ProfilePatch) -
     let before = current.as_ref().map(sync_fields);
     let after = sync_fields(&profile);
     if let Some(before) = &before {
-        super::past_values::remember_replaced(conn, keys, pairs(before), pairs(&after))?;
+        super::past_values::remember_replaced(
+            conn,
+            keys,
+            super::past_values::pairs(before),
+            super::past_values::pairs(&after),
+        )?;
     }
     let fields = outbox::changed(before.as_ref(), &after);
     outbox::record(conn, keys, Entity::Profile, &profile.id, Op::Upsert, fields)?;
@@ -194,7 +199,12 @@ pub(crate) fn write_synced(
             ("phone", Some(phone.as_str())),
             ("full_name", full_name.as_deref()),
         ];
-        super::past_values::remember_replaced(conn, keys, pairs(&sync_fields(current)), after)?;
+        super::past_values::remember_replaced(
+            conn,
+            keys,
+            super::past_values::pairs(&sync_fields(current)),
+            after,
+        )?;
     }
     conn.prepare_cached(
         "INSERT INTO profile (id, sealed, created_at, updated_at) VALUES (?1, ?2, ?3, ?4)
@@ -206,18 +216,11 @@ pub(crate) fn write_synced(
 
 /// Before the profile is deleted by sync: its values go to the firewall's past values.
 pub(crate) fn forget(conn: &Connection, keys: &StoreKeys) -> Result<()> {
-    match get(conn, keys) {
-        Ok(Some(p)) => {
-            super::past_values::remember_replaced(conn, keys, pairs(&sync_fields(&p)), [])
-        }
-        Ok(None) | Err(Error::Integrity { .. }) => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
-/// The fields as (wire name, value) pairs, for `past_values`.
-fn pairs(fields: &Fields) -> impl Iterator<Item = (&str, Option<&str>)> {
-    fields.iter().map(|(k, v)| (*k, v.as_deref()))
+    super::past_values::forget(
+        conn,
+        keys,
+        get(conn, keys).map(|r| r.map(|x| sync_fields(&x))),
+    )
 }
 
 /// Sync: the local profile's id when it is not `id` (one profile per account).

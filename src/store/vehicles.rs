@@ -87,11 +87,6 @@ fn sync_fields(v: &Vehicle) -> Fields {
     ]
 }
 
-/// The fields as (wire name, value) pairs, for `past_values`.
-fn pairs(fields: &Fields) -> impl Iterator<Item = (&str, Option<&str>)> {
-    fields.iter().map(|(k, v)| (*k, v.as_deref()))
-}
-
 fn text(field: &'static str) -> impl Fn(&str) -> Result<String> {
     move |v| validate_text(field, v, TEXT_MAX_CHARS)
 }
@@ -212,7 +207,12 @@ pub(crate) fn update(
     };
     write(conn, keys, &vehicle, false)?;
     let after = sync_fields(&vehicle);
-    super::past_values::remember_replaced(conn, keys, pairs(&before), pairs(&after))?;
+    super::past_values::remember_replaced(
+        conn,
+        keys,
+        super::past_values::pairs(&before),
+        super::past_values::pairs(&after),
+    )?;
     let fields = outbox::changed(Some(&before), &after);
     outbox::record(conn, keys, Entity::Vehicle, &vehicle.id, Op::Upsert, fields)?;
     Ok(vehicle)
@@ -361,7 +361,12 @@ pub(crate) fn write_synced(
     };
     if let Some(current) = &current {
         let (before, after) = (sync_fields(current), sync_fields(&vehicle));
-        super::past_values::remember_replaced(conn, keys, pairs(&before), pairs(&after))?;
+        super::past_values::remember_replaced(
+            conn,
+            keys,
+            super::past_values::pairs(&before),
+            super::past_values::pairs(&after),
+        )?;
     }
     write(conn, keys, &vehicle, !row_exists)
 }
@@ -369,13 +374,11 @@ pub(crate) fn write_synced(
 /// Before the vehicle `id` is deleted (by the user or by sync): its values go to the
 /// firewall's past values. A damaged record has none to give.
 pub(crate) fn forget(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<()> {
-    match get(conn, keys, id) {
-        Ok(Some(v)) => {
-            super::past_values::remember_replaced(conn, keys, pairs(&sync_fields(&v)), [])
-        }
-        Ok(None) | Err(Error::Integrity { .. }) => Ok(()),
-        Err(e) => Err(e),
-    }
+    super::past_values::forget(
+        conn,
+        keys,
+        get(conn, keys, id).map(|r| r.map(|x| sync_fields(&x))),
+    )
 }
 
 /// Sync: frees the plate of vehicle `id` for another record within the caller's
