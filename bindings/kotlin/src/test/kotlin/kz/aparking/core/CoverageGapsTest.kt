@@ -314,22 +314,66 @@ class CoverageGapsTest {
     }
 
     @Test
-    fun `a flipped byte in one sealed vehicle is IntegrityFailure for that record only`() {
+    fun `a flipped byte in one sealed vehicle and one document fails those records only - the lists and the export leave them out and name them`() {
         val file = dir.storeFile()
         val key = CountingKeyProvider.withSeed(95)
-        val (good, bad) = openStore(file, key).use { store ->
-            store.addVehicle(NewVehicle(plate = "111AAA01", make = "Kia")) to
-                store.addVehicle(NewVehicle(plate = "222BBB02", make = "Lada"))
+        val (vehicles, documents) = openStore(file, key).use { store ->
+            store.updateProfile(ProfilePatch(phone = PHONE_TYPED))
+            listOf(
+                store.addVehicle(NewVehicle(plate = "111AAA01", make = "Kia")),
+                store.addVehicle(NewVehicle(plate = "222BBB02", make = "Lada")),
+                store.addVehicle(NewVehicle(plate = "333CCC03", make = "Toyota")),
+            ) to listOf(
+                store.addDocument(NewDocument(kind = DocumentKind.DRIVER_LICENCE, number = "DL10000001")),
+                store.addDocument(NewDocument(kind = DocumentKind.VEHICLE_REGISTRATION_CERTIFICATE, number = "VRC7654321")),
+            )
         }
-        flipSealedByte(file, bad.id)
+        val (kia, bad, toyota) = vehicles
+        val (licence, badDoc) = documents
+        flipSealedByte(file, SealedTable.VEHICLES, bad.id)
+        flipSealedByte(file, SealedTable.DOCUMENTS, badDoc.id)
         openStore(file, key).use { store ->
+            // The damaged record itself still says what is wrong with it, and nothing more.
             val e = assertFailsWith<AparkingException.IntegrityFailure> { store.getVehicle(bad.id) }
             assertEquals("vehicle", e.entity)
             assertEquals(bad.id, e.recordId)
-            val listed = assertFailsWith<AparkingException.IntegrityFailure> { store.listVehicles() }
-            assertEquals(bad.id, listed.recordId, "the list names the damaged record")
-            assertEquals(good, store.getVehicle(good.id))
             assertFalse(e.message.orEmpty().contains("Lada"))
+            val d = assertFailsWith<AparkingException.IntegrityFailure> { store.getDocument(badDoc.id) }
+            assertEquals("document" to badDoc.id, d.entity to d.recordId)
+
+            // Everything else stays readable: the lists hold every intact record and leave the damaged out.
+            assertEquals(listOf(kia, toyota).sortedBy { it.id }, store.listVehicles().sortedBy { it.id })
+            assertEquals(listOf(licence), store.listDocuments())
+            assertEquals(kia, store.getVehicle(kia.id))
+            val damaged = listOf(RecordRef("vehicle", bad.id), RecordRef("document", badDoc.id))
+            assertEquals(damaged, store.damagedRecords(), "vehicles first, then documents")
+
+            // The export has the intact records and names the damaged ones (never their values).
+            val json = store.exportUserData()
+            assertEquals(damaged, exportedDamagedRecords(json), json)
+            for (kept in listOf("111AAA01", "333CCC03", "DL10000001", PHONE_E164)) assertTrue(kept in json, "export lacks $kept")
+            for (gone in listOf("222BBB02", "Lada", "VRC7654321")) assertFalse(gone in json, "export has $gone")
+
+            // An intact record is not discarded that way (removeVehicle deletes it everywhere).
+            val intact = assertFailsWith<AparkingException.InvalidInput> { store.discardDamagedRecord(RecordRef("vehicle", kia.id)) }
+            assertEquals("record" to "is not a damaged record", intact.field to intact.reason)
+            assertEquals(kia, store.getVehicle(kia.id))
+
+            // Never synced, a discarded record is simply gone.
+            store.discardDamagedRecord(damaged[0])
+            assertNull(store.getVehicle(bad.id))
+            assertEquals(listOf(damaged[1]), store.damagedRecords())
+            store.discardDamagedRecord(damaged[1])
+            assertNull(store.getDocument(badDoc.id))
+            assertEquals(listOf(), store.damagedRecords())
+            assertEquals(listOf(), exportedDamagedRecords(store.exportUserData()))
+            assertEquals(2, store.listVehicles().size)
+        }
+        openStore(file, key).use { store ->
+            assertEquals(listOf(), store.damagedRecords(), "gone for good")
+            assertEquals(setOf(kia.id, toyota.id), store.listVehicles().map { it.id }.toSet())
+            // The plate of the discarded vehicle is free again.
+            assertEquals("222BBB02", store.addVehicle(NewVehicle(plate = "222BBB02")).plate.canonical)
         }
     }
 
@@ -348,7 +392,7 @@ class CoverageGapsTest {
                 consent.receipts()
             }
         }
-        flipSealedByte(file, receipts[1].id, table = "consent_receipts", columns = 4, sealedColumn = 2)
+        flipSealedByte(file, SealedTable.CONSENT_RECEIPTS, receipts[1].id)
         openStore(file, key).use { store ->
             Consent(store).use { consent ->
                 assertFalse(consent.state().receiptsVerified, "seen on open")
@@ -369,66 +413,5 @@ class CoverageGapsTest {
             Store.open(dir.resolve("a-file").resolve("store.db").toString(), CountingKeyProvider.withSeed(96))
         }
         assertTrue(e.reason.isNotBlank())
-    }
-
-    /**
-     * Flips the middle byte of the `sealed` column of row [id] of [table] in the closed
-     * database [file], by reading SQLite's record format: a header of varint serial types, then
-     * the values. The row has [columns] columns, the first the TEXT id, the [sealedColumn]-th
-     * (0-based) the sealed BLOB: `vehicles` (id, plate_index, sealed, created_at, updated_at)
-     * by default, `consent_receipts` (id, created_at, sealed, uploaded_at) with 4 and 2.
-     */
-    private fun flipSealedByte(file: Path, id: String, table: String = "vehicles", columns: Int = 5, sealedColumn: Int = 2) {
-        val bytes = Files.readAllBytes(file)
-        val idBytes = id.toByteArray()
-        var flipped = 0
-        var from = 0
-        while (true) {
-            val at = indexOf(bytes, idBytes, from).takeIf { it >= 0 } ?: break
-            from = at + 1
-            for (headerLen in 2..12) {
-                val start = at - headerLen
-                if (start < 0 || bytes[start].toInt() != headerLen) continue
-                val types = mutableListOf<Long>()
-                var p = start + 1
-                while (p < at) {
-                    val (v, n) = varint(bytes, p); types += v; p += n
-                }
-                if (p != at || types.size != columns || types[0] != 13L + 2 * idBytes.size) continue
-                val sealedType = types[sealedColumn]
-                if (sealedType < 12 || sealedType % 2 != 0L) continue
-                val sealedAt = at + types.take(sealedColumn).sumOf { serialSize(it) }
-                val sealedLen = serialSize(sealedType)
-                bytes[sealedAt + sealedLen / 2] = (bytes[sealedAt + sealedLen / 2].toInt() xor 0x20).toByte()
-                flipped++
-            }
-        }
-        assertEquals(1, flipped, "the $table row of $id was not found in the file")
-        Files.write(file, bytes)
-    }
-
-    /** The size in bytes of a value of SQLite serial type [t]. */
-    private fun serialSize(t: Long): Int = when {
-        t >= 12 -> ((t - 12) / 2).toInt()
-        else -> intArrayOf(0, 1, 2, 3, 4, 6, 8, 8, 0, 0)[t.toInt()]
-    }
-
-    private fun varint(b: ByteArray, at: Int): Pair<Long, Int> {
-        var v = 0L
-        for (i in 0 until 9) {
-            val x = b[at + i].toInt() and 0xff
-            if (i == 8) return ((v shl 8) or x.toLong()) to 9
-            v = (v shl 7) or (x and 0x7f).toLong()
-            if (x and 0x80 == 0) return v to i + 1
-        }
-        error("unreachable")
-    }
-
-    private fun indexOf(haystack: ByteArray, needle: ByteArray, from: Int): Int {
-        outer@ for (i in from..haystack.size - needle.size) {
-            for (j in needle.indices) if (haystack[i + j] != needle[j]) continue@outer
-            return i
-        }
-        return -1
     }
 }

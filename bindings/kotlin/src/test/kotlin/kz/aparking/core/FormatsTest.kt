@@ -111,6 +111,7 @@ class FormatsTest {
             is AparkingException.SyncInProgress -> "sync in progress"
             is AparkingException.SyncCancelled -> "sync cancelled"
             is AparkingException.AccountErased -> "account erased"
+            is AparkingException.StoreRolledBack -> "rolled back: epoch ${err.fileEpoch} < ${err.expectedEpoch}"
             is AparkingException.Network -> "network ${err.retryAfterMs}"
             is AparkingException.UndeclaredHost -> "undeclared ${err.channel} host ${err.host}"
             is AparkingException.UntrustedPolicy -> "untrusted policy: ${err.reason}"

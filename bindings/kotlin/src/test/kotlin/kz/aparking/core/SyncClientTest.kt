@@ -81,7 +81,7 @@ class SyncClientTest {
         }
     }
 
-    private class Device(val store: Store, val sync: SyncClient)
+    private class Device(val name: String, val store: Store, val sync: SyncClient)
 
     private fun device(
         name: String,
@@ -92,7 +92,20 @@ class SyncClientTest {
         closeables += store
         val sync = SyncClient(store, config, auth)
         closeables += sync
-        return Device(store, sync)
+        return Device(name, store, sync)
+    }
+
+    /**
+     * Closes [d] (its client, then its store), runs [damage] on the closed database file, as
+     * a failing disk or someone with the file would, and opens the device again (same file,
+     * same key, default client).
+     */
+    private fun reopenDamaged(d: Device, damage: (Path) -> Unit): Device {
+        d.sync.close()
+        d.store.shutdown()
+        d.store.close()
+        damage(dir.storeFile("${d.name}.db"))
+        return device(d.name)
     }
 
     /** Trusts the server's policy signing key unless [policyKeys] says otherwise. */
@@ -630,6 +643,149 @@ class SyncClientTest {
     }
 
     @Test
+    fun `a damaged vehicle is left out and named, discarded here it comes back whole at the next sync and no delete reaches the backend`() {
+        val a = device("a")
+        val kia = a.store.addVehicle(NewVehicle(plate = "123ABC02", make = "Kia", colour = "red"))
+        val lada = a.store.addVehicle(NewVehicle(plate = "777KKK01", nickname = "дача", make = "Lada", model = "Niva"))
+        val certificate = a.store.addDocument(
+            NewDocument(kind = DocumentKind.VEHICLE_REGISTRATION_CERTIFICATE, number = "VRC1234567", vehicleId = lada.id),
+        )
+        a.syncNow()
+        assertEquals(0L, a.sync.pendingChanges())
+        val unsynced = a.store.addVehicle(NewVehicle(plate = "999ZZZ09", make = "Toyota"))
+        val damaged = reopenDamaged(a) { file ->
+            flipSealedByte(file, SealedTable.VEHICLES, lada.id)
+            flipSealedByte(file, SealedTable.VEHICLES, unsynced.id)
+        }
+        val bad = setOf(RecordRef("vehicle", lada.id), RecordRef("vehicle", unsynced.id))
+
+        // The intact records are listed and exported, the damaged ones named.
+        assertEquals(listOf(kia), damaged.store.listVehicles())
+        assertEquals(bad, damaged.store.damagedRecords().toSet())
+        assertEquals(2, damaged.store.damagedRecords().size)
+        val json = damaged.store.exportUserData()
+        assertEquals(bad, exportedDamagedRecords(json).toSet(), json)
+        assertTrue("123ABC02" in json && "VRC1234567" in json, json)
+        val e = assertFailsWith<AparkingException.IntegrityFailure> { damaged.store.getVehicle(lada.id) }
+        assertEquals("vehicle" to lada.id, e.entity to e.recordId)
+
+        // Only a damaged record is discarded that way.
+        val intact = assertFailsWith<AparkingException.InvalidInput> {
+            damaged.store.discardDamagedRecord(RecordRef("vehicle", kia.id))
+        }
+        assertEquals("record" to "is not a damaged record", intact.field to intact.reason)
+        assertEquals(kia, damaged.store.getVehicle(kia.id))
+
+        assertEquals(1L, damaged.sync.pendingChanges(), "the unsynced vehicle's add")
+        for (ref in bad) damaged.store.discardDamagedRecord(ref)
+        assertNull(damaged.store.getVehicle(unsynced.id), "never synced: gone at once")
+        assertFalse(RecordRef("vehicle", unsynced.id) in damaged.store.damagedRecords())
+        assertEquals(0L, damaged.sync.pendingChanges(), "no delete queued, and the unsynced add went with its record")
+
+        val pushesBefore = server.logLines("/v1/sync/push")
+        val summary = damaged.syncNow()
+        assertEquals(0L, summary.pushed, "$summary")
+        assertTrue(summary.pulled >= 1L, "$summary")
+        assertEquals(pushesBefore, server.logLines("/v1/sync/push"), "nothing was pushed: no delete")
+        val back = assertNotNull(damaged.store.getVehicle(lada.id), "the synced vehicle came back")
+        assertEquals(lada, back.copy(updatedAt = lada.updatedAt), "whole: same id, values and creation time")
+        assertNull(damaged.store.getVehicle(unsynced.id), "never synced: gone")
+        assertEquals(lada.id, damaged.store.getDocument(certificate.id)?.vehicleId, "the link survived")
+        assertEquals(setOf(kia.id, lada.id), damaged.store.listVehicles().map { it.id }.toSet())
+        assertEquals(listOf(), damaged.store.damagedRecords())
+        assertEquals(0L, damaged.sync.pendingChanges())
+
+        // The backend kept it: a new device of the account pulls it, and nothing of the unsynced one.
+        val b = device("b")
+        b.syncNow()
+        assertEquals(setOf(kia.id, lada.id), b.store.listVehicles().map { it.id }.toSet())
+        // (The creation time is not synced: each device keeps when it first saw the record.)
+        assertEquals(lada, assertNotNull(b.store.getVehicle(lada.id)).copy(createdAt = lada.createdAt, updatedAt = lada.updatedAt))
+        assertNull(b.store.findVehicleByPlate("999ZZZ09"))
+    }
+
+    @Test
+    fun `a damaged outbox entry is set aside in quarantined(), the record's local copy goes up instead, clearQuarantine forgets it`() {
+        val a = device("a")
+        val kia = a.store.addVehicle(NewVehicle(plate = "123ABC02", make = "Kia"))
+        val lada = a.store.addVehicle(NewVehicle(plate = "777KKK01", make = "Lada", colour = "white"))
+        assertEquals(2L, a.sync.pendingChanges())
+        val damaged = reopenDamaged(a) { flipSealedByte(it, SealedTable.SYNC_OUTBOX, lada.id) }
+        assertEquals(listOf(), damaged.sync.quarantined(), "set aside only when a sync starts")
+        assertEquals(0L, damaged.sync.status().quarantined)
+        assertEquals(listOf(), damaged.store.damagedRecords(), "the record itself is intact")
+
+        val observer = RecordingObserver()
+        closeables += damaged.sync.subscribe(observer)
+        val before = System.currentTimeMillis()
+        val summary = damaged.syncNow()
+        val after = System.currentTimeMillis()
+        assertEquals(0L, summary.pending, "$summary")
+        assertTrue(summary.pushed >= 2L, "both vehicles went up: $summary")
+        val entry = damaged.sync.quarantined().single()
+        assertEquals(QuarantinedEntry("vehicle", lada.id, QuarantineReason.OUTBOX_ENTRY_DAMAGED, true, entry.atMs), entry)
+        assertTrue(entry.atMs in before..after, "${entry.atMs} not in $before..$after")
+        val status = damaged.sync.status()
+        assertEquals(1L, status.quarantined)
+        assertEquals(0L, status.pendingChanges)
+        assertNull(status.lastError)
+        val announced = observer.events.filterIsInstance<SyncEvent.StatusChanged>().last()
+        assertEquals(1L, announced.status.quarantined, "StatusChanged counts it too")
+        assertEquals(kia, damaged.store.getVehicle(kia.id))
+        assertEquals(lada, damaged.store.getVehicle(lada.id))
+
+        // A fresh device of the account pulls both, whole.
+        val b = device("b")
+        assertEquals(2L, b.syncNow().pulled)
+        assertEquals(listOf(kia, lada).map { it.id to it.make }.toSet(), b.store.listVehicles().map { it.id to it.make }.toSet())
+        assertEquals(lada, assertNotNull(b.store.getVehicle(lada.id)).copy(createdAt = lada.createdAt, updatedAt = lada.updatedAt))
+        assertEquals(listOf(), b.sync.quarantined())
+
+        // The next sync finds nothing more to set aside; the app clears the report.
+        damaged.syncNow()
+        assertEquals(1, damaged.sync.quarantined().size)
+        assertEquals(1L, damaged.sync.clearQuarantine())
+        assertEquals(0L, damaged.sync.status().quarantined)
+        assertEquals(listOf(), damaged.sync.quarantined())
+        assertEquals(0L, damaged.sync.clearQuarantine())
+    }
+
+    @Test
+    fun `a pull repairs a damaged vehicle from the backend's newer copy, a damaged mirror row is set aside as MIRROR_ENTRY_DAMAGED`() {
+        val a = device("a")
+        val b = device("b")
+        val kia = a.store.addVehicle(NewVehicle(plate = "123ABC02", make = "Kia"))
+        val lada = a.store.addVehicle(NewVehicle(plate = "777KKK01", make = "Lada"))
+        a.syncNow()
+        b.syncNow()
+        val damaged = reopenDamaged(a) { file ->
+            flipSealedByte(file, SealedTable.VEHICLES, kia.id)
+            flipSealedByte(file, SealedTable.SYNC_MIRROR, "vehicle:${lada.id}")
+        }
+        assertEquals(listOf(RecordRef("vehicle", kia.id)), damaged.store.damagedRecords())
+        assertEquals(listOf(lada), damaged.store.listVehicles())
+        b.store.updateVehicle(kia.id, VehiclePatch(nickname = "Repaired"))
+        b.store.updateVehicle(lada.id, VehiclePatch(colour = "green"))
+        b.syncNow()
+
+        val summary = damaged.syncNow()
+        assertEquals(0L, summary.rejected, "$summary")
+        val repaired = assertNotNull(damaged.store.getVehicle(kia.id), "the backend's newer copy replaced the damaged one")
+        assertEquals("Repaired" to "Kia", repaired.nickname to repaired.make)
+        assertEquals(listOf(), damaged.store.damagedRecords())
+        assertEquals("green", damaged.store.getVehicle(lada.id)?.colour, "the record converged without its base")
+        val entry = damaged.sync.quarantined().single()
+        assertEquals(QuarantinedEntry("vehicle", lada.id, QuarantineReason.MIRROR_ENTRY_DAMAGED, true, entry.atMs), entry)
+        assertEquals(1L, damaged.sync.status().quarantined)
+
+        // Its own edit still goes out on the repaired base.
+        damaged.store.updateVehicle(lada.id, VehiclePatch(model = "Niva"))
+        syncAll(damaged, b)
+        assertEquals("Niva" to "green", b.store.getVehicle(lada.id)?.let { it.model to it.colour })
+        assertEquals(listOf(), damaged.sync.conflicts(), "nothing to settle")
+    }
+
+    @Test
     fun `status() reports pending changes, the last success and the last error, StatusChanged comes just before Finished`() {
         val a = device("a")
         assertEquals(
@@ -641,6 +797,7 @@ class SyncClientTest {
                 lastError = null,
                 nextAutoSyncAtMs = null,
                 accountErasurePending = false,
+                quarantined = 0L,
             ),
             a.sync.status(),
             "nothing yet",
