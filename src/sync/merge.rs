@@ -88,10 +88,83 @@ pub(crate) fn merge(
     out
 }
 
+/// A field the user set here again to the base value while the server changed it (its
+/// pending change names it): the merge saw no local change and took the server's value
+/// silently. Counted as changed on both sides instead: the winner keeps it and the losing
+/// value is logged, like any other conflict.
+pub(crate) fn count_reset_fields(
+    merged: &mut Merged,
+    base: Option<&FieldMap>,
+    local: &FieldMap,
+    remote: &FieldMap,
+    touched: &BTreeSet<String>,
+    winner: Winner,
+) {
+    for name in touched {
+        let get = |m: &FieldMap| m.get(name).cloned().flatten();
+        let (b, l, r) = (base.map(get).unwrap_or(None), get(local), get(remote));
+        if base.is_none() || l != b || l == r || merged.conflicts.iter().any(|c| &c.field == name) {
+            continue;
+        }
+        merged.conflicts.push(FieldConflict {
+            field: name.clone(),
+            local: l.clone(),
+            remote: r,
+            kept: winner,
+        });
+        if winner == Winner::Local {
+            merged.fields.insert(name.clone(), l.clone());
+            merged.to_push.insert(name.clone(), l);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_field_set_back_to_the_base_while_the_server_changed_it_is_a_conflict() {
+        let base = m(&[("vehicle_id", Some("A"))]);
+        let local = m(&[("vehicle_id", Some("A"))]);
+        let remote = m(&[("vehicle_id", Some("B"))]);
+        let touched: BTreeSet<String> = ["vehicle_id".to_string()].into();
+        let mut merged = merge(Some(&base), &local, &remote, Winner::Server);
+        assert!(merged.conflicts.is_empty(), "plain merge: no local change");
+        count_reset_fields(
+            &mut merged,
+            Some(&base),
+            &local,
+            &remote,
+            &touched,
+            Winner::Server,
+        );
+        assert_eq!(merged.conflicts.len(), 1);
+        assert_eq!(merged.fields["vehicle_id"].as_deref(), Some("B"));
+        let mut merged = merge(Some(&base), &local, &remote, Winner::Local);
+        count_reset_fields(
+            &mut merged,
+            Some(&base),
+            &local,
+            &remote,
+            &touched,
+            Winner::Local,
+        );
+        assert_eq!(merged.fields["vehicle_id"].as_deref(), Some("A"));
+        assert_eq!(merged.to_push["vehicle_id"].as_deref(), Some("A"));
+        // Untouched fields are not affected.
+        let mut merged = merge(Some(&base), &local, &remote, Winner::Server);
+        count_reset_fields(
+            &mut merged,
+            Some(&base),
+            &local,
+            &remote,
+            &BTreeSet::new(),
+            Winner::Server,
+        );
+        assert!(merged.conflicts.is_empty());
+    }
 
     fn m(pairs: &[(&str, Option<&str>)]) -> FieldMap {
         pairs

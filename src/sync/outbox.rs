@@ -260,6 +260,32 @@ pub(crate) fn pending_for(conn: &Connection, entity: &str, record_id: &str) -> R
     Ok(n as u64)
 }
 
+/// The fields the pending upserts of one record set (the user's own edits not yet pushed).
+pub(crate) fn pending_fields(
+    conn: &Connection,
+    keys: &StoreKeys,
+    entity: &str,
+    record_id: &str,
+) -> Result<std::collections::BTreeSet<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, op, sealed FROM sync_outbox WHERE entity = ?1 AND record_id = ?2 AND op = 'upsert'",
+    )?;
+    let rows = stmt.query_map([entity, record_id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, SealedCell>(2)?,
+        ))
+    })?;
+    let mut out = std::collections::BTreeSet::new();
+    for row in rows {
+        let (change_id, op, sealed) = row?;
+        let entry = open_entry(keys, change_id, entity.into(), record_id.into(), op, sealed)?;
+        out.extend(entry.fields.into_iter().map(|(k, _)| k));
+    }
+    Ok(out)
+}
+
 /// Whether a delete of the record is pending.
 pub(crate) fn pending_delete(conn: &Connection, entity: &str, record_id: &str) -> Result<bool> {
     let n: i64 = conn.query_row(

@@ -759,6 +759,15 @@ fn apply_one(
         }
         Some(local_fields) => {
             let mut merged = merge(base.as_ref(), &local_fields, &remote, winner);
+            let touched = outbox::pending_fields(conn, keys, entity_name, id)?;
+            super::merge::count_reset_fields(
+                &mut merged,
+                base.as_ref(),
+                &local_fields,
+                &remote,
+                &touched,
+                winner,
+            );
             if entity == Entity::Document {
                 extra_conflicts += settle_dates(conn, keys, id, &mut merged, &remote)?;
             }
