@@ -581,3 +581,161 @@ async fn a_document_pulled_before_its_vehicle_keeps_its_link() {
     );
     assert_eq!(data(&a), data(&b));
 }
+
+#[tokio::test]
+async fn a_field_set_back_elsewhere_is_a_conflict_for_a_device_still_on_the_first_value() {
+    // A, B and C share a vehicle coloured "white" (C's merge base). B paints it red, A
+    // sets it back to white, and C, which never saw red, paints it black offline. By
+    // values alone the server did not change the colour since C's base; its field version
+    // says it did: C's edit is a logged conflict, not a silent overwrite of A's.
+    let (server, a, b) = setup();
+    let c = device(&server, false);
+    let id = shared_vehicle(&a, &b).await;
+    let colour = |d: &Device, value: &str| {
+        patch(
+            d,
+            &id,
+            VehiclePatch {
+                colour: Some(value.into()),
+                ..Default::default()
+            },
+        )
+    };
+    colour(&a, "white");
+    a.sync.sync().await.unwrap();
+    b.sync.sync().await.unwrap();
+    c.sync.sync().await.unwrap();
+    colour(&b, "red");
+    b.sync.sync().await.unwrap();
+    a.sync.sync().await.unwrap();
+    colour(&a, "white");
+    a.sync.sync().await.unwrap();
+    colour(&c, "black");
+    let summary = c.sync.sync().await.unwrap();
+    assert_eq!(summary.conflicts, 1, "{summary:?}");
+    for d in [&a, &b, &c] {
+        d.sync.sync().await.unwrap();
+        assert_eq!(d.sync.pending_changes().unwrap(), 0);
+    }
+    assert_eq!(
+        c.store
+            .get_vehicle(id.clone())
+            .unwrap()
+            .unwrap()
+            .colour
+            .as_deref(),
+        Some("white"),
+        "the value that reached the server first stays"
+    );
+    assert_eq!(data(&a), data(&c));
+    assert_eq!(data(&b), data(&c));
+    let log = c.sync.conflicts().unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        (
+            log[0].field.as_deref(),
+            log[0].local_value.as_deref(),
+            log[0].remote_value.as_deref()
+        ),
+        (Some("colour"), Some("black"), Some("white"))
+    );
+}
+
+#[tokio::test]
+async fn with_local_wins_a_field_set_back_elsewhere_is_overwritten_and_logged() {
+    let server = ReferenceServer::start(ServerConfig::default()).unwrap();
+    server.add_account("token-a");
+    let (a, b, c) = (
+        device(&server, false),
+        device(&server, false),
+        device(&server, true),
+    );
+    let id = shared_vehicle(&a, &b).await;
+    c.sync.sync().await.unwrap();
+    let set_make = |d: &Device, value: &str| {
+        patch(
+            d,
+            &id,
+            VehiclePatch {
+                make: Some(value.into()),
+                ..Default::default()
+            },
+        )
+    };
+    set_make(&b, "Lada");
+    b.sync.sync().await.unwrap();
+    a.sync.sync().await.unwrap();
+    set_make(&a, "Kia");
+    a.sync.sync().await.unwrap();
+    set_make(&c, "Toyota");
+    c.sync.sync().await.unwrap();
+    a.sync.sync().await.unwrap();
+    assert_eq!(
+        a.store.get_vehicle(id).unwrap().unwrap().make.as_deref(),
+        Some("Toyota"),
+        "the configured local win reached the server"
+    );
+    let log = c.sync.conflicts().unwrap();
+    assert_eq!(log.len(), 1, "the overwritten value is logged: {log:?}");
+    assert_eq!(
+        (
+            log[0].local_value.as_deref(),
+            log[0].remote_value.as_deref()
+        ),
+        (Some("Toyota"), Some("Kia"))
+    );
+    assert_eq!(
+        log[0].resolution,
+        aparking_core::ConflictResolution::LocalWon
+    );
+}
+
+#[tokio::test]
+async fn a_link_moved_from_a_removed_vehicle_to_another_is_no_conflict_where_the_removal_unlinked_it(
+) {
+    // A removes the vehicle a document links to and links the document to another one.
+    // B, pulling the removal, unlinks the document itself (as a removal here does); the
+    // document's new link then arrives: B's unlink only followed the removal, so the new
+    // link is taken without a conflict.
+    let (_server, a, b) = setup();
+    let old = shared_vehicle(&a, &b).await;
+    let doc = a
+        .store
+        .add_document(NewDocument {
+            kind: DocumentKind::VehicleRegistrationCertificate,
+            number: "AB1234567".into(),
+            issued_on: None,
+            expires_on: None,
+            vehicle_id: Some(old.clone()),
+        })
+        .unwrap();
+    sync_all(&a, &b).await;
+    a.store.remove_vehicle(old).unwrap();
+    let new = a
+        .store
+        .add_vehicle(NewVehicle {
+            plate: "456DEF03".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    a.store
+        .update_document(
+            doc.id.clone(),
+            aparking_core::DocumentPatch {
+                vehicle_id: Some(new.id.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    sync_all(&a, &b).await;
+    assert_eq!(data(&a), data(&b));
+    assert_eq!(
+        b.store.get_document(doc.id).unwrap().unwrap().vehicle_id,
+        Some(new.id)
+    );
+    assert!(
+        b.sync.conflicts().unwrap().is_empty(),
+        "{:?}",
+        b.sync.conflicts()
+    );
+}

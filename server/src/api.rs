@@ -631,6 +631,7 @@ fn record_json(r: &ServerRecord) -> Value {
         "version": r.version,
         "deleted": r.deleted,
         "fields": r.fields,
+        "field_versions": r.field_versions,
     })
 }
 

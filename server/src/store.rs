@@ -76,6 +76,8 @@ CREATE INDEX IF NOT EXISTS tokens_by_account ON tokens (account_id);
 -- entity (null when unset), '{}' for a tombstone. unique_key: the value that must be
 -- unique per account and entity among live records (vehicle plate, document kind and
 -- number, the profile), NULL otherwise. last_seq: sequence number of its latest change.
+-- field_versions (added by migration below): JSON object, field -> the version that last
+-- set it to a new value; NULL for rows written before it was kept.
 CREATE TABLE IF NOT EXISTS sync_records (
     account_id TEXT NOT NULL,
     entity     TEXT NOT NULL,
@@ -185,6 +187,7 @@ impl Store {
         // the client's sync run that made a record's latest change; the erasure fact.
         for (table, column, declaration) in [
             ("sync_records", "last_sync", "TEXT"),
+            ("sync_records", "field_versions", "TEXT"),
             ("accounts", "erasures", "INTEGER NOT NULL DEFAULT 0"),
             ("accounts", "erased_epoch", "INTEGER"),
             ("accounts", "erased_at_ms", "INTEGER"),

@@ -26,6 +26,12 @@ pub struct ServerRecord {
     pub deleted: bool,
     /// Every field of the entity (`None`: unset or cleared); empty for a tombstone.
     pub fields: BTreeMap<String, Option<String>>,
+    /// For each field, the version whose change last set it to a new value (a field is
+    /// new at the record's creation); empty for a tombstone and for records written
+    /// before the server kept these. A client's merge reads a field as changed by others
+    /// when its version is above the one the client based its own change on, even if the
+    /// value went back to the one it knew.
+    pub field_versions: BTreeMap<String, u64>,
 }
 
 /// Result of one pushed change.
@@ -281,15 +287,47 @@ fn parse_fields(text: &str) -> BTreeMap<String, Option<String>> {
     })
 }
 
+/// The stored field versions (`NULL` for rows written before the server kept them).
+fn parse_field_versions(text: Option<&str>) -> BTreeMap<String, u64> {
+    text.and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or_default()
+}
+
+/// Reads the columns `entity, record_id, version, deleted, fields, field_versions`.
 fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ServerRecord> {
     let fields: String = r.get(4)?;
+    let field_versions: Option<String> = r.get(5)?;
     Ok(ServerRecord {
         entity: r.get(0)?,
         record_id: r.get(1)?,
         version: r.get::<_, i64>(2)?.max(0) as u64,
         deleted: r.get(3)?,
         fields: parse_fields(&fields),
+        field_versions: parse_field_versions(field_versions.as_deref()),
     })
+}
+
+/// The field versions after an upsert that wrote `new` at `version` over `old` (`None`
+/// for a new record): a field whose value changed gets `version`. A field of a row written
+/// before versions were kept, and unchanged since, stays without one: clients compare its
+/// value instead.
+fn next_field_versions(
+    old: Option<(&Map<String, Value>, &str)>,
+    new: &Map<String, Value>,
+    version: i64,
+) -> String {
+    let mut versions = old
+        .map(|(_, stored)| parse_field_versions(Some(stored)))
+        .unwrap_or_default();
+    let version = version.max(0) as u64;
+    for (name, value) in new {
+        let same = old.is_some_and(|(fields, _)| fields.get(name) == Some(value));
+        if !same {
+            versions.insert(name.clone(), version);
+        }
+    }
+    versions.retain(|name, _| new.contains_key(name));
+    serde_json::to_string(&versions).unwrap_or_else(|_| "{}".to_owned())
 }
 
 /// The new state of a record written by an applied change.
@@ -301,6 +339,7 @@ struct Write<'a> {
     version: i64,
     deleted: bool,
     fields: String,
+    field_versions: String,
     unique_key: Option<String>,
     now_ms: i64,
 }
@@ -405,7 +444,7 @@ impl Store {
     pub(crate) fn records(&self, account_id: &str) -> rusqlite::Result<Vec<ServerRecord>> {
         let conn = self.lock();
         let mut stmt = conn.prepare(
-            "SELECT entity, record_id, version, deleted, fields FROM sync_records
+            "SELECT entity, record_id, version, deleted, fields, field_versions FROM sync_records
               WHERE account_id = ?1 ORDER BY last_seq",
         )?;
         let rows = stmt.query_map([account_id], record_from_row)?;
@@ -478,7 +517,8 @@ impl Store {
             }
         };
         let mut stmt = conn.prepare_cached(
-            "SELECT entity, record_id, version, deleted, fields, last_seq FROM sync_records
+            "SELECT entity, record_id, version, deleted, fields, field_versions, last_seq
+               FROM sync_records
               WHERE account_id = ?1 AND last_seq > ?2
                 AND (?4 IS NULL OR last_sync IS NOT ?4)
               ORDER BY last_seq LIMIT ?3",
@@ -493,7 +533,7 @@ impl Store {
                 break;
             }
             changes.push(record_from_row(r)?);
-            next = r.get(5)?;
+            next = r.get(6)?;
         }
         if !has_more {
             // Every record up to the end of the log was looked at, the left-out ones too.
@@ -546,15 +586,19 @@ fn apply(
         Ok(c) => c,
         Err(r) => return Ok(Outcome::Rejected(r.clone())),
     };
-    let current: Option<(i64, bool, String)> = tx
+    let row: Option<(i64, bool, String, Option<String>)> = tx
         .prepare_cached(
-            "SELECT version, deleted, fields FROM sync_records
+            "SELECT version, deleted, fields, field_versions FROM sync_records
               WHERE account_id = ?1 AND entity = ?2 AND record_id = ?3",
         )?
         .query_row(params![account_id, c.entity, c.record_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })
         .optional()?;
+    let (current, stored_versions) = match row {
+        Some((version, deleted, fields, versions)) => (Some((version, deleted, fields)), versions),
+        None => (None, None),
+    };
     let path = format!("changes[{index}]");
     let immutable = |what: &str| {
         Outcome::Rejected(Rejection {
@@ -565,7 +609,11 @@ fn apply(
             ),
         })
     };
-    let save = |version: i64, deleted: bool, fields: String, unique_key: Option<String>| {
+    let save = |version: i64,
+                deleted: bool,
+                fields: String,
+                field_versions: String,
+                unique_key: Option<String>| {
         write(
             tx,
             &Write {
@@ -576,6 +624,7 @@ fn apply(
                 version,
                 deleted,
                 fields,
+                field_versions,
                 unique_key,
                 now_ms,
             },
@@ -594,7 +643,7 @@ fn apply(
                 }),
                 // Delete wins: applied whatever the base version.
                 Some((version, false, _)) => {
-                    save(version + 1, true, "{}".to_owned(), None)?;
+                    save(version + 1, true, "{}".to_owned(), "{}".to_owned(), None)?;
                     Ok(Outcome::Applied {
                         version: version + 1,
                     })
@@ -627,7 +676,7 @@ fn apply(
                     return Ok(immutable("record_id"));
                 }
             }
-            let (mut fields, version) = match (c.base_version, current) {
+            let (mut fields, version, old) = match (c.base_version, current) {
                 (_, Some((version, true, _))) => {
                     return Ok(Outcome::Gone {
                         version: Some(version),
@@ -643,9 +692,9 @@ fn apply(
                         Ok(Value::Object(m)) => m,
                         _ => Map::new(),
                     };
-                    (fields, version + 1)
+                    (fields.clone(), version + 1, Some(fields))
                 }
-                (None, None) => (Map::new(), 1),
+                (None, None) => (Map::new(), 1, None),
             };
             for name in c.entity_fields {
                 fields.entry(*name).or_insert(Value::Null);
@@ -688,7 +737,19 @@ fn apply(
                     });
                 }
             }
-            save(version, false, Value::Object(fields).to_string(), key)?;
+            let old_versions = stored_versions.unwrap_or_else(|| "{}".to_owned());
+            let field_versions = next_field_versions(
+                old.as_ref().map(|o| (o, old_versions.as_str())),
+                &fields,
+                version,
+            );
+            save(
+                version,
+                false,
+                Value::Object(fields).to_string(),
+                field_versions,
+                key,
+            )?;
             Ok(match corrected {
                 Some(fields) => Outcome::Corrected { version, fields },
                 None => Outcome::Applied { version },
@@ -723,12 +784,12 @@ fn write(tx: &Transaction<'_>, w: &Write<'_>) -> rusqlite::Result<()> {
         .query_row([w.account_id], |r| r.get(0))?;
     tx.prepare_cached(
         "INSERT INTO sync_records (account_id, entity, record_id, version, deleted, fields,
-                                   unique_key, last_seq, last_sync)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                                   unique_key, last_seq, last_sync, field_versions)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (account_id, entity, record_id) DO UPDATE SET
              version = excluded.version, deleted = excluded.deleted, fields = excluded.fields,
              unique_key = excluded.unique_key, last_seq = excluded.last_seq,
-             last_sync = excluded.last_sync",
+             last_sync = excluded.last_sync, field_versions = excluded.field_versions",
     )?
     .execute(params![
         w.account_id,
@@ -739,7 +800,8 @@ fn write(tx: &Transaction<'_>, w: &Write<'_>) -> rusqlite::Result<()> {
         w.fields,
         w.unique_key,
         seq,
-        w.sync_id
+        w.sync_id,
+        w.field_versions
     ])?;
     tx.prepare_cached(
         "INSERT INTO sync_log (account_id, seq, change_id, entity, record_id, version, deleted,

@@ -271,7 +271,9 @@ async fn create_patch_delete_round_trip_with_versions() {
         json!([{"entity": "vehicle", "record_id": v, "version": 2, "deleted": false,
                 "fields": {"plate": "123ABC02", "nickname": "Work car", "make": null,
                            "model": null, "colour": null,
-                           "registration_certificate_number": null}}])
+                           "registration_certificate_number": null},
+                "field_versions": {"plate": 1, "nickname": 2, "make": 1, "model": 1,
+                                   "colour": 2, "registration_certificate_number": 1}}])
     );
 
     let r = api.push("t", &[delete("vehicle", &v, Some(2))]).await;
@@ -281,10 +283,54 @@ async fn create_patch_delete_round_trip_with_versions() {
     let page = api.pull("t", page["cursor"].as_str(), None).await;
     assert_eq!(
         page["changes"],
-        json!([{"entity": "vehicle", "record_id": v, "version": 3, "deleted": true, "fields": {}}])
+        json!([{"entity": "vehicle", "record_id": v, "version": 3, "deleted": true, "fields": {},
+                "field_versions": {}}])
     );
     assert_eq!(page["has_more"], false);
     assert_eq!(server.stats().changes_applied, 3);
+}
+
+#[tokio::test]
+async fn field_versions_name_the_change_that_last_set_each_field() {
+    let server = start();
+    let api = Api::new(&server);
+    let account = server.add_account("t");
+    let v = uuid();
+    let steps = [
+        json!({"plate": "123ABC02", "nickname": "Home"}),
+        json!({"nickname": "Work"}),
+        // Set back to its first value: still a change of the field (an "ABA").
+        json!({"nickname": "Home"}),
+        // The same value again, and a field sent unchanged: not a change of those fields.
+        json!({"nickname": "Home", "plate": "123ABC02", "colour": "red"}),
+    ];
+    for (base, fields) in steps.iter().enumerate() {
+        let base = (base > 0).then_some(base as u64);
+        let r = api
+            .push("t", &[upsert("vehicle", &v, base, fields.clone())])
+            .await;
+        assert_eq!(status(&r[0]), "applied", "{r:?}");
+    }
+    let rec = &server.records(&account)[0];
+    assert_eq!(rec.version, 4);
+    let versions: Vec<(&str, u64)> = rec
+        .field_versions
+        .iter()
+        .map(|(k, v)| (k.as_str(), *v))
+        .collect();
+    assert_eq!(
+        versions,
+        [
+            ("colour", 4),
+            ("make", 1),
+            ("model", 1),
+            ("nickname", 3),
+            ("plate", 1),
+            ("registration_certificate_number", 1)
+        ]
+    );
+    let page = api.pull("t", None, None).await;
+    assert_eq!(page["changes"][0]["field_versions"]["nickname"], 3);
 }
 
 #[tokio::test]

@@ -8,6 +8,10 @@
 //! | only remotely | remote value |
 //! | on both sides, differently | the configured winner (server by default); the losing value goes to the conflict log; a local win is still to push |
 //!
+//! "Changed" is by value, and also by what each side is known to have set: a field a
+//! pending local change names, and a field whose backend field version is above the base's
+//! version, count as changed even when the value is the base's again (set back).
+//!
 //! Without a base (the same plate created on two devices), every field is compared with
 //! "absent": a field set on one side only takes that side's value.
 //! Deletes are decided before the merge (delete wins), so this module only merges fields.
@@ -49,11 +53,20 @@ pub(crate) struct Merged {
 }
 
 /// Merges `local` and `remote` against `base`.
+///
+/// A field counts as changed on a side when its value differs from the base, or when that
+/// side is known to have set it even though the value is the base's again: `local_set`
+/// (the fields a pending local change names) and `remote_set` (the fields the backend
+/// set after the base's version, from its field versions). Without them a value set back
+/// to the base would read as unchanged and lose to the other side without a conflict.
+/// Without a base both sets are ignored: every field is compared with "absent".
 pub(crate) fn merge(
     base: Option<&FieldMap>,
     local: &FieldMap,
     remote: &FieldMap,
     winner: Winner,
+    local_set: &BTreeSet<String>,
+    remote_set: &BTreeSet<String>,
 ) -> Merged {
     let names: BTreeSet<&String> = local
         .keys()
@@ -64,9 +77,12 @@ pub(crate) fn merge(
     for name in names {
         let get = |m: &FieldMap| m.get(name).cloned().flatten();
         let (b, l, r) = (base.map(get).unwrap_or(None), get(local), get(remote));
-        let (value, push) = if l == r || l == b {
+        let known = |set: &BTreeSet<String>| base.is_some() && set.contains(name);
+        let local_changed = l != b || known(local_set);
+        let remote_changed = r != b || known(remote_set);
+        let (value, push) = if l == r || !local_changed {
             (r.clone(), false)
-        } else if r == b {
+        } else if !remote_changed {
             (l.clone(), true)
         } else {
             out.conflicts.push(FieldConflict {
@@ -88,35 +104,15 @@ pub(crate) fn merge(
     out
 }
 
-/// A field the user set here again to the base value while the server changed it (its
-/// pending change names it): the merge saw no local change and took the server's value
-/// silently. Counted as changed on both sides instead: the winner keeps it and the losing
-/// value is logged, like any other conflict.
-pub(crate) fn count_reset_fields(
-    merged: &mut Merged,
+/// Merges without knowing which fields either side set: values alone decide.
+pub(crate) fn merge_values(
     base: Option<&FieldMap>,
     local: &FieldMap,
     remote: &FieldMap,
-    touched: &BTreeSet<String>,
     winner: Winner,
-) {
-    for name in touched {
-        let get = |m: &FieldMap| m.get(name).cloned().flatten();
-        let (b, l, r) = (base.map(get).unwrap_or(None), get(local), get(remote));
-        if base.is_none() || l != b || l == r || merged.conflicts.iter().any(|c| &c.field == name) {
-            continue;
-        }
-        merged.conflicts.push(FieldConflict {
-            field: name.clone(),
-            local: l.clone(),
-            remote: r,
-            kept: winner,
-        });
-        if winner == Winner::Local {
-            merged.fields.insert(name.clone(), l.clone());
-            merged.to_push.insert(name.clone(), l);
-        }
-    }
+) -> Merged {
+    let none = BTreeSet::new();
+    merge(base, local, remote, winner, &none, &none)
 }
 
 #[cfg(test)]
@@ -124,46 +120,80 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn set(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
     #[test]
     fn a_field_set_back_to_the_base_while_the_server_changed_it_is_a_conflict() {
         let base = m(&[("vehicle_id", Some("A"))]);
         let local = m(&[("vehicle_id", Some("A"))]);
         let remote = m(&[("vehicle_id", Some("B"))]);
-        let touched: BTreeSet<String> = ["vehicle_id".to_string()].into();
-        let mut merged = merge(Some(&base), &local, &remote, Winner::Server);
-        assert!(merged.conflicts.is_empty(), "plain merge: no local change");
-        count_reset_fields(
-            &mut merged,
+        let none = BTreeSet::new();
+        let plain = merge_values(Some(&base), &local, &remote, Winner::Server);
+        assert!(
+            plain.conflicts.is_empty(),
+            "by values alone: no local change"
+        );
+        let touched = set(&["vehicle_id"]);
+        let merged = merge(
             Some(&base),
             &local,
             &remote,
-            &touched,
             Winner::Server,
+            &touched,
+            &none,
         );
         assert_eq!(merged.conflicts.len(), 1);
         assert_eq!(merged.fields["vehicle_id"].as_deref(), Some("B"));
-        let mut merged = merge(Some(&base), &local, &remote, Winner::Local);
-        count_reset_fields(
-            &mut merged,
-            Some(&base),
-            &local,
-            &remote,
-            &touched,
-            Winner::Local,
-        );
+        let merged = merge(Some(&base), &local, &remote, Winner::Local, &touched, &none);
         assert_eq!(merged.fields["vehicle_id"].as_deref(), Some("A"));
         assert_eq!(merged.to_push["vehicle_id"].as_deref(), Some("A"));
-        // Untouched fields are not affected.
-        let mut merged = merge(Some(&base), &local, &remote, Winner::Server);
-        count_reset_fields(
-            &mut merged,
+    }
+
+    #[test]
+    fn a_field_the_server_set_back_to_the_base_conflicts_with_a_local_change() {
+        // Another device changed the nickname and a third set it back: by values the server
+        // did not change it, but its field version is above our base.
+        let base = m(&[("nickname", Some("Car")), ("colour", Some("white"))]);
+        let local = m(&[("nickname", Some("Home")), ("colour", Some("white"))]);
+        let remote = base.clone();
+        let none = BTreeSet::new();
+        let plain = merge_values(Some(&base), &local, &remote, Winner::Server);
+        assert_eq!(plain.fields["nickname"].as_deref(), Some("Home"));
+        assert!(plain.conflicts.is_empty());
+        let set_remotely = set(&["nickname", "colour"]);
+        let merged = merge(
             Some(&base),
             &local,
             &remote,
-            &BTreeSet::new(),
             Winner::Server,
+            &none,
+            &set_remotely,
         );
-        assert!(merged.conflicts.is_empty());
+        assert_eq!(merged.fields["nickname"].as_deref(), Some("Car"));
+        assert_eq!(merged.conflicts.len(), 1, "colour: the same on both sides");
+        assert_eq!(merged.conflicts[0].local.as_deref(), Some("Home"));
+        assert!(merged.to_push.is_empty());
+        let merged = merge(
+            Some(&base),
+            &local,
+            &remote,
+            Winner::Local,
+            &none,
+            &set_remotely,
+        );
+        assert_eq!(merged.to_push["nickname"].as_deref(), Some("Home"));
+        // Without a base, the sets say nothing.
+        let merged = merge(
+            None,
+            &local,
+            &remote,
+            Winner::Server,
+            &set_remotely,
+            &set_remotely,
+        );
+        assert_eq!(merged, merge_values(None, &local, &remote, Winner::Server));
     }
 
     fn m(pairs: &[(&str, Option<&str>)]) -> FieldMap {
@@ -193,7 +223,7 @@ mod tests {
             ("make", Some("KIA")),
             ("model", Some("Rio")),
         ]);
-        let out = merge(Some(&base), &local, &remote, Winner::Server);
+        let out = merge_values(Some(&base), &local, &remote, Winner::Server);
         // nickname: local only; colour: both, server wins; make: remote only; model: both, same.
         assert_eq!(
             out.fields,
@@ -214,7 +244,7 @@ mod tests {
                 kept: Winner::Server,
             }]
         );
-        let out = merge(Some(&base), &local, &remote, Winner::Local);
+        let out = merge_values(Some(&base), &local, &remote, Winner::Local);
         assert_eq!(out.fields["colour"], Some("black".into()));
         assert_eq!(
             out.to_push,
@@ -234,7 +264,7 @@ mod tests {
             ("make", Some("Toyota")),
             ("colour", Some("silver")),
         ]);
-        let out = merge(None, &local, &remote, Winner::Server);
+        let out = merge_values(None, &local, &remote, Winner::Server);
         assert_eq!(
             out.fields,
             m(&[
@@ -252,17 +282,37 @@ mod tests {
         proptest::collection::btree_map("[a-d]", proptest::option::of("[xyz]"), 0..4)
     }
 
+    fn name_set() -> impl Strategy<Value = BTreeSet<String>> {
+        proptest::collection::btree_set("[a-d]", 0..4)
+    }
+
     proptest! {
         #[test]
+        fn known_sets_only_add_conflicts(base in field_map(), local in field_map(), remote in field_map(), local_set in name_set(), remote_set in name_set()) {
+            let plain = merge_values(Some(&base), &local, &remote, Winner::Server);
+            let out = merge(Some(&base), &local, &remote, Winner::Server, &local_set, &remote_set);
+            for c in &plain.conflicts {
+                prop_assert!(out.conflicts.contains(c));
+            }
+            for (k, v) in &out.fields {
+                if !local_set.contains(k) && !remote_set.contains(k) {
+                    prop_assert_eq!(plain.fields.get(k), Some(v));
+                }
+                let server = out.to_push.get(k).cloned().unwrap_or_else(|| remote.get(k).cloned().flatten());
+                prop_assert_eq!(&server, v);
+            }
+        }
+
+        #[test]
         fn merging_identical_sides_changes_nothing(base in field_map(), x in field_map()) {
-            let out = merge(Some(&base), &x, &x, Winner::Server);
+            let out = merge_values(Some(&base), &x, &x, Winner::Server);
             prop_assert!(out.to_push.is_empty() && out.conflicts.is_empty());
             for (k, v) in &x { prop_assert_eq!(out.fields.get(k).cloned().flatten(), v.clone()); }
         }
 
         #[test]
         fn an_untouched_local_side_takes_the_remote(base in field_map(), remote in field_map()) {
-            let out = merge(Some(&base), &base, &remote, Winner::Local);
+            let out = merge_values(Some(&base), &base, &remote, Winner::Local);
             prop_assert!(out.to_push.is_empty() && out.conflicts.is_empty());
             for k in out.fields.keys() {
                 prop_assert_eq!(out.fields[k].clone(), remote.get(k).cloned().flatten());
@@ -271,7 +321,7 @@ mod tests {
 
         #[test]
         fn an_untouched_remote_side_pushes_the_local_changes(base in field_map(), local in field_map()) {
-            let out = merge(Some(&base), &local, &base, Winner::Server);
+            let out = merge_values(Some(&base), &local, &base, Winner::Server);
             prop_assert!(out.conflicts.is_empty());
             for k in out.fields.keys() {
                 let l = local.get(k).cloned().flatten();
@@ -283,7 +333,7 @@ mod tests {
         #[test]
         fn the_winner_decides_every_conflict_and_nothing_else(base in field_map(), local in field_map(), remote in field_map(), local_wins in any::<bool>()) {
             let winner = if local_wins { Winner::Local } else { Winner::Server };
-            let out = merge(Some(&base), &local, &remote, winner);
+            let out = merge_values(Some(&base), &local, &remote, winner);
             for c in &out.conflicts {
                 let b = base.get(&c.field).cloned().flatten();
                 prop_assert!(c.local != b && c.remote != b && c.local != c.remote);

@@ -2,7 +2,7 @@
 //! "Merge rules"), the page and its cursor in one transaction.
 
 use super::conflicts::{self, ConflictResolution};
-use super::merge::{merge, FieldMap, Winner};
+use super::merge::{merge, merge_values, FieldMap, Winner};
 use super::mirror::{self, Mirrored};
 use super::outbox::{self, Entity, Fields};
 use crate::crypto::StoreKeys;
@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::store::{documents, profile, vehicles};
 use rusqlite::Connection;
 use serde_json::{Map, Value};
+use std::collections::BTreeSet;
 
 /// What a page did.
 #[derive(Debug, Default, Clone, Copy)]
@@ -323,7 +324,7 @@ fn fold_unsynced(
 ) -> Result<(super::merge::Merged, (Vec<String>, String))> {
     let name = entity.as_str();
     let fields = local(conn, keys, name, holder)?.unwrap_or_default();
-    let merged = merge(None, &fields, into, Winner::Server);
+    let merged = merge_values(None, &fields, into, Winner::Server);
     let relink = if entity == Entity::Vehicle {
         documents::linked_to(conn, holder)?
     } else {
@@ -617,6 +618,41 @@ fn apply_chain(
     }
 }
 
+/// A document's link in `base`.
+fn base_link(base: Option<&FieldMap>) -> Option<String> {
+    base.and_then(|b| b.get("vehicle_id").cloned().flatten())
+}
+
+/// Whether a document's local unlink is moot: it was linked (in `base`) to a vehicle that
+/// is gone here, and the server links it to another vehicle. The local unlink then only
+/// followed that vehicle's removal, and must not count as an edit against the new link.
+fn moot_unlink(
+    conn: &Connection,
+    base: Option<&FieldMap>,
+    local: &FieldMap,
+    remote: &FieldMap,
+) -> Result<bool> {
+    let link = |f: &FieldMap| f.get("vehicle_id").cloned().flatten();
+    let (Some(was), None, Some(now)) = (base_link(base), link(local), link(remote)) else {
+        return Ok(false);
+    };
+    Ok(was != now && !vehicles::exists(conn, &was)?)
+}
+
+/// The fields a pulled record's `field_versions` say were set after `base_version` (the
+/// version of the copy the local change is based on). Absent, malformed or without a base:
+/// none, and the merge compares values alone.
+fn set_since(change: &Value, base_version: Option<i64>) -> BTreeSet<String> {
+    let (Some(base), Some(versions)) = (base_version, change["field_versions"].as_object()) else {
+        return BTreeSet::new();
+    };
+    versions
+        .iter()
+        .filter(|(_, v)| v.as_i64().is_some_and(|v| v > base))
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
 /// `Some(conflicts)` when applied, `None` when not for this store (already held, or an
 /// entity this client does not pull).
 fn apply_one(
@@ -696,6 +732,7 @@ fn apply_one(
     // pushed back as nulls.
     let known = known_fields(entity);
     remote.retain(|k, _| known.contains(&k.as_str()));
+    let base_version = before.as_ref().filter(|m| !m.deleted).map(|m| m.version);
     let mut base = before.filter(|m| !m.deleted).map(|m| {
         m.fields
             .into_iter()
@@ -757,16 +794,24 @@ fn apply_one(
             write(conn, keys, entity_name, id, &remote)?;
             0
         }
-        Some(local_fields) => {
-            let mut merged = merge(base.as_ref(), &local_fields, &remote, winner);
-            let touched = outbox::pending_fields(conn, keys, entity_name, id)?;
-            super::merge::count_reset_fields(
-                &mut merged,
+        Some(mut local_fields) => {
+            let mut touched = outbox::pending_fields(conn, keys, entity_name, id)?;
+            if entity == Entity::Document
+                && moot_unlink(conn, base.as_ref(), &local_fields, &remote)?
+            {
+                // The unlink only followed the removal of the vehicle it linked to; the
+                // server links the document to a live one since: no user edit to weigh.
+                local_fields.insert("vehicle_id".into(), base_link(base.as_ref()));
+                touched.remove("vehicle_id");
+            }
+            let set_remotely = set_since(change, base_version);
+            let mut merged = merge(
                 base.as_ref(),
                 &local_fields,
                 &remote,
-                &touched,
                 winner,
+                &touched,
+                &set_remotely,
             );
             if entity == Entity::Document {
                 extra_conflicts += settle_dates(conn, keys, id, &mut merged, &remote)?;
@@ -778,7 +823,7 @@ fn apply_one(
                     if is_synced(conn, keys, entity_name, &other)? {
                         extra_conflicts += revert_unique(conn, keys, entity, &other)?;
                     } else if let Some(other_fields) = local(conn, keys, entity_name, &other)? {
-                        let folded = merge(None, &other_fields, &merged.fields, winner);
+                        let folded = merge_values(None, &other_fields, &merged.fields, winner);
                         log_field_conflicts(conn, keys, entity_name, id, &folded.conflicts)?;
                         extra_conflicts += folded.conflicts.len() as u64;
                         merged.to_push.extend(folded.to_push);
@@ -832,4 +877,33 @@ fn apply_one(
     };
     mirror::put(conn, keys, entity_name, id, &m)?;
     Ok(Some(conflicts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::set_since;
+    use serde_json::json;
+
+    #[test]
+    fn field_versions_above_the_base_name_the_fields_set_since() {
+        let change = json!({"field_versions": {"plate": 1, "nickname": 4, "colour": 3}});
+        let names: Vec<String> = set_since(&change, Some(3)).into_iter().collect();
+        assert_eq!(names, ["nickname"]);
+        assert!(
+            set_since(&change, None).is_empty(),
+            "no base: values decide"
+        );
+    }
+
+    #[test]
+    fn absent_or_malformed_field_versions_name_nothing() {
+        for change in [
+            json!({}),
+            json!({"field_versions": "nickname"}),
+            json!({"field_versions": [4]}),
+            json!({"field_versions": {"nickname": "4", "colour": null, "make": 4.5}}),
+        ] {
+            assert!(set_since(&change, Some(1)).is_empty(), "{change}");
+        }
+    }
 }

@@ -274,8 +274,15 @@ pub fn splitmix(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// A seed from the clock, for runs without a fixed one.
+/// A seed from the clock, for runs without a fixed one; `APARKING_TEST_SEED` replays a
+/// printed one.
 pub fn clock_seed() -> u64 {
+    if let Some(seed) = std::env::var("APARKING_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        return seed;
+    }
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock after 1970")
