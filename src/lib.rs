@@ -36,7 +36,10 @@ pub use formats::{PlateFormat, PlateNumber};
 pub use logging::{set_log_sink, LogLevel, LogRecord, LogSink};
 pub use model::*;
 pub use net::NetworkConfig;
-pub use store::{delete_store_files, move_store_aside, RollbackCounter, Store, StoreInfo};
+pub use store::{
+    delete_store_files, move_store_aside, Durability, RollbackCounter, Store, StoreInfo,
+    StoreOptions,
+};
 pub use subscription::Subscription;
 pub use sync::{
     AuthProvider, AuthProviderError, ConflictResolution, QuarantineReason, QuarantinedEntry,

@@ -358,7 +358,7 @@ fn chaos_child_process() {
         (n.parse().expect("N"), op.to_string())
     });
 
-    let store = Store::open(path, kek(kek_generation)).expect("the child opens the store");
+    let store = common::open_store(path, kek(kek_generation)).expect("the child opens the store");
     let consent = Consent::new(Arc::clone(&store));
     let telemetry = Telemetry::new(
         Arc::clone(&store),
@@ -1080,7 +1080,7 @@ fn open_store(
     in_flight: Option<&Step>,
 ) -> Result<(Arc<Store>, u32), String> {
     let path_str = path.to_string_lossy().into_owned();
-    let open = |g: u32| Store::open(path_str.clone(), kek(g));
+    let open = |g: u32| common::open_store(path_str.clone(), kek(g));
     match in_flight.and_then(|s| s.kek) {
         None => open(model.kek)
             .map(|s| (s, model.kek))
@@ -1422,7 +1422,7 @@ fn chaos_kill_consistency() {
         .unwrap();
     let mut model = Model::default();
     {
-        let store = Store::open(path.to_string_lossy().into_owned(), kek(0)).unwrap();
+        let store = common::open_store(path.to_string_lossy().into_owned(), kek(0)).unwrap();
         let consent = Consent::new(Arc::clone(&store));
         consent.publish_policy(policy(1)).unwrap();
         model.consent = ConsentModel::of(&consent.state());
@@ -1533,7 +1533,7 @@ async fn removing_a_linked_vehicle_unlinks_its_documents_on_the_server_too() {
     let server = ReferenceServer::start(ServerConfig::default()).unwrap();
     let account = server.add_account(TOKEN);
     let (_dir, path) = common::temp_store_path();
-    let store = Store::open(path.to_string_lossy().into_owned(), kek(0)).unwrap();
+    let store = common::open_store(path.to_string_lossy().into_owned(), kek(0)).unwrap();
     let sync = sync_client(&store, &server.base_url());
     let vehicle = common::add_plate(&store, "123ABC02");
     let document = store
@@ -1569,7 +1569,7 @@ async fn removing_a_linked_vehicle_unlinks_its_documents_on_the_server_too() {
 async fn many_pending_deletion_requests_go_up_in_batches_within_the_limits() {
     let server = ReferenceServer::start(ServerConfig::default()).unwrap();
     let (_dir, path) = common::temp_store_path();
-    let store = Store::open(path.to_string_lossy().into_owned(), kek(0)).unwrap();
+    let store = common::open_store(path.to_string_lossy().into_owned(), kek(0)).unwrap();
     let consent = Consent::new(Arc::clone(&store));
     consent.publish_policy(policy(1)).unwrap();
     let telemetry = Telemetry::new(Arc::clone(&store), fast_config(&server.base_url())).unwrap();

@@ -48,6 +48,12 @@ bash tests/deny.sh
 step "Rust tests"
 cargo test --workspace --locked
 
+step "crash, chaos, fault and power-loss tests again at Durability.Normal"
+# The suite above runs them at the default (Full); the same binaries, no rebuild.
+APARKING_TEST_DURABILITY=normal cargo test --workspace --locked \
+    --test store_crash --test chaos_kill --test sync_crash --test sync_faults \
+    --test store_power_loss
+
 step "fuzz targets, 15 s each (cargo-fuzz on nightly; skipped without nightly)"
 bash tests/fuzz-smoke.sh
 

@@ -32,17 +32,17 @@ fn plate(n: u64) -> String {
 /// Opens with whichever of the two keys the store is wrapped with now.
 fn open_either(path: &Path) -> (std::sync::Arc<Store>, u8) {
     let path_str = path.to_string_lossy().into_owned();
-    match Store::open(path_str.clone(), key(KEY_A)) {
+    match common::open_store(path_str.clone(), key(KEY_A)) {
         Ok(s) => {
             assert_eq!(
-                Store::open(path_str, key(KEY_B)).unwrap_err(),
+                common::open_store(path_str, key(KEY_B)).unwrap_err(),
                 AparkingError::WrongKey,
                 "exactly one key opens the store"
             );
             (s, KEY_A)
         }
         Err(AparkingError::WrongKey) => (
-            Store::open(path_str, key(KEY_B)).expect("key B opens"),
+            common::open_store(path_str, key(KEY_B)).expect("key B opens"),
             KEY_B,
         ),
         Err(other) => panic!("reopen after a kill failed: {other:?}"),

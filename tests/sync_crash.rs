@@ -27,7 +27,7 @@ fn plate(n: u64) -> String {
 }
 
 fn client(path: &str, server: &str) -> (Arc<aparking_core::Store>, Arc<SyncClient>) {
-    let store = aparking_core::Store::open(path.to_string(), key(7)).unwrap();
+    let store = common::open_store(path.to_string(), key(7)).unwrap();
     let sync =
         common::sync::sync_client_at(&store, server, "token-a", common::sync::fast_network());
     (store, sync)

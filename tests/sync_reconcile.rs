@@ -6,11 +6,10 @@
 mod common;
 
 use aparking_core::{ReconcileReason, Store, SyncClient, SyncEvent, SyncObserver, VehiclePatch};
-use aparking_server::{ReferenceServer, ServerConfig};
+use aparking_server::ReferenceServer;
 use common::sync::*;
 use common::*;
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 const TOKEN: &str = "token-r";
@@ -57,23 +56,6 @@ fn device(url: &str, seed: u8) -> Device {
         sync,
         events,
         _subscription: subscription,
-    }
-}
-
-fn server_at(dir: &Path, port: u16) -> ReferenceServer {
-    ReferenceServer::start(ServerConfig {
-        data_dir: Some(dir.to_path_buf()),
-        bind: ([127, 0, 0, 1], port).into(),
-        ..ServerConfig::default()
-    })
-    .unwrap()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
 }
 

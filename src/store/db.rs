@@ -8,11 +8,56 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// How long a write waits for another connection's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// When a committed write reaches the disk (SQLite's `synchronous` in WAL mode).
+///
+/// Both survive a crash or kill of the app: a commit is in the write-ahead log before the
+/// call returns. They differ on power loss or an OS crash: `Full` loses nothing that was
+/// acknowledged; `Normal` may lose the last commits since the log was last synced (at a
+/// checkpoint), never more, and the file stays consistent (data and their pending sync
+/// changes go or stay together). docs/performance.md has the measured cost of each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, uniffi::Enum)]
+pub enum Durability {
+    /// Every commit is synced to disk before the call returns (`synchronous=FULL`): an
+    /// acknowledged save survives power loss. The default.
+    #[default]
+    Full,
+    /// The write-ahead log is synced at checkpoints only (`synchronous=NORMAL`, what
+    /// Android's framework and matrix-rust-sdk use): several times faster writes; a power
+    /// loss may undo the last saves, consistently.
+    Normal,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        }
+    }
+}
+
+/// Sets the connection's durability (outside a transaction).
+pub(crate) fn set_durability(conn: &Connection, durability: Durability) -> Result<()> {
+    conn.pragma_update(None, "synchronous", durability.pragma())?;
+    Ok(())
+}
+
+/// The connection's durability, read back from SQLite (`synchronous`: 2 FULL, 1 NORMAL;
+/// OFF and EXTRA, which the SDK never sets, read as the nearest).
+pub(crate) fn durability(conn: &Connection) -> Result<Durability> {
+    let level: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+    Ok(if level >= 2 {
+        Durability::Full
+    } else {
+        Durability::Normal
+    })
+}
+
 /// Opens (or creates) the database file with the per-connection pragmas.
 ///
 /// Nothing here writes to the file: an existing store is left byte-for-byte unchanged
 /// until the key has been checked.
-pub(crate) fn open_connection(path: &Path) -> Result<Connection> {
+pub(crate) fn open_connection(path: &Path, durability: Durability) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -22,9 +67,7 @@ pub(crate) fn open_connection(path: &Path) -> Result<Connection> {
     conn.pragma_update_and_check(None, "secure_delete", "ON", |_| Ok(()))?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    // Every commit is on disk before it is acknowledged: nothing the user saved is lost,
-    // even on power loss.
-    conn.pragma_update(None, "synchronous", "FULL")?;
+    set_durability(&conn, durability)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }

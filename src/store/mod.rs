@@ -2,8 +2,8 @@
 //! file, every personal value sealed (see [`crate::crypto`]).
 //!
 //! [`Store`] is the public object (a uniffi object and the Rust API). Its calls are local
-//! and fast (microseconds to a few milliseconds: one SQLite transaction with an fsync per
-//! write) and **block the calling thread**: call them from a background dispatcher
+//! and fast (microseconds to a few milliseconds: one SQLite transaction per write, with an
+//! fsync at the default [`Durability::Full`]) and **block the calling thread**: call them from a background dispatcher
 //! (`Dispatchers.IO` in Kotlin, a background task in Swift), not the UI thread.
 //!
 //! One `Store` may be shared by many threads: calls are serialised by a mutex around the
@@ -22,6 +22,7 @@ mod schema;
 pub(crate) mod sealed;
 pub(crate) mod vehicles;
 
+pub use db::Durability;
 pub use recovery::{delete_store_files, move_store_aside};
 
 use crate::consent::hub::ConsentHub;
@@ -53,6 +54,30 @@ pub struct StoreInfo {
     pub vehicle_count: i32,
     /// Number of documents.
     pub document_count: i32,
+    /// When saves reach the disk, as the open connection has it.
+    pub durability: Durability,
+}
+
+/// How to open a store ([`Store::open_with_options`]); every field has a default, so
+/// `StoreOptions()` in Kotlin and Swift opens as [`Store::open`] does.
+#[derive(uniffi::Record, Default)]
+pub struct StoreOptions {
+    /// When a save reaches the disk; unset: full durability.
+    #[uniffi(default = None)]
+    pub durability: Option<Durability>,
+    /// The host's monotonic counter that detects a file restored from an older copy (see
+    /// `RollbackCounter`); unset: none is kept outside the file.
+    #[uniffi(default = None)]
+    pub rollback_counter: Option<Arc<dyn rollback::RollbackCounter>>,
+}
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("durability", &self.durability)
+            .field("rollback_counter", &self.rollback_counter.is_some())
+            .finish()
+    }
 }
 
 struct OpenStore {
@@ -61,6 +86,8 @@ struct OpenStore {
     provider: Arc<dyn KeyProvider>,
     /// The host's rollback counter, if it keeps one (`Store::open_with_rollback_counter`).
     counter: Option<Arc<dyn rollback::RollbackCounter>>,
+    /// The durability the store was opened with.
+    durability: Durability,
 }
 
 /// The encrypted store of the user's personal data.
@@ -84,8 +111,10 @@ impl Store {
     fn open_with(
         path: PathBuf,
         key_provider: Arc<dyn KeyProvider>,
-        counter: Option<Arc<dyn rollback::RollbackCounter>>,
+        options: StoreOptions,
     ) -> ApiResult<Arc<Self>> {
+        let counter = options.rollback_counter;
+        let durability = options.durability.unwrap_or_default();
         // One store per file per process: every component of the app then shares one
         // connection and one consent state. Opening an open file again checks the key and
         // returns the same store.
@@ -98,7 +127,7 @@ impl Store {
             }
         }
         let existed = path.exists();
-        let open = match Self::open_at(&path, key_provider, counter) {
+        let open = match Self::open_at(&path, key_provider, counter, durability) {
             Ok(open) => open,
             Err(e) => {
                 if !existed {
@@ -169,6 +198,11 @@ impl Store {
 
     /// One IMMEDIATE transaction under the lock: `f`, the epoch raised when `advance`, the
     /// commit, `after_commit`, then the host's rollback counter.
+    ///
+    /// A change that advances the epoch (consent, erasure, key rotation) is synced to disk
+    /// at its commit even under `Durability::Normal`: a withdrawal undone by a power loss
+    /// would collect what the user refused, and a file behind the counter would read as
+    /// rolled back.
     fn transact<T>(
         &self,
         advance: bool,
@@ -177,20 +211,37 @@ impl Store {
     ) -> ApiResult<T> {
         let mut guard = self.lock();
         let open = guard.as_mut().ok_or(Error::Closed)?;
-        let tx = open
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(Error::from)?;
-        let value = f(&tx, &open.ring)?;
-        let epoch = advance
-            .then(|| rollback::advance(&tx, &open.ring.keys))
-            .transpose()?;
-        tx.commit().map_err(Error::from)?;
+        let sync_this = advance && open.durability != Durability::Full;
+        if sync_this {
+            db::set_durability(&open.conn, Durability::Full)?;
+        }
+        let result = Self::commit(open, advance, f);
+        if sync_this {
+            db::set_durability(&open.conn, open.durability)?;
+        }
+        let (value, epoch) = result?;
         after_commit(&value);
         if let Some(epoch) = epoch {
             rollback::raise_counter(open.counter.as_deref(), epoch);
         }
         Ok(value)
+    }
+
+    /// `f` in an IMMEDIATE transaction, the epoch raised when `advance`, committed.
+    fn commit<T>(
+        open: &mut OpenStore,
+        advance: bool,
+        f: impl FnOnce(&Transaction<'_>, &KeyRing) -> Result<T>,
+    ) -> Result<(T, Option<i64>)> {
+        let tx = open
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx, &open.ring)?;
+        let epoch = advance
+            .then(|| rollback::advance(&tx, &open.ring.keys))
+            .transpose()?;
+        tx.commit()?;
+        Ok((value, epoch))
     }
 
     /// The consent state shared by every `Consent` and `Telemetry` of this store.
@@ -202,11 +253,12 @@ impl Store {
         path: &Path,
         provider: Arc<dyn KeyProvider>,
         counter: Option<Arc<dyn rollback::RollbackCounter>>,
+        durability: Durability,
     ) -> Result<OpenStore> {
         // The key first: a key that cannot be had or is unusable opens nothing (and, for
         // a new path, creates nothing).
         let kek = keyring::fetch_kek(provider.as_ref())?;
-        let mut conn = db::open_connection(path)?;
+        let mut conn = db::open_connection(path, durability)?;
         let version = schema::user_version(&conn)?;
         schema::check_supported(version)?;
         let ring = if version == 0 {
@@ -256,6 +308,7 @@ impl Store {
             ring,
             provider,
             counter,
+            durability,
         })
     }
 
@@ -298,7 +351,19 @@ impl Store {
     /// `KeyUnavailable`, `StoreCorrupted`, `IncompatibleVersion`, `Storage`.
     #[uniffi::constructor]
     pub fn open(path: String, key_provider: Arc<dyn KeyProvider>) -> ApiResult<Arc<Self>> {
-        Self::open_with(PathBuf::from(path), key_provider, None)
+        Self::open_with(PathBuf::from(path), key_provider, StoreOptions::default())
+    }
+
+    /// Opens (or creates) the store at `path`, as `open` does, with `options`: the
+    /// durability of saves and an optional rollback counter. A store already open in this
+    /// process is returned as it is (its options stay the first open's).
+    #[uniffi::constructor]
+    pub fn open_with_options(
+        path: String,
+        key_provider: Arc<dyn KeyProvider>,
+        options: StoreOptions,
+    ) -> ApiResult<Arc<Self>> {
+        Self::open_with(PathBuf::from(path), key_provider, options)
     }
 
     /// Opens (or creates) the store at `path`, as [`Store::open`] does, and checks it
@@ -312,7 +377,11 @@ impl Store {
         key_provider: Arc<dyn KeyProvider>,
         rollback_counter: Arc<dyn rollback::RollbackCounter>,
     ) -> ApiResult<Arc<Self>> {
-        Self::open_with(PathBuf::from(path), key_provider, Some(rollback_counter))
+        let options = StoreOptions {
+            rollback_counter: Some(rollback_counter),
+            ..StoreOptions::default()
+        };
+        Self::open_with(PathBuf::from(path), key_provider, options)
     }
 
     /// Closes the store now: checkpoints the write-ahead log and closes the file. Every
@@ -568,6 +637,7 @@ impl Store {
                 has_profile: count("profile")? > 0,
                 vehicle_count: count("vehicles")?,
                 document_count: count("documents")?,
+                durability: db::durability(c)?,
             })
         })
     }
@@ -705,4 +775,30 @@ fn checkpoint_truncate(conn: &Connection) -> Result<()> {
     Err(Error::Api(crate::AparkingError::Storage {
         reason: "the write-ahead log is held by another connection; close it and retry".to_string(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::InMemoryKeyProvider;
+
+    #[test]
+    fn a_change_that_advances_the_epoch_is_synced_even_under_normal_durability() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db").to_string_lossy().into_owned();
+        let options = StoreOptions {
+            durability: Some(Durability::Normal),
+            ..StoreOptions::default()
+        };
+        let store =
+            Store::open_with_options(path, Arc::new(InMemoryKeyProvider::random()), options)
+                .unwrap();
+        let advancing = store
+            .write_advancing_then(|tx, _| db::durability(tx), |_| ())
+            .unwrap();
+        assert_eq!(advancing, Durability::Full);
+        let plain = store.write(|tx, _| db::durability(tx)).unwrap();
+        assert_eq!(plain, Durability::Normal);
+        assert_eq!(store.info().unwrap().durability, Durability::Normal);
+    }
 }

@@ -4,7 +4,8 @@
 //!
 //! Only fingerprints are kept: HMAC-SHA256 of the value's folded form (as the firewall
 //! matches it) under a random key of this table, each row sealed like every personal row.
-//! A row is kept [`RETENTION_DAYS`] days, and at most [`MAX_ROWS`] rows; erasure
+//! A row is kept [`RETENTION_DAYS`] days, and at most [`MAX_ROWS`] rows (pruned once
+//! [`PRUNE_STEP`] more have come); erasure
 //! (`delete_all_user_data`) removes them all with the key. Schema v11.
 
 use super::db::now_millis;
@@ -30,6 +31,9 @@ pub(crate) static TABLE: SealedTable = SealedTable {
 pub(crate) const RETENTION_DAYS: i64 = 180;
 /// The most fingerprints kept (the oldest go first).
 pub(crate) const MAX_ROWS: i64 = 2_000;
+/// How far the table may grow past `MAX_ROWS` before it is pruned: the prune sorts the
+/// table, so it runs once per `PRUNE_STEP` new rows instead of on every change.
+pub(crate) const PRUNE_STEP: i64 = 100;
 const KEY_ROW: &str = "key";
 const DAY_MS: i64 = 86_400_000;
 
@@ -168,11 +172,25 @@ pub(crate) fn remember_replaced<'a>(
         )?
         .execute(params![id, now, sealed])?;
     }
+    prune(conn, now)
+}
+
+/// Drops fingerprints past their retention and the oldest beyond `MAX_ROWS`, once the
+/// table holds `PRUNE_STEP` rows more than that (or its oldest row is past retention).
+fn prune(conn: &Connection, now: i64) -> Result<()> {
+    let cutoff = now - RETENTION_DAYS * DAY_MS;
+    let (rows, oldest): (i64, Option<i64>) = conn
+        .prepare_cached("SELECT count(*), min(created_at) FROM firewall_past WHERE id != ?1")?
+        .query_row([KEY_ROW], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let stale = oldest.is_some_and(|t| t < cutoff);
+    if rows <= MAX_ROWS + PRUNE_STEP && !stale {
+        return Ok(());
+    }
     conn.prepare_cached(
         "DELETE FROM firewall_past WHERE id != ?1 AND (created_at < ?2 OR id NOT IN (
              SELECT id FROM firewall_past WHERE id != ?1 ORDER BY created_at DESC LIMIT ?3))",
     )?
-    .execute(params![KEY_ROW, now - RETENTION_DAYS * DAY_MS, MAX_ROWS])?;
+    .execute(params![KEY_ROW, cutoff, MAX_ROWS])?;
     Ok(())
 }
 
@@ -268,6 +286,75 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn table_with(rows: i64, now: i64) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(include_str!("migrations/011_firewall_past.sql"))
+            .unwrap();
+        conn.execute("INSERT INTO firewall_past VALUES (?1, 0, x'00')", [KEY_ROW])
+            .unwrap();
+        for i in 0..rows {
+            conn.execute(
+                "INSERT INTO firewall_past VALUES (?1, ?2, x'00')",
+                params![format!("row{i}"), now - rows + i],
+            )
+            .unwrap();
+        }
+        conn
+    }
+
+    fn count(conn: &Connection) -> i64 {
+        conn.query_row(
+            "SELECT count(*) FROM firewall_past WHERE id != 'key'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_table_is_pruned_to_the_newest_once_a_step_past_the_cap() {
+        let now = now_millis();
+        let conn = table_with(MAX_ROWS + PRUNE_STEP, now);
+        prune(&conn, now).unwrap();
+        assert_eq!(count(&conn), MAX_ROWS + PRUNE_STEP, "within the step: kept");
+        conn.execute(
+            "INSERT INTO firewall_past VALUES ('newest', ?1, x'00')",
+            [now],
+        )
+        .unwrap();
+        prune(&conn, now).unwrap();
+        assert_eq!(count(&conn), MAX_ROWS);
+        let oldest: String = conn
+            .query_row(
+                "SELECT id FROM firewall_past WHERE id != 'key' ORDER BY created_at LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(oldest, format!("row{}", PRUNE_STEP + 1), "the oldest went");
+        let key_kept: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM firewall_past WHERE id = 'key'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(key_kept, 1, "the table's key stays");
+    }
+
+    #[test]
+    fn a_row_past_its_retention_goes_even_below_the_cap() {
+        let now = now_millis();
+        let conn = table_with(10, now);
+        conn.execute(
+            "INSERT INTO firewall_past VALUES ('stale', ?1, x'00')",
+            [now - RETENTION_DAYS * DAY_MS - 1],
+        )
+        .unwrap();
+        prune(&conn, now).unwrap();
+        assert_eq!(count(&conn), 10);
+    }
 
     #[test]
     fn forms_fold_codes_and_text_and_keep_phone_digits_and_name_words() {

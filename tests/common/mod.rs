@@ -2,8 +2,8 @@
 #![allow(dead_code)]
 
 use aparking_core::{
-    DocumentKind, InMemoryKeyProvider, KeyProvider, KeyProviderError, NewDocument, NewVehicle,
-    ProfilePatch, Store,
+    AparkingError, DocumentKind, Durability, InMemoryKeyProvider, KeyProvider, KeyProviderError,
+    NewDocument, NewVehicle, ProfilePatch, Store, StoreOptions,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -45,9 +45,28 @@ pub fn temp_store_path() -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
-/// Opens the store at `path` with `key`.
+/// The durability the crash, chaos and fault tests open their stores with:
+/// `APARKING_TEST_DURABILITY=normal` runs them at `Durability::Normal` (tests/run-all.sh
+/// runs them once so), anything else at the default.
+pub fn test_durability() -> Durability {
+    match std::env::var("APARKING_TEST_DURABILITY").as_deref() {
+        Ok("normal") => Durability::Normal,
+        _ => Durability::Full,
+    }
+}
+
+/// Opens the store at `path` with `key`, at [`test_durability`].
+pub fn open_store(path: String, key: Arc<dyn KeyProvider>) -> Result<Arc<Store>, AparkingError> {
+    let options = StoreOptions {
+        durability: Some(test_durability()),
+        ..StoreOptions::default()
+    };
+    Store::open_with_options(path, key, options)
+}
+
+/// Opens the store at `path` with `key` (at [`test_durability`]).
 pub fn open(path: &Path, key: &Arc<dyn KeyProvider>) -> Arc<Store> {
-    Store::open(path.to_string_lossy().into_owned(), key.clone()).expect("store opens")
+    open_store(path.to_string_lossy().into_owned(), key.clone()).expect("store opens")
 }
 
 /// The personal values the sample data is made of, as the user typed them.

@@ -5,6 +5,7 @@ use aparking_core::{
     AparkingError, AuthProvider, AuthProviderError, NetworkConfig, Store, SyncClient, SyncConfig,
 };
 use aparking_server::{ReferenceServer, ServerConfig};
+use std::path::Path;
 use std::sync::Arc;
 
 /// An `AuthProvider` that always gives the same token.
@@ -92,5 +93,25 @@ pub fn network_reason(err: AparkingError) -> String {
     match err {
         AparkingError::Network { reason, .. } => reason,
         other => panic!("expected Network, got {other:?}"),
+    }
+}
+
+/// A reference backend keeping its data in `dir` (kept after shutdown, so a test can
+/// copy, restore or restart it), on 127.0.0.1:`port` (0: any free port).
+pub fn server_at(dir: &Path, port: u16) -> ReferenceServer {
+    ReferenceServer::start(ServerConfig {
+        data_dir: Some(dir.to_path_buf()),
+        bind: ([127, 0, 0, 1], port).into(),
+        ..ServerConfig::default()
+    })
+    .unwrap()
+}
+
+/// Copies the files of directory `from` into `to` (created when missing).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
 }

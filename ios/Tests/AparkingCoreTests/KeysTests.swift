@@ -94,7 +94,8 @@ final class KeysTests: StoreTestCase {
         // Nothing usable was left behind: the 32-byte key of the same seed opens a new, empty store.
         try withStore(storeFile("k31.db"), CountingKeyProvider.withSeed(7)) { store in
             XCTAssertEqual(try store.info(), StoreInfo(
-                schemaVersion: storeSchemaVersion(), keyVersion: 1, hasProfile: false, vehicleCount: 0, documentCount: 0
+                schemaVersion: storeSchemaVersion(), keyVersion: 1, hasProfile: false, vehicleCount: 0, documentCount: 0,
+                durability: .full
             ))
         }
     }

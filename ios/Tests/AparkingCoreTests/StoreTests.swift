@@ -191,7 +191,10 @@ final class StoreTests: StoreTestCase {
             let before = try store.info()
             XCTAssertEqual(
                 before,
-                StoreInfo(schemaVersion: storeSchemaVersion(), keyVersion: 1, hasProfile: true, vehicleCount: 2, documentCount: 1)
+                StoreInfo(
+                    schemaVersion: storeSchemaVersion(), keyVersion: 1, hasProfile: true, vehicleCount: 2, documentCount: 1,
+                    durability: .full
+                )
             )
 
             let json = try store.exportUserData()
@@ -222,7 +225,8 @@ final class StoreTests: StoreTestCase {
                     keyVersion: before.keyVersion + 1,
                     hasProfile: false,
                     vehicleCount: 0,
-                    documentCount: 0
+                    documentCount: 0,
+                    durability: before.durability
                 )
             )
             XCTAssertNil(try store.getProfile())
@@ -246,7 +250,10 @@ final class StoreTests: StoreTestCase {
             XCTAssertEqual(v.make, "Lada")
             XCTAssertEqual(
                 try store.info(),
-                StoreInfo(schemaVersion: storeSchemaVersion(), keyVersion: 1, hasProfile: false, vehicleCount: 1, documentCount: 0)
+                StoreInfo(
+                    schemaVersion: storeSchemaVersion(), keyVersion: 1, hasProfile: false, vehicleCount: 1, documentCount: 0,
+                    durability: .full
+                )
             )
         }
     }

@@ -190,7 +190,7 @@ class StoreTest {
         store.addVehicle(NewVehicle(plate = "a 777 bc"))
         store.addDocument(NewDocument(kind = DocumentKind.DRIVER_LICENCE, number = "ав 99 88 77"))
         val before = store.info()
-        assertEquals(StoreInfo(storeSchemaVersion(), 1, true, 2, 1), before)
+        assertEquals(StoreInfo(storeSchemaVersion(), 1, true, 2, 1, Durability.FULL), before)
 
         val json = store.exportUserData()
         assertTrue(json.trimStart().startsWith("{") && json.trimEnd().endsWith("}"), json)
@@ -211,7 +211,7 @@ class StoreTest {
         store.deleteAllUserData()
         assertEquals(callsBefore + 1, provider.calls, "erasure wraps a new data key with the KEK")
         val after = store.info()
-        assertEquals(StoreInfo(before.schemaVersion, before.keyVersion + 1, false, 0, 0), after)
+        assertEquals(StoreInfo(before.schemaVersion, before.keyVersion + 1, false, 0, 0, Durability.FULL), after)
         assertNull(store.getProfile())
         assertTrue(store.listVehicles().isEmpty())
         assertTrue(store.listDocuments().isEmpty())
@@ -229,7 +229,7 @@ class StoreTest {
         withStore { store ->
             val v = assertNotNull(store.getVehicle(id))
             assertEquals("Lada", v.make)
-            assertEquals(StoreInfo(storeSchemaVersion(), 1, false, 1, 0), store.info())
+            assertEquals(StoreInfo(storeSchemaVersion(), 1, false, 1, 0, Durability.FULL), store.info())
         }
     }
 
