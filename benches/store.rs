@@ -7,7 +7,9 @@
 //! the results; they are recorded in docs/performance.md.
 
 use aparking_core::formats::parse_plate;
-use aparking_core::{InMemoryKeyProvider, NewVehicle, Store, Vehicle, VehiclePatch};
+use aparking_core::{
+    Durability, InMemoryKeyProvider, NewVehicle, Store, StoreOptions, Vehicle, VehiclePatch,
+};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::hint::black_box;
@@ -259,6 +261,49 @@ fn bench_store(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 7) % ids_plain.len();
             black_box(plain.update_nickname(&ids_plain[i], "Work car"))
+        })
+    });
+    g.finish();
+
+    // The same writes at `Durability::Normal` (WAL synced at checkpoints only), on stores
+    // of the same shape: inserts into a store of their own, updates of 1,000 vehicles.
+    let open_normal = |name: &str| {
+        Store::open_with_options(
+            dir.path().join(name).to_string_lossy().into_owned(),
+            Arc::new(InMemoryKeyProvider::random()),
+            StoreOptions {
+                durability: Some(Durability::Normal),
+                ..StoreOptions::default()
+            },
+        )
+        .unwrap()
+    };
+    let normal = open_normal("normal.db");
+    let insert_normal = open_normal("insert-normal.db");
+    let ids_normal: Vec<String> = (0..LIST_SIZE)
+        .map(|n| normal.add_vehicle(new_vehicle(n)).unwrap().id)
+        .collect();
+    let mut g = c.benchmark_group("durability_normal");
+    let mut n = 0u64;
+    g.bench_function("insert", |b| {
+        b.iter_batched(
+            || {
+                n += 1;
+                new_vehicle(n)
+            },
+            |v| insert_normal.add_vehicle(v).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    let mut i = 0usize;
+    g.bench_function("update", |b| {
+        b.iter(|| {
+            i = (i + 7) % ids_normal.len();
+            let patch = VehiclePatch {
+                nickname: Some("Work car".into()),
+                ..Default::default()
+            };
+            black_box(normal.update_vehicle(ids_normal[i].clone(), patch).unwrap())
         })
     });
     g.finish();
