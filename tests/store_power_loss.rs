@@ -139,10 +139,10 @@ fn random_save(store: &Store, rng: &mut Rng, serial: &mut u32) {
     }
 }
 
-/// Change ids the copy's outbox holds (clear column `id`).
-fn pending_ids(path: &Path) -> BTreeSet<String> {
+/// The text column of `query`'s rows, in the SQLite file at `path`.
+fn ids(path: &Path, query: &str) -> BTreeSet<String> {
     let conn = rusqlite::Connection::open(path).unwrap();
-    let mut stmt = conn.prepare("SELECT id FROM sync_outbox").unwrap();
+    let mut stmt = conn.prepare(query).unwrap();
     let ids = stmt
         .query_map([], |r| r.get(0))
         .unwrap()
@@ -151,18 +151,17 @@ fn pending_ids(path: &Path) -> BTreeSet<String> {
     ids
 }
 
+/// Change ids the copy's outbox holds (clear column `id`).
+fn pending_ids(path: &Path) -> BTreeSet<String> {
+    ids(path, "SELECT id FROM sync_outbox")
+}
+
 /// Change ids the reference backend whose data are in `dir` has applied.
 fn applied_ids(dir: &Path) -> BTreeSet<String> {
-    let conn = rusqlite::Connection::open(dir.join("telemetry.sqlite3")).unwrap();
-    let mut stmt = conn
-        .prepare("SELECT change_id FROM sync_change_ids")
-        .unwrap();
-    let ids = stmt
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    ids
+    ids(
+        &dir.join("telemetry.sqlite3"),
+        "SELECT change_id FROM sync_change_ids",
+    )
 }
 
 #[tokio::test]

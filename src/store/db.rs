@@ -97,6 +97,16 @@ pub(crate) fn classify_read_error(err: rusqlite::Error) -> Error {
     classify_open_error(err)
 }
 
+/// The creation time (a clear column) of row `id` of `table` (`vehicles`, `documents`),
+/// if the row exists, readable or not.
+pub(crate) fn stored_created_at(conn: &Connection, table: &str, id: &str) -> Result<Option<i64>> {
+    use rusqlite::OptionalExtension;
+    Ok(conn
+        .prepare_cached(&format!("SELECT created_at FROM {table} WHERE id = ?1"))?
+        .query_row([id], |r| r.get(0))
+        .optional()?)
+}
+
 /// Turns a UNIQUE constraint failure into [`Error::AlreadyExists`] for `entity`.
 pub(crate) fn unique_violation_as_exists(err: rusqlite::Error, entity: &'static str) -> Error {
     match &err {

@@ -213,12 +213,7 @@ pub(crate) fn update(
     };
     write(conn, keys, &document, false)?;
     let after = sync_fields(&document);
-    super::past_values::remember_replaced(
-        conn,
-        keys,
-        super::past_values::pairs(&before),
-        super::past_values::pairs(&after),
-    )?;
+    super::past_values::remember_changed(conn, keys, &before, &after)?;
     let fields = outbox::changed(Some(&before), &after);
     outbox::record(
         conn,
@@ -329,16 +324,13 @@ pub(crate) fn write_synced(
     f: &FieldMap,
 ) -> Result<()> {
     let value = |k: &str| f.get(k).cloned().flatten();
-    // A damaged row is repaired: rewritten whole from the synced fields.
+    // A damaged row is repaired: rewritten whole from the synced fields, keeping its
+    // creation time.
     let current = match get(conn, keys, id) {
         Err(Error::Integrity { .. }) => None,
         other => other?,
     };
-    // A repaired row keeps its creation time (a clear column).
-    let stored_created: Option<i64> = conn
-        .prepare_cached("SELECT created_at FROM documents WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))
-        .optional()?;
+    let stored_created = super::db::stored_created_at(conn, "documents", id)?;
     let row_exists = stored_created.is_some();
     let now = time_of(now_millis());
     let kind = value("kind")
@@ -367,12 +359,7 @@ pub(crate) fn write_synced(
     };
     if let Some(current) = &current {
         let (before, after) = (sync_fields(current), sync_fields(&document));
-        super::past_values::remember_replaced(
-            conn,
-            keys,
-            super::past_values::pairs(&before),
-            super::past_values::pairs(&after),
-        )?;
+        super::past_values::remember_changed(conn, keys, &before, &after)?;
     }
     write(conn, keys, &document, !row_exists)
 }

@@ -138,6 +138,16 @@ pub(crate) fn forget(
     }
 }
 
+/// [`remember_replaced`] for a record whose fields went from `before` to `after`.
+pub(crate) fn remember_changed(
+    conn: &Connection,
+    keys: &StoreKeys,
+    before: &crate::sync::outbox::Fields,
+    after: &crate::sync::outbox::Fields,
+) -> Result<()> {
+    remember_replaced(conn, keys, pairs(before), pairs(after))
+}
+
 /// Remembers every value of `before` (a record's fields by wire name) that `after` no
 /// longer has; `after` empty for a removed record. In the caller's transaction.
 pub(crate) fn remember_replaced<'a>(

@@ -135,12 +135,7 @@ pub(crate) fn update(conn: &Connection, keys: &StoreKeys, patch: ProfilePatch) -
     let before = current.as_ref().map(sync_fields);
     let after = sync_fields(&profile);
     if let Some(before) = &before {
-        super::past_values::remember_replaced(
-            conn,
-            keys,
-            super::past_values::pairs(before),
-            super::past_values::pairs(&after),
-        )?;
+        super::past_values::remember_changed(conn, keys, before, &after)?;
     }
     let fields = outbox::changed(before.as_ref(), &after);
     outbox::record(conn, keys, Entity::Profile, &profile.id, Op::Upsert, fields)?;

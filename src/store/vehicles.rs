@@ -207,12 +207,7 @@ pub(crate) fn update(
     };
     write(conn, keys, &vehicle, false)?;
     let after = sync_fields(&vehicle);
-    super::past_values::remember_replaced(
-        conn,
-        keys,
-        super::past_values::pairs(&before),
-        super::past_values::pairs(&after),
-    )?;
+    super::past_values::remember_changed(conn, keys, &before, &after)?;
     let fields = outbox::changed(Some(&before), &after);
     outbox::record(conn, keys, Entity::Vehicle, &vehicle.id, Op::Upsert, fields)?;
     Ok(vehicle)
@@ -330,16 +325,13 @@ pub(crate) fn write_synced(
     f: &FieldMap,
 ) -> Result<()> {
     let value = |k: &str| f.get(k).cloned().flatten();
-    // A damaged row is repaired: rewritten whole from the synced fields.
+    // A damaged row is repaired: rewritten whole from the synced fields, keeping its
+    // creation time.
     let current = match get(conn, keys, id) {
         Err(Error::Integrity { .. }) => None,
         other => other?,
     };
-    // A repaired row keeps its creation time (a clear column).
-    let stored_created: Option<i64> = conn
-        .prepare_cached("SELECT created_at FROM vehicles WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))
-        .optional()?;
+    let stored_created = super::db::stored_created_at(conn, "vehicles", id)?;
     let row_exists = stored_created.is_some();
     let now = time_of(now_millis());
     let vehicle = Vehicle {
@@ -361,12 +353,7 @@ pub(crate) fn write_synced(
     };
     if let Some(current) = &current {
         let (before, after) = (sync_fields(current), sync_fields(&vehicle));
-        super::past_values::remember_replaced(
-            conn,
-            keys,
-            super::past_values::pairs(&before),
-            super::past_values::pairs(&after),
-        )?;
+        super::past_values::remember_changed(conn, keys, &before, &after)?;
     }
     write(conn, keys, &vehicle, !row_exists)
 }

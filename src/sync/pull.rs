@@ -274,7 +274,8 @@ fn revert_unique_at(
             reverting.push(id.to_string());
             logged += revert_unique_at(conn, keys, entity, &holder, reverting)?;
         } else {
-            let (merged, moved) = fold_unsynced(conn, keys, entity, &holder, &fields)?;
+            let (merged, moved) =
+                fold_unsynced(conn, keys, entity, &holder, &fields, Winner::Server)?;
             logged += merged.conflicts.len() as u64;
             log_field_conflicts(conn, keys, name, id, &merged.conflicts)?;
             fields = merged.fields;
@@ -311,7 +312,7 @@ fn revert_unique_at(
 }
 
 /// Folds `holder`, a record never synced, into the synced record whose fields are `into`
-/// (the server's values win where both are set): `holder` is deleted with its pending
+/// (`winner` decides where both are set): `holder` is deleted with its pending
 /// changes. Returns the merge, the documents that linked to `holder` (a vehicle; the
 /// caller links them to the record it went into once that is written) and `holder`'s
 /// values as JSON for the conflict log.
@@ -321,10 +322,11 @@ fn fold_unsynced(
     entity: Entity,
     holder: &str,
     into: &FieldMap,
+    winner: Winner,
 ) -> Result<(super::merge::Merged, (Vec<String>, String))> {
     let name = entity.as_str();
     let fields = local(conn, keys, name, holder)?.unwrap_or_default();
-    let merged = merge_values(None, &fields, into, Winner::Server);
+    let merged = merge_values(None, &fields, into, winner);
     let relink = if entity == Entity::Vehicle {
         documents::linked_to(conn, holder)?
     } else {
@@ -822,18 +824,14 @@ fn apply_one(
                 if let Some(other) = duplicate(conn, keys, entity_name, id, &merged.fields)? {
                     if is_synced(conn, keys, entity_name, &other)? {
                         extra_conflicts += revert_unique(conn, keys, entity, &other)?;
-                    } else if let Some(other_fields) = local(conn, keys, entity_name, &other)? {
-                        let folded = merge_values(None, &other_fields, &merged.fields, winner);
+                    } else if local(conn, keys, entity_name, &other)?.is_some() {
+                        let (folded, (docs, values)) =
+                            fold_unsynced(conn, keys, entity, &other, &merged.fields, winner)?;
                         log_field_conflicts(conn, keys, entity_name, id, &folded.conflicts)?;
                         extra_conflicts += folded.conflicts.len() as u64;
                         merged.to_push.extend(folded.to_push);
                         merged.fields = folded.fields;
-                        if entity == Entity::Vehicle {
-                            relink = documents::linked_to(conn, &other)?;
-                        }
-                        delete_local(conn, keys, entity_name, &other)?;
-                        outbox::remove_record(conn, entity_name, &other)?;
-                        let values = Value::Object(to_json(&other_fields)).to_string();
+                        relink = docs;
                         merged_into = Some((other, Some(values)));
                     }
                 }
