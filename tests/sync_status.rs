@@ -184,3 +184,55 @@ async fn status_counts_conflicts_and_names_the_next_automatic_attempt() {
     sb.stop_auto_sync();
     assert!(scheduled > before, "{scheduled}");
 }
+
+#[tokio::test]
+async fn an_observer_subscribed_while_a_sync_runs_gets_started_first_and_only_once() {
+    let (server, _account) = server_with_account(TOKEN);
+    let (_dir, path) = temp_store_path();
+    let store = open(&path, &key(1));
+    add_plate(&store, "123ABC02");
+    let sync = sync_client(&store, &server, TOKEN);
+    let early = Arc::new(Events(Mutex::new(Vec::new())));
+    let late = Arc::new(Events(Mutex::new(Vec::new())));
+    let _early = sync.subscribe(early.clone());
+    server.inject(
+        FaultPlan::new().then_on("/v1/sync/push", Fault::Delay(Duration::from_millis(300))),
+    );
+    let late_subscription = Mutex::new(None);
+    let (result, _) = tokio::join!(sync.sync(), async {
+        until_delay_faults(&server, 1).await; // the sync has started; its push is held
+        *late_subscription.lock().unwrap() = Some(sync.subscribe(late.clone()));
+    });
+    result.unwrap();
+    for (who, events) in [("early", &early), ("late", &late)] {
+        let seen = events.0.lock().unwrap().clone();
+        let starts = seen
+            .iter()
+            .filter(|e| matches!(e, SyncEvent::Started))
+            .count();
+        assert_eq!(starts, 1, "{who}: {seen:?}");
+        assert!(matches!(seen[0], SyncEvent::Started), "{who}: {seen:?}");
+        assert!(
+            matches!(seen.last(), Some(SyncEvent::Finished { .. })),
+            "{who}: {seen:?}"
+        );
+    }
+    // A later sync: the late observer gets its events like any other, Started once.
+    late.0.lock().unwrap().clear();
+    sync.sync().await.unwrap();
+    let seen = late.0.lock().unwrap().clone();
+    assert!(matches!(seen[0], SyncEvent::Started), "{seen:?}");
+    assert_eq!(
+        seen.iter()
+            .filter(|e| matches!(e, SyncEvent::Started))
+            .count(),
+        1
+    );
+    // Cancelled: nothing more, and it says so.
+    let subscription = late_subscription.lock().unwrap().take().unwrap();
+    subscription.cancel();
+    assert!(!subscription.is_active());
+    late.0.lock().unwrap().clear();
+    sync.sync().await.unwrap();
+    assert!(late.0.lock().unwrap().is_empty());
+}

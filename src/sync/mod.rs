@@ -265,7 +265,22 @@ pub struct SyncClient {
 #[derive(Default)]
 struct Observers {
     next: AtomicU64,
-    list: Mutex<Vec<(u64, Arc<dyn SyncObserver>)>>,
+    list: Mutex<ObserverList>,
+}
+
+/// The observers and whether a sync has started and not yet ended (under one lock, so a
+/// new observer is either in an event's delivery or told it missed `Started`).
+#[derive(Default)]
+struct ObserverList {
+    entries: Vec<ObserverEntry>,
+    run_started: bool,
+}
+
+struct ObserverEntry {
+    id: u64,
+    observer: Arc<dyn SyncObserver>,
+    /// Subscribed while a sync ran: gets `Started` before that sync's next event.
+    owes_started: bool,
 }
 
 /// The automatic-sync thread.
@@ -498,13 +513,23 @@ impl SyncClient {
 
     /// Registers an observer of sync progress (every step of every sync, manual or
     /// automatic). Events flow while the returned `Subscription` is kept and not cancelled.
+    /// An observer that subscribes while a sync runs gets `Started` first, before that
+    /// sync's next event, so it never sees a sync's progress or end without its start.
     pub fn subscribe(&self, observer: Arc<dyn SyncObserver>) -> Arc<Subscription> {
         let id = self.observers.next.fetch_add(1, Ordering::Relaxed);
-        self.observers
-            .list
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push((id, observer));
+        {
+            let mut list = self
+                .observers
+                .list
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let owes_started = list.run_started;
+            list.entries.push(ObserverEntry {
+                id,
+                observer,
+                owes_started,
+            });
+        }
         let observers = Arc::downgrade(&self.observers);
         Arc::new(Subscription::new(move || {
             if let Some(observers) = observers.upgrade() {
@@ -512,7 +537,8 @@ impl SyncClient {
                     .list
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .retain(|(i, _)| *i != id);
+                    .entries
+                    .retain(|e| e.id != id);
             }
         }))
     }
@@ -1038,15 +1064,30 @@ impl SyncClient {
     }
 
     fn emit(&self, event: SyncEvent) {
-        let observers: Vec<Arc<dyn SyncObserver>> = self
-            .observers
-            .list
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(|(_, o)| Arc::clone(o))
-            .collect();
-        for observer in observers {
+        let observers: Vec<(Arc<dyn SyncObserver>, bool)> = {
+            let mut list = self
+                .observers
+                .list
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let starts = matches!(event, SyncEvent::Started);
+            match event {
+                SyncEvent::Started => list.run_started = true,
+                SyncEvent::Finished { .. } | SyncEvent::Failed { .. } => list.run_started = false,
+                _ => {}
+            }
+            list.entries
+                .iter_mut()
+                .map(|e| {
+                    let owed = std::mem::take(&mut e.owes_started) && !starts;
+                    (Arc::clone(&e.observer), owed)
+                })
+                .collect()
+        };
+        for (observer, owes_started) in observers {
+            if owes_started {
+                observer.on_sync_event(SyncEvent::Started);
+            }
             observer.on_sync_event(event.clone());
         }
     }

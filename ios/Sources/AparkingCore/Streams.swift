@@ -35,11 +35,18 @@ extension SyncClient {
     /// `AsyncStream`.
     ///
     /// The observer is registered when this method returns, so a stream made before
-    /// `sync()` sees that sync's ``SyncEvent/started``. Events wait in the stream until read,
-    /// up to `bufferingNewest` of them (then the oldest are dropped), so the SDK's sync thread
-    /// never waits for a reader. Ending the iteration unsubscribes. Each sync ends with a
-    /// ``SyncEvent/statusChanged(status:)`` (the ``SyncStatus`` a badge shows) followed by
-    /// its last event, ``SyncEvent/finished(summary:)`` or ``SyncEvent/failed(error:)``.
+    /// `sync()` sees that sync's ``SyncEvent/started``. So does a stream made while a sync
+    /// runs, such as one a `Task` creates when it starts (a main-actor `Task` starts only once
+    /// the main actor is free, which may be after the caller's `sync()` began): an observer
+    /// that subscribes during a sync gets ``SyncEvent/started`` first, once, delivered just
+    /// before that sync's next event, so a stream never shows a sync's progress or end without
+    /// its start.
+    ///
+    /// Events wait in the stream until read, up to `bufferingNewest` of them (then the oldest
+    /// are dropped), so the SDK's sync thread never waits for a reader. Ending the iteration
+    /// unsubscribes. Each sync ends with a ``SyncEvent/statusChanged(status:)`` (the
+    /// ``SyncStatus`` a badge shows) followed by its last event,
+    /// ``SyncEvent/finished(summary:)`` or ``SyncEvent/failed(error:)``.
     ///
     /// ```swift
     /// let events = sync.events()

@@ -164,6 +164,32 @@ private final class SyncHoldAtFirstPush: SyncObserver {
     }
 }
 
+/// A SyncObserver that, at the first `.pushed` event it hears (on the sync's own thread, in
+/// the middle of that sync), subscribes `late` to `client`: an observer that joins a sync
+/// already under way.
+private final class SyncSubscribeAtFirstPush: SyncObserver {
+    let late = SyncRecordingObserver()
+    private let client: SyncClient
+    private let lateSubscription = Locked<Subscription?>(nil)
+
+    init(_ client: SyncClient) {
+        self.client = client
+    }
+
+    func onSyncEvent(event: SyncEvent) {
+        guard case .pushed = event else { return }
+        // The SDK holds no lock while it calls an observer: subscribing from here is allowed.
+        lateSubscription.withLock { subscription in
+            if subscription == nil { subscription = client.subscribe(observer: late) }
+        }
+    }
+
+    /// The subscription of `late` (nil until the first `.pushed`).
+    var subscription: Subscription? {
+        lateSubscription.current
+    }
+}
+
 /// One device: a store and its sync client.
 private struct SyncDevice {
     let store: Store
@@ -219,6 +245,11 @@ private func syncIsFailed(_ event: SyncEvent) -> Bool {
 private func syncIsFinished(_ event: SyncEvent) -> Bool {
     if case .finished = event { return true }
     return false
+}
+
+/// How many `.started` events `events` holds.
+private func syncStartedCount(_ events: [SyncEvent]) -> Int {
+    events.filter { $0 == .started }.count
 }
 
 /// The `.reconciled` events, as (reason, repushed).
@@ -591,6 +622,154 @@ final class SyncClientTests: StoreTestCase {
         // Nobody listens any more: another sync works as before.
         let third = try await a.sync.sync()
         XCTAssertEqual(third.pending, 0)
+    }
+
+    @MainActor
+    func testEventsReadByAMainActorTaskThatSubscribesOnceTheSyncHasStartedStillBeginsWithStarted() async throws {
+        // The usual app code: a main-actor Task reads sync.events(), then the caller awaits
+        // sync(). The Task's body runs only when the main actor is free, that is once this
+        // method has suspended in sync(); by then the sync (on the SDK's threads) may already
+        // have emitted .started, so the stream's subscription can come after the start. The
+        // SDK replays .started to an observer that subscribes while a sync runs (just before
+        // that sync's next event, once): that is what makes the stream see it. Here the late
+        // subscription is made certain rather than likely: the Task subscribes only after the
+        // sync asked for its token (which it does after .started), and the token waits until
+        // the stream has subscribed. Without the replay the stream would begin with .pushed.
+        let asked = SyncLatch()
+        let subscribed = SyncLatch()
+        let auth = SyncTokenProvider { _, call in
+            if call == 0 {
+                asked.open()
+                guard subscribed.wait(timeout: 30) else { throw SyncNeverReleased() }
+            }
+            return syncToken
+        }
+        let a = try device("a", auth: auth)
+        for plate in ["111AAA01", "222BBB02", "333CCC03"] {
+            _ = try a.store.addVehicle(vehicle: NewVehicle(plate: plate))
+        }
+        // Every event of the sync, for comparison, from an observer subscribed before it.
+        let early = SyncRecordingObserver()
+        keep(a.sync.subscribe(observer: early))
+        let sync = a.sync
+        let reader = Task { @MainActor () -> [SyncEvent] in
+            let deadline = Date().addingTimeInterval(30)
+            while !asked.isOpen, Date() < deadline {
+                try? await Task.sleep(nanoseconds: 5_000_000)
+            }
+            var seen: [SyncEvent] = []
+            let events = sync.events() // subscribes here, while the sync runs
+            subscribed.open()
+            for await event in events {
+                seen.append(event)
+                if syncIsFinished(event) || syncIsFailed(event) { break }
+            }
+            return seen
+        }
+        let summary = try await sync.sync()
+        let seen = await reader.value
+
+        XCTAssertTrue(asked.isOpen, "the sync asked for a token")
+        XCTAssertEqual(seen.first, .started, "\(seen.map(syncEventName))")
+        XCTAssertEqual(syncStartedCount(seen), 1, "\(seen.map(syncEventName))")
+        XCTAssertEqual(seen.last, .finished(summary: summary), "\(seen.map(syncEventName))")
+        XCTAssertEqual(seen, early.events, "the late stream saw the whole sync, as an early observer did")
+        XCTAssertGreaterThanOrEqual(summary.pushed, 3, "\(summary)")
+        XCTAssertEqual(try a.sync.pendingChanges(), 0)
+    }
+
+    func testAnObserverSubscribedWhileASyncRunsGetsStartedBeforeAnythingElseExactlyOnce() async throws {
+        let entered = SyncLatch()
+        let release = SyncLatch()
+        // Holds the sync at its first token request, after its .started.
+        let a = try device("a", auth: SyncTokenProvider.blockingFirstCall(entered: entered, release: release))
+        for plate in ["111AAA01", "222BBB02", "333CCC03"] {
+            _ = try a.store.addVehicle(vehicle: NewVehicle(plate: plate))
+        }
+        let early = SyncRecordingObserver()
+        keep(a.sync.subscribe(observer: early))
+        // Subscribes `late` from inside the sync, at its first .pushed (on the sync's thread).
+        let trigger = SyncSubscribeAtFirstPush(a.sync)
+        keep(a.sync.subscribe(observer: trigger))
+        let sync = a.sync
+        let running = Task { try await sync.sync() }
+        let asked = await syncEventually { entered.isOpen }
+        XCTAssertTrue(asked, "the sync never asked for a token")
+
+        // The sync has started (and waits for its token): subscribe now, from this task.
+        XCTAssertEqual(early.events, [.started])
+        let waiting = SyncRecordingObserver()
+        keep(a.sync.subscribe(observer: waiting))
+        XCTAssertEqual(waiting.events, [], "the owed .started comes with the sync's next event, not from subscribe")
+        release.open()
+        let summary = try await running.value
+
+        let all = early.events
+        XCTAssertEqual(all.first, .started, "\(all.map(syncEventName))")
+        XCTAssertEqual(all.last, .finished(summary: summary), "\(all.map(syncEventName))")
+        XCTAssertEqual(syncStartedCount(all), 1)
+        // Subscribed between .started and the first push: .started, then every later event.
+        XCTAssertEqual(waiting.events.map(syncEventName), all.map(syncEventName))
+        XCTAssertEqual(waiting.events, all)
+        // Subscribed during the first .pushed: .started, then the events after that .pushed.
+        let late = trigger.late.events
+        let afterFirstPush = Array(all.drop { if case .pushed = $0 { return false } else { return true } }.dropFirst())
+        XCTAssertFalse(afterFirstPush.isEmpty, "\(all.map(syncEventName))")
+        XCTAssertNotNil(trigger.subscription, "subscribed at the first .pushed")
+        XCTAssertEqual(late.first, .started, "\(late.map(syncEventName))")
+        XCTAssertEqual(syncStartedCount(late), 1, "\(late.map(syncEventName))")
+        XCTAssertEqual(Array(late.dropFirst()), afterFirstPush, "\(late.map(syncEventName))")
+        XCTAssertEqual(late.last, .finished(summary: summary))
+        XCTAssertFalse(trigger.late.anyOnMainThread)
+
+        // The debt is paid once: at the next sync all three hear the same events, one .started.
+        let counts = (early.events.count, waiting.events.count, late.count)
+        _ = try a.store.addVehicle(vehicle: NewVehicle(plate: "444DDD04"))
+        let next = try await a.sync.sync()
+        let nextEarly = Array(early.events.dropFirst(counts.0))
+        XCTAssertEqual(nextEarly.first, .started, "\(nextEarly.map(syncEventName))")
+        XCTAssertEqual(syncStartedCount(nextEarly), 1)
+        XCTAssertEqual(nextEarly.last, .finished(summary: next))
+        XCTAssertEqual(Array(waiting.events.dropFirst(counts.1)), nextEarly)
+        XCTAssertEqual(Array(trigger.late.events.dropFirst(counts.2)), nextEarly)
+        trigger.subscription?.cancel()
+    }
+
+    func testCancellingASubscriptionMadeWhileASyncRunsDeliversNothingMoreNotEvenTheOwedStarted() async throws {
+        let entered = SyncLatch()
+        let release = SyncLatch()
+        let a = try device("a", auth: SyncTokenProvider.blockingFirstCall(entered: entered, release: release))
+        _ = try a.store.addVehicle(vehicle: NewVehicle(plate: "123ABC02"))
+        let sync = a.sync
+        let running = Task { try await sync.sync() }
+        let asked = await syncEventually { entered.isOpen }
+        XCTAssertTrue(asked, "the sync never asked for a token")
+
+        // Both subscribe while the sync runs (both are owed .started); one is cancelled at once.
+        let cancelled = SyncRecordingObserver()
+        let subscription = a.sync.subscribe(observer: cancelled)
+        let kept = SyncRecordingObserver()
+        keep(a.sync.subscribe(observer: kept))
+        XCTAssertTrue(subscription.isActive())
+        subscription.cancel()
+        XCTAssertFalse(subscription.isActive())
+        release.open()
+        let summary = try await running.value
+        XCTAssertEqual(cancelled.events, [], "a cancelled subscription hears nothing, not even the owed .started")
+        XCTAssertEqual(kept.events.first, .started, "\(kept.events.map(syncEventName))")
+        XCTAssertEqual(syncStartedCount(kept.events), 1)
+        XCTAssertEqual(kept.events.last, .finished(summary: summary))
+
+        // Nor at the next sync.
+        _ = try a.store.addVehicle(vehicle: NewVehicle(plate: "777KKK01"))
+        let next = try await a.sync.sync()
+        XCTAssertGreaterThanOrEqual(next.pushed, 1, "\(next)")
+        XCTAssertEqual(cancelled.events, [], "nothing arrives after cancel()")
+        XCTAssertFalse(subscription.isActive())
+        subscription.cancel() // again: nothing happens
+        XCTAssertFalse(subscription.isActive())
+        XCTAssertEqual(syncStartedCount(kept.events), 2, "the other observer heard the next sync")
+        XCTAssertEqual(kept.events.last, .finished(summary: next))
     }
 
     func testCancellingTheCallingTaskStopsTheSyncAndTheNextSyncCarriesOn() async throws {

@@ -37,6 +37,14 @@ fun Consent.stateFlow(): Flow<ConsentState> =
  * Events are buffered (up to [bufferSize], then the oldest are dropped), so the SDK's sync
  * thread never waits for a collector.
  *
+ * The subscription is made when collection starts, not when `events()` is called. A
+ * collection that starts while a sync runs gets [SyncEvent.Started] first (just before that
+ * sync's next event, once), so it never sees a sync's progress or end without its start: the
+ * usual `launch { sync.events().collect { ... } }` followed by `sync.sync()` sees the whole
+ * sync even when the collector only starts running once `sync()` has begun. Nothing else is
+ * replayed: the events sent before collection starts (the other steps of that sync so far, a
+ * sync that already ended) are not delivered.
+ *
  * ```
  * syncClient.events().filterIsInstance<SyncEvent.Finished>().collect { showLastSynced(it.summary) }
  * ```

@@ -6,6 +6,8 @@ import java.util.concurrent.CopyOnWriteArrayList
 import java.util.concurrent.CountDownLatch
 import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicBoolean
+import java.util.concurrent.atomic.AtomicReference
+import kotlin.concurrent.thread
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
 import kotlin.test.assertFalse
@@ -13,11 +15,15 @@ import kotlin.test.assertNotNull
 import kotlin.test.assertNull
 import kotlin.test.assertTrue
 import kotlin.test.fail
+import kotlinx.coroutines.CoroutineStart
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.TimeoutCancellationException
 import kotlinx.coroutines.async
 import kotlinx.coroutines.delay
+import kotlinx.coroutines.flow.onStart
 import kotlinx.coroutines.flow.takeWhile
+import kotlinx.coroutines.flow.toList
+import kotlinx.coroutines.flow.transformWhile
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
@@ -81,6 +87,30 @@ class SyncClientTest {
         }
     }
 
+    /**
+     * A Kotlin AuthProvider that, after [hold], blocks the next token request until the hold is
+     * released: on the SDK's blocking thread, so a sync waits there after sending Started and
+     * before its first push, and nothing else is sent meanwhile.
+     */
+    private class HoldingTokenProvider : TokenProvider() {
+        class Hold {
+            val entered = CountDownLatch(1)
+            val release = CountDownLatch(1)
+        }
+
+        private val next = AtomicReference<Hold?>()
+
+        fun hold(): Hold = Hold().also { next.set(it) }
+
+        override fun bearerToken(refresh: Boolean): String {
+            next.getAndSet(null)?.let { hold ->
+                hold.entered.countDown()
+                check(hold.release.await(30, TimeUnit.SECONDS)) { "never released" }
+            }
+            return super.bearerToken(refresh)
+        }
+    }
+
     private class Device(val name: String, val store: Store, val sync: SyncClient)
 
     private fun device(
@@ -122,6 +152,23 @@ class SyncClientTest {
         )
 
     private fun Device.syncNow(): SyncSummary = runBlocking { sync.sync() }
+
+    /**
+     * Syncs [this] device on `Dispatchers.IO`, held by [auth] (its provider) at its first token
+     * request; runs [whileHeld] on this thread meanwhile, then lets the sync go on; its result.
+     */
+    private fun Device.syncHeld(auth: HoldingTokenProvider, whileHeld: () -> Unit): Result<SyncSummary> =
+        runBlocking {
+            val hold = auth.hold()
+            val running = async(Dispatchers.IO) { runCatching { sync.sync() } }
+            try {
+                assertTrue(hold.entered.await(30, TimeUnit.SECONDS), "the sync never asked for a token")
+                whileHeld()
+            } finally {
+                hold.release.countDown()
+            }
+            running.await()
+        }
 
     /** A vehicle created on [a] and pulled by [b]; returns its id. */
     private fun sharedVehicle(a: Device, b: Device): String {
@@ -336,6 +383,177 @@ class SyncClientTest {
         }
         // The collection ended: another sync reaches nobody and works as before.
         assertEquals(0L, a.syncNow().pending)
+    }
+
+    @Test
+    fun `an events() collector launched just before sync() on the same thread gets that sync's Started first, once, and its Finished`() {
+        // The first token is held a moment on the SDK's blocking thread: the sync's next event
+        // (Pushed) comes well after the collector subscribed, however slow the machine.
+        val slowToken = object : TokenProvider() {
+            private val first = AtomicBoolean(true)
+            override fun bearerToken(refresh: Boolean): String {
+                if (first.getAndSet(false)) Thread.sleep(300)
+                return super.bearerToken(refresh)
+            }
+        }
+        val a = device("a", auth = slowToken)
+        repeat(3) { a.store.addVehicle(NewVehicle(plate = "${101 + it}ABC02")) }
+        assertEquals(3L, a.sync.pendingChanges())
+        // Subscribed before the sync: hears every event as it is sent.
+        val witness = RecordingObserver()
+        closeables += a.sync.subscribe(witness)
+        val collected = CopyOnWriteArrayList<SyncEvent>()
+        var atCollectionStart: List<SyncEvent>? = null
+        val summary = runBlocking {
+            // runBlocking runs all of this on this one thread. `launch` (DEFAULT start) only
+            // queues the collector: it cannot run before this body suspends. `sync()` goes on
+            // here up to its first suspension (uniffi polls the Rust future on the caller's
+            // thread, and the SDK sends Started in that first poll, before its first store
+            // read); only then does the collector run and `events()` subscribe. So the
+            // collection starts while the sync runs, after its Started was sent (checked
+            // below with `atCollectionStart`): it gets Started only because an observer that
+            // subscribes mid-sync is owed one. Before that rule it began with Pushed.
+            val collector = launch(start = CoroutineStart.DEFAULT) {
+                a.sync.events()
+                    .onStart { atCollectionStart = witness.events.toList() }
+                    .transformWhile { emit(it); it !is SyncEvent.Finished }
+                    .toList(collected)
+            }
+            val summary = a.sync.sync()
+            withTimeout(10_000) { collector.join() }
+            summary
+        }
+        assertEquals(
+            listOf<SyncEvent>(SyncEvent.Started),
+            atCollectionStart,
+            "the collection began after the sync sent Started and before anything else",
+        )
+        val events = collected.toList()
+        val names = events.map(::describe).toString()
+        assertEquals(SyncEvent.Started, events.first(), names)
+        assertEquals(1, events.count { it == SyncEvent.Started }, names)
+        assertEquals(SyncEvent.Finished(summary), events.last())
+        assertTrue(summary.pushed >= 3L, "$summary")
+        assertEquals(summary.pushed, events.filterIsInstance<SyncEvent.Pushed>().sumOf { it.count }, names)
+        assertEquals(witness.events.toList(), events, "the collector heard the whole sync, Started included")
+        assertEquals(0L, a.sync.pendingChanges())
+    }
+
+    @Test
+    fun `a SyncObserver subscribed while a sync runs hears Started before anything else and only once`() {
+        val auth = HoldingTokenProvider()
+        val a = device("a", auth = auth)
+        a.store.addVehicle(NewVehicle(plate = "123ABC02"))
+        a.store.addVehicle(NewVehicle(plate = "777KKK01"))
+        val witness = RecordingObserver()
+        closeables += a.sync.subscribe(witness)
+        // Another observer subscribes from inside the first Pushed it hears (on the SDK's thread).
+        val nested = RecordingObserver()
+        val subscriber = object : SyncObserver {
+            val subscription = AtomicReference<Subscription?>()
+            override fun onSyncEvent(event: SyncEvent) {
+                if (event is SyncEvent.Pushed && subscription.get() == null) subscription.set(a.sync.subscribe(nested))
+            }
+        }
+        closeables += a.sync.subscribe(subscriber)
+
+        val late = RecordingObserver()
+        val summary = a.syncHeld(auth) {
+            assertEquals(listOf<SyncEvent>(SyncEvent.Started), witness.events.toList(), "held right after Started")
+            assertTrue(a.sync.status().running)
+            // From a plain thread, while the sync is held.
+            var fromThread: Subscription? = null
+            thread(name = "late-subscriber") { fromThread = a.sync.subscribe(late) }.join()
+            closeables += assertNotNull(fromThread)
+            assertEquals(listOf(), late.events.toList(), "nothing is sent at subscribe")
+        }.getOrThrow()
+        closeables += assertNotNull(subscriber.subscription.get(), "subscribed in Pushed")
+        val all = witness.events.toList()
+        val names = all.map(::describe).toString()
+        assertEquals(SyncEvent.Finished(summary), all.last())
+        assertEquals(all, late.events.toList(), "Started first, then the rest of the sync: $names")
+        assertEquals(1, late.events.count { it == SyncEvent.Started })
+        val afterFirstPush = all.drop(all.indexOfFirst { it is SyncEvent.Pushed } + 1)
+        assertTrue(afterFirstPush.isNotEmpty(), names)
+        assertEquals(listOf<SyncEvent>(SyncEvent.Started) + afterFirstPush, nested.events.toList(), "subscribed in Pushed: $names")
+
+        // The next sync: each of them hears its Started once, as does one subscribed between syncs.
+        val between = RecordingObserver()
+        closeables += a.sync.subscribe(between)
+        val observers = listOf(witness, late, nested, between)
+        observers.forEach { it.events.clear() }
+        a.store.addVehicle(NewVehicle(plate = "A123BC"))
+        val next = a.syncNow()
+        val second = witness.events.toList()
+        assertEquals(SyncEvent.Started, second.first())
+        assertEquals(1, second.count { it == SyncEvent.Started }, second.map(::describe).toString())
+        assertEquals(SyncEvent.Finished(next), second.last())
+        for (o in observers) assertEquals(second, o.events.toList())
+
+        // A sync that fails (cancelled while held): one subscribed meanwhile hears Started, then Failed.
+        observers.forEach { it.events.clear() }
+        a.store.addVehicle(NewVehicle(plate = "555TTT17"))
+        val failing = RecordingObserver()
+        val result = a.syncHeld(auth) {
+            closeables += a.sync.subscribe(failing)
+            a.sync.cancel()
+        }
+        assertTrue(result.exceptionOrNull() is AparkingException.SyncCancelled, "$result")
+        // (Compared by name: each observer gets its own copy of the error, and exceptions have no equals.)
+        val failedRun = witness.events.map(::describe)
+        assertTrue(witness.events.last() is SyncEvent.Failed, "$failedRun")
+        assertEquals(failedRun, failing.events.map(::describe))
+        assertEquals(SyncEvent.Started, failing.events.first())
+        assertEquals(1, failing.events.count { it == SyncEvent.Started })
+        for (o in observers) assertEquals(failedRun, o.events.map(::describe))
+    }
+
+    @Test
+    fun `Subscription cancel() turns isActive false and no event arrives after it, even one owed mid-sync`() {
+        val auth = HoldingTokenProvider()
+        val a = device("a", auth = auth)
+        val witness = RecordingObserver()
+        closeables += a.sync.subscribe(witness)
+        val observer = RecordingObserver()
+        val subscription = a.sync.subscribe(observer).also { closeables += it }
+        assertTrue(subscription.isActive())
+        a.store.addVehicle(NewVehicle(plate = "123ABC02"))
+        val summary = a.syncNow()
+        assertEquals(SyncEvent.Started, observer.events.first())
+        assertEquals(SyncEvent.Finished(summary), observer.events.last())
+        val heard = observer.events.size
+
+        subscription.cancel()
+        assertFalse(subscription.isActive())
+        subscription.cancel() // again: nothing happens
+        assertFalse(subscription.isActive())
+        a.store.addVehicle(NewVehicle(plate = "777KKK01"))
+        witness.events.clear()
+        val next = a.syncNow()
+        assertTrue(next.pushed >= 1L, "$next")
+        assertEquals(SyncEvent.Finished(next), witness.events.last(), "the sync did send its events")
+        assertEquals(heard, observer.events.size, "a cancelled subscription hears nothing")
+
+        // Cancelled while a sync is held: one subscribed before hears nothing after Started,
+        // one subscribed during it never gets the Started it was owed.
+        val before = RecordingObserver()
+        val beforeSub = a.sync.subscribe(before).also { closeables += it }
+        val during = RecordingObserver()
+        a.store.addVehicle(NewVehicle(plate = "A123BC"))
+        witness.events.clear()
+        a.syncHeld(auth) {
+            val duringSub = a.sync.subscribe(during).also { closeables += it }
+            assertTrue(duringSub.isActive())
+            beforeSub.cancel()
+            duringSub.cancel()
+            assertFalse(beforeSub.isActive())
+            assertFalse(duringSub.isActive())
+        }.getOrThrow()
+        val run = witness.events.map(::describe).toString()
+        assertTrue(witness.events.size > 2 && witness.events.last() is SyncEvent.Finished, run)
+        assertEquals(listOf<SyncEvent>(SyncEvent.Started), before.events.toList(), run)
+        assertEquals(listOf(), during.events.toList(), run)
+        assertEquals(heard, observer.events.size)
     }
 
     @Test
