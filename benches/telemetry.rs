@@ -92,6 +92,37 @@ fn criterion_record(c: &mut Criterion) {
     }
     g.finish();
     percentiles();
+    worker_rate();
+}
+
+/// A burst of 10,000 `record()` calls back to back on a new store, then `flush()`: how
+/// long until the worker has stored them all, as events per second (median of 5 rounds),
+/// and whether any was dropped.
+fn worker_rate() {
+    const BURST: usize = 10_000;
+    let mut rates = Vec::new();
+    for _ in 0..5 {
+        let (_dir, telemetry) = setup(true);
+        let batch = events(BURST);
+        let start = Instant::now();
+        for e in batch {
+            telemetry.record(e);
+        }
+        let recorded = start.elapsed();
+        assert!(telemetry.flush(60_000));
+        let stored = start.elapsed();
+        let counters = telemetry.counters().unwrap();
+        assert_eq!(counters.stored, BURST as i64, "{counters:?}");
+        rates.push((BURST as f64 / stored.as_secs_f64(), recorded));
+    }
+    rates.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (rate, recorded) = rates[rates.len() / 2];
+    println!(
+        "worker: a burst of {BURST} record() calls ({recorded:?} on the caller's thread) stored \
+         whole at {rate:.0} events/s (median of 5; min {:.0}, max {:.0})",
+        rates[0].0,
+        rates[rates.len() - 1].0
+    );
 }
 
 /// Times every call; prints p50, p99 and p99.9 per path, and the timer's own cost.

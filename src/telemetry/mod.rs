@@ -58,8 +58,10 @@ pub struct TelemetryConfig {
     /// every consent change).
     #[uniffi(default = 30)]
     pub installation_id_lifetime_days: i32,
-    /// Capacity of the in-memory buffer between `record()` and the worker (at most 65536).
-    #[uniffi(default = 4096)]
+    /// Capacity of the in-memory buffer between `record()` and the worker (at most 65536):
+    /// a burst of this many `record()` calls is kept whole however slow the disk. The
+    /// buffer grows with use, so its memory is at most this many events.
+    #[uniffi(default = 16384)]
     pub buffer_capacity: i32,
     /// Decimal places kept of coordinates: 2 (about 1.1 km, the finest allowed), 1 or 0.
     #[uniffi(default = 2)]
@@ -78,7 +80,7 @@ impl TelemetryConfig {
             max_batch_bytes: 1024 * 1024,
             max_uploads_per_minute: 15,
             installation_id_lifetime_days: 30,
-            buffer_capacity: 4096,
+            buffer_capacity: 16_384,
             location_decimals: 2,
         }
     }

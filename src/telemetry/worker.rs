@@ -9,7 +9,7 @@ use crate::consent::Purpose;
 use crate::error::Result;
 use crate::store::db::millis_of;
 use crate::store::Store;
-use crossbeam_queue::ArrayQueue;
+use crossbeam_queue::SegQueue;
 use rusqlite::Connection;
 use serde_json::json;
 use std::collections::HashMap;
@@ -48,7 +48,10 @@ pub(crate) struct HotSnapshot {
 }
 
 struct Shared {
-    buffer: ArrayQueue<Recorded>,
+    /// Grows in segments as events come, so an idle or quiet app holds almost nothing;
+    /// `capacity` bounds it.
+    buffer: SegQueue<Recorded>,
+    capacity: usize,
     hub: Arc<ConsentHub>,
     hot: HotCounters,
     enqueued: AtomicU64,
@@ -73,7 +76,8 @@ impl Worker {
     /// Starts the worker thread for `store`.
     pub fn start(store: Arc<Store>, config: TelemetryConfig) -> Self {
         let shared = Arc::new(Shared {
-            buffer: ArrayQueue::new(config.buffer_capacity as usize),
+            buffer: SegQueue::new(),
+            capacity: config.buffer_capacity.max(1) as usize,
             hub: Arc::clone(store.consent_hub()),
             hot: HotCounters::default(),
             enqueued: AtomicU64::new(0),
@@ -116,16 +120,17 @@ impl Worker {
             at: SystemTime::now(),
             revocation,
         };
-        match s.buffer.push(recorded) {
-            Ok(()) => {
-                s.enqueued.fetch_add(1, Ordering::Release);
-                if s.buffer.len() * 2 >= s.buffer.capacity() {
-                    self.wake();
-                }
-            }
-            Err(_) => {
-                s.hot.buffer_full.fetch_add(1, Ordering::Relaxed);
-            }
+        // Threads recording at the same instant may pass the check together: the buffer
+        // then holds at most `capacity` plus one event per such thread.
+        let len = s.buffer.len();
+        if len >= s.capacity {
+            s.hot.buffer_full.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        s.buffer.push(recorded);
+        s.enqueued.fetch_add(1, Ordering::Release);
+        if (len + 1) * 2 >= s.capacity {
+            self.wake();
         }
     }
 
@@ -400,4 +405,26 @@ pub(crate) fn counters(
         uploaded: count("uploaded", 0)?,
         rejected: count("rejected", 0)?,
     })
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::Recorded;
+
+    #[test]
+    fn a_full_default_buffer_stays_under_two_and_a_half_mib() {
+        // The bound docs/performance.md states: the default capacity times one buffered
+        // event (SegQueue adds a word per slot), besides the event's own strings.
+        let per_event = std::mem::size_of::<Recorded>() + std::mem::size_of::<usize>();
+        let capacity = crate::telemetry::TelemetryConfig::new("https://example.invalid")
+            .buffer_capacity as usize;
+        assert!(
+            per_event * capacity <= 5 * 512 * 1024,
+            "{per_event} bytes a slot"
+        );
+        eprintln!(
+            "{per_event} bytes a slot, {} KiB at most",
+            per_event * capacity / 1024
+        );
+    }
 }
