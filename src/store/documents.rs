@@ -229,55 +229,41 @@ pub(crate) fn update(
 /// Removes the document `id`. Works on a damaged record too.
 pub(crate) fn remove(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<()> {
     forget(conn, keys, id)?;
-    match conn
-        .prepare_cached("DELETE FROM documents WHERE id = ?1")?
-        .execute([id])?
-    {
-        0 => Err(Error::NotFound { entity: "document" }),
-        _ => outbox::record(
-            conn,
-            keys,
-            Entity::Document,
-            id,
-            Op::Delete,
-            Default::default(),
-        ),
-    }
+    super::sealed::delete_row(conn, "documents", "document", id)?;
+    outbox::record(
+        conn,
+        keys,
+        Entity::Document,
+        id,
+        Op::Delete,
+        Default::default(),
+    )
 }
+
+/// How the documents table is read.
+const ROWS: super::sealed::RecordRows<SealedRow, Document> = super::sealed::RecordRows {
+    select: SELECT,
+    read: read_row,
+    open: open_row,
+};
 
 /// The document `id`, if it exists.
 pub(crate) fn get(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<Option<Document>> {
-    let row = conn
-        .prepare_cached(&format!("{SELECT} WHERE id = ?1"))?
-        .query_row([id], read_row)
-        .optional()?;
-    row.map(|r| open_row(keys, r)).transpose()
+    ROWS.get(conn, keys, id)
 }
 
-/// Every document, oldest first. A damaged record fails the whole list with its id.
+/// Every document, oldest first (in the order they were added). A damaged record fails the
+/// whole list with its id.
 pub(crate) fn list(conn: &Connection, keys: &StoreKeys) -> Result<Vec<Document>> {
-    let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY created_at, rowid"))?;
-    let rows = stmt.query_map([], read_row)?;
-    rows.map(|r| open_row(keys, r?)).collect()
+    ROWS.list(conn, keys)
 }
 
-/// Every intact document, oldest first, and the ids of the damaged ones (a sealed row that
-/// does not open), which are left out.
+/// Every intact document, oldest first, and the ids of the damaged ones, which are left out.
 pub(crate) fn list_intact(
     conn: &Connection,
     keys: &StoreKeys,
 ) -> Result<(Vec<Document>, Vec<String>)> {
-    let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY created_at, rowid"))?;
-    let rows = stmt.query_map([], read_row)?;
-    let (mut intact, mut damaged) = (Vec::new(), Vec::new());
-    for row in rows {
-        match open_row(keys, row?) {
-            Ok(record) => intact.push(record),
-            Err(Error::Integrity { record_id, .. }) => damaged.push(record_id),
-            Err(e) => return Err(e),
-        }
-    }
-    Ok((intact, damaged))
+    ROWS.list_intact(conn, keys)
 }
 
 /// The document of `kind` with this number (typed in any accepted form).

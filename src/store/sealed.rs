@@ -15,6 +15,7 @@
 use crate::crypto::{FieldRef, StoreKeys};
 use crate::error::{Error, Result};
 use rusqlite::types::{FromSql, FromSqlResult, ValueRef};
+use rusqlite::{Connection, OptionalExtension, Row};
 use zeroize::Zeroizing;
 
 /// A `sealed` cell as read from SQLite: the bytes of a BLOB, or nothing for a cell of any
@@ -190,6 +191,73 @@ pub(crate) fn refuse_clear_required(field: &'static str, cleared: bool) -> Resul
         Err(Error::invalid(field, "is required and cannot be cleared"))
     } else {
         Ok(())
+    }
+}
+
+/// How a table of sealed records is read: `select` (the columns `read` takes, no WHERE),
+/// `read` (a row as it is stored) and `open` (the row opened into its record; a damaged
+/// one is an `Integrity` error naming it). Lists are oldest first.
+pub(crate) struct RecordRows<Stored, Record> {
+    pub select: &'static str,
+    pub read: fn(&Row<'_>) -> rusqlite::Result<Stored>,
+    pub open: fn(&StoreKeys, Stored) -> Result<Record>,
+}
+
+impl<Stored, Record> RecordRows<Stored, Record> {
+    /// The record `id`, if it exists.
+    pub fn get(&self, conn: &Connection, keys: &StoreKeys, id: &str) -> Result<Option<Record>> {
+        let row = conn
+            .prepare_cached(&format!("{} WHERE id = ?1", self.select))?
+            .query_row([id], self.read)
+            .optional()?;
+        row.map(|r| (self.open)(keys, r)).transpose()
+    }
+
+    /// Every record, oldest first. A damaged one fails the whole list with its id.
+    pub fn list(&self, conn: &Connection, keys: &StoreKeys) -> Result<Vec<Record>> {
+        let mut stmt = conn.prepare_cached(&self.ordered())?;
+        let rows = stmt.query_map([], self.read)?;
+        rows.map(|r| (self.open)(keys, r?)).collect()
+    }
+
+    /// Every intact record, oldest first, and the ids of the damaged ones (a sealed row
+    /// that does not open), which are left out.
+    pub fn list_intact(
+        &self,
+        conn: &Connection,
+        keys: &StoreKeys,
+    ) -> Result<(Vec<Record>, Vec<String>)> {
+        let mut stmt = conn.prepare_cached(&self.ordered())?;
+        let rows = stmt.query_map([], self.read)?;
+        let (mut intact, mut damaged) = (Vec::new(), Vec::new());
+        for row in rows {
+            match (self.open)(keys, row?) {
+                Ok(record) => intact.push(record),
+                Err(Error::Integrity { record_id, .. }) => damaged.push(record_id),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((intact, damaged))
+    }
+
+    fn ordered(&self) -> String {
+        format!("{} ORDER BY created_at, rowid", self.select)
+    }
+}
+
+/// Deletes row `id` of `table`: `NotFound` naming `entity` when there is none.
+pub(crate) fn delete_row(
+    conn: &Connection,
+    table: &str,
+    entity: &'static str,
+    id: &str,
+) -> Result<()> {
+    match conn
+        .prepare_cached(&format!("DELETE FROM {table} WHERE id = ?1"))?
+        .execute([id])?
+    {
+        0 => Err(Error::NotFound { entity }),
+        _ => Ok(()),
     }
 }
 

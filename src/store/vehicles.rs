@@ -223,56 +223,41 @@ pub(crate) fn remove(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<()
         super::documents::set_link(conn, keys, &document, None)?;
     }
     forget(conn, keys, id)?;
-    match conn
-        .prepare_cached("DELETE FROM vehicles WHERE id = ?1")?
-        .execute([id])?
-    {
-        0 => Err(Error::NotFound { entity: "vehicle" }),
-        _ => outbox::record(
-            conn,
-            keys,
-            Entity::Vehicle,
-            id,
-            Op::Delete,
-            Default::default(),
-        ),
-    }
+    super::sealed::delete_row(conn, "vehicles", "vehicle", id)?;
+    outbox::record(
+        conn,
+        keys,
+        Entity::Vehicle,
+        id,
+        Op::Delete,
+        Default::default(),
+    )
 }
+
+/// How the vehicles table is read.
+const ROWS: super::sealed::RecordRows<SealedRow, Vehicle> = super::sealed::RecordRows {
+    select: SELECT,
+    read: read_row,
+    open: open_row,
+};
 
 /// The vehicle `id`, if it exists.
 pub(crate) fn get(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<Option<Vehicle>> {
-    let row = conn
-        .prepare_cached(&format!("{SELECT} WHERE id = ?1"))?
-        .query_row([id], read_row)
-        .optional()?;
-    row.map(|r| open_row(keys, r)).transpose()
+    ROWS.get(conn, keys, id)
 }
 
-/// Every vehicle, oldest first (in the order they were added). A damaged record fails
-/// the whole list with its id.
+/// Every vehicle, oldest first (in the order they were added). A damaged record fails the
+/// whole list with its id.
 pub(crate) fn list(conn: &Connection, keys: &StoreKeys) -> Result<Vec<Vehicle>> {
-    let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY created_at, rowid"))?;
-    let rows = stmt.query_map([], read_row)?;
-    rows.map(|r| open_row(keys, r?)).collect()
+    ROWS.list(conn, keys)
 }
 
-/// Every intact vehicle, oldest first, and the ids of the damaged ones (a sealed row that
-/// does not open), which are left out.
+/// Every intact vehicle, oldest first, and the ids of the damaged ones, which are left out.
 pub(crate) fn list_intact(
     conn: &Connection,
     keys: &StoreKeys,
 ) -> Result<(Vec<Vehicle>, Vec<String>)> {
-    let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY created_at, rowid"))?;
-    let rows = stmt.query_map([], read_row)?;
-    let (mut intact, mut damaged) = (Vec::new(), Vec::new());
-    for row in rows {
-        match open_row(keys, row?) {
-            Ok(record) => intact.push(record),
-            Err(Error::Integrity { record_id, .. }) => damaged.push(record_id),
-            Err(e) => return Err(e),
-        }
-    }
-    Ok((intact, damaged))
+    ROWS.list_intact(conn, keys)
 }
 
 /// The vehicle with this plate (typed in any accepted form), found by its blind index.
