@@ -58,8 +58,8 @@ pub struct StoreInfo {
     pub durability: Durability,
 }
 
-/// How to open a store ([`Store::open_with_options`]); every field has a default, so
-/// `StoreOptions()` in Kotlin and Swift opens as [`Store::open`] does.
+/// How to open a store (`openWithOptions`); every field has a default, so
+/// `StoreOptions()` in Kotlin and Swift opens as `open` does.
 #[derive(uniffi::Record, Default)]
 pub struct StoreOptions {
     /// When a save reaches the disk; unset: full durability.
