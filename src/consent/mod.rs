@@ -162,7 +162,7 @@ impl Consent {
         })
     }
 
-    /// [`Consent::publish_policy`] from the manifest's JSON.
+    /// `publishPolicy` from the manifest's JSON.
     pub fn publish_policy_json(&self, json: String) -> ApiResult<PolicyUpdate> {
         self.publish_policy(PolicyManifest::from_json(&json)?)
     }

@@ -33,7 +33,7 @@ pub struct PolicyManifest {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[uniffi(default)]
     pub data_categories: Vec<PurposeDataCategories>,
-    /// How long a consent given under this version lasts, in days; `None`: until the
+    /// How long a consent given under this version lasts, in days; null / nil: until the
     /// user withdraws it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[uniffi(default)]

@@ -39,7 +39,7 @@ pub struct ConsentContext {
     /// How the consent was collected.
     pub collection_method: CollectionMethod,
     /// The account the consent belongs to: the backend's opaque account id, never a name,
-    /// phone or e-mail. `None` before sign-in: the backend binds the receipt to the
+    /// phone or e-mail. Null / nil before sign-in: the backend binds the receipt to the
     /// account that uploads it.
     #[uniffi(default)]
     pub subject_id: Option<String>,
@@ -124,7 +124,7 @@ pub struct ConsentReceipt {
     /// The data categories collected for each offered purpose, from the manifest.
     #[serde(default)]
     pub data_categories: Vec<PurposeDataCategories>,
-    /// How long the consent lasts, in days; `None`: until withdrawn.
+    /// How long the consent lasts, in days; null / nil: until withdrawn.
     #[serde(default)]
     pub consent_duration_days: Option<i32>,
     /// Whether the data go to third parties.
@@ -136,7 +136,7 @@ pub struct ConsentReceipt {
     /// Whether the data are made publicly available.
     #[serde(default)]
     pub publicly_available: bool,
-    /// SHA-256 (hex) of the receipt before this one, `None` for the first: the receipts
+    /// SHA-256 (hex) of the receipt before this one, null / nil for the first: the receipts
     /// form a hash chain, so a removed or edited receipt is detected.
     #[serde(default)]
     pub previous_receipt_sha256: Option<String>,
@@ -146,12 +146,12 @@ pub struct ConsentReceipt {
     pub receipt_sha256: String,
 }
 
-/// The state of the receipt chain, as checked by `Consent::verify_receipts`.
+/// The state of the receipt chain, as checked by `Consent.verifyReceipts()`.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct ReceiptChain {
     /// How many receipts the chain holds.
     pub length: i64,
-    /// SHA-256 (hex) of the newest receipt; `None` when there is none.
+    /// SHA-256 (hex) of the newest receipt; null / nil when there is none.
     pub head_sha256: Option<String>,
 }
 

@@ -91,7 +91,7 @@ impl DocumentField {
     }
 }
 
-/// A partial update of a document: `None` keeps a field, a value sets it, a field in
+/// A partial update of a document: an unset field (null / nil) keeps its value, a value sets it, a field in
 /// `clear` is removed. The kind of a document cannot change.
 #[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
 pub struct DocumentPatch {

@@ -53,7 +53,7 @@ pub struct Profile {
     pub updated_at: SystemTime,
 }
 
-/// The profile's fields, with whether each is required (see [`ProfileField::is_required`]).
+/// The profile's fields, with whether each is required (see `isRequired`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
 pub enum ProfileField {
     /// Phone number (required).
@@ -100,7 +100,7 @@ pub fn required_profile_fields() -> Vec<ProfileField> {
         .collect()
 }
 
-/// A partial update of the profile: `None` keeps a field, a value sets it, a field in
+/// A partial update of the profile: an unset field (null / nil) keeps its value, a value sets it, a field in
 /// `clear` is removed. The first update creates the profile and must set `phone`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
 pub struct ProfilePatch {

@@ -72,7 +72,7 @@ impl VehicleField {
     }
 }
 
-/// A partial update of a vehicle: `None` keeps a field, a value sets it, a field in
+/// A partial update of a vehicle: an unset field (null / nil) keeps its value, a value sets it, a field in
 /// `clear` is removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
 pub struct VehiclePatch {

@@ -92,8 +92,9 @@ struct OpenStore {
 
 /// The encrypted store of the user's personal data.
 ///
-/// Open it with [`Store::open`]; in Kotlin close it with `close()` (it is
-/// `AutoCloseable`), in Rust drop it or call [`Store::close`].
+/// Open it with `Store.open` (or `openWithOptions`); in Kotlin close it with `close()` (it
+/// is `AutoCloseable`), in Swift let it go, in Rust drop it; `shutdown()` closes the file
+/// at once.
 #[derive(uniffi::Object)]
 pub struct Store {
     path: PathBuf,
@@ -366,7 +367,7 @@ impl Store {
         Self::open_with(PathBuf::from(path), key_provider, options)
     }
 
-    /// Opens (or creates) the store at `path`, as [`Store::open`] does, and checks it
+    /// Opens (or creates) the store at `path`, as `open` does, and checks it
     /// against the host's `rollback_counter`: an existing file older than the counter (a
     /// copy restored over the current file) is refused with `StoreRolledBack` and left
     /// unchanged. From then on every consent change, erasure and data-key rotation raises
@@ -401,7 +402,7 @@ impl Store {
         Ok(())
     }
 
-    /// The profile, or `None` before it is first saved.
+    /// The profile, or null / nil before it is first saved.
     pub fn get_profile(&self) -> ApiResult<Option<Profile>> {
         self.read(|c, r| profile::get(c, &r.keys))
     }
@@ -427,7 +428,7 @@ impl Store {
         self.write(|tx, r| vehicles::remove(tx, &r.keys, &id))
     }
 
-    /// The vehicle `id`, or `None`.
+    /// The vehicle `id`, or null / nil.
     pub fn get_vehicle(&self, id: String) -> ApiResult<Option<Vehicle>> {
         self.read(|c, r| vehicles::get(c, &r.keys, &id))
     }
@@ -439,7 +440,7 @@ impl Store {
     }
 
     /// The vehicle with this plate, typed in any accepted form (`123 авс 02` finds
-    /// `123ABC02`), or `None`. A malformed plate gives `InvalidInput`.
+    /// `123ABC02`), or null / nil. A malformed plate gives `InvalidInput`.
     pub fn find_vehicle_by_plate(&self, plate: String) -> ApiResult<Option<Vehicle>> {
         self.read(|c, r| vehicles::find_by_plate(c, &r.keys, &plate))
     }
@@ -459,7 +460,7 @@ impl Store {
         self.write(|tx, r| documents::remove(tx, &r.keys, &id))
     }
 
-    /// The document `id`, or `None`.
+    /// The document `id`, or null / nil.
     pub fn get_document(&self, id: String) -> ApiResult<Option<Document>> {
         self.read(|c, r| documents::get(c, &r.keys, &id))
     }
@@ -500,7 +501,7 @@ impl Store {
         })
     }
 
-    /// The document of `kind` with this number, typed in any accepted form, or `None`.
+    /// The document of `kind` with this number, typed in any accepted form, or null / nil.
     pub fn find_document_by_number(
         &self,
         kind: DocumentKind,
@@ -654,7 +655,7 @@ fn warn_damaged<T>(entity: &str, (intact, damaged): (Vec<T>, Vec<String>)) -> Ve
     intact
 }
 
-/// The damaged personal records (see `Store::damaged_records`).
+/// The damaged personal records (see `Store.damagedRecords()`).
 fn damaged_in(conn: &Connection, keys: &crate::crypto::StoreKeys) -> Result<Vec<RecordRef>> {
     let mut out = Vec::new();
     let profile_id: Option<String> = conn

@@ -63,7 +63,7 @@ pub struct SyncConflict {
     pub entity: String,
     /// The record's id.
     pub record_id: String,
-    /// The field, for a field conflict; `None` for a delete.
+    /// The field, for a field conflict; null / nil for a delete.
     pub field: Option<String>,
     /// This device's value.
     pub local_value: Option<String>,

@@ -26,7 +26,7 @@ pub use auth::{AuthProvider, AuthProviderError};
 pub use conflicts::{ConflictResolution, SyncConflict};
 pub use quarantine::{QuarantineReason, QuarantinedEntry};
 
-/// For `Store::discard_damaged_record`: forgets the damaged record `id` here without a
+/// For `discardDamagedRecord`: forgets the damaged record `id` here without a
 /// delete for the backend. Synced (a mirror entry, even a damaged one): its pending
 /// changes and mirror entry go and the pull starts from the beginning, so the next sync
 /// rewrites it from the backend's copy. Never synced: the row goes with its changes.
@@ -194,29 +194,29 @@ pub enum SyncEvent {
     },
 }
 
-/// What an app shows about sync, at one moment (`SyncClient::status`, and
+/// What an app shows about sync, at one moment (`SyncClient.status()`, and
 /// `SyncEvent::StatusChanged`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
 pub struct SyncStatus {
     /// Local changes waiting to be pushed.
     pub pending_changes: i64,
-    /// Entries in the conflict log (`SyncClient::conflicts`), until the app clears them.
+    /// Entries in the conflict log (`SyncClient.conflicts()`), until the app clears them.
     pub conflicts: i64,
     /// Whether a sync is running.
     pub running: bool,
     /// When the last sync that finished without error ended, in ms since the Unix epoch;
-    /// `None` before the first.
+    /// Null / nil before the first.
     pub last_success_at_ms: Option<i64>,
-    /// The error of the last sync this client ran, when it failed; `None` after a
+    /// The error of the last sync this client ran, when it failed; null / nil after a
     /// success (and before the first sync).
     pub last_error: Option<crate::AparkingError>,
     /// When automatic sync tries next, in ms since the Unix epoch (after failures the
-    /// wait grows); `None` while automatic sync is off.
+    /// wait grows); null / nil while automatic sync is off.
     pub next_auto_sync_at_ms: Option<i64>,
     /// Whether an account erasure was asked for and is not finished (see
-    /// `SyncClient::delete_account`).
+    /// `SyncClient.deleteAccount()`).
     pub account_erasure_pending: bool,
-    /// Sync entries set aside because they were damaged (`SyncClient::quarantined`).
+    /// Sync entries set aside because they were damaged (`SyncClient.quarantined()`).
     pub quarantined: i64,
 }
 
@@ -255,7 +255,7 @@ pub struct SyncClient {
     cancelled: AtomicBool,
     observers: Arc<Observers>,
     auto: Mutex<Option<AutoSync>>,
-    /// The error of the last sync, `None` after a success.
+    /// The error of the last sync, null / nil after a success.
     last_error: Mutex<Option<crate::AparkingError>>,
     /// When automatic sync tries next (ms since the epoch), 0 while it is off.
     next_auto_at_ms: Arc<AtomicI64>,
@@ -390,7 +390,7 @@ impl SyncClient {
 
     /// Deletes the user's account: first on the backend (`DELETE /v1/account`: every
     /// record and change), then every local record by crypto-shredding
-    /// (`Store::delete_all_user_data`) and this store's sync position. Waits for a running
+    /// (`Store.deleteAllUserData()`) and this store's sync position. Waits for a running
     /// sync to finish.
     ///
     /// The erasure is recorded as pending before the request is sent. If the call is

@@ -55,7 +55,7 @@ impl NetworkType {
     }
 }
 
-/// One telemetry event. Each kind serves one purpose ([`TelemetryEvent::purpose`]); an
+/// One telemetry event. Each kind serves one purpose (its `purpose`); an
 /// event whose purpose is not consented to now is dropped on the caller's thread and only
 /// counted. Events never carry account identity: the SDK adds a pseudonymous installation
 /// id, replaced on every consent change.
