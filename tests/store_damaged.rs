@@ -266,6 +266,47 @@ async fn a_damaged_outbox_entry_is_set_aside_and_the_local_copy_is_sent_instead(
 }
 
 #[tokio::test]
+async fn a_damaged_removal_in_the_outbox_is_queued_again_and_reaches_the_backend() {
+    let (server, account) = server_with_account(TOKEN);
+    let mut a = device(&server, 1);
+    let kept = add_plate(&a.store, "123ABC02");
+    let removed = add_plate(&a.store, "456DEF03");
+    a.sync.sync().await.unwrap();
+    a.store.remove_vehicle(removed.id.clone()).unwrap();
+    let change = outbox_id(&a.path, &removed.id);
+    a.damage(&server, |p| flip_byte(p, "sync_outbox", "sealed", &change));
+
+    let summary = a.sync.sync().await.unwrap();
+    assert_eq!(summary.pending, 0, "{summary:?}");
+    let q = a.sync.quarantined().unwrap();
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!(
+        (q[0].record_id.as_str(), q[0].reason, q[0].requeued),
+        (
+            removed.id.as_str(),
+            QuarantineReason::OutboxEntryDamaged,
+            true
+        )
+    );
+    // The removal was queued again from the local state (gone here, synced before) and
+    // reached the backend; the other vehicle is untouched.
+    let records = server.records(&account);
+    let state = |id: &str| {
+        records
+            .iter()
+            .find(|r| r.record_id == id)
+            .map(|r| r.deleted)
+    };
+    assert_eq!(
+        state(&removed.id),
+        Some(true),
+        "the backend holds the removal"
+    );
+    assert_eq!(state(&kept.id), Some(false));
+    assert_eq!(plates(&a.store), ["123ABC02"]);
+}
+
+#[tokio::test]
 async fn a_damaged_mirror_row_is_set_aside_and_the_record_still_converges() {
     let (server, _account) = server_with_account(TOKEN);
     let (mut a, b) = (device(&server, 1), device(&server, 2));
