@@ -220,10 +220,7 @@ fn the_firewall_stops_the_users_own_plate_typed_differently() {
     let store = open(&path, &key(1));
     add_plate(&store, "123ABC02");
     let t = telemetry(&store, NOWHERE);
-    let consent = consent_with_policy(&store, 1);
-    consent
-        .accept_policy(1, Purpose::ALL.to_vec(), context())
-        .unwrap();
+    consent_all_granted(&store);
 
     t.record(TelemetryEvent::ScreenView {
         screen: "123 авс 02".into(),
@@ -398,10 +395,7 @@ fn consent_survives_reopening_and_key_rotation() {
 fn deleting_all_user_data_ends_consent_and_telemetry() {
     let (_dir, path) = temp_store_path();
     let store = open(&path, &key(1));
-    let consent = consent_with_policy(&store, 1);
-    consent
-        .accept_policy(1, Purpose::ALL.to_vec(), context())
-        .unwrap();
+    let consent = consent_all_granted(&store);
     let t = telemetry(&store, NOWHERE);
     for e in one_of_each() {
         t.record(e);
@@ -466,10 +460,7 @@ fn a_connection_complaint_carries_recent_samples_as_personal_data() {
 fn invalid_events_are_counted_not_stored() {
     let (_dir, path) = temp_store_path();
     let store = open(&path, &key(1));
-    let consent = consent_with_policy(&store, 1);
-    consent
-        .accept_policy(1, Purpose::ALL.to_vec(), context())
-        .unwrap();
+    consent_all_granted(&store);
     let t = telemetry(&store, NOWHERE);
     t.record(TelemetryEvent::CoarseLocation {
         latitude: 123.0,

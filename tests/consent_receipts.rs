@@ -299,10 +299,7 @@ fn editing_the_consent_in_the_clear_grants_nothing() {
 fn a_damaged_chain_head_stops_collection_until_the_user_decides_again() {
     let (_dir, path) = temp_store_path();
     let store = open(&path, &key(1));
-    let consent = consent_with_policy(&store, 1);
-    consent
-        .accept_policy(1, Purpose::ALL.to_vec(), context())
-        .unwrap();
+    let consent = consent_all_granted(&store);
     store.close().unwrap();
     drop(consent);
     let conn = rusqlite::Connection::open(&path).unwrap();

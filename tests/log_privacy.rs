@@ -78,10 +78,7 @@ async fn no_personal_value_in_any_log_record() {
         ..Default::default()
     }); // invalid error
 
-    let consent = consent_with_policy(&store, 1);
-    consent
-        .accept_policy(1, Purpose::ALL.to_vec(), context())
-        .unwrap();
+    let consent = consent_all_granted(&store);
     let t = Telemetry::new(Arc::clone(&store), fast_config(&server.base_url())).unwrap();
     for e in one_of_each() {
         t.record(e);

@@ -19,10 +19,7 @@ const DEADLOCK_AFTER: Duration = Duration::from_secs(60);
 fn eight_threads_mixed_operations_no_error_no_deadlock() {
     let (_dir, path) = temp_store_path();
     let store = open(&path, &key(1));
-    let consent = consent_with_policy(&store, 1);
-    consent
-        .accept_policy(1, Purpose::ALL.to_vec(), context())
-        .unwrap();
+    let consent = consent_all_granted(&store);
     let t = telemetry(&store, "http://127.0.0.1:9");
     let stop = Arc::new(AtomicBool::new(false));
     let added = Arc::new(AtomicU64::new(0));

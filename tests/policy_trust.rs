@@ -176,10 +176,7 @@ async fn personal_data_go_only_to_a_declared_host() {
 async fn telemetry_goes_only_to_a_declared_host_and_stays_queued() {
     let (_dir, path) = temp_store_path();
     let store = open(&path, &key(1));
-    let consent = consent_with_policy(&store, 1);
-    consent
-        .accept_policy(1, Purpose::ALL.to_vec(), context())
-        .unwrap();
+    consent_all_granted(&store);
     let telemetry = aparking_core::Telemetry::new(
         Arc::clone(&store),
         aparking_core::TelemetryConfig {

@@ -5,7 +5,7 @@
 mod common;
 
 use aparking_core::store::pending_sync_changes;
-use aparking_core::{AparkingError, NewVehicle, Purpose, TelemetryEvent};
+use aparking_core::{AparkingError, NewVehicle, TelemetryEvent};
 use common::privacy::*;
 use common::*;
 
@@ -65,10 +65,7 @@ fn a_full_disk_is_a_typed_error_and_loses_nothing() {
 fn telemetry_counts_what_a_full_disk_refused() {
     let (_dir, path) = temp_store_path();
     let store = open(&path, &key(1));
-    let consent = consent_with_policy(&store, 1);
-    consent
-        .accept_policy(1, Purpose::ALL.to_vec(), context())
-        .unwrap();
+    consent_all_granted(&store);
     let t = telemetry(&store, "http://127.0.0.1:9");
     t.record(TelemetryEvent::SessionStart);
     assert!(t.flush(5_000));

@@ -52,10 +52,7 @@ fn a_copy_restored_over_the_store_is_refused_and_left_unchanged() {
     let (_dir, path) = temp_store_path();
     let counter = Arc::new(Counter::default());
     let store = open_counted(&path, &counter).unwrap();
-    let consent = consent_with_policy(&store, 1);
-    consent
-        .accept_policy(1, Purpose::ALL.to_vec(), context())
-        .unwrap();
+    let consent = consent_all_granted(&store);
     let granted_at = now(&counter);
     assert!(granted_at > 0, "a consent change raises the counter");
     store.close().unwrap();
@@ -127,10 +124,7 @@ fn a_new_store_starts_at_the_counter_so_a_reinstall_is_not_a_rollback() {
     let counter = Arc::new(Counter::default());
     counter.value.store(7, Ordering::SeqCst);
     let store = open_counted(&path, &counter).unwrap();
-    let consent = consent_with_policy(&store, 1);
-    consent
-        .accept_policy(1, Purpose::ALL.to_vec(), context())
-        .unwrap();
+    let consent = consent_all_granted(&store);
     assert!(now(&counter) > 7, "the new file continues from the counter");
     store.close().unwrap();
     drop((consent, store));

@@ -4,7 +4,7 @@
 
 mod common;
 
-use aparking_core::{Purpose, Telemetry, TelemetryConfig, TelemetryEvent};
+use aparking_core::{Telemetry, TelemetryConfig, TelemetryEvent};
 use common::privacy::*;
 use common::*;
 use std::sync::Arc;
@@ -15,10 +15,7 @@ const BURST: usize = 10_000;
 fn ten_thousand_records_back_to_back_are_all_stored() {
     let (_dir, path) = temp_store_path();
     let store = open(&path, &key(1));
-    let consent = consent_with_policy(&store, 1);
-    consent
-        .accept_policy(1, Purpose::ALL.to_vec(), context())
-        .unwrap();
+    consent_all_granted(&store);
     let telemetry = Telemetry::new(
         Arc::clone(&store),
         TelemetryConfig::new("http://127.0.0.1:9"),
@@ -43,10 +40,7 @@ fn ten_thousand_records_back_to_back_are_all_stored() {
 fn a_smaller_buffer_counts_what_it_could_not_hold() {
     let (_dir, path) = temp_store_path();
     let store = open(&path, &key(1));
-    let consent = consent_with_policy(&store, 1);
-    consent
-        .accept_policy(1, Purpose::ALL.to_vec(), context())
-        .unwrap();
+    consent_all_granted(&store);
     let config = TelemetryConfig {
         buffer_capacity: 16,
         ..TelemetryConfig::new("http://127.0.0.1:9")

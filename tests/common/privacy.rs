@@ -94,6 +94,15 @@ pub fn network_sample(signal_dbm: i32) -> TelemetryEvent {
     }
 }
 
+/// Consent for `store` with policy 1 published and every purpose accepted.
+pub fn consent_all_granted(store: &Arc<Store>) -> Arc<Consent> {
+    let consent = consent_with_policy(store, 1);
+    consent
+        .accept_policy(1, Purpose::ALL.to_vec(), context())
+        .unwrap();
+    consent
+}
+
 /// Consent for `store` with policy `version` published.
 pub fn consent_with_policy(store: &Arc<Store>, version: i32) -> Arc<Consent> {
     let consent = Consent::new(Arc::clone(store));
