@@ -66,45 +66,75 @@ fn region_code(s: &str) -> Option<&str> {
     (all(code, |b| b.is_ascii_digit()) && (1..=20).contains(&n)).then_some(code)
 }
 
-/// Parses a plate typed by a user into its canonical form.
-pub(crate) fn parse(input: &str) -> Result<PlateNumber> {
-    let folded = fold(input).map_err(|_| Error::invalid(FIELD, FORMATS))?;
+/// The format of a canonical plate (upper-case Latin letters and digits, no separators)
+/// and where its display form breaks: after the first group and after the second.
+fn layout(s: &str) -> Option<(PlateFormat, usize, usize)> {
+    if !s.is_ascii() {
+        return None;
+    }
     let digit = |b: u8| b.is_ascii_digit();
     let letter = |b: u8| b.is_ascii_uppercase();
-    let s = folded.as_str();
-    let plate = |display: String, format: PlateFormat, region: &str| PlateNumber {
-        display,
-        region: region.to_string(),
-        canonical: s.to_string(),
-        format,
-    };
     let modern = |letters: usize| {
         s.len() == 3 + letters + 2 && all(&s[0..3], digit) && all(&s[3..3 + letters], letter)
     };
     if modern(3) || modern(2) {
-        let region = region_code(s).ok_or_else(|| Error::invalid(FIELD, FORMATS))?;
-        let (format, letters) = if s.len() == 8 {
-            (PlateFormat::Current, 3)
+        region_code(s)?;
+        let format = if s.len() == 8 {
+            PlateFormat::Current
         } else {
-            (PlateFormat::CurrentLegalEntity, 2)
+            PlateFormat::CurrentLegalEntity
         };
-        let display = format!("{} {} {}", &s[0..3], &s[3..3 + letters], region);
-        return Ok(plate(display, format, region));
+        return Some((format, 3, s.len() - 2));
     }
     if s.len() == 7 && matches!(&s[0..1], "F" | "H") && all(&s[1..7], digit) {
-        let region = region_code(s).ok_or_else(|| Error::invalid(FIELD, FORMATS))?;
-        let display = format!("{} {} {}", &s[0..1], &s[1..5], region);
-        return Ok(plate(display, PlateFormat::CurrentForeign, region));
+        region_code(s)?;
+        return Some((PlateFormat::CurrentForeign, 1, 5));
     }
     if (s.len() == 6 || s.len() == 7)
         && all(&s[0..1], letter)
         && all(&s[1..4], digit)
         && all(&s[4..], letter)
     {
-        let display = format!("{} {} {}", &s[0..1], &s[1..4], &s[4..]);
-        return Ok(plate(display, PlateFormat::Legacy, &s[0..1]));
+        return Some((PlateFormat::Legacy, 1, 4));
     }
-    Err(Error::invalid(FIELD, FORMATS))
+    None
+}
+
+/// The plate of a canonical form whose [`layout`] is known: the display form is the three
+/// groups joined by spaces, the region the last two digits (the first letter for 1993).
+fn assemble(canonical: String, format: PlateFormat, first: usize, second: usize) -> PlateNumber {
+    let s = canonical.as_str();
+    let mut display = String::with_capacity(s.len() + 2);
+    display.push_str(&s[..first]);
+    display.push(' ');
+    display.push_str(&s[first..second]);
+    display.push(' ');
+    display.push_str(&s[second..]);
+    let region = match format {
+        PlateFormat::Legacy => &s[..1],
+        _ => &s[s.len() - 2..],
+    };
+    PlateNumber {
+        display,
+        region: region.to_string(),
+        format,
+        canonical,
+    }
+}
+
+/// Parses a plate typed by a user into its canonical form.
+pub(crate) fn parse(input: &str) -> Result<PlateNumber> {
+    let folded = fold(input).map_err(|_| Error::invalid(FIELD, FORMATS))?;
+    let (format, first, second) = layout(&folded).ok_or_else(|| Error::invalid(FIELD, FORMATS))?;
+    Ok(assemble(folded, format, first, second))
+}
+
+/// The plate of a canonical form as the store keeps it (`123ABC02`): what [`parse`] gives
+/// for it, without folding it again (reads use it); `None` when `canonical` is not the
+/// canonical form of a plate.
+pub(crate) fn from_canonical(canonical: String) -> Option<PlateNumber> {
+    let (format, first, second) = layout(&canonical)?;
+    Some(assemble(canonical, format, first, second))
 }
 
 /// Validates and normalises a plate number as typed by a user (Cyrillic look-alikes,
@@ -119,6 +149,22 @@ pub fn parse_plate(input: String) -> ApiResult<PlateNumber> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn from_canonical_refuses_what_is_not_a_canonical_plate() {
+        for s in [
+            "123 ABC 02",
+            "123abc02",
+            "123АВС02",
+            "123ABC21",
+            "",
+            "F123402X",
+            "1A",
+        ] {
+            assert_eq!(from_canonical(s.to_string()), None, "{s:?}");
+        }
+        assert_eq!(from_canonical("A123BCD".into()), parse("a 123 bcd").ok());
+    }
 
     #[test]
     fn current_format_in_latin_and_cyrillic() {
@@ -401,7 +447,14 @@ mod tests {
             prop_assert_eq!(p.format, expected);
             prop_assert_eq!(parse(&p.display).unwrap(), p.clone());
             prop_assert_eq!(p.display.replace(' ', ""), canonical.clone());
-            prop_assert_eq!(parse(&as_typed(&canonical, cyrillic, lower)).unwrap(), p);
+            prop_assert_eq!(parse(&as_typed(&canonical, cyrillic, lower)).unwrap(), p.clone());
+            prop_assert_eq!(from_canonical(canonical), Some(p));
+        }
+
+        #[test]
+        fn from_canonical_accepts_exactly_what_parse_leaves_unchanged(input in "[0-9A-Zaz Ф-]{0,10}") {
+            let parsed = parse(&input).ok().filter(|p| p.canonical == input);
+            prop_assert_eq!(from_canonical(input), parsed);
         }
 
         #[test]

@@ -31,7 +31,13 @@ pub(crate) static TABLE: SealedTable = SealedTable {
 };
 
 const TEXT_MAX_CHARS: usize = 64;
-const SELECT: &str = "SELECT id, sealed, created_at, updated_at FROM vehicles";
+/// The columns `read_row` takes, as a literal for `concat!`.
+macro_rules! select {
+    () => {
+        "SELECT id, sealed, created_at, updated_at FROM vehicles"
+    };
+}
+const SELECT: &str = select!();
 
 /// Blind index of a canonical plate.
 fn plate_index(keys: &StoreKeys, canonical: &str) -> Vec<u8> {
@@ -58,7 +64,7 @@ fn open_row(keys: &StoreKeys, row: SealedRow) -> Result<Vehicle> {
     let seal = RowSeal::new(keys, &TABLE, &row.id);
     let mut f = seal.open(row.sealed)?;
     let canonical = take(&mut f, 0).ok_or_else(|| seal.integrity_error())?;
-    let plate = plate::parse(&canonical).map_err(|_| seal.integrity_error())?;
+    let plate = plate::from_canonical(canonical).ok_or_else(|| seal.integrity_error())?;
     Ok(Vehicle {
         plate,
         nickname: take(&mut f, 1),
@@ -268,7 +274,7 @@ pub(crate) fn find_by_plate(
 ) -> Result<Option<Vehicle>> {
     let plate = plate::parse(typed)?;
     let row = conn
-        .prepare_cached(&format!("{SELECT} WHERE plate_index = ?1"))?
+        .prepare_cached(concat!(select!(), " WHERE plate_index = ?1"))?
         .query_row([plate_index(keys, &plate.canonical)], read_row)
         .optional()?;
     let Some(vehicle) = row.map(|r| open_row(keys, r)).transpose()? else {
