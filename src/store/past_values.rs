@@ -187,13 +187,32 @@ pub(crate) fn remember_replaced<'a>(
 
 /// Drops fingerprints past their retention and the oldest beyond `MAX_ROWS`, once the
 /// table holds `PRUNE_STEP` rows more than that (or its oldest row is past retention).
+///
+/// Runs after every remembered value, so the check reads index entries only: the oldest
+/// `created_at` (index `firewall_past_by_created`) and the span of rowids, which bounds the
+/// number of rows from above (rows only ever get the next rowid). Only when that bound
+/// passes the limit are the rows counted (a scan of the table), and pruned if they are
+/// really too many.
 fn prune(conn: &Connection, now: i64) -> Result<()> {
+    const SPAN_AND_OLDEST: &str = "SELECT (SELECT max(rowid) FROM firewall_past)
+          - (SELECT rowid FROM firewall_past WHERE id != ?1 ORDER BY rowid LIMIT 1) + 1,
+        (SELECT created_at FROM firewall_past WHERE id != ?1 ORDER BY created_at LIMIT 1)";
+    const COUNT: &str = "SELECT count(*) FROM firewall_past WHERE id != ?1";
     let cutoff = now - RETENTION_DAYS * DAY_MS;
-    let (rows, oldest): (i64, Option<i64>) = conn
-        .prepare_cached("SELECT count(*), min(created_at) FROM firewall_past WHERE id != ?1")?
+    let (rows_at_most, oldest): (Option<i64>, Option<i64>) = conn
+        .prepare_cached(SPAN_AND_OLDEST)?
         .query_row([KEY_ROW], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let stale = oldest.is_some_and(|t| t < cutoff);
-    if rows <= MAX_ROWS + PRUNE_STEP && !stale {
+    let too_many = |conn: &Connection| -> Result<bool> {
+        if rows_at_most.unwrap_or(0) <= MAX_ROWS + PRUNE_STEP {
+            return Ok(false);
+        }
+        let rows: i64 = conn
+            .prepare_cached(COUNT)?
+            .query_row([KEY_ROW], |r| r.get(0))?;
+        Ok(rows > MAX_ROWS + PRUNE_STEP)
+    };
+    if !stale && !too_many(conn)? {
         return Ok(());
     }
     conn.prepare_cached(
@@ -301,6 +320,8 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(include_str!("migrations/011_firewall_past.sql"))
             .unwrap();
+        conn.execute_batch(include_str!("migrations/014_firewall_past_by_created.sql"))
+            .unwrap();
         conn.execute("INSERT INTO firewall_past VALUES (?1, 0, x'00')", [KEY_ROW])
             .unwrap();
         for i in 0..rows {
@@ -351,6 +372,51 @@ mod tests {
             )
             .unwrap();
         assert_eq!(key_kept, 1, "the table's key stays");
+    }
+
+    /// Full-table-scan steps made so far by the cached statement `sql`.
+    fn scan_steps(conn: &Connection, sql: &str) -> i32 {
+        conn.prepare_cached(sql)
+            .unwrap()
+            .get_status(rusqlite::StatementStatus::FullscanStep)
+    }
+
+    #[test]
+    fn the_check_after_each_value_scans_nothing_below_the_cap() {
+        let now = now_millis();
+        let conn = table_with(MAX_ROWS, now);
+        for _ in 0..3 {
+            prune(&conn, now).unwrap();
+        }
+        assert_eq!(count(&conn), MAX_ROWS);
+        // The statements `prune` prepares, by their text in this file.
+        let source = include_str!("past_values.rs");
+        let span = source.split("SPAN_AND_OLDEST: &str = \"").nth(1).unwrap();
+        let span = span.split("\";").next().unwrap();
+        assert!(span.contains("max(rowid)"), "{span}");
+        // Each check steps past the key row to the first fingerprint (in rowid order and in
+        // `created_at` order): two steps, whatever the size of the table.
+        let steps = scan_steps(&conn, span);
+        assert!(
+            steps <= 3 * 2,
+            "{steps} scan steps for 3 checks of {MAX_ROWS} rows"
+        );
+        let counted = "SELECT count(*) FROM firewall_past WHERE id != ?1";
+        assert_eq!(scan_steps(&conn, counted), 0, "no count below the cap");
+    }
+
+    #[test]
+    fn a_rowid_span_wider_than_the_rows_is_counted_and_nothing_is_pruned() {
+        let now = now_millis();
+        let conn = table_with(10, now);
+        conn.execute(
+            "INSERT INTO firewall_past (rowid, id, created_at, sealed)
+             VALUES (?1, 'far', ?2, x'00')",
+            params![10 * (MAX_ROWS + PRUNE_STEP), now],
+        )
+        .unwrap();
+        prune(&conn, now).unwrap();
+        assert_eq!(count(&conn), 11, "11 rows are under the cap: none pruned");
     }
 
     #[test]

@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/011_firewall_past.sql"),
     include_str!("migrations/012_sync_quarantine.sql"),
     include_str!("migrations/013_store_epoch.sql"),
+    include_str!("migrations/014_firewall_past_by_created.sql"),
 ];
 
 /// The schema version this code writes.
