@@ -88,7 +88,8 @@ pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 /// Kotlin sees a sealed `AparkingException` hierarchy, Swift an `AparkingError` enum.
 /// Messages never contain personal data: they name fields and entities, never values.
 /// `toString()` (Kotlin) and `description` (Swift) give the sentence below each case;
-/// Kotlin's `message` lists the fields.
+/// `message` (Kotlin and Swift) gives it with a capital letter and a full stop ("The key
+/// does not open this store."), and the fields stay readable as properties.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 #[uniffi::export(Display)]
 pub enum AparkingError {

@@ -1,7 +1,177 @@
 //! `uniffi-bindgen`: generates the Kotlin and Swift bindings from the built library.
 //!
 //! Usage: `cargo run -p uniffi-bindgen -- generate --library target/debug/libaparking_core.so --language kotlin --out-dir OUT`
+//!
+//! After uniffi has written the Kotlin file, one thing is changed in it: uniffi 0.32 derives
+//! the `message` of an exception whose variants have fields from those fields
+//! (`"field=plate, reason=..."`, and `""` for a variant without fields), so `e.message`,
+//! which every Kotlin logger and crash reporter prints, said nothing readable. The
+//! `message` of `AparkingException`'s variants is made the core's sentence instead: its
+//! `toString()` (the Rust `Display`, which never holds personal data) with a capital first
+//! letter and a full stop, the same text as Swift's `AparkingError.message`.
 
-fn main() {
-    uniffi::uniffi_bindgen_main()
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// The exception class whose `message` getters are replaced.
+const EXCEPTION: &str = "sealed class AparkingException";
+/// The getter's new body: the variant's `toString()` as a sentence.
+const SENTENCE: &str = "toString().replaceFirstChar { it.uppercaseChar() }\
+    .let { if (it.endsWith(\".\")) it else \"$it.\" }";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    uniffi::uniffi_bindgen_main();
+    let kotlin = option(&args, &["--language", "-l"]).is_some_and(|l| l == "kotlin");
+    match option(&args, &["--out-dir", "-o"]) {
+        Some(out) if kotlin && args.iter().any(|a| a == "generate") => {
+            match readable_messages(Path::new(out)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("uniffi-bindgen: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+/// The value after the first of `names` in `args` (`--name value` or `--name=value`).
+fn option<'a>(args: &'a [String], names: &[&str]) -> Option<&'a str> {
+    args.iter().enumerate().find_map(|(i, a)| {
+        names.iter().find_map(|n| {
+            if a == n {
+                args.get(i + 1).map(String::as_str)
+            } else {
+                a.strip_prefix(n).and_then(|rest| rest.strip_prefix('='))
+            }
+        })
+    })
+}
+
+/// Rewrites the `message` getters in the Kotlin file under `out` that declares
+/// `AparkingException`; an error when no file does or its getters are not where uniffi 0.32
+/// puts them (a uniffi upgrade then has to look at this again).
+fn readable_messages(out: &Path) -> Result<(), String> {
+    let mut files = Vec::new();
+    kotlin_files(out, &mut files).map_err(|e| format!("reading {}: {e}", out.display()))?;
+    let mut patched = 0;
+    for file in files {
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| format!("reading {}: {e}", file.display()))?;
+        if !text.contains(EXCEPTION) {
+            continue;
+        }
+        let new = with_sentences(&text)
+            .ok_or_else(|| format!("{}: no message getters in {EXCEPTION}", file.display()))?;
+        std::fs::write(&file, new).map_err(|e| format!("writing {}: {e}", file.display()))?;
+        patched += 1;
+    }
+    if patched == 0 {
+        return Err(format!("no Kotlin file under {} declares {EXCEPTION}", out.display()));
+    }
+    Ok(())
+}
+
+fn kotlin_files(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            kotlin_files(&path, found)?;
+        } else if path.extension().is_some_and(|e| e == "kt") {
+            found.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// `text` with every `message` getter of the exception class made [`SENTENCE`]; `None` when
+/// the class has none.
+fn with_sentences(text: &str) -> Option<String> {
+    let start = text.find(EXCEPTION)?;
+    // The class ends where its error handler, the last member uniffi writes, is declared.
+    let end = start + text[start..].find("companion object ErrorHandler")?;
+    let (before, rest) = text.split_at(start);
+    let (class, after) = rest.split_at(end - start);
+    let mut out = String::with_capacity(text.len() + 4096);
+    out.push_str(before);
+    let mut getters = 0;
+    let mut lines = class.split_inclusive('\n').peekable();
+    let mut pending = String::new();
+    while let Some(line) = lines.next() {
+        pending.push_str(line);
+        if pending.ends_with("override val message\n") {
+            if let Some(next) = lines.next() {
+                let indent = &next[..next.len() - next.trim_start().len()];
+                if next.trim_start().starts_with("get() = ") {
+                    pending.push_str(indent);
+                    pending.push_str("get() = ");
+                    pending.push_str(SENTENCE);
+                    pending.push('\n');
+                    getters += 1;
+                } else {
+                    pending.push_str(next);
+                }
+            }
+        }
+        out.push_str(&pending);
+        pending.clear();
+    }
+    out.push_str(after);
+    (getters > 0).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GENERATED: &str = "sealed class AparkingException: kotlin.Exception() {
+    class InvalidInput(
+        val `field`: kotlin.String
+        ) : AparkingException() {
+        override val message
+            get() = \"field=${ `field` }\"
+    }
+    class WrongKey(
+        ) : AparkingException() {
+        override val message
+            get() = \"\"
+    }
+    companion object ErrorHandler : UniffiRustCallStatusErrorHandler<AparkingException> {
+    }
+}
+sealed class KeyProviderException: kotlin.Exception() {
+    class Unavailable(val `reason`: kotlin.String) : KeyProviderException() {
+        override val message
+            get() = \"reason=${ `reason` }\"
+    }
+}
+";
+
+    #[test]
+    fn every_getter_of_the_exception_becomes_the_sentence_and_nothing_else_changes() {
+        let out = with_sentences(GENERATED).unwrap();
+        assert_eq!(out.matches(SENTENCE).count(), 2, "{out}");
+        assert!(!out.contains("field=${"), "{out}");
+        assert!(out.contains("get() = \"reason=${ `reason` }\""), "other classes untouched");
+        assert_eq!(
+            out.replace(SENTENCE, "X").lines().count(),
+            GENERATED.lines().count()
+        );
+    }
+
+    #[test]
+    fn a_file_without_getters_is_an_error() {
+        assert_eq!(with_sentences("sealed class AparkingException {}"), None);
+    }
+
+    #[test]
+    fn options_are_read_in_both_spellings() {
+        let args: Vec<String> = ["x", "generate", "--language=kotlin", "-o", "out"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(option(&args, &["--language", "-l"]), Some("kotlin"));
+        assert_eq!(option(&args, &["--out-dir", "-o"]), Some("out"));
+    }
 }

@@ -93,6 +93,50 @@ class FormatsTest {
     }
 
     @Test
+    fun `every AparkingException's message is the core's sentence, without the value`() {
+        val invalid = assertFailsWith<AparkingException.InvalidInput> { parsePlate("nope 123") }
+        val message = invalid.message
+        assertTrue(message.startsWith("Invalid plate: expected a Kazakhstan plate"), message)
+        assertTrue(message.endsWith("."), message)
+        assertFalse(message.contains("nope"), "the value is never echoed: $message")
+        // One of each variant: `message` (what loggers and crash reporters print) is never
+        // empty nor the list of fields uniffi would make of it, but the sentence of toString().
+        val all: List<AparkingException> = listOf(
+            AparkingException.InvalidInput("plate", "is required"),
+            AparkingException.AlreadyExists("vehicle"),
+            AparkingException.NotFound("document"),
+            AparkingException.WrongKey(),
+            AparkingException.KeyUnavailable("the keystore is locked"),
+            AparkingException.IntegrityFailure("vehicle", "0b6c0d1e-2f30-4a41-8b52-6c7d8e9fa0b1"),
+            AparkingException.StoreCorrupted("not a database"),
+            AparkingException.IncompatibleVersion(99, 14),
+            AparkingException.StoreClosed(),
+            AparkingException.AuthRequired("signed out"),
+            AparkingException.SyncInProgress(),
+            AparkingException.SyncCancelled(),
+            AparkingException.AccountErased(),
+            AparkingException.StoreRolledBack(3L, 5L),
+            AparkingException.Network("timeout", 2_000L),
+            AparkingException.NoPolicy(),
+            AparkingException.PolicyVersionMismatch(1, 2),
+            AparkingException.StorageFull(),
+            AparkingException.UndeclaredHost("tracker.example", "telemetry"),
+            AparkingException.UntrustedPolicy("no signature"),
+            AparkingException.Storage("SQLITE_IOERR"),
+            AparkingException.Internal("lock poisoned"),
+        )
+        for (e in all) {
+            val text = e.toString()
+            val expected = text.replaceFirstChar { it.uppercaseChar() }.let { if (it.endsWith(".")) it else "$it." }
+            assertEquals(expected, e.message, e::class.simpleName)
+            assertFalse(e.message.orEmpty().contains("="), "not a field list: ${e.message}")
+        }
+        assertEquals("The store is closed.", AparkingException.StoreClosed().message)
+        assertEquals("A sync is already running.", AparkingException.SyncInProgress().message)
+        assertEquals("The storage is full.", AparkingException.StorageFull().message)
+    }
+
+    @Test
     fun `sealed AparkingException can be matched exhaustively with when`() {
         val err: AparkingException = assertFailsWith<AparkingException> { parsePlate("nope") }
         val description = when (err) {

@@ -55,7 +55,8 @@ class KeysTest {
         assertTrue(before.isNotEmpty())
 
         val wrong = CountingKeyProvider.withSeed(2)
-        assertFailsWith<AparkingException.WrongKey> { openStore(file, wrong) }
+        val e = assertFailsWith<AparkingException.WrongKey> { openStore(file, wrong) }
+        assertEquals("The key does not open this store.", e.message, "what a logger prints")
         assertEquals(1, wrong.calls, "the wrong key was asked for")
 
         assertContentEquals(before, Files.readAllBytes(file), "a wrong key must not modify the file")
