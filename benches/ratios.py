@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Prints encrypted/plain ratios from criterion's results (target/criterion).
 
-Run after `cargo bench --bench store`. Prints a Markdown table for docs/performance.md.
+Run after `cargo bench --bench store`. Prints a Markdown table for docs/performance.md:
+each operation's wall time and the benchmark thread's CPU time (the `cpu_` groups).
 """
 import json
 import pathlib
@@ -9,6 +10,7 @@ import sys
 
 root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "target/criterion")
 groups = ["insert", "lookup_by_plate", "update", "list_1000"]
+groups += ["cpu_" + g for g in groups]
 
 
 def median_ns(group, side):

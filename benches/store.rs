@@ -1,16 +1,27 @@
 //! Encrypted store against a plain rusqlite table of the same shape, in one run.
 //!
-//! Both sides use the same file settings (WAL, `synchronous=FULL`, `secure_delete`), the
-//! same plate parsing and build the same `Vehicle` records; the only difference is the
-//! encryption (sealing, opening, blind index). Operations: insert, lookup by plate,
-//! update, list of 1,000 vehicles. `python3 benches/ratios.py` prints the ratios from
-//! the results; they are recorded in docs/performance.md.
+//! Both sides use the same file settings (WAL, `synchronous=FULL`, `secure_delete`) and
+//! build the same `Vehicle` records. The plain side is the floor: every field in a clear
+//! TEXT column (the plate's canonical and display forms, format and region too, so a read
+//! parses nothing), the typed plate parsed once per lookup or insert. Operations: insert,
+//! lookup by plate, update, list of 1,000 vehicles, each timed twice: wall time (groups
+//! `insert`, ...) and the benchmark thread's CPU time (groups `cpu_insert`, ...; writes
+//! wait for an fsync, which wall time counts and CPU time does not). `python3
+//! benches/ratios.py` prints the ratios from the results; they are recorded in
+//! docs/performance.md.
+//!
+//! Instruction counts: with `APARKING_BENCH_REPEAT="<operation> <count>"` (operations
+//! `lookup`, `list`, `insert`, `update`, each with `_encrypted` or `_plain`) the binary
+//! builds the two 1,000-vehicle stores, runs that operation `count` times and exits, for
+//! `valgrind --tool=callgrind`; `bash benches/instructions.sh` runs each with 0 and with
+//! `count` and prints the instructions per operation.
 
-use aparking_core::formats::parse_plate;
+use aparking_core::formats::{parse_plate, PlateFormat, PlateNumber};
 use aparking_core::{
     Durability, InMemoryKeyProvider, NewVehicle, Store, StoreOptions, Vehicle, VehiclePatch,
 };
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use criterion::measurement::{Measurement, ValueFormatter};
+use criterion::{BatchSize, Criterion, Throughput};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::hint::black_box;
 use std::sync::Arc;
@@ -66,7 +77,8 @@ impl PlainStore {
             .unwrap();
         conn.execute_batch(
             "CREATE TABLE vehicles (id TEXT PRIMARY KEY, plate TEXT NOT NULL UNIQUE,
-                nickname TEXT, make TEXT, model TEXT, colour TEXT, registration_certificate TEXT,
+                plate_display TEXT NOT NULL, plate_format TEXT NOT NULL,
+                plate_region TEXT NOT NULL, nickname TEXT, make TEXT, model TEXT, colour TEXT, registration_certificate TEXT,
                 created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
              CREATE INDEX vehicles_by_created ON vehicles (created_at);",
         )
@@ -75,17 +87,27 @@ impl PlainStore {
     }
 
     fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Vehicle> {
-        let plate: String = r.get(1)?;
+        let format = match r.get_ref(3)?.as_str()? {
+            "current" => PlateFormat::Current,
+            "current_legal_entity" => PlateFormat::CurrentLegalEntity,
+            "current_foreign" => PlateFormat::CurrentForeign,
+            _ => PlateFormat::Legacy,
+        };
         Ok(Vehicle {
             id: r.get(0)?,
-            plate: parse_plate(plate).expect("stored plates are valid"),
-            nickname: r.get(2)?,
-            make: r.get(3)?,
-            model: r.get(4)?,
-            colour: r.get(5)?,
-            registration_certificate_number: r.get(6)?,
-            created_at: time_of(r.get(7)?),
-            updated_at: time_of(r.get(8)?),
+            plate: PlateNumber {
+                canonical: r.get(1)?,
+                display: r.get(2)?,
+                format,
+                region: r.get(4)?,
+            },
+            nickname: r.get(5)?,
+            make: r.get(6)?,
+            model: r.get(7)?,
+            colour: r.get(8)?,
+            registration_certificate_number: r.get(9)?,
+            created_at: time_of(r.get(10)?),
+            updated_at: time_of(r.get(11)?),
         })
     }
 
@@ -95,16 +117,26 @@ impl PlainStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .unwrap();
         let sql = if insert {
-            "INSERT INTO vehicles VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            "INSERT INTO vehicles VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
         } else {
-            "UPDATE vehicles SET plate = ?2, nickname = ?3, make = ?4, model = ?5, colour = ?6,
-                registration_certificate = ?7, created_at = ?8, updated_at = ?9 WHERE id = ?1"
+            "UPDATE vehicles SET plate = ?2, plate_display = ?3, plate_format = ?4,
+                plate_region = ?5, nickname = ?6, make = ?7, model = ?8, colour = ?9,
+                registration_certificate = ?10, created_at = ?11, updated_at = ?12 WHERE id = ?1"
+        };
+        let format = match v.plate.format {
+            PlateFormat::Current => "current",
+            PlateFormat::CurrentLegalEntity => "current_legal_entity",
+            PlateFormat::CurrentForeign => "current_foreign",
+            PlateFormat::Legacy => "legacy",
         };
         tx.prepare_cached(sql)
             .unwrap()
             .execute(params![
                 v.id,
                 v.plate.canonical,
+                v.plate.display,
+                format,
+                v.plate.region,
                 v.nickname,
                 v.make,
                 v.model,
@@ -170,103 +202,257 @@ impl PlainStore {
     }
 }
 
-fn bench_store(c: &mut Criterion) {
-    let dir = tempfile::tempdir().unwrap();
-    let encrypted = Store::open(
-        dir.path()
-            .join("encrypted.db")
-            .to_string_lossy()
-            .into_owned(),
-        Arc::new(InMemoryKeyProvider::random()),
-    )
-    .unwrap();
-    let mut plain = PlainStore::open(&dir.path().join("plain.db"));
-    let mut ids_encrypted = Vec::new();
-    let mut ids_plain = Vec::new();
-    for n in 0..LIST_SIZE {
-        ids_encrypted.push(encrypted.add_vehicle(new_vehicle(n)).unwrap().id);
-        ids_plain.push(plain.add(new_vehicle(n)).id);
+/// The benchmark thread's CPU time (user and system), from `CLOCK_THREAD_CPUTIME_ID`: what
+/// an operation costs the processor, without the time it waits for an fsync.
+struct ThreadCpuTime;
+
+#[repr(C)]
+struct Timespec {
+    tv_sec: i64,
+    tv_nsec: i64,
+}
+
+extern "C" {
+    fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+}
+
+#[cfg(target_os = "linux")]
+const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+#[cfg(target_vendor = "apple")]
+const CLOCK_THREAD_CPUTIME_ID: i32 = 16;
+
+fn thread_cpu_nanos() -> u64 {
+    let mut ts = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is the platform's own.
+    let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+impl Measurement for ThreadCpuTime {
+    type Intermediate = u64;
+    type Value = u64;
+
+    fn start(&self) -> u64 {
+        thread_cpu_nanos()
     }
-    // Later inserts go to other stores so that the list stays at 1,000 vehicles.
-    let insert_encrypted = Store::open(
-        dir.path()
-            .join("insert-encrypted.db")
-            .to_string_lossy()
-            .into_owned(),
-        Arc::new(InMemoryKeyProvider::random()),
-    )
-    .unwrap();
-    let mut insert_plain = PlainStore::open(&dir.path().join("insert-plain.db"));
+    fn end(&self, start: u64) -> u64 {
+        thread_cpu_nanos().saturating_sub(start)
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, value: &u64) -> f64 {
+        *value as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &CpuNanos
+    }
+}
 
-    let mut g = c.benchmark_group("insert");
-    let mut n = 0u64;
-    g.bench_function("encrypted", |b| {
-        b.iter_batched(
-            || {
-                n += 1;
-                new_vehicle(n)
-            },
-            |v| insert_encrypted.add_vehicle(v).unwrap(),
-            BatchSize::SmallInput,
-        )
-    });
-    let mut n = 0u64;
-    g.bench_function("plain", |b| {
-        b.iter_batched(
-            || {
-                n += 1;
-                new_vehicle(n)
-            },
-            |v| insert_plain.add(v),
-            BatchSize::SmallInput,
-        )
-    });
-    g.finish();
+/// Formats CPU nanoseconds the way criterion formats wall time.
+struct CpuNanos;
 
-    let mut g = c.benchmark_group("lookup_by_plate");
-    let mut i = 0u64;
-    g.bench_function("encrypted", |b| {
-        b.iter(|| {
-            i = (i + 7) % LIST_SIZE;
-            black_box(encrypted.find_vehicle_by_plate(plate(i)).unwrap().unwrap())
-        })
-    });
-    let mut i = 0u64;
-    g.bench_function("plain", |b| {
-        b.iter(|| {
-            i = (i + 7) % LIST_SIZE;
-            black_box(plain.find_by_plate(&plate(i)).unwrap())
-        })
-    });
-    g.finish();
+impl ValueFormatter for CpuNanos {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        let (factor, unit) = if typical < 1e3 {
+            (1.0, "ns cpu")
+        } else if typical < 1e6 {
+            (1e-3, "us cpu")
+        } else {
+            (1e-6, "ms cpu")
+        };
+        values.iter_mut().for_each(|v| *v *= factor);
+        unit
+    }
+    fn scale_throughputs(&self, _: f64, _: &Throughput, values: &mut [f64]) -> &'static str {
+        values.iter_mut().for_each(|v| *v = 0.0);
+        "n/a"
+    }
+    fn scale_for_machines(&self, _: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
 
-    let mut g = c.benchmark_group("update");
-    let mut i = 0usize;
-    g.bench_function("encrypted", |b| {
-        b.iter(|| {
-            i = (i + 7) % ids_encrypted.len();
-            let patch = VehiclePatch {
-                nickname: Some("Work car".into()),
-                ..Default::default()
-            };
-            black_box(
-                encrypted
-                    .update_vehicle(ids_encrypted[i].clone(), patch)
-                    .unwrap(),
+/// The stores every group works on: two of 1,000 vehicles each (lookups, updates, lists)
+/// and two that only grow (inserts), so the list stays at 1,000.
+struct Fixtures {
+    _dir: tempfile::TempDir,
+    encrypted: Arc<Store>,
+    plain: PlainStore,
+    ids_encrypted: Vec<String>,
+    ids_plain: Vec<String>,
+    /// The plates as a user types them, made before the timed region.
+    plates: Vec<String>,
+    insert_encrypted: Arc<Store>,
+    insert_plain: PlainStore,
+    inserted: u64,
+    next: usize,
+    updates: u64,
+}
+
+impl Fixtures {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let open = |name: &str| {
+            Store::open(
+                dir.path().join(name).to_string_lossy().into_owned(),
+                Arc::new(InMemoryKeyProvider::random()),
             )
-        })
+            .unwrap()
+        };
+        let encrypted = open("encrypted.db");
+        let mut plain = PlainStore::open(&dir.path().join("plain.db"));
+        let mut ids_encrypted = Vec::new();
+        let mut ids_plain = Vec::new();
+        for n in 0..LIST_SIZE {
+            ids_encrypted.push(encrypted.add_vehicle(new_vehicle(n)).unwrap().id);
+            ids_plain.push(plain.add(new_vehicle(n)).id);
+        }
+        Fixtures {
+            insert_encrypted: open("insert-encrypted.db"),
+            insert_plain: PlainStore::open(&dir.path().join("insert-plain.db")),
+            _dir: dir,
+            encrypted,
+            plain,
+            ids_encrypted,
+            ids_plain,
+            plates: (0..LIST_SIZE).map(plate).collect(),
+            inserted: LIST_SIZE,
+            next: 0,
+            updates: 0,
+        }
+    }
+
+    /// A vehicle index that walks the 1,000 in a fixed stride.
+    fn step(&mut self) -> usize {
+        self.next = (self.next + 7) % LIST_SIZE as usize;
+        self.next
+    }
+
+    fn lookup_encrypted(&mut self) -> Vehicle {
+        let i = self.step();
+        self.encrypted
+            .find_vehicle_by_plate(self.plates[i].clone())
+            .unwrap()
+            .unwrap()
+    }
+
+    fn lookup_plain(&mut self) -> Vehicle {
+        let i = self.step();
+        self.plain.find_by_plate(&self.plates[i]).unwrap()
+    }
+
+    /// The nickname the next update sets: each round over the 1,000 vehicles sets the other
+    /// of two, so that every update changes a value (and the store remembers the old one).
+    fn next_nickname(&mut self) -> &'static str {
+        self.updates += 1;
+        if (self.updates / LIST_SIZE) % 2 == 0 {
+            "Work car"
+        } else {
+            "Family car"
+        }
+    }
+
+    fn update_encrypted(&mut self) -> Vehicle {
+        let i = self.step();
+        let patch = VehiclePatch {
+            nickname: Some(self.next_nickname().into()),
+            ..Default::default()
+        };
+        self.encrypted
+            .update_vehicle(self.ids_encrypted[i].clone(), patch)
+            .unwrap()
+    }
+
+    fn update_plain(&mut self) -> Vehicle {
+        let i = self.step();
+        let id = self.ids_plain[i].clone();
+        let nickname = self.next_nickname();
+        self.plain.update_nickname(&id, nickname)
+    }
+
+    fn next_new_vehicle(&mut self) -> NewVehicle {
+        self.inserted += 1;
+        new_vehicle(self.inserted)
+    }
+
+    /// Runs `op` `count` times (the instruction-count mode).
+    fn repeat(&mut self, op: &str, count: u64) {
+        for _ in 0..count {
+            match op {
+                "lookup_encrypted" => drop(black_box(self.lookup_encrypted())),
+                "lookup_plain" => drop(black_box(self.lookup_plain())),
+                "list_encrypted" => drop(black_box(self.encrypted.list_vehicles().unwrap())),
+                "list_plain" => drop(black_box(self.plain.list())),
+                "update_encrypted" => drop(black_box(self.update_encrypted())),
+                "update_plain" => drop(black_box(self.update_plain())),
+                "insert_encrypted" => {
+                    let v = self.next_new_vehicle();
+                    drop(black_box(self.insert_encrypted.add_vehicle(v).unwrap()))
+                }
+                "insert_plain" => {
+                    let v = self.next_new_vehicle();
+                    drop(black_box(self.insert_plain.add(v)))
+                }
+                other => panic!("unknown operation {other}"),
+            }
+        }
+    }
+}
+
+/// Insert, lookup by plate, update and list of 1,000, encrypted against plain; group names
+/// start with `prefix` (`""` for wall time, `"cpu_"` for CPU time).
+fn bench_operations<M: Measurement>(c: &mut Criterion<M>, prefix: &str, f: &mut Fixtures) {
+    let mut g = c.benchmark_group(format!("{prefix}insert"));
+    let inserted = std::cell::Cell::new(f.inserted);
+    let next = || {
+        inserted.set(inserted.get() + 1);
+        new_vehicle(inserted.get())
+    };
+    let store = &f.insert_encrypted;
+    g.bench_function("encrypted", |b| {
+        b.iter_batched(
+            next,
+            |v| store.add_vehicle(v).unwrap(),
+            BatchSize::SmallInput,
+        )
     });
-    let mut i = 0usize;
+    let plain = &mut f.insert_plain;
     g.bench_function("plain", |b| {
-        b.iter(|| {
-            i = (i + 7) % ids_plain.len();
-            black_box(plain.update_nickname(&ids_plain[i], "Work car"))
-        })
+        b.iter_batched(next, |v| plain.add(v), BatchSize::SmallInput)
     });
+    f.inserted = inserted.get();
     g.finish();
 
-    // The same writes at `Durability::Normal` (WAL synced at checkpoints only), on stores
-    // of the same shape: inserts into a store of their own, updates of 1,000 vehicles.
+    let mut g = c.benchmark_group(format!("{prefix}lookup_by_plate"));
+    g.bench_function("encrypted", |b| b.iter(|| black_box(f.lookup_encrypted())));
+    g.bench_function("plain", |b| b.iter(|| black_box(f.lookup_plain())));
+    g.finish();
+
+    let mut g = c.benchmark_group(format!("{prefix}update"));
+    g.bench_function("encrypted", |b| b.iter(|| black_box(f.update_encrypted())));
+    g.bench_function("plain", |b| b.iter(|| black_box(f.update_plain())));
+    g.finish();
+
+    let mut g = c.benchmark_group(format!("{prefix}list_1000"));
+    g.bench_function("encrypted", |b| {
+        b.iter(|| black_box(f.encrypted.list_vehicles().unwrap()))
+    });
+    g.bench_function("plain", |b| b.iter(|| black_box(f.plain.list())));
+    g.finish();
+}
+
+/// The same writes at `Durability::Normal` (WAL synced at checkpoints only), on stores of
+/// the same shape: inserts into a store of their own, updates of 1,000 vehicles.
+fn bench_durability_normal(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
     let open_normal = |name: &str| {
         Store::open_with_options(
             dir.path().join(name).to_string_lossy().into_owned(),
@@ -296,32 +482,48 @@ fn bench_store(c: &mut Criterion) {
         )
     });
     let mut i = 0usize;
+    let mut updates = 0u64;
     g.bench_function("update", |b| {
         b.iter(|| {
             i = (i + 7) % ids_normal.len();
+            // As in `update`: every update changes the nickname.
+            updates += 1;
+            let nickname = if (updates / LIST_SIZE) % 2 == 0 {
+                "Work car"
+            } else {
+                "Family car"
+            };
             let patch = VehiclePatch {
-                nickname: Some("Work car".into()),
+                nickname: Some(nickname.into()),
                 ..Default::default()
             };
             black_box(normal.update_vehicle(ids_normal[i].clone(), patch).unwrap())
         })
     });
     g.finish();
-
-    let mut g = c.benchmark_group("list_1000");
-    g.bench_function("encrypted", |b| {
-        b.iter(|| black_box(encrypted.list_vehicles().unwrap()))
-    });
-    g.bench_function("plain", |b| b.iter(|| black_box(plain.list())));
-    g.finish();
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default()
-        .sample_size(30)
+fn configured<M: Measurement>(c: Criterion<M>) -> Criterion<M> {
+    c.sample_size(30)
         .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3));
-    targets = bench_store
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args()
 }
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(spec) = std::env::var("APARKING_BENCH_REPEAT") {
+        let (op, count) = spec
+            .split_once(' ')
+            .expect("APARKING_BENCH_REPEAT is \"<operation> <count>\"");
+        Fixtures::new().repeat(op, count.parse().expect("a count"));
+        return;
+    }
+    let mut fixtures = Fixtures::new();
+    let mut wall = configured(Criterion::default());
+    bench_operations(&mut wall, "", &mut fixtures);
+    bench_durability_normal(&mut wall);
+    let mut cpu = configured(Criterion::default().with_measurement(ThreadCpuTime));
+    bench_operations(&mut cpu, "cpu_", &mut fixtures);
+    cpu.final_summary();
+    wall.final_summary();
+}
