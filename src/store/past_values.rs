@@ -191,8 +191,9 @@ pub(crate) fn remember_replaced<'a>(
 /// Runs after every remembered value, so the check reads index entries only: the oldest
 /// `created_at` (index `firewall_past_by_created`) and the span of rowids, which bounds the
 /// number of rows from above (rows only ever get the next rowid). Only when that bound
-/// passes the limit are the rows counted (a scan of the table), and pruned if they are
-/// really too many.
+/// passes the limit are the rows counted (a scan of the table), and the oldest beyond the
+/// cap deleted if they are really too many (through the index, so about `PRUNE_STEP`
+/// rows are read).
 fn prune(conn: &Connection, now: i64) -> Result<()> {
     const SPAN_AND_OLDEST: &str = "SELECT (SELECT max(rowid) FROM firewall_past)
           - (SELECT rowid FROM firewall_past WHERE id != ?1 ORDER BY rowid LIMIT 1) + 1,
@@ -202,24 +203,24 @@ fn prune(conn: &Connection, now: i64) -> Result<()> {
     let (rows_at_most, oldest): (Option<i64>, Option<i64>) = conn
         .prepare_cached(SPAN_AND_OLDEST)?
         .query_row([KEY_ROW], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let stale = oldest.is_some_and(|t| t < cutoff);
-    let too_many = |conn: &Connection| -> Result<bool> {
-        if rows_at_most.unwrap_or(0) <= MAX_ROWS + PRUNE_STEP {
-            return Ok(false);
-        }
-        let rows: i64 = conn
-            .prepare_cached(COUNT)?
-            .query_row([KEY_ROW], |r| r.get(0))?;
-        Ok(rows > MAX_ROWS + PRUNE_STEP)
-    };
-    if !stale && !too_many(conn)? {
+    if oldest.is_some_and(|t| t < cutoff) {
+        conn.prepare_cached("DELETE FROM firewall_past WHERE id != ?1 AND created_at < ?2")?
+            .execute(params![KEY_ROW, cutoff])?;
+    }
+    if rows_at_most.unwrap_or(0) <= MAX_ROWS + PRUNE_STEP {
         return Ok(());
     }
-    conn.prepare_cached(
-        "DELETE FROM firewall_past WHERE id != ?1 AND (created_at < ?2 OR id NOT IN (
-             SELECT id FROM firewall_past WHERE id != ?1 ORDER BY created_at DESC LIMIT ?3))",
-    )?
-    .execute(params![KEY_ROW, cutoff, MAX_ROWS])?;
+    let rows: i64 = conn
+        .prepare_cached(COUNT)?
+        .query_row([KEY_ROW], |r| r.get(0))?;
+    if rows > MAX_ROWS + PRUNE_STEP {
+        // The oldest beyond the cap, through the index: about PRUNE_STEP rows deleted.
+        conn.prepare_cached(
+            "DELETE FROM firewall_past WHERE rowid IN (
+                 SELECT rowid FROM firewall_past WHERE id != ?1 ORDER BY created_at LIMIT ?2)",
+        )?
+        .execute(params![KEY_ROW, rows - MAX_ROWS])?;
+    }
     Ok(())
 }
 
