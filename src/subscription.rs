@@ -41,7 +41,8 @@ impl Subscription {
         }
     }
 
-    /// Whether events still flow (`cancel()` not called yet).
+    /// Whether events still flow: false once `cancel()` was called (in Kotlin, `close()`
+    /// too).
     pub fn is_active(&self) -> bool {
         self.cancel
             .lock()

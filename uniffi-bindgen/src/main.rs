@@ -2,13 +2,17 @@
 //!
 //! Usage: `cargo run -p uniffi-bindgen -- generate --library target/debug/libaparking_core.so --language kotlin --out-dir OUT`
 //!
-//! After uniffi has written the Kotlin file, one thing is changed in it: uniffi 0.32 derives
-//! the `message` of an exception whose variants have fields from those fields
-//! (`"field=plate, reason=..."`, and `""` for a variant without fields), so `e.message`,
-//! which every Kotlin logger and crash reporter prints, said nothing readable. The
-//! `message` of `AparkingException`'s variants is made the core's sentence instead: its
-//! `toString()` (the Rust `Display`, which never holds personal data) with a capital first
-//! letter and a full stop, the same text as Swift's `AparkingError.message`.
+//! After uniffi has written the Kotlin file, two things are changed in it (each patch must
+//! find what it changes, or the command fails: a uniffi upgrade then has to look again):
+//! - uniffi 0.32 derives the `message` of an exception whose variants have fields from
+//!   those fields (`"field=plate, reason=..."`, and `""` for a variant without fields), so
+//!   `e.message`, which every Kotlin logger and crash reporter prints, said nothing
+//!   readable. The `message` of `AparkingException`'s variants is made the core's sentence
+//!   instead: its `toString()` (the Rust `Display`, which never holds personal data) with a
+//!   capital first letter and a full stop, the same text as Swift's `AparkingError.message`.
+//! - `close()` of a `Subscription` frees the Rust object (which stops its events), after
+//!   which every generated method throws `IllegalStateException`. A closed subscription
+//!   answers `isActive()` with `false` and `cancel()` does nothing, as after `cancel()`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -18,6 +22,16 @@ const EXCEPTION: &str = "sealed class AparkingException";
 /// The getter's new body: the variant's `toString()` as a sentence.
 const SENTENCE: &str = "toString().replaceFirstChar { it.uppercaseChar() }\
     .let { if (it.endsWith(\".\")) it else \"$it.\" }";
+/// The subscription class, and its two methods as uniffi 0.32 writes them and as patched.
+const SUBSCRIPTION: &str = "open class Subscription:";
+const IS_ACTIVE: (&str, &str) = (
+    "override fun `isActive`(): kotlin.Boolean {\n            return ",
+    "override fun `isActive`(): kotlin.Boolean {\n            if (wasDestroyed.get()) return false\n            return ",
+);
+const CANCEL: (&str, &str) = (
+    "override fun `cancel`()\n        = \n    callWithHandle {",
+    "override fun `cancel`()\n        = if (wasDestroyed.get()) Unit else\n    callWithHandle {",
+);
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -65,11 +79,16 @@ fn readable_messages(out: &Path) -> Result<(), String> {
         }
         let new = with_sentences(&text)
             .ok_or_else(|| format!("{}: no message getters in {EXCEPTION}", file.display()))?;
+        let new = closed_subscription_is_inactive(&new)
+            .ok_or_else(|| format!("{}: {SUBSCRIPTION} not as expected", file.display()))?;
         std::fs::write(&file, new).map_err(|e| format!("writing {}: {e}", file.display()))?;
         patched += 1;
     }
     if patched == 0 {
-        return Err(format!("no Kotlin file under {} declares {EXCEPTION}", out.display()));
+        return Err(format!(
+            "no Kotlin file under {} declares {EXCEPTION}",
+            out.display()
+        ));
     }
     Ok(())
 }
@@ -122,6 +141,23 @@ fn with_sentences(text: &str) -> Option<String> {
     (getters > 0).then_some(out)
 }
 
+/// `text` with `Subscription.isActive()` and `cancel()` answering a closed object without
+/// a call into Rust; `None` when either is not found exactly once in the class.
+fn closed_subscription_is_inactive(text: &str) -> Option<String> {
+    let start = text.find(SUBSCRIPTION)?;
+    let end = text[start + 1..]
+        .find("\nopen class ")
+        .map_or(text.len(), |i| start + 1 + i);
+    let mut class = text[start..end].to_string();
+    for (from, to) in [IS_ACTIVE, CANCEL] {
+        if class.matches(from).count() != 1 {
+            return None;
+        }
+        class = class.replacen(from, to, 1);
+    }
+    Some(format!("{}{}{}", &text[..start], class, &text[end..]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,11 +190,27 @@ sealed class KeyProviderException: kotlin.Exception() {
         let out = with_sentences(GENERATED).unwrap();
         assert_eq!(out.matches(SENTENCE).count(), 2, "{out}");
         assert!(!out.contains("field=${"), "{out}");
-        assert!(out.contains("get() = \"reason=${ `reason` }\""), "other classes untouched");
+        assert!(
+            out.contains("get() = \"reason=${ `reason` }\""),
+            "other classes untouched"
+        );
         assert_eq!(
             out.replace(SENTENCE, "X").lines().count(),
             GENERATED.lines().count()
         );
+    }
+
+    #[test]
+    fn a_closed_subscription_answers_without_calling_rust() {
+        let generated = format!(
+            "open class Store: Disposable {{\n    {}\n}}\n{SUBSCRIPTION} Disposable {{\n    {}x)\n    {} }}\n}}\nopen class Other:\n",
+            IS_ACTIVE.0, IS_ACTIVE.0, CANCEL.0
+        );
+        let out = closed_subscription_is_inactive(&generated).unwrap();
+        assert_eq!(out.matches(IS_ACTIVE.1).count(), 1, "{out}");
+        assert_eq!(out.matches(CANCEL.1).count(), 1, "{out}");
+        assert!(out.starts_with(&format!("open class Store: Disposable {{\n    {}", IS_ACTIVE.0)));
+        assert_eq!(closed_subscription_is_inactive("open class Subscription: {}"), None);
     }
 
     #[test]

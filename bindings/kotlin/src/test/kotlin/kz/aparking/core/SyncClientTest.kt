@@ -509,6 +509,23 @@ class SyncClientTest {
     }
 
     @Test
+    fun `a closed Subscription is inactive, cancel() after close() does nothing, and it hears nothing`() {
+        val a = device("a")
+        val observer = RecordingObserver()
+        val subscription = a.sync.subscribe(observer)
+        assertTrue(subscription.isActive())
+        subscription.close()
+        // Without the bindgen's patch both calls throw IllegalStateException (object destroyed).
+        assertFalse(subscription.isActive(), "close() stops the events, as cancel() does")
+        subscription.cancel()
+        subscription.close()
+        assertFalse(subscription.isActive())
+        a.store.addVehicle(NewVehicle(plate = "123ABC02"))
+        a.syncNow()
+        assertTrue(observer.events.isEmpty(), "a closed subscription hears nothing: ${observer.events}")
+    }
+
+    @Test
     fun `Subscription cancel() turns isActive false and no event arrives after it, even one owed mid-sync`() {
         val auth = HoldingTokenProvider()
         val a = device("a", auth = auth)
