@@ -27,6 +27,9 @@ min_sdk=24
 # The NDK the Gradle module pins (android.ndkVersion); r27c.
 ndk_version_pinned="27.2.12479018"
 page_size_flag="-C link-arg=-Wl,-z,max-page-size=16384"
+# Packed dynamic relocations (lld): Android's own packed format loads on API 23+, so it is the
+# one minSdk 24 allows; RELR would need API 28 (with Android's tags) or 30.
+relocation_flag="-C link-arg=-Wl,--pack-dyn-relocs=android"
 
 all_abis=(arm64-v8a armeabi-v7a x86_64 x86)
 
@@ -190,11 +193,14 @@ gen_dir="$here/build/generated/uniffi"
 if [[ -n "${CARGO_ENCODED_RUSTFLAGS:-}" ]]; then
     warn "CARGO_ENCODED_RUSTFLAGS is set and overrides RUSTFLAGS; make sure it contains: $page_size_flag"
 fi
-log "cargo ndk build --release (API $min_sdk) for: ${abis[*]}"
+# `rustc --crate-type cdylib`: the library alone, so that the release profile's LTO runs
+# (rustc skips fat LTO when the same build makes the `lib` crate type too; docs/performance.md,
+# "Library size").
+log "cargo ndk rustc --release --crate-type cdylib (API $min_sdk) for: ${abis[*]}"
 ndk_args=()
 for abi in "${abis[@]}"; do ndk_args+=(-t "$abi"); done
-RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }$page_size_flag" \
-    cargo ndk "${ndk_args[@]}" --platform "$min_sdk" build --release -p aparking-core --lib
+RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }$page_size_flag $relocation_flag" \
+    cargo ndk "${ndk_args[@]}" --platform "$min_sdk" rustc --release -p aparking-core --lib --crate-type cdylib
 
 rm -rf "$jni_dir"
 readelf="$(find "$ndk/toolchains/llvm/prebuilt" -maxdepth 3 -name llvm-readelf \( -type f -o -type l \) 2>/dev/null | head -n 1 || true)"

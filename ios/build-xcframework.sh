@@ -121,8 +121,10 @@ rm -rf "$work" "$xcframework" "$xcframework.zip"
 mkdir -p "$work"
 
 for t in "${all_targets[@]}"; do
-    log "cargo build --release --target $t"
-    cargo build --release -p aparking-core --lib --target "$t"
+    # The static library alone, so that the release profile's LTO runs (rustc skips fat LTO
+    # when the same build makes the `lib` crate type too; docs/performance.md, "Library size").
+    log "cargo rustc --release --crate-type staticlib --target $t"
+    cargo rustc --release -p aparking-core --lib --crate-type staticlib --target "$t"
 done
 
 log "lipo: one simulator library for arm64 + x86_64"

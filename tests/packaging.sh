@@ -181,8 +181,8 @@ check "Gradle: source sets use build/generated/uniffi and build/rustJniLibs; bui
     'build-rust.sh' 'tasks.named("preBuild")' 'dependsOn(buildRust)'
 check "Gradle: consumer-rules.pro is shipped in the AAR" all_in "$gradle" 'consumerProguardFiles("consumer-rules.pro")'
 check "build-rust.sh min_sdk equals Gradle minSdk" same_min_sdk
-check "build-rust.sh: 4 ABIs, release, 16 KB max page size, outputs where Gradle reads them" \
-    all_in android/build-rust.sh 'arm64-v8a armeabi-v7a x86_64 x86' 'build --release' 'max-page-size=16384' \
+check "build-rust.sh: 4 ABIs, release cdylib alone (LTO), 16 KB max page size, packed relocations, outputs where Gradle reads them" \
+    all_in android/build-rust.sh 'arm64-v8a armeabi-v7a x86_64 x86' 'rustc --release' '--crate-type cdylib' 'max-page-size=16384' 'pack-dyn-relocs=android' \
     '/build/rustJniLibs' '/build/generated/uniffi'
 check "consumer-rules.pro keeps JNA and kz.aparking.core" \
     all_in android/consumer-rules.pro '-keep class com.sun.jna.** { *; }' '-keep class * implements com.sun.jna.** { *; }' \
