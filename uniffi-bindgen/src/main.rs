@@ -209,8 +209,14 @@ sealed class KeyProviderException: kotlin.Exception() {
         let out = closed_subscription_is_inactive(&generated).unwrap();
         assert_eq!(out.matches(IS_ACTIVE.1).count(), 1, "{out}");
         assert_eq!(out.matches(CANCEL.1).count(), 1, "{out}");
-        assert!(out.starts_with(&format!("open class Store: Disposable {{\n    {}", IS_ACTIVE.0)));
-        assert_eq!(closed_subscription_is_inactive("open class Subscription: {}"), None);
+        assert!(out.starts_with(&format!(
+            "open class Store: Disposable {{\n    {}",
+            IS_ACTIVE.0
+        )));
+        assert_eq!(
+            closed_subscription_is_inactive("open class Subscription: {}"),
+            None
+        );
     }
 
     #[test]
