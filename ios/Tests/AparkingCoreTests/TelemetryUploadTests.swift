@@ -114,6 +114,26 @@ final class TelemetryUploadTests: StoreTestCase {
         }
     }
 
+    func testWithTheBackendGoneUploadReturnsWhatItDidAndWhenToRetryAndKeepsEveryEvent() async throws {
+        try await withTelemetry { t in
+            try recordScreens(t, 30)
+            server.stop() // nothing listens on its port any more: every attempt is refused
+
+            // A network failure is an outcome of upload(), not a thrown error: the background
+            // task reads `complete` and `retryAfterMs` and reschedules (sync() throws .Network).
+            let summary = try await t.upload()
+            let text = "\(summary)"
+            XCTAssertFalse(summary.complete, text)
+            let retryAfter = try XCTUnwrap(summary.retryAfterMs, text)
+            XCTAssertGreaterThanOrEqual(retryAfter, 0, text)
+            XCTAssertEqual(summary.batchesSent, 0, text)
+            XCTAssertEqual(summary.eventsSent, 0, text)
+            XCTAssertEqual(summary.retries, 2, "three attempts (fastConfig), two of them retries: \(text)")
+            XCTAssertEqual(try t.pendingEvents(purpose: nil), 30, "nothing lost")
+            XCTAssertEqual(try t.counters().uploaded, 0)
+        }
+    }
+
     func testUploadCalledFromTaskDetached() async throws {
         try await withTelemetry { t in
             try recordScreens(t, 1234)

@@ -91,6 +91,25 @@ class TelemetryUploadTest {
     }
 
     @Test
+    fun `with the backend gone, upload() returns what it did and when to retry instead of throwing, and keeps every event`() =
+        withTelemetry { t ->
+            t.recordScreens(30)
+            server.close() // nothing listens on its port any more: every attempt is refused
+
+            // A network failure is an outcome of upload(), not an exception: the worker reads
+            // complete and retryAfterMs and reschedules (sync() throws Network instead).
+            val summary = runBlocking { t.upload() }
+            assertEquals(false, summary.complete, "$summary")
+            val retryAfter = summary.retryAfterMs ?: fail("no retryAfterMs: $summary")
+            assertTrue(retryAfter >= 0L, "$summary")
+            assertEquals(0, summary.batchesSent, "$summary")
+            assertEquals(0L, summary.eventsSent, "$summary")
+            assertEquals(2, summary.retries, "three attempts (fastConfig), two of them retries: $summary")
+            assertEquals(30L, t.pendingEvents(null), "nothing lost")
+            assertEquals(0L, t.counters().uploaded)
+        }
+
+    @Test
     fun `upload() called from Dispatchers IO`() = withTelemetry { t ->
         t.recordScreens(1234)
         val caller = Thread.currentThread()
