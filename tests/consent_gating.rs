@@ -435,8 +435,7 @@ fn a_connection_complaint_carries_recent_samples_as_personal_data() {
     assert_eq!(t.complaints().unwrap(), vec![complaint]);
     assert!(t.file_connection_complaint("   ".into(), 60).is_err());
     // The right of access covers the complaint and the consent receipts.
-    let export: serde_json::Value =
-        serde_json::from_str(&store.export_user_data().unwrap()).unwrap();
+    let export: serde_json::Value = common::export_schema::validated_export(&store);
     assert_eq!(
         export["complaints"][0]["description"],
         "Связь пропадает у ТРЦ Mega"

@@ -89,8 +89,7 @@ fn broken_at(store: &Arc<Store>) -> String {
 }
 
 fn export_chain_verified(store: &Store) -> bool {
-    let export: serde_json::Value =
-        serde_json::from_str(&store.export_user_data().unwrap()).unwrap();
+    let export: serde_json::Value = common::export_schema::validated_export(&store);
     export["consent_receipt_chain"]["verified"]
         .as_bool()
         .unwrap()

@@ -65,7 +65,7 @@ fn eight_threads_mixed_operations_no_error_no_deadlock() {
                     }
                     (4, _) => {
                         store.list_vehicles().unwrap();
-                        store.export_user_data().unwrap();
+                        common::export_schema::validated_export(&store);
                     }
                     (5, 0) => {
                         consent

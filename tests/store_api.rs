@@ -360,7 +360,7 @@ fn export_holds_everything_personal() {
     let (_dir, path) = temp_store_path();
     let store = open(&path, &key(1));
     fill_sample(&store);
-    let json: serde_json::Value = serde_json::from_str(&store.export_user_data().unwrap()).unwrap();
+    let json: serde_json::Value = common::export_schema::validated_export(&store);
     assert_eq!(json["format"], "aparking-core/user-data-export");
     assert_eq!(json["format_version"], 1);
     assert_eq!(json["profile"]["phone"], "+77012345678");

@@ -108,8 +108,7 @@ fn lists_and_the_export_keep_every_intact_record_and_name_the_damaged_ones() {
             }
         ]
     );
-    let export: serde_json::Value =
-        serde_json::from_str(&store.export_user_data().unwrap()).unwrap();
+    let export: serde_json::Value = common::export_schema::validated_export(&store);
     assert_eq!(export["vehicles"].as_array().unwrap().len(), 2);
     assert_eq!(export["documents"].as_array().unwrap().len(), 1);
     assert_eq!(

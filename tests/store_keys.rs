@@ -88,6 +88,7 @@ fn dek_rotation_reencrypts_every_row() {
     let store = open(&path, &key(1));
     fill_sample(&store);
     let export_before = store.export_user_data().unwrap();
+    common::export_schema::assert_valid(&serde_json::from_str(&export_before).unwrap());
     store.close().unwrap();
     let sealed_before = raw_sealed_values(&path);
 
@@ -111,6 +112,7 @@ fn dek_rotation_reencrypts_every_row() {
     }
     let store = open(&path, &key(1));
     let export_after = store.export_user_data().unwrap();
+    common::export_schema::assert_valid(&serde_json::from_str(&export_after).unwrap());
     assert_eq!(
         strip_exported_at(&export_before),
         strip_exported_at(&export_after)

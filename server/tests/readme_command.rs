@@ -23,11 +23,12 @@ fn repo_root() -> PathBuf {
 fn readme_arguments() -> Vec<String> {
     let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
     let prefix = "cargo run -p aparking-server -- --bind";
-    let lines: Vec<&str> = readme
-        .lines()
-        .filter(|l| l.starts_with(prefix))
-        .collect();
-    assert_eq!(lines.len(), 1, "one copy-paste command in README.md: {lines:?}");
+    let lines: Vec<&str> = readme.lines().filter(|l| l.starts_with(prefix)).collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "one copy-paste command in README.md: {lines:?}"
+    );
     let args: Vec<String> = lines[0]
         .trim_start_matches("cargo run -p aparking-server --")
         .split_whitespace()

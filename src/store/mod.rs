@@ -511,7 +511,9 @@ impl Store {
     }
 
     /// Everything personal the store holds, as JSON (the user's right of access): profile,
-    /// vehicles, documents, consent receipts and complaints.
+    /// vehicles, documents, consent receipts and complaints. The document's shape is the
+    /// JSON Schema `docs/export.schema.json` (format version 1); every field is present,
+    /// absent values are null.
     pub fn export_user_data(&self) -> ApiResult<String> {
         self.read(|c, r| {
             let damaged = damaged_in(c, &r.keys)?;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub mod child;
+pub mod export_schema;
 pub mod privacy;
 pub mod sync;
 
