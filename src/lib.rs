@@ -20,6 +20,7 @@ pub mod formats;
 pub mod logging;
 pub mod model;
 mod net;
+mod runtime;
 pub mod store;
 mod subscription;
 pub mod sync;

@@ -89,7 +89,7 @@ fn broken_at(store: &Arc<Store>) -> String {
 }
 
 fn export_chain_verified(store: &Store) -> bool {
-    let export: serde_json::Value = common::export_schema::validated_export(&store);
+    let export: serde_json::Value = common::export_schema::validated_export(store);
     export["consent_receipt_chain"]["verified"]
         .as_bool()
         .unwrap()

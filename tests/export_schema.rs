@@ -84,15 +84,18 @@ fn the_export_of_an_empty_store_matches_the_schema() {
     assert_eq!(export["vehicles"], json!([]));
 }
 
+/// A change made to a copy of a valid export.
+type Edit = dyn Fn(&mut Value);
+
 #[test]
 fn the_schema_refuses_what_an_export_must_not_be() {
     let export = full_export();
-    let broken = |edit: &dyn Fn(&mut Value)| {
+    let broken = |edit: &Edit| {
         let mut copy = export.clone();
         edit(&mut copy);
         violations(schema(), schema(), &copy)
     };
-    let cases: [(&str, &dyn Fn(&mut Value)); 9] = [
+    let cases: [(&str, &Edit); 9] = [
         ("/vehicles/0: has the undeclared field \"vin\"", &|e| {
             e["vehicles"][0]["vin"] = json!("X")
         }),

@@ -259,6 +259,8 @@ pub struct SyncClient {
     last_error: Mutex<Option<crate::AparkingError>>,
     /// When automatic sync tries next (ms since the epoch), 0 while it is off.
     next_auto_at_ms: Arc<AtomicI64>,
+    /// This client, for the work handed to the SDK's runtime (which must own what it uses).
+    me: std::sync::Weak<SyncClient>,
 }
 
 /// The registered sync observers.
@@ -308,7 +310,8 @@ impl SyncClient {
         let policy_keys =
             crate::crypto::TrustedKeys::parse("policy_public_keys", &config.policy_public_keys)?;
         let host = net::host_of(&base)?;
-        Ok(Arc::new(SyncClient {
+        Ok(Arc::new_cyclic(|me| SyncClient {
+            me: me.clone(),
             store,
             config,
             auth: auth_provider,
@@ -330,26 +333,14 @@ impl SyncClient {
     /// pushes what the merge left. A second call while
     /// one runs fails at once with `SyncInProgress`. Killed or failed at any point, the
     /// next sync completes with nothing lost and nothing applied twice.
+    ///
+    /// The work runs on the SDK's own thread: awaiting it from the main thread costs that
+    /// thread nothing but the wake-ups. Cancelling the caller (a coroutine's `withTimeout`,
+    /// Swift's `Task.cancel()`) stops it at its next await point, what it saved staying
+    /// saved, and returns once it has let go of the sync: the next sync can start at once.
     pub async fn sync(&self) -> ApiResult<SyncSummary> {
-        let _running = self.running.try_lock().map_err(|_| Error::SyncInProgress)?;
-        self.cancelled.store(false, Ordering::Release);
-        self.emit(SyncEvent::Started);
-        let result = self.run().await;
-        *self
-            .last_error
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = result.clone().err();
-        // The status as of the end of this run (its lock is released right after).
-        if let Ok(status) = self.status_with(false) {
-            self.emit(SyncEvent::StatusChanged { status });
-        }
-        match &result {
-            Ok(summary) => self.emit(SyncEvent::Finished {
-                summary: summary.clone(),
-            }),
-            Err(e) => self.emit(SyncEvent::Failed { error: e.clone() }),
-        }
-        result
+        let this = self.this()?;
+        crate::runtime::run(async move { this.sync_here().await }).await?
     }
 
     /// The sync status now: pending changes, conflicts, whether a sync runs, the last
@@ -400,16 +391,8 @@ impl SyncClient {
     /// definite refusal (`AuthRequired`, an HTTP 4xx other than 429) clears it: nothing was
     /// erased. Retries used up on 429 or 5xx keep it.
     pub async fn delete_account(&self) -> ApiResult<()> {
-        let _running = self.running.lock().await;
-        self.cancelled.store(false, Ordering::Release);
-        self.blocking(|s| {
-            s.write(|tx, _| {
-                mirror::client_id(tx)?; // the sync state row exists from here on
-                mirror::set_erasure_pending(tx, true)
-            })
-        })
-        .await?;
-        Ok(self.erase_account().await?)
+        let this = self.this()?;
+        crate::runtime::run(async move { this.delete_account_here().await }).await?
     }
 
     /// Whether an account erasure was asked for and is not finished yet (see
@@ -460,11 +443,12 @@ impl SyncClient {
                     if stopping.load(Ordering::Acquire) {
                         return;
                     }
-                    // Only a weak reference between runs: dropping the client ends the loop.
+                    // Only a weak reference between runs: dropping the client ends the loop. The
+                    // sync runs here, on this SDK thread (not handed to the runtime).
                     let Some(client) = client.upgrade() else {
                         return;
                     };
-                    match runtime.block_on(client.sync()) {
+                    match runtime.block_on(client.sync_here()) {
                         Ok(_) => failures = 0,
                         Err(crate::AparkingError::SyncInProgress) => {}
                         Err(_) => failures = (failures + 1).min(16),
@@ -699,6 +683,52 @@ impl SyncClient {
             summary.pending
         );
         Ok(summary)
+    }
+}
+
+impl SyncClient {
+    /// This client as an `Arc` (it is only ever made as one).
+    fn this(&self) -> Result<Arc<SyncClient>> {
+        self.me
+            .upgrade()
+            .ok_or(Error::Internal("the sync client is being dropped"))
+    }
+
+    /// `delete_account()`, on the SDK's runtime.
+    async fn delete_account_here(&self) -> ApiResult<()> {
+        let _running = self.running.lock().await;
+        self.cancelled.store(false, Ordering::Release);
+        self.blocking(|s| {
+            s.write(|tx, _| {
+                mirror::client_id(tx)?; // the sync state row exists from here on
+                mirror::set_erasure_pending(tx, true)
+            })
+        })
+        .await?;
+        Ok(self.erase_account().await?)
+    }
+
+    /// `sync()`, on the SDK's runtime.
+    async fn sync_here(&self) -> ApiResult<SyncSummary> {
+        let _running = self.running.try_lock().map_err(|_| Error::SyncInProgress)?;
+        self.cancelled.store(false, Ordering::Release);
+        self.emit(SyncEvent::Started);
+        let result = self.run().await;
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = result.clone().err();
+        // The status as of the end of this run (its lock is released right after).
+        if let Ok(status) = self.status_with(false) {
+            self.emit(SyncEvent::StatusChanged { status });
+        }
+        match &result {
+            Ok(summary) => self.emit(SyncEvent::Finished {
+                summary: summary.clone(),
+            }),
+            Err(e) => self.emit(SyncEvent::Failed { error: e.clone() }),
+        }
+        result
     }
 }
 

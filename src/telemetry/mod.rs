@@ -156,6 +156,8 @@ pub struct Telemetry {
     config: TelemetryConfig,
     worker: Worker,
     uploader: upload::Uploader,
+    /// This pipeline, for the upload handed to the SDK's runtime.
+    me: std::sync::Weak<Telemetry>,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -172,7 +174,8 @@ impl Telemetry {
         config.validate()?;
         let uploader = upload::Uploader::new(&config)?;
         let worker = Worker::start(Arc::clone(&store), config.clone());
-        Ok(Arc::new(Telemetry {
+        Ok(Arc::new_cyclic(|me| Telemetry {
+            me: me.clone(),
             store,
             config,
             worker,
@@ -231,14 +234,23 @@ impl Telemetry {
     /// 5xx, 429 and network failures with backoff (honouring Retry-After) up to
     /// `max_attempts` per request, drops a batch the backend rejects with another 4xx,
     /// and stops early at the rate limit. Nothing unsent is lost: it stays queued.
+    ///
+    /// The work runs on the SDK's own thread (see `SyncClient.sync`); cancelling the caller
+    /// stops it at its next await point, and nothing unsent is lost.
     pub async fn upload(&self) -> ApiResult<UploadSummary> {
-        // Flush on a blocking task: uniffi polls this future on the caller's thread.
-        let flusher = self.worker.flusher();
-        let _ = tokio::task::spawn_blocking(move || flusher.flush(Duration::from_secs(5))).await;
-        Ok(self
-            .uploader
-            .upload(Arc::clone(&self.store), &self.config)
-            .await?)
+        let this = self.me.upgrade().ok_or(crate::error::Error::Internal(
+            "the telemetry pipeline is being dropped",
+        ))?;
+        crate::runtime::run(async move {
+            let flusher = this.worker.flusher();
+            let _ =
+                tokio::task::spawn_blocking(move || flusher.flush(Duration::from_secs(5))).await;
+            Ok(this
+                .uploader
+                .upload(Arc::clone(&this.store), &this.config)
+                .await?)
+        })
+        .await?
     }
 
     /// Files a support complaint about connection quality (P2.2.5, P8) with the network

@@ -13,6 +13,9 @@
 //! - `close()` of a `Subscription` frees the Rust object (which stops its events), after
 //!   which every generated method throws `IllegalStateException`. A closed subscription
 //!   answers `isActive()` with `false` and `cancel()` does nothing, as after `cancel()`.
+//! - uniffi writes callback interfaces as plain `interface`s, so Kotlin code cannot pass a
+//!   lambda for them. Those with a single method (`KeyProvider`, `AuthProvider`, `LogSink`,
+//!   `SyncObserver`, `ConsentObserver`) become `fun interface`s: `KeyProvider { kek.copyOf() }`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -81,6 +84,13 @@ fn readable_messages(out: &Path) -> Result<(), String> {
             .ok_or_else(|| format!("{}: no message getters in {EXCEPTION}", file.display()))?;
         let new = closed_subscription_is_inactive(&new)
             .ok_or_else(|| format!("{}: {SUBSCRIPTION} not as expected", file.display()))?;
+        let (new, lambdas) = fun_interfaces(&new);
+        if lambdas.is_empty() {
+            return Err(format!(
+                "{}: no callback interface with one method",
+                file.display()
+            ));
+        }
         std::fs::write(&file, new).map_err(|e| format!("writing {}: {e}", file.display()))?;
         patched += 1;
     }
@@ -158,9 +168,88 @@ fn closed_subscription_is_inactive(text: &str) -> Option<String> {
     Some(format!("{}{}{}", &text[..start], class, &text[end..]))
 }
 
+/// `text` with every callback interface of one method (an interface uniffi also implements
+/// itself, in `open class <Name>Impl`) declared `fun interface`, and the names of those.
+fn fun_interfaces(text: &str) -> (String, Vec<String>) {
+    const DECLARATION: &str = "\npublic interface ";
+    let mut out = String::with_capacity(text.len() + 256);
+    let mut names = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(DECLARATION) {
+        out.push_str(&rest[..=at]); // up to and with the newline
+        rest = &rest[at + 1..];
+        let line_end = rest.find('\n').unwrap_or(rest.len());
+        let name = rest[..line_end]
+            .trim_start_matches(DECLARATION.trim_start())
+            .trim_end_matches('{')
+            .trim();
+        let end = rest.find("\n}\n").map_or(rest.len(), |i| i + 2); // up to the closing brace; its newline stays in `rest`
+        let methods = rest[line_end..end]
+            .lines()
+            .filter(|l| l.trim_start().starts_with("fun "))
+            .count();
+        let callback =
+            !name.contains(['<', ':', ' ']) && text.contains(&format!("open class {name}Impl:"));
+        if callback && methods == 1 {
+            out.push_str("public fun interface ");
+            out.push_str(&rest[DECLARATION.len() - 1..end]);
+            names.push(name.to_owned());
+        } else {
+            out.push_str(&rest[..end]);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    (out, names)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn callback_interfaces_of_one_method_become_fun_interfaces_and_nothing_else_changes() {
+        let generated = "package kz.aparking.core
+public interface FfiConverter<KotlinType, FfiType> {
+    fun lift(value: FfiType): KotlinType
+}
+public interface KeyProvider {
+    /**
+     * The key.
+     */
+    fun `keyEncryptionKey`(): kotlin.ByteArray
+    companion object
+}
+open class KeyProviderImpl: Disposable, AutoCloseable, KeyProvider
+{
+}
+public interface RollbackCounter {
+    fun `value`(): kotlin.Long
+    fun `raiseTo`(`value`: kotlin.Long)
+    companion object
+}
+open class RollbackCounterImpl: Disposable, AutoCloseable, RollbackCounter
+{
+}
+public interface StoreInterface {
+    fun `close`()
+    companion object
+}
+open class Store: Disposable, AutoCloseable, StoreInterface
+{
+}
+";
+        let (out, names) = fun_interfaces(generated);
+        assert_eq!(names, ["KeyProvider"]);
+        assert_eq!(
+            out,
+            generated.replace(
+                "public interface KeyProvider {",
+                "public fun interface KeyProvider {"
+            )
+        );
+        assert_eq!(fun_interfaces("no interfaces").1, Vec::<String>::new());
+    }
 
     const GENERATED: &str = "sealed class AparkingException: kotlin.Exception() {
     class InvalidInput(

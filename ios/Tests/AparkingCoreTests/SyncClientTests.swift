@@ -116,6 +116,33 @@ private func syncCurrentThreadName() -> String {
     #endif
 }
 
+/// A Swift LogSink that keeps the name of the thread each "sync: ..." record came on, and
+/// whether any came on the main thread.
+private final class SyncThreadLogSink: LogSink {
+    private let seen = Locked<[(name: String, main: Bool)]>([])
+
+    func log(record: LogRecord) {
+        guard record.message.hasPrefix("sync: ") else { return }
+        let entry = (name: syncCurrentThreadName(), main: Thread.isMainThread)
+        seen.withLock { $0.append(entry) }
+    }
+
+    var threads: [String] {
+        seen.withLock { $0.map(\.name) }
+    }
+
+    var anyOnMainThread: Bool {
+        seen.withLock { $0.contains { $0.main } }
+    }
+}
+
+/// The CPU time the calling thread has used, in nanoseconds.
+private func syncThreadCpuNanos() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}
+
 /// A Swift SyncObserver: keeps every event, and the name of the thread it came on and whether
 /// that was the main thread.
 private final class SyncRecordingObserver: SyncObserver {
@@ -622,6 +649,33 @@ final class SyncClientTests: StoreTestCase {
         // Nobody listens any more: another sync works as before.
         let third = try await a.sync.sync()
         XCTAssertEqual(third.pending, 0)
+    }
+
+    @MainActor
+    func testSyncOf600ChangesAwaitedOnTheMainActorDoesItsWorkOnTheSdkThread() async throws {
+        let a = try device("a")
+        for i in 1 ... 600 {
+            _ = try a.store.addVehicle(vehicle: NewVehicle(plate: String(format: "%03ldAAA01", i)))
+        }
+        // The sync's own log line ("sync: N pulled, N pushed, ...") is written where its work
+        // runs: record the threads it comes on. The logger is process-global: uninstall it.
+        let sink = SyncThreadLogSink()
+        defer { _ = setLogSink(sink: nil, maxLevel: .error) }
+        XCTAssertTrue(setLogSink(sink: sink, maxLevel: .info))
+        XCTAssertTrue(Thread.isMainThread)
+        let cpuBefore = syncThreadCpuNanos()
+        let wallBefore = DispatchTime.now().uptimeNanoseconds
+        let summary = try await a.sync.sync()
+        let wallMs = Double(DispatchTime.now().uptimeNanoseconds - wallBefore) / 1e6
+        let heldMs = Double(syncThreadCpuNanos() - cpuBefore) / 1e6
+        XCTAssertTrue(Thread.isMainThread, "back on the main actor")
+        XCTAssertEqual(summary.pushed, 600, "\(summary)")
+        XCTAssertEqual(summary.pending, 0, "\(summary)")
+        let threads = sink.threads
+        XCTAssertFalse(threads.isEmpty, "the sync logged its summary line")
+        XCTAssertFalse(sink.anyOnMainThread, "the sync's work ran on the main thread")
+        XCTAssertEqual(Set(threads), ["aparking-async"], "\(Set(threads))")
+        print(String(format: "sync() of 600 changes from the main actor: %.0f ms wall, the main thread held %.1f ms (CPU)", wallMs, heldMs))
     }
 
     @MainActor

@@ -19,6 +19,7 @@ import kotlinx.coroutines.CoroutineStart
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.TimeoutCancellationException
 import kotlinx.coroutines.async
+import kotlinx.coroutines.asCoroutineDispatcher
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.flow.onStart
 import kotlinx.coroutines.flow.takeWhile
@@ -571,6 +572,44 @@ class SyncClientTest {
         assertEquals(listOf<SyncEvent>(SyncEvent.Started), before.events.toList(), run)
         assertEquals(listOf(), during.events.toList(), run)
         assertEquals(heard, observer.events.size)
+    }
+
+    @Test
+    fun `sync() of 600 changes awaited on a single-thread dispatcher does its work on the SDK's thread`() {
+        val a = device("a")
+        for (i in 1..600) a.store.addVehicle(NewVehicle(plate = "%03dAAA01".format(i)))
+        // The sync's own log line ("sync: N pulled, N pushed, ...") is written where its work
+        // runs: record the threads it comes on.
+        val logThreads = CopyOnWriteArrayList<String>()
+        val sink = object : LogSink {
+            override fun log(record: LogRecord) {
+                if (record.message.startsWith("sync: ")) logThreads += Thread.currentThread().name
+            }
+        }
+        assertTrue(setLogSink(sink, LogLevel.INFO))
+        val threadBean = java.lang.management.ManagementFactory.getThreadMXBean()
+        val executor = java.util.concurrent.Executors.newSingleThreadExecutor { Thread(it, "app-main") }
+        try {
+            val dispatcher = executor.asCoroutineDispatcher()
+            val mainThreadId = executor.submit<Long> { Thread.currentThread().id }.get()
+            val cpuBefore = threadBean.getThreadCpuTime(mainThreadId)
+            val wallBefore = System.nanoTime()
+            val summary = runBlocking(dispatcher) { a.sync.sync() }
+            val wallMs = (System.nanoTime() - wallBefore) / 1_000_000
+            val heldMs = (threadBean.getThreadCpuTime(mainThreadId) - cpuBefore) / 1_000_000.0
+            assertEquals(600L, summary.pushed, "$summary")
+            assertEquals(0L, summary.pending, "$summary")
+            assertTrue(logThreads.isNotEmpty(), "the sync logged its summary line")
+            // (Thread names may carry " @coroutine#N": kotlinx.coroutines' debug mode.)
+            assertTrue(logThreads.none { it.startsWith("app-main") }, "the sync's work ran on the awaiting thread: $logThreads")
+            println(
+                "sync() of 600 changes from a single-thread dispatcher: %d ms wall, that thread held %.1f ms (CPU); logged on %s"
+                    .format(wallMs, heldMs, logThreads.toSet()),
+            )
+        } finally {
+            setLogSink(null, LogLevel.INFO)
+            executor.shutdown()
+        }
     }
 
     @Test
