@@ -72,7 +72,10 @@ bash tests/packaging.sh
 step "Kotlin tests on the JVM (generated bindings + JNA)"
 mvn "${mvn_flags[@]}" -f bindings/kotlin/pom.xml test -Dcargo.skip=true
 
-step "the Kotlin sample (examples/kotlin) runs on the JVM"
+step "the JVM artifact kz.aparking:aparking-core-jvm (mvn install) and what it carries"
+bash tests/jvm-artifact.sh "${mvn_flags[@]}"
+
+step "the Kotlin sample (examples/kotlin), which depends on that artifact, runs on the JVM"
 mvn "${mvn_flags[@]}" -q -f examples/kotlin/pom.xml compile exec:java
 
 step "Swift package on the host library: build (Swift 6, strict concurrency), XCTest, the Swift sample"
