@@ -9,8 +9,17 @@ use rusqlite::ErrorCode;
 /// The crate's internal error. Converted to [`AparkingError`] at the API boundary.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Error {
+    /// `field`: the Rust name (snake_case, dotted for a nested field); the public error
+    /// names the Kotlin / Swift property instead (`property_path`).
     #[error("invalid {field}: {reason}")]
     InvalidInput {
+        field: &'static str,
+        reason: &'static str,
+    },
+    /// A malformed value in a JSON document the app gave (a policy manifest): `field` is the
+    /// document's key path, kept as it is in the public error.
+    #[error("invalid {field}: {reason}")]
+    InvalidJson {
         field: &'static str,
         reason: &'static str,
     },
@@ -93,8 +102,11 @@ pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 #[uniffi::export(Display)]
 pub enum AparkingError {
-    /// A value given by the app is malformed. `field` names the field (e.g. `plate`),
-    /// `reason` says what is expected. The value itself is never echoed.
+    /// A value given by the app is malformed. `field` names it as Kotlin and Swift spell
+    /// the property or parameter (`plate`, `expiresOn`, `context.subjectId`, `maxAttempts`),
+    /// or, in a JSON document the app gave (`parsePolicyManifest`, `publishPolicyJson`), as
+    /// the document's key path (`policy.last_updated`). `reason` says what is expected. The
+    /// value itself is never echoed.
     #[error("invalid {field}: {reason}")]
     InvalidInput { field: String, reason: String },
     /// A record with the same unique value (plate, document number) already exists.
@@ -189,6 +201,10 @@ impl From<Error> for AparkingError {
     fn from(err: Error) -> Self {
         match err {
             Error::InvalidInput { field, reason } => AparkingError::InvalidInput {
+                field: property_path(field),
+                reason: reason.to_string(),
+            },
+            Error::InvalidJson { field, reason } => AparkingError::InvalidInput {
                 field: field.to_string(),
                 reason: reason.to_string(),
             },
@@ -296,5 +312,64 @@ impl Error {
     /// Shorthand for [`Error::InvalidInput`].
     pub(crate) fn invalid(field: &'static str, reason: &'static str) -> Self {
         Error::InvalidInput { field, reason }
+    }
+
+    /// This error, for a value read from a JSON document: an `InvalidInput` keeps its field
+    /// as the document's key path (see [`Error::InvalidJson`]); any other error is unchanged.
+    pub(crate) fn in_json(self) -> Self {
+        match self {
+            Error::InvalidInput { field, reason } => Error::InvalidJson { field, reason },
+            other => other,
+        }
+    }
+}
+
+/// `field`'s path as Kotlin and Swift spell it: each dotted segment from snake_case to
+/// lowerCamelCase (`context.subject_id` becomes `context.subjectId`).
+fn property_path(field: &str) -> String {
+    let mut out = String::with_capacity(field.len());
+    let mut upper = false;
+    for c in field.chars() {
+        match c {
+            '_' => upper = !out.is_empty() && !out.ends_with('.'),
+            '.' => {
+                upper = false;
+                out.push('.');
+            }
+            c if upper => {
+                out.push(c.to_ascii_uppercase());
+                upper = false;
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_input_names_the_kotlin_and_swift_property_and_json_keeps_its_keys() {
+        for (rust, public) in [
+            ("plate", "plate"),
+            ("expires_on", "expiresOn"),
+            ("context.subject_id", "context.subjectId"),
+            ("policy.operator.bin", "policy.operator.bin"),
+            ("extra_root_certificates_pem", "extraRootCertificatesPem"),
+        ] {
+            let e: AparkingError = Error::invalid(rust, "r").into();
+            assert_eq!(
+                e,
+                AparkingError::InvalidInput {
+                    field: public.into(),
+                    reason: "r".into()
+                }
+            );
+            let e: AparkingError = Error::invalid(rust, "r").in_json().into();
+            assert!(matches!(e, AparkingError::InvalidInput { field, .. } if field == rust));
+        }
+        assert!(matches!(Error::Closed.in_json(), Error::Closed));
     }
 }

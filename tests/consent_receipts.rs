@@ -176,7 +176,7 @@ fn a_subject_id_that_is_not_an_opaque_id_is_refused() {
         };
         match consent.accept_policy(1, vec![], context) {
             Err(AparkingError::InvalidInput { field, reason }) => {
-                assert_eq!(field, "context.subject_id");
+                assert_eq!(field, "context.subjectId");
                 assert!(!reason.contains(subject) || subject.is_empty());
             }
             other => panic!("{subject}: {other:?}"),

@@ -228,27 +228,28 @@ fn bad_trust_settings_are_refused_when_the_client_is_made() {
     let (dir, path) = temp_store_path();
     let store = open(&path, &key(5));
     let _keep = dir;
+    // The field as Kotlin and Swift spell the NetworkConfig property.
     for (network, field) in [
         (
             NetworkConfig {
                 pinned_spki_sha256: vec!["too short".into()],
                 ..NetworkConfig::default()
             },
-            "pinned_spki_sha256",
+            "pinnedSpkiSha256",
         ),
         (
             NetworkConfig {
                 extra_root_certificates_pem: vec!["-----BEGIN NOTHING-----".into()],
                 ..NetworkConfig::default()
             },
-            "extra_root_certificates_pem",
+            "extraRootCertificatesPem",
         ),
         (
             NetworkConfig {
                 max_attempts: 0,
                 ..NetworkConfig::default()
             },
-            "max_attempts",
+            "maxAttempts",
         ),
     ] {
         let config = SyncConfig {

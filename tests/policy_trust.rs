@@ -111,7 +111,7 @@ fn malformed_policy_keys_are_refused_when_the_client_is_made() {
         };
         match SyncClient::new(Arc::clone(&store), config, Arc::new(StaticToken("t"))) {
             Err(AparkingError::InvalidInput { field, .. }) => {
-                assert_eq!(field, "policy_public_keys")
+                assert_eq!(field, "policyPublicKeys")
             }
             other => panic!("{other:?}"),
         }

@@ -298,11 +298,11 @@ fn documents_crud_lookup_and_vehicle_link() {
     // Validation of dates and links.
     assert!(matches!(
         store.update_document(licence.id.clone(), DocumentPatch { expires_on: Some("2020-01-01".into()), ..Default::default() }).unwrap_err(),
-        AparkingError::InvalidInput { field, .. } if field == "expires_on"
+        AparkingError::InvalidInput { field, .. } if field == "expiresOn"
     ));
     assert!(matches!(
         store.update_document(licence.id.clone(), DocumentPatch { issued_on: Some("2021-02-30".into()), ..Default::default() }).unwrap_err(),
-        AparkingError::InvalidInput { field, .. } if field == "issued_on"
+        AparkingError::InvalidInput { field, .. } if field == "issuedOn"
     ));
     assert_eq!(
         store

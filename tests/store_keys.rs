@@ -47,7 +47,7 @@ fn a_key_of_the_wrong_length_is_invalid_input() {
     let short = Arc::new(InMemoryKeyProvider::from_bytes(&[1u8; 16]));
     assert!(matches!(
         open_err(&path, short),
-        AparkingError::InvalidInput { field, .. } if field == "key_encryption_key"
+        AparkingError::InvalidInput { field, .. } if field == "keyEncryptionKey"
     ));
 }
 
@@ -302,7 +302,7 @@ fn a_degenerate_or_unusable_key_is_refused_and_a_new_path_stays_empty() {
     for (provider, what) in refused {
         match open_err(&path, provider) {
             AparkingError::InvalidInput { field, .. } => {
-                assert_eq!(field, "key_encryption_key", "{what}")
+                assert_eq!(field, "keyEncryptionKey", "{what}")
             }
             AparkingError::KeyUnavailable { .. } => assert_eq!(what, "unavailable"),
             other => panic!("{what}: {other:?}"),

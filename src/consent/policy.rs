@@ -216,7 +216,7 @@ impl PolicyManifest {
     pub(crate) fn from_json(json: &str) -> Result<Self> {
         let manifest: PolicyManifest = serde_json::from_str(json)
             .map_err(|_| Error::invalid("policy", "not a policy manifest JSON document"))?;
-        manifest.validate()?;
+        manifest.validate().map_err(Error::in_json)?;
         Ok(manifest)
     }
 }

@@ -168,6 +168,16 @@ final class ConsentTests: StoreTestCase {
             )
             XCTAssertEqual(invalid?.field, "context.locale")
             XCTAssertEqual(try consent.receipts().count, 1, "an invalid context adds no receipt")
+
+            // A field names the Swift property: camelCase for a struct, the JSON key for JSON.
+            var bad = policy(5)
+            bad.lastUpdated = "2026-02-30"
+            XCTAssertEqual(assertInvalidInput(try consent.publishPolicy(manifest: bad))?.field, "policy.lastUpdated")
+            let json = """
+            {"version": 5, "last_updated": "2026-02-30", "url": "https://aparking.kz/privacy",
+             "text_sha256": "\(String(repeating: "ab", count: 32))", "purposes": ["statistics"]}
+            """
+            XCTAssertEqual(assertInvalidInput(try parsePolicyManifest(json: json))?.field, "policy.last_updated")
         }
     }
 
@@ -560,7 +570,7 @@ final class ConsentTests: StoreTestCase {
                 let accept = assertInvalidInput(
                     try consent.acceptPolicy(version: 1, granted: [.statistics], context: context(bad)), bad
                 )
-                XCTAssertEqual(accept?.field, "context.subject_id", bad)
+                XCTAssertEqual(accept?.field, "context.subjectId", bad)
                 if !bad.isEmpty {
                     XCTAssertEqual(accept.map { $0.description.contains(bad) || $0.reason.contains(bad) }, false, "echoed: \(bad)")
                 }
@@ -572,7 +582,7 @@ final class ConsentTests: StoreTestCase {
             let receipt = try consent.acceptPolicy(version: 1, granted: [.statistics], context: context(longest))
             XCTAssertEqual(receipt.subjectId, longest)
             XCTAssertEqual(
-                assertInvalidInput(try consent.withdrawAll(context: context("aigerim@mail.kz")))?.field, "context.subject_id"
+                assertInvalidInput(try consent.withdrawAll(context: context("aigerim@mail.kz")))?.field, "context.subjectId"
             )
             XCTAssertEqual(try consent.receipts(), [receipt], "the refused withdrawal wrote nothing")
             XCTAssertEqual(consent.state().allowed, [.statistics])

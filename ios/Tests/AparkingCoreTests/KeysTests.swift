@@ -87,7 +87,7 @@ final class KeysTests: StoreTestCase {
         for size in [0, 16, 31, 33, 64] {
             let provider = CountingKeyProvider.withSeed(7, size: size)
             let err = assertInvalidInput(try openStore(storeFile("k\(size).db"), provider), "size \(size)")
-            XCTAssertEqual(err?.field, "key_encryption_key")
+            XCTAssertEqual(err?.field, "keyEncryptionKey")
             XCTAssertEqual(err?.reason, "must be exactly 32 bytes")
             XCTAssertEqual(provider.calls, 1)
         }
@@ -164,7 +164,7 @@ final class KeysTests: StoreTestCase {
                 let err = assertInvalidInput(
                     try store.rotateKeyEncryptionKey(newKeyProvider: CountingKeyProvider.withSeed(16, size: size)), "size \(size)"
                 )
-                XCTAssertEqual(err?.field, "key_encryption_key")
+                XCTAssertEqual(err?.field, "keyEncryptionKey")
             }
             assertThrows(
                 .KeyUnavailable(reason: "the key provider failed unexpectedly"),

@@ -167,7 +167,7 @@ final class StoreTests: StoreTestCase {
                     )
                 )
             )
-            XCTAssertEqual(backwards?.field, "expires_on")
+            XCTAssertEqual(backwards?.field, "expiresOn")
 
             // Removing the vehicle keeps its documents (unlinked).
             try store.removeVehicle(id: car.id)

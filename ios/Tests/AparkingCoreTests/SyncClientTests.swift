@@ -978,7 +978,7 @@ final class SyncClientTests: StoreTestCase {
             let attempts = assertInvalidInput(
                 try SyncClient(store: store, config: badAttempts, authProvider: SyncTokenProvider())
             )
-            XCTAssertEqual(attempts?.field, "max_attempts")
+            XCTAssertEqual(attempts?.field, "maxAttempts")
             var plainHTTP = config
             plainHTTP.endpoint = "http://aparking.kz"
             let endpoint = assertInvalidInput(
@@ -1199,7 +1199,7 @@ final class SyncClientTests: StoreTestCase {
         let observer = SyncRecordingObserver()
         keep(a.sync.subscribe(observer: observer))
         let bad = assertInvalidInput(try a.sync.startAutoSync(intervalMs: 0))
-        XCTAssertEqual(bad?.field, "interval_ms")
+        XCTAssertEqual(bad?.field, "intervalMs")
 
         try a.sync.startAutoSync(intervalMs: 50)
         try a.sync.startAutoSync(intervalMs: 50) // again while it runs: nothing changes

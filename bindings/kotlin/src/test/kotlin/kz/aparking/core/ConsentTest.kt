@@ -149,6 +149,19 @@ class ConsentTest {
                 consent.acceptPolicy(4, listOf(), ConsentContext("4.2.0", "kk KZ!", CollectionMethod.SETTINGS_SCREEN))
             }
             assertEquals("context.locale", invalid.field)
+
+            // A field names the Kotlin property: camelCase for a record, the JSON key for JSON.
+            val record = assertFailsWith<AparkingException.InvalidInput> {
+                consent.publishPolicy(policy(5).copy(lastUpdated = "2026-02-30"))
+            }
+            assertEquals("policy.lastUpdated", record.field)
+            val json = assertFailsWith<AparkingException.InvalidInput> {
+                parsePolicyManifest(
+                    """{"version": 5, "last_updated": "2026-02-30", "url": "https://aparking.kz/privacy",
+                       "text_sha256": "${"ab".repeat(32)}", "purposes": ["statistics"]}""",
+                )
+            }
+            assertEquals("policy.last_updated", json.field)
         }
 
     @Test
@@ -409,7 +422,7 @@ class ConsentTest {
                 val e = assertFailsWith<AparkingException.InvalidInput>("'$subject'") {
                     consent.acceptPolicy(1, listOf(Purpose.STATISTICS), consentContext(subjectId = subject))
                 }
-                assertEquals("context.subject_id", e.field)
+                assertEquals("context.subjectId", e.field)
                 if (subject.length in 3..64) assertFalse(e.toString().contains(subject), "the value is never echoed: $e")
             }
             assertEquals(listOf(), consent.receipts())
@@ -422,7 +435,7 @@ class ConsentTest {
             val e = assertFailsWith<AparkingException.InvalidInput> {
                 consent.withdrawAll(consentContext(CollectionMethod.SETTINGS_SCREEN, subjectId = "aigerim@mail.kz"))
             }
-            assertEquals("context.subject_id", e.field)
+            assertEquals("context.subjectId", e.field)
             assertEquals(3, consent.receipts().size)
             assertEquals(listOf(Purpose.STATISTICS), consent.state().allowed)
         }

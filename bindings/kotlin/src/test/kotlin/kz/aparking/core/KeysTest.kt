@@ -143,7 +143,7 @@ class KeysTest {
             val err = assertFailsWith<AparkingException.InvalidInput>("size $size") {
                 openStore(dir.storeFile("k$size.db"), CountingKeyProvider(ByteArray(size) { 7 }))
             }
-            assertEquals("key_encryption_key", err.field)
+            assertEquals("keyEncryptionKey", err.field)
         }
     }
 

@@ -169,7 +169,7 @@ class StoreTest {
                 NewDocument(kind = DocumentKind.DRIVER_LICENCE, number = "QQ111111", issuedOn = "2030-01-02", expiresOn = "2030-01-01"),
             )
         }
-        assertEquals("expires_on", backwards.field)
+        assertEquals("expiresOn", backwards.field)
 
         // Removing the vehicle keeps its documents (unlinked, per the Rust docs).
         store.removeVehicle(car.id)

@@ -741,7 +741,7 @@ class SyncClientTest {
             val attempts = assertFailsWith<AparkingException.InvalidInput> {
                 SyncClient(store, config.copy(network = config.network.copy(maxAttempts = 0)), TokenProvider())
             }
-            assertEquals("max_attempts", attempts.field)
+            assertEquals("maxAttempts", attempts.field)
             val plainHttp = assertFailsWith<AparkingException.InvalidInput> {
                 SyncClient(store, config.copy(endpoint = "http://aparking.kz"), TokenProvider())
             }
@@ -790,7 +790,7 @@ class SyncClientTest {
             val e = assertFailsWith<AparkingException.InvalidInput>(bad) {
                 SyncClient(trusting.store, syncConfig(server.baseUrl, policyKeys = listOf(bad)), TokenProvider())
             }
-            assertEquals("policy_public_keys", e.field)
+            assertEquals("policyPublicKeys", e.field)
         }
     }
 
@@ -1156,7 +1156,7 @@ class SyncClientTest {
         val observer = RecordingObserver()
         closeables += a.sync.subscribe(observer)
         val bad = assertFailsWith<AparkingException.InvalidInput> { a.sync.startAutoSync(0L) }
-        assertEquals("interval_ms", bad.field)
+        assertEquals("intervalMs", bad.field)
 
         a.sync.startAutoSync(50L)
         a.sync.startAutoSync(50L) // again while it runs: nothing changes
