@@ -16,6 +16,9 @@
 //! - uniffi writes callback interfaces as plain `interface`s, so Kotlin code cannot pass a
 //!   lambda for them. Those with a single method (`KeyProvider`, `AuthProvider`, `LogSink`,
 //!   `SyncObserver`, `ConsentObserver`) become `fun interface`s: `KeyProvider { kek.copyOf() }`.
+//! - The variants without fields of sealed classes (`SyncEvent.Started`,
+//!   `ConsentStatus.Allowed`, `TelemetryEvent.SessionStart`) are plain `object`s, which print
+//!   as `SyncEvent$Started@1b6d3586`. They become `data object`s, which print their name.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -84,6 +87,8 @@ fn readable_messages(out: &Path) -> Result<(), String> {
             .ok_or_else(|| format!("{}: no message getters in {EXCEPTION}", file.display()))?;
         let new = closed_subscription_is_inactive(&new)
             .ok_or_else(|| format!("{}: {SUBSCRIPTION} not as expected", file.display()))?;
+        let new = named_objects(&new)
+            .ok_or_else(|| format!("{}: no fieldless variant of a sealed class", file.display()))?;
         let (new, lambdas) = fun_interfaces(&new);
         if lambdas.is_empty() {
             return Err(format!(
@@ -168,6 +173,37 @@ fn closed_subscription_is_inactive(text: &str) -> Option<String> {
     Some(format!("{}{}{}", &text[..start], class, &text[end..]))
 }
 
+/// `text` with every nested `object` that extends a class (a fieldless variant of a sealed
+/// class: `    object Started : SyncEvent()`) made a `data object`; `None` when there is none.
+fn named_objects(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len() + 1024);
+    let mut found = 0;
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_start();
+        let indent = &line[..line.len() - body.len()];
+        let variant = !indent.is_empty()
+            && body.strip_prefix("object ").is_some_and(|rest| {
+                let rest = rest.trim_end();
+                rest.split_once(" : ").is_some_and(|(name, parent)| {
+                    name.chars().all(|c| c.is_ascii_alphanumeric())
+                        && parent.ends_with("()")
+                        && parent[..parent.len() - 2]
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric())
+                })
+            });
+        if variant {
+            out.push_str(indent);
+            out.push_str("data ");
+            out.push_str(body);
+            found += 1;
+        } else {
+            out.push_str(line);
+        }
+    }
+    (found > 0).then_some(out)
+}
+
 /// `text` with every callback interface of one method (an interface uniffi also implements
 /// itself, in `open class <Name>Impl`) declared `fun interface`, and the names of those.
 fn fun_interfaces(text: &str) -> (String, Vec<String>) {
@@ -206,6 +242,23 @@ fn fun_interfaces(text: &str) -> (String, Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fieldless_variants_become_data_objects_and_nothing_else_changes() {
+        let generated = "object UniffiWithHandle
+sealed class SyncEvent {
+    object Started : SyncEvent()
+    data class Pushed(val `count`: kotlin.Long) : SyncEvent()
+    companion object
+}
+";
+        let out = named_objects(generated).unwrap();
+        assert_eq!(
+            out,
+            generated.replace("    object Started", "    data object Started")
+        );
+        assert_eq!(named_objects("object UniffiWithHandle\n"), None);
+    }
 
     #[test]
     fn callback_interfaces_of_one_method_become_fun_interfaces_and_nothing_else_changes() {

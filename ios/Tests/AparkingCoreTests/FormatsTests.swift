@@ -4,6 +4,13 @@ import XCTest
 
 /// Top-level format functions and input validation errors (mirrors FormatsTest.kt).
 final class FormatsTests: XCTestCase {
+    func testVariantsWithoutFieldsPrintTheirName() {
+        // Swift enums print their case (the twin of the Kotlin data objects).
+        XCTAssertEqual("\(SyncEvent.started)", "started")
+        XCTAssertEqual("\(ConsentStatus.allowed)", "allowed")
+        XCTAssertEqual("\(TelemetryEvent.sessionStart)", "sessionStart")
+    }
+
     func testParsePlateNormalisesBothCivilFormats() throws {
         let current = try parsePlate(input: "123-АВС-02")
         XCTAssertEqual(current, PlateNumber(canonical: "123ABC02", display: "123 ABC 02", format: .current, region: "02"))

@@ -196,6 +196,6 @@ class ApiCoverageTableTest {
         private val FUNC_SYMBOL = Regex("""UniffiLib\.uniffi_aparking_core_fn_func_(\w+)\(""")
         private val CONSTRUCTOR_SYMBOL = Regex("""UniffiLib\.uniffi_aparking_core_fn_constructor_[a-z0-9]+_(\w+)\(""")
         private val CLOSE = Regex("""^\s+override fun close\(\)""")
-        private val VARIANT = Regex("""^    (?:data class|class|object) (\w+)\b""")
+        private val VARIANT = Regex("""^    (?:data class|class|data object|object) (\w+)\b""")
     }
 }

@@ -15,6 +15,16 @@ class FormatsTest {
     lateinit var dir: Path
 
     @Test
+    fun `variants without fields print their name and compare equal`() {
+        // data objects (our uniffi-bindgen): not "SyncEvent${'$'}Started@1b6d3586".
+        assertEquals("Started", SyncEvent.Started.toString())
+        assertEquals("Allowed", ConsentStatus.Allowed.toString())
+        assertEquals("NoPolicy", ConsentStatus.NoPolicy.toString())
+        assertEquals("SessionStart", TelemetryEvent.SessionStart.toString())
+        assertEquals(listOf<SyncEvent>(SyncEvent.Started), listOf<SyncEvent>(SyncEvent.Started))
+    }
+
+    @Test
     fun `parsePlate normalises both civil formats`() {
         val current = parsePlate("123-АВС-02")
         assertEquals(PlateNumber("123ABC02", "123 ABC 02", PlateFormat.CURRENT, "02"), current)
