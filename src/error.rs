@@ -164,7 +164,7 @@ pub enum AparkingError {
         expected_epoch: i64,
     },
     /// The backend could not be reached or kept failing after retries. Nothing is lost;
-    /// try again after `retry_after_ms` when given.
+    /// try again after `retryAfterMs` when given.
     #[error("network failure: {reason}")]
     Network {
         reason: String,

@@ -15,7 +15,7 @@ pub fn store_schema_version() -> i32 {
 }
 
 /// The name of the region a plate was registered in, in `language`, for display:
-/// `region` is [`crate::PlateNumber`]'s `region` (a code `01`-`20`, or a 1993 region
+/// `region` is `PlateNumber.region` (a code `01`-`20`, or a 1993 region
 /// letter). Nil when it names no region (the 1993 letters `O` and `W` were each used by
 /// two regions).
 #[uniffi::export]

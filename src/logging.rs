@@ -97,7 +97,7 @@ impl log::Log for Forwarder {
 
 static FORWARDER: OnceCell<&'static Forwarder> = OnceCell::new();
 
-/// Installs `sink` as the receiver of the SDK's log records at `max_level` and above
+/// Installs `sink` as the receiver of the SDK's log records at `maxLevel` and above
 /// (replacing any previous sink), or stops forwarding when `sink` is null / nil. The level
 /// applies before the sink is installed, so no record above it is ever formatted.
 ///

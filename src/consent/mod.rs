@@ -52,7 +52,7 @@ pub struct ConsentState {
     /// one in force).
     pub allowed: Vec<Purpose>,
     /// Whether the consent receipts verified as an unbroken hash chain when this state was
-    /// computed. `false`: a receipt was removed or damaged (`verify_receipts` names it);
+    /// computed. `false`: a receipt was removed or damaged (`verifyReceipts` names it);
     /// the consent in force is still the one the sealed chain head records, or none when
     /// the head itself is damaged.
     pub receipts_verified: bool,
@@ -206,7 +206,7 @@ impl Consent {
         })
     }
 
-    /// Withdraws consent for `purposes` (at least one; see `withdraw_all`). Pending
+    /// Withdraws consent for `purposes` (at least one; see `withdrawAll`). Pending
     /// telemetry of those purposes is purged at once. The receipt refers to the version
     /// the user accepted.
     pub fn withdraw(
@@ -268,7 +268,7 @@ impl Consent {
         })
     }
 
-    /// Registers an observer of consent changes: `on_consent_changed` runs after every
+    /// Registers an observer of consent changes: `onConsentChanged` runs after every
     /// change, on the thread that made it, once it is saved. Events flow while the
     /// returned `Subscription` is kept and not cancelled.
     pub fn subscribe(&self, observer: Arc<dyn ConsentObserver>) -> Arc<Subscription> {

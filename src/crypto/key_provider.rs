@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 pub enum KeyProviderError {
     /// The key cannot be had now or ever again (keystore locked, key invalidated after a
     /// lock-screen change, user cancelled authentication). `reason` is shown in
-    /// [`crate::AparkingError::KeyUnavailable`]; it must not contain secrets.
+    /// `AparkingError.KeyUnavailable`; it must not contain secrets.
     #[error("key unavailable: {reason}")]
     Unavailable { reason: String },
 }

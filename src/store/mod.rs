@@ -345,7 +345,7 @@ impl Store {
 #[uniffi::export]
 impl Store {
     /// Opens the store at `path` (created when missing), with the key-encryption key from
-    /// `key_provider`. A file already open in this process is not opened twice: when the
+    /// `keyProvider`. A file already open in this process is not opened twice: when the
     /// key opens it, the same `Store` is returned (its key provider stays the first one).
     ///
     /// Errors: `WrongKey` (the key does not open this store; nothing is modified),
@@ -368,7 +368,7 @@ impl Store {
     }
 
     /// Opens (or creates) the store at `path`, as `open` does, and checks it
-    /// against the host's `rollback_counter`: an existing file older than the counter (a
+    /// against the host's `rollbackCounter`: an existing file older than the counter (a
     /// copy restored over the current file) is refused with `StoreRolledBack` and left
     /// unchanged. From then on every consent change, erasure and data-key rotation raises
     /// the counter. Opening a store that is already open returns it as it is.
@@ -478,7 +478,7 @@ impl Store {
 
     /// The personal records whose sealed row does not open (damaged or tampered with),
     /// profile first, then vehicles and documents: what the lists leave out. Their values
-    /// are unreadable; `discard_damaged_record` removes one here without touching the
+    /// are unreadable; `discardDamagedRecord` removes one here without touching the
     /// backend's copy, which the next sync brings back.
     pub fn damaged_records(&self) -> ApiResult<Vec<RecordRef>> {
         self.read(|c, r| damaged_in(c, &r.keys))
@@ -486,11 +486,11 @@ impl Store {
 
     /// Gives up the local copy of the damaged record `record` without sending a delete. A
     /// record that was synced is rewritten whole from the backend's copy at the next sync
-    /// (its row stays, still named by `damaged_records`, until then, so that documents
+    /// (its row stays, still named by `damagedRecords`, until then, so that documents
     /// keep their link to a vehicle; its pending changes and last synced copy are
     /// forgotten and the next pull starts from the beginning). One never synced is
     /// deleted at once, with its pending changes. A record that is not damaged is
-    /// `InvalidInput` (remove it with `remove_vehicle` / `remove_document`: that deletes
+    /// `InvalidInput` (remove it with `removeVehicle` / `removeDocument`: that deletes
     /// it everywhere).
     pub fn discard_damaged_record(&self, record: RecordRef) -> ApiResult<()> {
         self.write(|tx, r| {
@@ -605,7 +605,7 @@ impl Store {
     }
 
     /// Rotates the key-encryption key: the data key is re-wrapped with the key from
-    /// `new_key_provider` (one row written), which the store uses from now on.
+    /// `newKeyProvider` (one row written), which the store uses from now on.
     pub fn rotate_key_encryption_key(
         &self,
         new_key_provider: Arc<dyn KeyProvider>,

@@ -27,7 +27,7 @@ pub(crate) static TABLE: SealedTable = SealedTable {
 const ROW: &str = "epoch";
 
 /// A monotonic counter kept by the host outside the store file, so that a store file
-/// restored from an older copy is detected (`AparkingError::StoreRolledBack`). Android: a
+/// restored from an older copy is detected (`AparkingError.StoreRolledBack`). Android: a
 /// preference encrypted by a Keystore key; iOS: a Keychain item
 /// (`kSecAttrAccessibleAfterFirstUnlockThisDeviceOnly`, not in backups). Called on the
 /// thread of the store call that changed consent, erased or rotated the data key, and at

@@ -4,7 +4,7 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum AuthProviderError {
     /// The user is signed out or the session cannot be refreshed. `reason` reaches the app
-    /// in `AparkingError::AuthRequired`; it must not contain the token.
+    /// in `AparkingError.AuthRequired`; it must not contain the token.
     #[error("not signed in: {reason}")]
     SignedOut { reason: String },
 }

@@ -27,8 +27,8 @@ pub enum ConflictResolution {
     /// The record was deleted on one side and edited on the other: the delete won.
     DeleteWon,
     /// Two records held the same plate or document number: this device's record, never
-    /// synced, was merged into the server's (`record_id` is the one merged away,
-    /// `local_value` its fields as a JSON object, `remote_value` the id it was merged into).
+    /// synced, was merged into the server's (`recordId` is the one merged away,
+    /// `localValue` its fields as a JSON object, `remoteValue` the id it was merged into).
     Merged,
 }
 

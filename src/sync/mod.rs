@@ -105,7 +105,7 @@ pub struct SyncConfig {
     /// or this device.
     #[uniffi(default = false)]
     pub local_wins_conflicts: bool,
-    /// Automatic sync (`start_auto_sync`): after failures the wait doubles from the
+    /// Automatic sync (`startAutoSync`): after failures the wait doubles from the
     /// interval up to this many milliseconds (the circuit that stops hammering a failing
     /// backend).
     #[uniffi(default = 900000)]
@@ -195,7 +195,7 @@ pub enum SyncEvent {
 }
 
 /// What an app shows about sync, at one moment (`SyncClient.status()`, and
-/// `SyncEvent::StatusChanged`).
+/// `SyncEvent.StatusChanged`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
 pub struct SyncStatus {
     /// Local changes waiting to be pushed.
@@ -220,7 +220,7 @@ pub struct SyncStatus {
     pub quarantined: i64,
 }
 
-/// Why a sync reconciled with the backend (`SyncEvent::Reconciled`).
+/// Why a sync reconciled with the backend (`SyncEvent.Reconciled`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum ReconcileReason {
     /// The backend names another dataset generation (restored or wiped).
@@ -299,7 +299,7 @@ impl std::fmt::Debug for SyncClient {
 
 #[uniffi::export(async_runtime = "tokio")]
 impl SyncClient {
-    /// A sync client for `store`, authenticating with `auth_provider`.
+    /// A sync client for `store`, authenticating with `authProvider`.
     #[uniffi::constructor]
     pub fn new(
         store: Arc<Store>,
@@ -396,14 +396,14 @@ impl SyncClient {
     }
 
     /// Whether an account erasure was asked for and is not finished yet (see
-    /// `delete_account`): the app can show it and retry.
+    /// `deleteAccount`): the app can show it and retry.
     pub fn is_account_erasure_pending(&self) -> ApiResult<bool> {
         self.store.read(|c, _| mirror::erasure_pending(c))
     }
 
-    /// Starts syncing automatically every `interval_ms`, on an SDK thread, even when no
+    /// Starts syncing automatically every `intervalMs`, on an SDK thread, even when no
     /// new local change arrives (the retry timer). After a failure the wait doubles, up to
-    /// `auto_sync_max_backoff_ms`, and goes back to the interval after a success. Calling
+    /// `autoSyncMaxBackoffMs`, and goes back to the interval after a success. Calling
     /// it again while it runs changes nothing. An explicit `sync()` always tries at once.
     pub fn start_auto_sync(self: Arc<Self>, interval_ms: i64) -> ApiResult<()> {
         if interval_ms < 1 {

@@ -199,8 +199,8 @@ impl Telemetry {
     }
 
     /// Waits until every event recorded before this call is stored or dropped (at most
-    /// `timeout_ms`); returns false on timeout, or when a batch could not be written since
-    /// the previous flush (counted in `dropped_store_error`). For tests and before the app goes to
+    /// `timeoutMs`); returns false on timeout, or when a batch could not be written since
+    /// the previous flush (counted in `droppedStoreError`). For tests and before the app goes to
     /// the background.
     pub fn flush(&self, timeout_ms: i64) -> bool {
         self.worker.flush(crate::net::millis(timeout_ms))
@@ -232,7 +232,7 @@ impl Telemetry {
 
     /// Sends pending deletion requests, then pending events, in gzip JSON batches. Retries
     /// 5xx, 429 and network failures with backoff (honouring Retry-After) up to
-    /// `max_attempts` per request, drops a batch the backend rejects with another 4xx,
+    /// `maxAttempts` per request, drops a batch the backend rejects with another 4xx,
     /// and stops early at the rate limit. Nothing unsent is lost: it stays queued.
     ///
     /// The work runs on the SDK's own thread (see `SyncClient.sync`); cancelling the caller
@@ -254,7 +254,7 @@ impl Telemetry {
     }
 
     /// Files a support complaint about connection quality (P2.2.5, P8) with the network
-    /// samples recorded in the last `samples_window_minutes`. The complaint is personal
+    /// samples recorded in the last `samplesWindowMinutes`. The complaint is personal
     /// data: stored sealed with the user's data and sent on the personal channel (sync),
     /// never the telemetry one.
     pub fn file_connection_complaint(

@@ -38,7 +38,7 @@ pub struct UploadSummary {
     pub events_rejected: i64,
     /// Requests repeated after a failure.
     pub retries: i32,
-    /// Whether the queue was emptied. When not, `retry_after_ms` says when to try again.
+    /// Whether the queue was emptied. When not, `retryAfterMs` says when to try again.
     pub complete: bool,
     /// How long to wait before the next `upload()` when it stopped early.
     pub retry_after_ms: Option<i64>,
