@@ -247,11 +247,20 @@ fn stored_fingerprinter(conn: &Connection, keys: &StoreKeys) -> Result<Option<Fi
     else {
         return Ok(None);
     };
+    let Some(sealed) = cell.bytes().map(<[u8]>::to_vec) else {
+        return open_fingerprinter(keys, cell).map(Some);
+    };
+    keys.fingerprinter_for(&sealed, || open_fingerprinter(keys, cell))
+        .map(Some)
+}
+
+/// Opens the sealed key row.
+fn open_fingerprinter(keys: &StoreKeys, cell: SealedCell) -> Result<Fingerprinter> {
     let seal = RowSeal::new(keys, &TABLE, KEY_ROW);
     let key_hex =
         Zeroizing::new(take(&mut seal.open(cell)?, 0).ok_or_else(|| seal.integrity_error())?);
     let key = Zeroizing::new(unhex(&key_hex).ok_or_else(|| seal.integrity_error())?);
-    Fingerprinter::from_key(&key).map(Some)
+    Fingerprinter::from_key(&key)
 }
 
 /// The fingerprints the firewall refuses, with their key.

@@ -24,6 +24,13 @@ use zeroize::Zeroizing;
 /// failure of its record, not as a storage error of the whole query.
 pub(crate) struct SealedCell(Option<Vec<u8>>);
 
+impl SealedCell {
+    /// The cell's bytes, when it holds a BLOB.
+    pub(crate) fn bytes(&self) -> Option<&[u8]> {
+        self.0.as_deref()
+    }
+}
+
 impl FromSql for SealedCell {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
         Ok(SealedCell(match value {
