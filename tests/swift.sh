@@ -29,6 +29,9 @@ export APARKING_LIB_DIR="$target_dir/debug"
 # The tests and the sample start the reference backend as a child process from here.
 export APARKING_SERVER_BIN="$server"
 
+# The README's Swift block, as a function the test target compiles (git-ignored).
+bash tests/readme-snippets.sh swift ios/Tests/AparkingCoreTests/ReadmeSnippets.swift
+
 echo "swift: swift build (Swift 6 mode, -warnings-as-errors): the package, its tests and the sample"
 swift build --package-path ios --build-tests -Xswiftc -warnings-as-errors
 
