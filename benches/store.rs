@@ -503,6 +503,49 @@ fn bench_durability_normal(c: &mut Criterion) {
     g.finish();
 }
 
+/// The store calls that touch every record, on a store of 1,000 vehicles, in wall time (the
+/// time the calling thread is blocked): the export, a data-key rotation (every row
+/// re-encrypted) and the erasure (every row deleted, the data key replaced, the freed pages
+/// zeroed; each sample on a store filled again, outside the timed region).
+fn bench_account_operations(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let filled = |name: &str| {
+        let store = Store::open(
+            dir.path().join(name).to_string_lossy().into_owned(),
+            Arc::new(InMemoryKeyProvider::random()),
+        )
+        .unwrap();
+        for n in 0..LIST_SIZE {
+            store.add_vehicle(new_vehicle(n)).unwrap();
+        }
+        store
+    };
+    let store = filled("account.db");
+    let mut g = c.benchmark_group("account_1000");
+    g.sample_size(10);
+    g.bench_function("export_user_data", |b| {
+        b.iter(|| black_box(store.export_user_data().unwrap()))
+    });
+    g.bench_function("rotate_data_key", |b| {
+        b.iter(|| store.rotate_data_key().unwrap())
+    });
+    let mut round = 0u32;
+    g.bench_function("delete_all_user_data", |b| {
+        b.iter_batched(
+            || {
+                round += 1;
+                filled(&format!("erase-{round}.db"))
+            },
+            |s| {
+                s.delete_all_user_data().unwrap();
+                s
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
 fn configured<M: Measurement>(c: Criterion<M>) -> Criterion<M> {
     c.sample_size(30)
         .warm_up_time(Duration::from_millis(500))
@@ -522,6 +565,7 @@ fn main() {
     let mut wall = configured(Criterion::default());
     bench_operations(&mut wall, "", &mut fixtures);
     bench_durability_normal(&mut wall);
+    bench_account_operations(&mut wall);
     let mut cpu = configured(Criterion::default().with_measurement(ThreadCpuTime));
     bench_operations(&mut cpu, "cpu_", &mut fixtures);
     cpu.final_summary();
