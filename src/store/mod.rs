@@ -51,9 +51,9 @@ pub struct StoreInfo {
     /// Whether a profile is saved.
     pub has_profile: bool,
     /// Number of vehicles.
-    pub vehicle_count: i32,
+    pub vehicle_count: i64,
     /// Number of documents.
-    pub document_count: i32,
+    pub document_count: i64,
     /// When saves reach the disk, as the open connection has it.
     pub durability: Durability,
 }
@@ -627,7 +627,7 @@ impl Store {
     /// Facts about the store, free of personal data.
     pub fn info(&self) -> ApiResult<StoreInfo> {
         self.read(|c, r| {
-            let count = |table: &str| -> Result<i32> {
+            let count = |table: &str| -> Result<i64> {
                 Ok(
                     c.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
                         row.get(0)

@@ -27,7 +27,7 @@ const RATE_WINDOW: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
 pub struct UploadSummary {
     /// Event batches the backend accepted.
-    pub batches_sent: i32,
+    pub batches_sent: i64,
     /// Events in those batches.
     pub events_sent: i64,
     /// Of those, events the backend already had (sent before, answer lost).
@@ -37,7 +37,7 @@ pub struct UploadSummary {
     /// Events the backend rejected (4xx) and that were dropped.
     pub events_rejected: i64,
     /// Requests repeated after a failure.
-    pub retries: i32,
+    pub retries: i64,
     /// Whether the queue was emptied. When not, `retryAfterMs` says when to try again.
     pub complete: bool,
     /// How long to wait before the next `upload()` when it stopped early.

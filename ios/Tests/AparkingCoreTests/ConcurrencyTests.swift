@@ -38,7 +38,7 @@ final class ConcurrencyTests: StoreTestCase {
             let all = try store.listVehicles()
             XCTAssertEqual(all.count, threads * perThread)
             XCTAssertEqual(Set(all.map(\.plate.canonical)).count, threads * perThread)
-            XCTAssertEqual(try store.info().vehicleCount, Int32(threads * perThread))
+            XCTAssertEqual(try store.info().vehicleCount, Int64(threads * perThread))
             for w in 1 ... threads {
                 XCTAssertEqual(all.filter { $0.nickname == "t\(w)" }.count, perThread, "thread \(w)")
             }
@@ -194,7 +194,7 @@ final class ConcurrencyTests: StoreTestCase {
         let perThread = adds.all
         XCTAssertTrue(perThread.allSatisfy { $0 >= 5 }, "\(perThread)")
         try withStore(file, CountingKeyProvider.withSeed(11)) { again in
-            XCTAssertEqual(try again.info().vehicleCount, Int32(perThread.reduce(0, +)), "per-thread adds: \(perThread)")
+            XCTAssertEqual(try again.info().vehicleCount, Int64(perThread.reduce(0, +)), "per-thread adds: \(perThread)")
         }
     }
 

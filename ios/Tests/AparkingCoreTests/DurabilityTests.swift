@@ -50,7 +50,7 @@ final class DurabilityTests: StoreTestCase {
         try withStore(file, key) { store in
             let info = try store.info()
             XCTAssertEqual(info.durability, .full, "the mode is per open, not stored in the file")
-            XCTAssertEqual(info.vehicleCount, Int32(plates.count))
+            XCTAssertEqual(info.vehicleCount, Int64(plates.count))
             XCTAssertEqual(info.documentCount, 1)
             XCTAssertTrue(info.hasProfile)
             XCTAssertEqual(try store.getProfile()?.phone, phoneE164)
@@ -68,7 +68,7 @@ final class DurabilityTests: StoreTestCase {
                 path: file.path, keyProvider: key, options: StoreOptions(durability: durability)
             )
             XCTAssertEqual(try store.info().durability, durability)
-            XCTAssertEqual(try store.info().vehicleCount, Int32(plates.count))
+            XCTAssertEqual(try store.info().vehicleCount, Int64(plates.count))
             try store.shutdown()
         }
     }

@@ -54,7 +54,7 @@ final class TelemetryUploadTests: StoreTestCase {
     }
 
     private func assertUploadedAll(
-        _ summary: UploadSummary, events: Int64, batches: Int32, file: StaticString = #filePath, line: UInt = #line
+        _ summary: UploadSummary, events: Int64, batches: Int64, file: StaticString = #filePath, line: UInt = #line
     ) {
         let text = "\(summary)" // counts only
         XCTAssertEqual(summary.batchesSent, batches, text, file: file, line: line)

@@ -60,7 +60,7 @@ class ConcurrencyTest {
             val all = store.listVehicles()
             assertEquals(threads * perThread, all.size)
             assertEquals(threads * perThread, all.map { it.plate.canonical }.toSet().size)
-            assertEquals((threads * perThread).toInt(), store.info().vehicleCount)
+            assertEquals((threads * perThread).toLong(), store.info().vehicleCount)
             for (w in 1..threads) assertEquals(perThread, all.count { it.nickname == "t$w" })
             assertEquals(1, provider.calls, "the key is fetched once, not per call")
         }
@@ -139,7 +139,7 @@ class ConcurrencyTest {
         // The native store was freed after the last call: the file reopens and holds exactly
         // the vehicles whose add returned.
         openStore(file, CountingKeyProvider.withSeed(11)).use { again ->
-            assertEquals(added.sum().toInt(), again.info().vehicleCount, "per-thread adds: $added")
+            assertEquals(added.sum().toLong(), again.info().vehicleCount, "per-thread adds: $added")
         }
     }
 
@@ -185,7 +185,7 @@ class ConcurrencyTest {
             // The call started after close() succeeded and saw the rotated key.
             val info = lateCall.get(30, TimeUnit.SECONDS)
             assertEquals(2, info.keyVersion)
-            assertEquals(1, info.vehicleCount)
+            assertEquals(1L, info.vehicleCount)
         } finally {
             release.countDown()
             pool.shutdown()

@@ -82,7 +82,7 @@ class DurabilityTest {
         // And NORMAL again when asked for: nothing about the mode was kept in the file.
         open(file, StoreOptions(durability = Durability.NORMAL)).use { store ->
             assertEquals(Durability.NORMAL, store.info().durability)
-            assertEquals(20, store.info().vehicleCount)
+            assertEquals(20L, store.info().vehicleCount)
         }
     }
 
@@ -173,7 +173,7 @@ class DurabilityTest {
             full.use {
                 assertEquals(Durability.FULL, it.info().durability)
                 assertEquals(Durability.FULL, again.info().durability, "the open store is returned with FULL")
-                assertEquals(1, again.info().vehicleCount)
+                assertEquals(1L, again.info().vehicleCount)
             }
         }
     }

@@ -79,7 +79,7 @@ class FormatsTest {
 
             val find = assertFailsWith<AparkingException.InvalidInput> { store.findVehicleByPlate(typed) }
             assertEquals("plate", find.field)
-            assertEquals(0, store.info().vehicleCount)
+            assertEquals(0L, store.info().vehicleCount)
             assertNull(store.findVehicleByPlate("123ABC02"), "a valid but absent plate is null, not an error")
         }
     }

@@ -39,7 +39,7 @@ class KeysTest {
         // Reopening fetches the key again and the data is still there.
         openStore(dir.storeFile(), provider).use { store ->
             assertEquals(3, provider.calls)
-            assertEquals(1, store.info().vehicleCount)
+            assertEquals(1L, store.info().vehicleCount)
         }
     }
 
@@ -80,7 +80,7 @@ class KeysTest {
         assertTrue(err.message.contains(reason))
         // Nothing usable was created: a real key opens a fresh, empty store.
         openStore(dir.storeFile(), CountingKeyProvider.withSeed(3)).use { store ->
-            assertEquals(0, store.info().vehicleCount)
+            assertEquals(0L, store.info().vehicleCount)
         }
     }
 
@@ -132,7 +132,7 @@ class KeysTest {
             fail = true
             val err = assertFailsWith<AparkingException.KeyUnavailable> { store.deleteAllUserData() }
             assertEquals("user cancelled authentication", err.reason)
-            assertEquals(1, store.info().vehicleCount, "nothing was deleted")
+            assertEquals(1L, store.info().vehicleCount, "nothing was deleted")
             assertEquals(1, store.info().keyVersion)
         }
     }
@@ -189,13 +189,13 @@ class KeysTest {
         assertFailsWith<AparkingException.KeyUnavailable> { openStore(file, UnavailableKeyProvider("invalidated")) }
         deleteStoreFiles(file.toString())
         assertFalse(Files.exists(file))
-        openStore(file, CountingKeyProvider.withSeed(2)).use { assertEquals(0, it.info().vehicleCount) }
+        openStore(file, CountingKeyProvider.withSeed(2)).use { assertEquals(0L, it.info().vehicleCount) }
 
         Files.write(file, ByteArray(4096) { 0x5a })
         assertFailsWith<AparkingException.StoreCorrupted> { openStore(file, CountingKeyProvider.withSeed(2)) }
         val aside = moveStoreAside(file.toString())
         assertTrue(Files.exists(Path.of(aside)) && !Files.exists(file), aside)
-        openStore(file, CountingKeyProvider.withSeed(2)).use { assertEquals(0, it.info().vehicleCount) }
+        openStore(file, CountingKeyProvider.withSeed(2)).use { assertEquals(0L, it.info().vehicleCount) }
         assertFailsWith<AparkingException.NotFound> { moveStoreAside(dir.storeFile("missing.db").toString()) }
     }
 }

@@ -92,7 +92,7 @@ class RollbackTest {
         // The counter of an earlier install: the app was reinstalled, its data (and store file) gone.
         val counter = AtomicRollbackCounter(7)
         openStore(file, key, counter).use { store ->
-            assertEquals(0, store.info().vehicleCount)
+            assertEquals(0L, store.info().vehicleCount)
             assertEquals(7L, counter.current)
             store.consent { consent ->
                 consent.publishPolicy(policy(3))
@@ -157,7 +157,7 @@ class RollbackTest {
 
         openStore(file, key, counter).use { store ->
             store.deleteAllUserData()
-            assertEquals(0, store.info().vehicleCount)
+            assertEquals(0L, store.info().vehicleCount)
         }
         val erased = counter.current
         assertTrue(erased > rotated, "deleteAllUserData raised the counter: ${counter.raisedTo}")
@@ -171,7 +171,7 @@ class RollbackTest {
             assertContentEquals(Files.readAllBytes(copy), Files.readAllBytes(file))
         }
         Files.copy(current, file, REPLACE_EXISTING)
-        openStore(file, key, counter).use { store -> assertEquals(0, store.info().vehicleCount) }
+        openStore(file, key, counter).use { store -> assertEquals(0L, store.info().vehicleCount) }
         assertEquals(erased, counter.current)
     }
 

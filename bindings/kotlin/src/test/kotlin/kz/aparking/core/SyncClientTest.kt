@@ -735,7 +735,7 @@ class SyncClientTest {
         assertTrue((observer.events.last() as SyncEvent.Failed).error is AparkingException.Network)
         // Deleting the account needs the backend first: local data is kept.
         assertFailsWith<AparkingException.Network> { runBlocking { a.sync.deleteAccount() } }
-        assertEquals(1, a.store.info().vehicleCount)
+        assertEquals(1L, a.store.info().vehicleCount)
 
         openStore(dir.storeFile("x.db"), CountingKeyProvider.withSeed(1)).use { store ->
             val attempts = assertFailsWith<AparkingException.InvalidInput> {
@@ -819,7 +819,7 @@ class SyncClientTest {
             // The erasure request too: the local data are kept.
             val erase = assertFailsWith<AparkingException.UndeclaredHost> { runBlocking { a.sync.deleteAccount() } }
             assertEquals("personal data", erase.channel)
-            assertEquals(1, a.store.info().vehicleCount)
+            assertEquals(1L, a.store.info().vehicleCount)
 
             // Once a policy declares the host, the request is made (and fails: nothing answers there).
             consent.publishPolicy(policy(2).copy(personalDataHosts = listOf("192.0.2.1")))
@@ -837,7 +837,7 @@ class SyncClientTest {
         assertFalse(a.sync.isAccountErasurePending())
         runBlocking(Dispatchers.IO) { a.sync.deleteAccount() }
         assertFalse(a.sync.isAccountErasurePending(), "finished: nothing pending")
-        assertEquals(0, a.store.info().vehicleCount)
+        assertEquals(0L, a.store.info().vehicleCount)
         assertNull(a.store.getProfile())
         // A new device of the account finds nothing to pull.
         val b = device("b")
@@ -855,7 +855,7 @@ class SyncClientTest {
         a.syncNow()
         val first = b.syncNow()
         assertEquals(3L, first.pulled, "profile, vehicle and document: $first")
-        assertEquals(1, b.store.info().vehicleCount)
+        assertEquals(1L, b.store.info().vehicleCount)
         assertNotNull(b.store.getProfile())
         // B, offline, adds a vehicle: it must not reach the erased account.
         b.store.addVehicle(NewVehicle(plate = "999ZZZ09", make = "Lada"))

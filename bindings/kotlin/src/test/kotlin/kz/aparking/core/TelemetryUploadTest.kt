@@ -62,11 +62,11 @@ class TelemetryUploadTest {
     }
 
     private fun assertUploadedAll(summary: UploadSummary, events: Int, batches: Int) {
-        assertEquals(batches.toInt(), summary.batchesSent, "$summary")
+        assertEquals(batches.toLong(), summary.batchesSent, "$summary")
         assertEquals(events.toLong(), summary.eventsSent, "$summary")
         assertEquals(0L, summary.duplicates, "$summary")
         assertEquals(0L, summary.eventsRejected, "$summary")
-        assertEquals(0, summary.retries, "$summary")
+        assertEquals(0L, summary.retries, "$summary")
         assertTrue(summary.complete, "$summary")
         assertNull(summary.retryAfterMs, "$summary")
     }
@@ -102,9 +102,9 @@ class TelemetryUploadTest {
             assertEquals(false, summary.complete, "$summary")
             val retryAfter = summary.retryAfterMs ?: fail("no retryAfterMs: $summary")
             assertTrue(retryAfter >= 0L, "$summary")
-            assertEquals(0, summary.batchesSent, "$summary")
+            assertEquals(0L, summary.batchesSent, "$summary")
             assertEquals(0L, summary.eventsSent, "$summary")
-            assertEquals(2, summary.retries, "three attempts (fastConfig), two of them retries: $summary")
+            assertEquals(2L, summary.retries, "three attempts (fastConfig), two of them retries: $summary")
             assertEquals(30L, t.pendingEvents(null), "nothing lost")
             assertEquals(0L, t.counters().uploaded)
         }
