@@ -4,7 +4,80 @@
 //! No message carries personal data: fields and reasons are fixed strings chosen by this
 //! crate, record ids are random UUIDs, and SQLite failures are reduced to their error code.
 
+use crate::model::RecordKind;
 use rusqlite::ErrorCode;
+
+/// What an error names: a kind of personal record, or another thing the store keeps (an
+/// integrity failure can name any of them; a missing store file is `StoreFile`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum Entity {
+    /// The user's profile.
+    Profile,
+    /// A vehicle.
+    Vehicle,
+    /// A document.
+    Document,
+    /// A consent receipt.
+    ConsentReceipt,
+    /// The head of the chain of consent receipts.
+    ConsentReceiptChain,
+    /// A queued telemetry event.
+    TelemetryEvent,
+    /// A queued network sample.
+    NetworkSample,
+    /// A complaint.
+    Complaint,
+    /// An entry of the sync conflict log.
+    SyncConflict,
+    /// The last synced copy of a record.
+    SyncMirrorRecord,
+    /// A change waiting to be synced.
+    OutboxEntry,
+    /// A personal value the telemetry firewall still blocks after it changed.
+    PastValue,
+    /// The store's rollback epoch.
+    StoreEpoch,
+    /// The store's database file.
+    StoreFile,
+}
+
+impl Entity {
+    /// Its name in messages (`vehicle`, `consent receipt`).
+    pub fn words(self) -> &'static str {
+        match self {
+            Entity::Profile => "profile",
+            Entity::Vehicle => "vehicle",
+            Entity::Document => "document",
+            Entity::ConsentReceipt => "consent receipt",
+            Entity::ConsentReceiptChain => "consent receipt chain",
+            Entity::TelemetryEvent => "telemetry event",
+            Entity::NetworkSample => "network sample",
+            Entity::Complaint => "complaint",
+            Entity::SyncConflict => "sync conflict",
+            Entity::SyncMirrorRecord => "sync mirror record",
+            Entity::OutboxEntry => "outbox entry",
+            Entity::PastValue => "past value",
+            Entity::StoreEpoch => "store epoch",
+            Entity::StoreFile => "store file",
+        }
+    }
+}
+
+impl std::fmt::Display for Entity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.words())
+    }
+}
+
+impl From<RecordKind> for Entity {
+    fn from(kind: RecordKind) -> Self {
+        match kind {
+            RecordKind::Profile => Entity::Profile,
+            RecordKind::Vehicle => Entity::Vehicle,
+            RecordKind::Document => Entity::Document,
+        }
+    }
+}
 
 /// The crate's internal error. Converted to [`AparkingError`] at the API boundary.
 #[derive(Debug, thiserror::Error)]
@@ -24,18 +97,15 @@ pub(crate) enum Error {
         reason: &'static str,
     },
     #[error("{entity} already exists")]
-    AlreadyExists { entity: &'static str },
+    AlreadyExists { entity: RecordKind },
     #[error("{entity} not found")]
-    NotFound { entity: &'static str },
+    NotFound { entity: Entity },
     #[error("wrong key")]
     WrongKey,
     #[error("key unavailable: {0}")]
     KeyUnavailable(String),
     #[error("integrity check failed for a {entity} record")]
-    Integrity {
-        entity: &'static str,
-        record_id: String,
-    },
+    Integrity { entity: Entity, record_id: String },
     #[error("store corrupted: {0}")]
     Corrupted(&'static str),
     #[error("store schema version {found} is newer than this SDK supports ({supported})")]
@@ -111,10 +181,10 @@ pub enum AparkingError {
     InvalidInput { field: String, reason: String },
     /// A record with the same unique value (plate, document number) already exists.
     #[error("{entity} already exists")]
-    AlreadyExists { entity: String },
-    /// The record asked for does not exist.
+    AlreadyExists { entity: RecordKind },
+    /// The record (or file) asked for does not exist.
     #[error("{entity} not found")]
-    NotFound { entity: String },
+    NotFound { entity: Entity },
     /// The key-encryption key does not open this store. Nothing was modified.
     #[error("the key does not open this store")]
     WrongKey,
@@ -125,7 +195,7 @@ pub enum AparkingError {
     /// A stored value failed its authenticity check (tampered or damaged). Other records
     /// remain readable; the damaged one can be removed by id.
     #[error("integrity check failed for {entity} record {record_id}")]
-    IntegrityFailure { entity: String, record_id: String },
+    IntegrityFailure { entity: Entity, record_id: String },
     /// The database file is not a valid store. Recovery: move it aside and restore
     /// from the backend.
     #[error("the store is corrupted: {reason}")]
@@ -208,18 +278,13 @@ impl From<Error> for AparkingError {
                 field: field.to_string(),
                 reason: reason.to_string(),
             },
-            Error::AlreadyExists { entity } => AparkingError::AlreadyExists {
-                entity: entity.to_string(),
-            },
-            Error::NotFound { entity } => AparkingError::NotFound {
-                entity: entity.to_string(),
-            },
+            Error::AlreadyExists { entity } => AparkingError::AlreadyExists { entity },
+            Error::NotFound { entity } => AparkingError::NotFound { entity },
             Error::WrongKey => AparkingError::WrongKey,
             Error::KeyUnavailable(reason) => AparkingError::KeyUnavailable { reason },
-            Error::Integrity { entity, record_id } => AparkingError::IntegrityFailure {
-                entity: entity.to_string(),
-                record_id,
-            },
+            Error::Integrity { entity, record_id } => {
+                AparkingError::IntegrityFailure { entity, record_id }
+            }
             Error::Corrupted(reason) => AparkingError::StoreCorrupted {
                 reason: reason.to_string(),
             },

@@ -32,7 +32,7 @@ pub use consent::{
     PurposeDataCategories, ReceiptChain,
 };
 pub use crypto::{InMemoryKeyProvider, KeyProvider, KeyProviderError};
-pub use error::AparkingError;
+pub use error::{AparkingError, Entity};
 pub use formats::{PlateFormat, PlateNumber};
 pub use logging::{set_log_sink, LogLevel, LogRecord, LogSink};
 pub use model::*;

@@ -81,7 +81,7 @@ fn sql(path: &Path, statement: &str, params: impl rusqlite::Params) -> usize {
 fn broken_at(store: &Arc<Store>) -> String {
     match Consent::new(Arc::clone(store)).verify_receipts() {
         Err(AparkingError::IntegrityFailure { entity, record_id }) => {
-            assert_eq!(entity, "consent receipt");
+            assert_eq!(entity, aparking_core::Entity::ConsentReceipt);
             record_id
         }
         other => panic!("the chain verified: {other:?}"),

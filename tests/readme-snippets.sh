@@ -44,6 +44,8 @@ private val lifecycleScope = CoroutineScope(Dispatchers.Default)
 private fun signOut() {}
 private fun render(allowed: List<Purpose>) {}
 private fun showSynced(summary: SyncSummary) {}
+private fun showLostValue(field: RecordField?, value: String?) {}
+private fun offerToAddAgain(values: NewVehicle) {}
 KOTLIN
     awk '/^```kotlin$/ { n++; print ""; print "private suspend fun readmeKotlinBlock" n "() {"; inside = 1; next }
          /^```/ && inside { print "}"; inside = 0; next }
@@ -68,6 +70,8 @@ private let url = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComp
 private let operatorPolicyKey = ""
 private let session = ReadmeSession()
 private func render(_ allowed: [Purpose]) {}
+private func showLostValue(_ field: VehicleField, _ value: String?) {}
+private func offerToAddAgain(_ values: NewVehicle) {}
 SWIFT
     # Each block in an async throwing function; the constants it declares are then used, so
     # that -warnings-as-errors does not refuse a snippet for a value it only shows.

@@ -37,7 +37,7 @@ fn cyrillic_and_latin_plates_find_the_same_vehicle_and_collide() {
     assert_eq!(
         store.add_vehicle(vehicle("123ABC02")).unwrap_err(),
         AparkingError::AlreadyExists {
-            entity: "vehicle".into()
+            entity: aparking_core::RecordKind::Vehicle
         }
     );
     assert_eq!(store.list_vehicles().unwrap().len(), 1);
@@ -204,7 +204,7 @@ fn vehicles_update_remove_and_not_found() {
             )
             .unwrap_err(),
         AparkingError::AlreadyExists {
-            entity: "vehicle".into()
+            entity: aparking_core::RecordKind::Vehicle
         }
     );
     assert!(store
@@ -226,7 +226,7 @@ fn vehicles_update_remove_and_not_found() {
     assert_eq!(
         store.remove_vehicle(a.id.clone()).unwrap_err(),
         AparkingError::NotFound {
-            entity: "vehicle".into()
+            entity: aparking_core::Entity::Vehicle
         }
     );
     assert!(store.get_vehicle(a.id.clone()).unwrap().is_none());
@@ -235,7 +235,7 @@ fn vehicles_update_remove_and_not_found() {
             .update_vehicle("no-such-id".into(), VehiclePatch::default())
             .unwrap_err(),
         AparkingError::NotFound {
-            entity: "vehicle".into()
+            entity: aparking_core::Entity::Vehicle
         }
     );
     assert_eq!(store.list_vehicles().unwrap(), vec![b]);
@@ -277,7 +277,7 @@ fn documents_crud_lookup_and_vehicle_link() {
             })
             .unwrap_err(),
         AparkingError::AlreadyExists {
-            entity: "document".into()
+            entity: aparking_core::RecordKind::Document
         }
     );
     assert_eq!(
@@ -315,7 +315,7 @@ fn documents_crud_lookup_and_vehicle_link() {
             )
             .unwrap_err(),
         AparkingError::NotFound {
-            entity: "vehicle".into()
+            entity: aparking_core::Entity::Vehicle
         }
     );
     let licence2 = store
@@ -350,7 +350,7 @@ fn documents_crud_lookup_and_vehicle_link() {
     assert_eq!(
         store.remove_document(vrc.id).unwrap_err(),
         AparkingError::NotFound {
-            entity: "document".into()
+            entity: aparking_core::Entity::Document
         }
     );
 }
@@ -453,7 +453,7 @@ fn a_company_car_and_a_foreign_owners_car_can_be_added_and_found_as_typed() {
     assert_eq!(
         store.add_vehicle(vehicle("123-AB-02")).unwrap_err(),
         AparkingError::AlreadyExists {
-            entity: "vehicle".into()
+            entity: aparking_core::RecordKind::Vehicle
         }
     );
     // The private 2012 plate with the same digits is another plate.

@@ -56,7 +56,7 @@ fn device(server: &ReferenceServer, seed: u8) -> Device {
 
 fn vehicle_ref(id: &str) -> RecordRef {
     RecordRef {
-        entity: "vehicle".into(),
+        entity: aparking_core::RecordKind::Vehicle,
         record_id: id.into(),
     }
 }
@@ -103,7 +103,7 @@ fn lists_and_the_export_keep_every_intact_record_and_name_the_damaged_ones() {
         vec![
             vehicle_ref(&vehicles[0].id),
             RecordRef {
-                entity: "document".into(),
+                entity: aparking_core::RecordKind::Document,
                 record_id: doc.id.clone()
             }
         ]
@@ -235,14 +235,9 @@ async fn a_damaged_outbox_entry_is_set_aside_and_the_local_copy_is_sent_instead(
     assert_eq!(quarantined.len(), 1, "{quarantined:?}");
     let q = &quarantined[0];
     assert_eq!(
+        (q.entity, q.record_id.as_str(), q.reason, q.requeued),
         (
-            q.entity.as_str(),
-            q.record_id.as_str(),
-            q.reason,
-            q.requeued
-        ),
-        (
-            "vehicle",
+            Some(aparking_core::RecordKind::Vehicle),
             first.id.as_str(),
             QuarantineReason::OutboxEntryDamaged,
             true

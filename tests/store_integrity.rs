@@ -3,7 +3,7 @@
 
 mod common;
 
-use aparking_core::AparkingError;
+use aparking_core::{AparkingError, Entity};
 use common::*;
 
 fn tamper(path: &std::path::Path, sql: &str, id: &str) {
@@ -24,7 +24,7 @@ fn one_flipped_byte_fails_that_record_only() {
 
     let store = open(&path, &key);
     let expected = AparkingError::IntegrityFailure {
-        entity: "vehicle".into(),
+        entity: Entity::Vehicle,
         record_id: bad.id.clone(),
     };
     assert_eq!(store.get_vehicle(bad.id.clone()).unwrap_err(), expected);
@@ -36,7 +36,7 @@ fn one_flipped_byte_fails_that_record_only() {
     assert_eq!(
         store.damaged_records().unwrap(),
         vec![aparking_core::RecordRef {
-            entity: "vehicle".into(),
+            entity: aparking_core::RecordKind::Vehicle,
             record_id: bad.id.clone()
         }],
         "and the report names it"
@@ -69,9 +69,9 @@ fn flipped_bytes_in_profile_and_document_are_typed_too() {
 
     let store = open(&path, &key);
     assert!(matches!(store.get_profile().unwrap_err(),
-        AparkingError::IntegrityFailure { entity, record_id } if entity == "profile" && record_id == profile_id));
+        AparkingError::IntegrityFailure { entity, record_id } if entity == Entity::Profile && record_id == profile_id));
     assert!(matches!(store.get_document(doc.id.clone()).unwrap_err(),
-        AparkingError::IntegrityFailure { entity, .. } if entity == "document"));
+        AparkingError::IntegrityFailure { entity, .. } if entity == Entity::Document));
     assert_eq!(store.list_vehicles().unwrap().len(), 3);
 }
 
@@ -149,7 +149,7 @@ fn a_sealed_cell_of_the_wrong_sqlite_type_is_an_integrity_failure_naming_its_rec
         assert_eq!(
             store.get_vehicle(bad.id.clone()).unwrap_err(),
             AparkingError::IntegrityFailure {
-                entity: "vehicle".into(),
+                entity: Entity::Vehicle,
                 record_id: bad.id.clone(),
             },
             "{value:?}: not Storage(invalid column type)"
@@ -163,7 +163,7 @@ fn a_sealed_cell_of_the_wrong_sqlite_type_is_an_integrity_failure_naming_its_rec
     assert_eq!(
         store.get_document(document.id.clone()).unwrap_err(),
         AparkingError::IntegrityFailure {
-            entity: "document".into(),
+            entity: Entity::Document,
             record_id: document.id.clone(),
         }
     );
@@ -237,7 +237,7 @@ fn a_lookup_whose_index_points_at_another_row_is_an_integrity_failure_not_a_wron
             .find_vehicle_by_plate("123 ABC 02".into())
             .unwrap_err(),
         AparkingError::IntegrityFailure {
-            entity: "vehicle".into(),
+            entity: Entity::Vehicle,
             record_id: b.id.clone()
         }
     );
@@ -249,7 +249,7 @@ fn a_lookup_whose_index_points_at_another_row_is_an_integrity_failure_not_a_wron
             )
             .unwrap_err(),
         AparkingError::IntegrityFailure {
-            entity: "document".into(),
+            entity: Entity::Document,
             record_id: doc_b.id.clone()
         }
     );
@@ -276,13 +276,23 @@ async fn an_edited_outbox_or_mirror_column_is_an_integrity_failure() {
     drop((store, sync));
 
     for (sql, entity) in [
-        ("UPDATE sync_outbox SET op = 'delete'", "outbox entry"),
-        ("UPDATE sync_outbox SET entity = 'document'", "outbox entry"),
+        ("UPDATE sync_outbox SET op = 'delete'", Entity::OutboxEntry),
+        (
+            "UPDATE sync_outbox SET entity = 'document'",
+            Entity::OutboxEntry,
+        ),
+        (
+            "UPDATE sync_outbox SET entity = 'lorry'",
+            Entity::OutboxEntry,
+        ),
         (
             "UPDATE sync_mirror SET version = version + 7",
-            "sync mirror record",
+            Entity::SyncMirrorRecord,
         ),
-        ("UPDATE sync_mirror SET deleted = 1", "sync mirror record"),
+        (
+            "UPDATE sync_mirror SET deleted = 1",
+            Entity::SyncMirrorRecord,
+        ),
     ] {
         let copy = path.with_extension("copy.db");
         std::fs::copy(&path, &copy).unwrap();
@@ -290,7 +300,7 @@ async fn an_edited_outbox_or_mirror_column_is_an_integrity_failure() {
         assert!(conn.execute(sql, []).unwrap() >= 1, "{sql}");
         drop(conn);
         let store = open(&copy, &key);
-        if entity == "outbox entry" {
+        if entity == Entity::OutboxEntry {
             match pending_sync_changes(&store) {
                 Err(AparkingError::IntegrityFailure { entity: e, .. }) => {
                     assert_eq!(e, entity, "{sql}")
@@ -311,7 +321,17 @@ async fn an_edited_outbox_or_mirror_column_is_an_integrity_failure() {
             .unwrap();
         let sync = common::sync::sync_client(&store, &server, "token-i");
         sync.sync().await.unwrap_or_else(|e| panic!("{sql}: {e:?}"));
-        assert_eq!(sync.quarantined().unwrap().len(), 1, "{sql}");
+        let quarantined = sync.quarantined().unwrap();
+        assert_eq!(quarantined.len(), 1, "{sql}");
+        // The entry names the kind its clear column says, none when that names no kind.
+        let named = if sql.contains("'lorry'") {
+            None
+        } else if sql.contains("'document'") {
+            Some(aparking_core::RecordKind::Document)
+        } else {
+            Some(aparking_core::RecordKind::Vehicle)
+        };
+        assert_eq!(quarantined[0].entity, named, "{sql}");
         assert_eq!(sync.pending_changes().unwrap(), 0, "{sql}");
         store.close().unwrap();
         std::fs::remove_file(&copy).unwrap();

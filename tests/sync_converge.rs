@@ -138,8 +138,13 @@ async fn a_number_corrected_to_one_added_offline_elsewhere_merges_the_two_docume
         .find(|c| c.resolution == ConflictResolution::Merged)
         .expect("the merge is in B's conflict log");
     assert_eq!(merged.record_id, added.id);
-    assert_eq!(merged.remote_value.as_deref(), Some(shared.id.as_str()));
-    assert!(merged.local_value.unwrap().contains("DL10000002"));
+    assert_eq!(merged.merged_into.as_deref(), Some(shared.id.as_str()));
+    match merged.local_record {
+        Some(aparking_core::RecordValues::Document { document }) => {
+            assert_eq!(document.number, "DL10000002")
+        }
+        other => panic!("the merged document's values: {other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -212,7 +217,10 @@ async fn a_synced_vehicle_moved_to_a_plate_just_used_elsewhere_keeps_its_plate_a
     let logged = b.sync.conflicts().unwrap();
     assert!(
         logged.iter().any(|c| c.record_id == v.id
-            && c.field.as_deref() == Some("plate")
+            && c.field
+                == Some(aparking_core::RecordField::Vehicle {
+                    field: aparking_core::VehicleField::Plate
+                })
             && c.local_value.as_deref() == Some("777KZX01")
             && c.remote_value.as_deref() == Some("123ABC02")
             && c.resolution == ConflictResolution::ServerWon),
@@ -284,7 +292,10 @@ async fn dates_valid_alone_and_invalid_together_keep_the_servers_and_nothing_is_
         .unwrap()
         .iter()
         .any(|c| c.record_id == doc.id
-            && c.field.as_deref() == Some("expires_on")
+            && c.field
+                == Some(aparking_core::RecordField::Document {
+                    field: aparking_core::DocumentField::ExpiresOn
+                })
             && c.local_value.as_deref() == Some("2025-01-01")));
 }
 
@@ -360,7 +371,10 @@ async fn a_link_to_a_vehicle_removed_elsewhere_is_dropped_on_the_server_and_ever
         .unwrap()
         .iter()
         .any(|c| c.record_id == doc.id
-            && c.field.as_deref() == Some("vehicle_id")
+            && c.field
+                == Some(aparking_core::RecordField::Document {
+                    field: aparking_core::DocumentField::VehicleId
+                })
             && c.local_value.as_deref() == Some(v.id.as_str())
             && c.remote_value.is_none()));
 }
@@ -596,14 +610,17 @@ async fn a_synced_number_going_back_to_a_value_a_new_record_holds_folds_that_rec
     let logged = b.sync.conflicts().unwrap();
     assert!(
         logged.iter().any(|x| x.record_id == c
-            && x.field.as_deref() == Some("number")
+            && x.field
+                == Some(aparking_core::RecordField::Document {
+                    field: aparking_core::DocumentField::Number
+                })
             && x.local_value.as_deref() == Some("DL60000003")
             && x.resolution == ConflictResolution::ServerWon),
         "{logged:?}"
     );
     assert!(
         logged.iter().any(|x| x.record_id == n
-            && x.remote_value.as_deref() == Some(c.as_str())
+            && x.merged_into.as_deref() == Some(c.as_str())
             && x.resolution == ConflictResolution::Merged),
         "{logged:?}"
     );
@@ -688,7 +705,10 @@ async fn a_local_swap_merged_into_one_change_per_vehicle_settles_instead_of_wait
         for (id, lost) in [(&x, "456DEF03"), (&y, "123ABC02")] {
             assert!(
                 logged.iter().any(|c| &c.record_id == id
-                    && c.field.as_deref() == Some("plate")
+                    && c.field
+                        == Some(aparking_core::RecordField::Vehicle {
+                            field: aparking_core::VehicleField::Plate
+                        })
                     && c.local_value.as_deref() == Some(lost)
                     && c.resolution == ConflictResolution::ServerWon),
                 "the lost swap is logged: {logged:?}"

@@ -511,7 +511,8 @@ async fn three_devices_with_moves_links_and_removals_under_faults_lose_nothing_u
         let explained_by_log = logs[e.device].iter().any(|c| {
             c.record_id == *id
                 && (c.resolution == ConflictResolution::DeleteWon
-                    || c.field.as_deref() == Some(field) && c.local_value == e.value)
+                    || c.field.map(aparking_core::RecordField::name) == Some(*field)
+                        && c.local_value == e.value)
         });
         if *field == "_deleted" {
             assert!(

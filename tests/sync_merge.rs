@@ -164,11 +164,17 @@ async fn the_same_field_edited_on_both_the_server_wins() {
     assert_eq!(log.len(), 1);
     assert_eq!(
         (
-            log[0].field.as_deref(),
+            log[0].field,
             log[0].local_value.as_deref(),
             log[0].remote_value.as_deref()
         ),
-        (Some("colour"), Some("blue"), Some("red"))
+        (
+            Some(aparking_core::RecordField::Vehicle {
+                field: aparking_core::VehicleField::Colour
+            }),
+            Some("blue"),
+            Some("red")
+        )
     );
     assert_eq!(
         log[0].resolution,
@@ -265,14 +271,17 @@ async fn delete_on_one_side_wins_over_an_edit_on_the_other() {
         aparking_core::ConflictResolution::DeleteWon
     );
     // What this device had is logged, so the user can see what the delete removed.
-    let lost = conflict
-        .local_value
-        .as_deref()
-        .expect("local values logged");
-    assert!(lost.contains("still mine"), "{lost}");
-    assert!(
-        lost.contains("123ABC02") || lost.contains("plate"),
-        "{lost}"
+    let Some(aparking_core::RecordValues::Vehicle { vehicle: lost }) = &conflict.local_record
+    else {
+        panic!("the vehicle's values are logged: {conflict:?}")
+    };
+    assert_eq!(lost.nickname.as_deref(), Some("still mine"), "{lost:?}");
+    assert_eq!(lost.plate, "123ABC02", "{lost:?}");
+    // The values are ready to add again, as the user would when the app offers it.
+    let back = b.store.add_vehicle(lost.clone()).unwrap();
+    assert_eq!(
+        (back.plate.canonical.as_str(), back.nickname.as_deref()),
+        ("123ABC02", Some("still mine"))
     );
 }
 
@@ -337,7 +346,7 @@ async fn a_damaged_record_deleted_on_another_device_is_deleted_here_too() {
         conflict.resolution,
         aparking_core::ConflictResolution::DeleteWon
     );
-    assert_eq!(conflict.local_value, None, "nothing readable to keep");
+    assert_eq!(conflict.local_record, None, "nothing readable to keep");
 }
 
 #[tokio::test]
@@ -633,11 +642,17 @@ async fn a_field_set_back_elsewhere_is_a_conflict_for_a_device_still_on_the_firs
     assert_eq!(log.len(), 1);
     assert_eq!(
         (
-            log[0].field.as_deref(),
+            log[0].field,
             log[0].local_value.as_deref(),
             log[0].remote_value.as_deref()
         ),
-        (Some("colour"), Some("black"), Some("white"))
+        (
+            Some(aparking_core::RecordField::Vehicle {
+                field: aparking_core::VehicleField::Colour
+            }),
+            Some("black"),
+            Some("white")
+        )
     );
 }
 

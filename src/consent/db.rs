@@ -13,7 +13,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 /// Receipts are sealed: they name the purposes a user granted.
 pub(crate) static RECEIPTS: SealedTable = SealedTable {
     table: "consent_receipts",
-    entity: "consent receipt",
+    entity: crate::error::Entity::ConsentReceipt,
     fields: &["receipt"],
     blind_index: None,
 };
@@ -21,7 +21,7 @@ pub(crate) static RECEIPTS: SealedTable = SealedTable {
 /// The head of the receipt chain, sealed: it authenticates the consent in force.
 pub(crate) static CHAIN: SealedTable = SealedTable {
     table: "consent_chain",
-    entity: "consent receipt chain",
+    entity: crate::error::Entity::ConsentReceiptChain,
     fields: &["head"],
     blind_index: None,
 };

@@ -85,6 +85,24 @@ pub enum DocumentField {
 }
 
 impl DocumentField {
+    /// Every editable document field.
+    pub const ALL: [DocumentField; 4] = [
+        DocumentField::Number,
+        DocumentField::IssuedOn,
+        DocumentField::ExpiresOn,
+        DocumentField::VehicleId,
+    ];
+
+    /// The field's name on the wire and in exports.
+    pub fn name(self) -> &'static str {
+        match self {
+            DocumentField::Number => "number",
+            DocumentField::IssuedOn => "issued_on",
+            DocumentField::ExpiresOn => "expires_on",
+            DocumentField::VehicleId => "vehicle_id",
+        }
+    }
+
     /// Whether a document must have this field.
     pub fn is_required(self) -> bool {
         matches!(self, DocumentField::Number)

@@ -9,10 +9,10 @@
 
 mod document;
 mod profile;
-mod record_ref;
+mod record;
 mod vehicle;
 
 pub use document::{Document, DocumentField, DocumentKind, DocumentPatch, NewDocument};
 pub use profile::{required_profile_fields, Language, Profile, ProfileField, ProfilePatch};
-pub use record_ref::RecordRef;
+pub use record::{RecordField, RecordKind, RecordRef, RecordValues};
 pub use vehicle::{NewVehicle, Vehicle, VehicleField, VehiclePatch};

@@ -66,6 +66,28 @@ pub enum VehicleField {
 }
 
 impl VehicleField {
+    /// Every vehicle field.
+    pub const ALL: [VehicleField; 6] = [
+        VehicleField::Plate,
+        VehicleField::Nickname,
+        VehicleField::Make,
+        VehicleField::Model,
+        VehicleField::Colour,
+        VehicleField::RegistrationCertificateNumber,
+    ];
+
+    /// The field's name on the wire and in exports.
+    pub fn name(self) -> &'static str {
+        match self {
+            VehicleField::Plate => "plate",
+            VehicleField::Nickname => "nickname",
+            VehicleField::Make => "make",
+            VehicleField::Model => "model",
+            VehicleField::Colour => "colour",
+            VehicleField::RegistrationCertificateNumber => "registration_certificate_number",
+        }
+    }
+
     /// Whether a vehicle must have this field.
     pub fn is_required(self) -> bool {
         matches!(self, VehicleField::Plate)

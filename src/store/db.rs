@@ -108,7 +108,10 @@ pub(crate) fn stored_created_at(conn: &Connection, table: &str, id: &str) -> Res
 }
 
 /// Turns a UNIQUE constraint failure into [`Error::AlreadyExists`] for `entity`.
-pub(crate) fn unique_violation_as_exists(err: rusqlite::Error, entity: &'static str) -> Error {
+pub(crate) fn unique_violation_as_exists(
+    err: rusqlite::Error,
+    entity: crate::model::RecordKind,
+) -> Error {
     match &err {
         rusqlite::Error::SqliteFailure(e, _)
             if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE

@@ -16,7 +16,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 /// The documents' sealed fields and the number's blind index.
 pub(crate) static TABLE: SealedTable = SealedTable {
     table: "documents",
-    entity: "document",
+    entity: crate::error::Entity::Document,
     fields: &["kind", "number", "issued_on", "expires_on"],
     blind_index: Some(BlindIndex {
         column: "number_index",
@@ -100,7 +100,9 @@ fn check_links(conn: &Connection, d: &Document) -> Result<()> {
     }
     if let Some(vehicle_id) = &d.vehicle_id {
         if !vehicles::exists(conn, vehicle_id)? {
-            return Err(Error::NotFound { entity: "vehicle" });
+            return Err(Error::NotFound {
+                entity: crate::error::Entity::Vehicle,
+            });
         }
     }
     Ok(())
@@ -132,7 +134,7 @@ fn write(conn: &Connection, keys: &StoreKeys, d: &Document, insert: bool) -> Res
             millis_of(d.created_at),
             millis_of(d.updated_at),
         ])
-        .map_err(|e| unique_violation_as_exists(e, "document"))?;
+        .map_err(|e| unique_violation_as_exists(e, crate::model::RecordKind::Document))?;
     Ok(())
 }
 
@@ -178,7 +180,9 @@ pub(crate) fn update(
     id: &str,
     patch: DocumentPatch,
 ) -> Result<Document> {
-    let current = get(conn, keys, id)?.ok_or(Error::NotFound { entity: "document" })?;
+    let current = get(conn, keys, id)?.ok_or(Error::NotFound {
+        entity: crate::error::Entity::Document,
+    })?;
     let before = sync_fields(&current);
     let clears = |f: DocumentField| patch.clear.contains(&f);
     refuse_clear_required("number", clears(DocumentField::Number))?;
@@ -229,7 +233,7 @@ pub(crate) fn update(
 /// Removes the document `id`. Works on a damaged record too.
 pub(crate) fn remove(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<()> {
     forget(conn, keys, id)?;
-    super::sealed::delete_row(conn, "documents", "document", id)?;
+    super::sealed::delete_row(conn, "documents", TABLE.entity, id)?;
     outbox::record(
         conn,
         keys,

@@ -161,7 +161,7 @@ pub(crate) fn to_json(
             .collect(),
         damaged_records: damaged
             .iter()
-            .map(|d| json!({"entity": d.entity, "record_id": d.record_id}))
+            .map(|d| json!({"entity": d.entity.as_str(), "record_id": d.record_id}))
             .collect(),
     };
     serde_json::to_string_pretty(&export)

@@ -30,7 +30,7 @@ use crate::crypto::KeyProvider;
 use crate::error::{ApiResult, Error, Result};
 use crate::model::{
     Document, DocumentKind, DocumentPatch, NewDocument, NewVehicle, Profile, ProfilePatch,
-    RecordRef, Vehicle, VehiclePatch,
+    RecordKind, RecordRef, Vehicle, VehiclePatch,
 };
 pub(crate) use keyring::KeyRing;
 pub use rollback::RollbackCounter;
@@ -497,7 +497,7 @@ impl Store {
             if !damaged_in(tx, &r.keys)?.contains(&record) {
                 return Err(Error::invalid("record", "is not a damaged record"));
             }
-            crate::sync::forget_damaged(tx, &r.keys, &record.entity, &record.record_id)
+            crate::sync::forget_damaged(tx, &r.keys, record.entity.as_str(), &record.record_id)
         })
     }
 
@@ -665,18 +665,22 @@ fn damaged_in(conn: &Connection, keys: &crate::crypto::StoreKeys) -> Result<Vec<
         .optional()?;
     if let (Some(id), Err(Error::Integrity { .. })) = (profile_id, profile::get(conn, keys)) {
         out.push(RecordRef {
-            entity: "profile".into(),
+            entity: RecordKind::Profile,
             record_id: id,
         });
     }
-    let refs = |entity: &'static str, ids: Vec<String>| {
-        ids.into_iter().map(move |record_id| RecordRef {
-            entity: entity.to_string(),
-            record_id,
-        })
+    let refs = |entity: RecordKind, ids: Vec<String>| {
+        ids.into_iter()
+            .map(move |record_id| RecordRef { entity, record_id })
     };
-    out.extend(refs("vehicle", vehicles::list_intact(conn, keys)?.1));
-    out.extend(refs("document", documents::list_intact(conn, keys)?.1));
+    out.extend(refs(
+        RecordKind::Vehicle,
+        vehicles::list_intact(conn, keys)?.1,
+    ));
+    out.extend(refs(
+        RecordKind::Document,
+        documents::list_intact(conn, keys)?.1,
+    ));
     Ok(out)
 }
 

@@ -22,7 +22,7 @@ use zeroize::Zeroizing;
 /// The table's sealed row: a fingerprint entry (JSON) or, in the row `key`, the key.
 pub(crate) static TABLE: SealedTable = SealedTable {
     table: "firewall_past",
-    entity: "past value",
+    entity: crate::error::Entity::PastValue,
     fields: &["value"],
     blind_index: None,
 };

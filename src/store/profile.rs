@@ -16,7 +16,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 /// The profile's sealed fields.
 pub(crate) static TABLE: SealedTable = SealedTable {
     table: "profile",
-    entity: "profile",
+    entity: crate::error::Entity::Profile,
     fields: &["phone", "full_name", "email", "preferred_language"],
     blind_index: None,
 };

@@ -83,7 +83,7 @@ pub fn move_store_aside(path: String) -> ApiResult<String> {
     let _no_open = ensure_closed(&path)?;
     if !path.exists() {
         return Err(Error::NotFound {
-            entity: "store file",
+            entity: crate::error::Entity::StoreFile,
         }
         .into());
     }

@@ -19,7 +19,7 @@ use rusqlite::{Connection, OptionalExtension};
 /// The epoch's sealed row.
 pub(crate) static TABLE: SealedTable = SealedTable {
     table: "store_epoch",
-    entity: "store epoch",
+    entity: crate::error::Entity::StoreEpoch,
     fields: &["epoch"],
     blind_index: None,
 };

@@ -49,8 +49,8 @@ const LAYOUT_V1: u8 = 1;
 pub(crate) struct SealedTable {
     /// Table name (also bound into every ciphertext's associated data).
     pub table: &'static str,
-    /// Entity name used in errors (`vehicle`).
-    pub entity: &'static str,
+    /// What errors about its rows name.
+    pub entity: crate::error::Entity,
     /// The sealed fields, in encoding order.
     pub fields: &'static [&'static str],
     /// The table's blind index, if it has one.
@@ -256,7 +256,7 @@ impl<Stored, Record> RecordRows<Stored, Record> {
 pub(crate) fn delete_row(
     conn: &Connection,
     table: &str,
-    entity: &'static str,
+    entity: crate::error::Entity,
     id: &str,
 ) -> Result<()> {
     match conn

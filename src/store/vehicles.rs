@@ -15,7 +15,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 /// The vehicles' sealed fields and the plate's blind index.
 pub(crate) static TABLE: SealedTable = SealedTable {
     table: "vehicles",
-    entity: "vehicle",
+    entity: crate::error::Entity::Vehicle,
     fields: &[
         "plate",
         "nickname",
@@ -125,7 +125,7 @@ fn write(conn: &Connection, keys: &StoreKeys, v: &Vehicle, insert: bool) -> Resu
             millis_of(v.created_at),
             millis_of(v.updated_at),
         ])
-        .map_err(|e| unique_violation_as_exists(e, "vehicle"))?;
+        .map_err(|e| unique_violation_as_exists(e, crate::model::RecordKind::Vehicle))?;
     Ok(())
 }
 
@@ -164,7 +164,9 @@ pub(crate) fn update(
     id: &str,
     patch: VehiclePatch,
 ) -> Result<Vehicle> {
-    let current = get(conn, keys, id)?.ok_or(Error::NotFound { entity: "vehicle" })?;
+    let current = get(conn, keys, id)?.ok_or(Error::NotFound {
+        entity: crate::error::Entity::Vehicle,
+    })?;
     let before = sync_fields(&current);
     let clears = |f: VehicleField| patch.clear.contains(&f);
     refuse_clear_required("plate", clears(VehicleField::Plate))?;
@@ -229,7 +231,7 @@ pub(crate) fn remove(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<()
         super::documents::set_link(conn, keys, &document, None)?;
     }
     forget(conn, keys, id)?;
-    super::sealed::delete_row(conn, "vehicles", "vehicle", id)?;
+    super::sealed::delete_row(conn, "vehicles", TABLE.entity, id)?;
     outbox::record(
         conn,
         keys,

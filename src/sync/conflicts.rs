@@ -3,6 +3,7 @@
 
 use crate::crypto::StoreKeys;
 use crate::error::Result;
+use crate::model::{RecordField, RecordKind, RecordValues};
 use crate::store::db::{now_millis, time_of};
 use crate::store::sealed::{take, RowSeal, SealedCell, SealedTable};
 use rusqlite::{params, Connection};
@@ -12,7 +13,7 @@ use std::time::SystemTime;
 /// Conflict entries are sealed: they hold personal values.
 pub(crate) static CONFLICTS: SealedTable = SealedTable {
     table: "sync_conflicts",
-    entity: "sync conflict",
+    entity: crate::error::Entity::SyncConflict,
     fields: &["conflict"],
     blind_index: None,
 };
@@ -24,11 +25,12 @@ pub enum ConflictResolution {
     ServerWon,
     /// A field changed on both sides: this device's value was kept (and pushed).
     LocalWon,
-    /// The record was deleted on one side and edited on the other: the delete won.
+    /// The record was deleted on one side and edited on the other: the delete won
+    /// (`localRecord` holds this device's values that it removed).
     DeleteWon,
     /// Two records held the same plate or document number: this device's record, never
     /// synced, was merged into the server's (`recordId` is the one merged away,
-    /// `localValue` its fields as a JSON object, `remoteValue` the id it was merged into).
+    /// `localRecord` its values, `mergedInto` the id it was merged into).
     Merged,
 }
 
@@ -54,21 +56,30 @@ impl ConflictResolution {
     }
 }
 
-/// One settled conflict.
+/// One settled conflict. Which fields are set depends on `resolution`: `field`,
+/// `localValue` and `remoteValue` for `ServerWon` and `LocalWon`; `localRecord` for
+/// `DeleteWon`; `localRecord` and `mergedInto` for `Merged`.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct SyncConflict {
     /// Entry id.
     pub id: String,
-    /// `profile`, `vehicle` or `document`.
-    pub entity: String,
-    /// The record's id.
+    /// What kind of record it is.
+    pub entity: RecordKind,
+    /// The record's id (for `Merged`, the record merged away).
     pub record_id: String,
-    /// The field, for a field conflict; null / nil for a delete.
-    pub field: Option<String>,
-    /// This device's value.
+    /// `ServerWon` / `LocalWon`: the field both sides changed. Null / nil otherwise, and
+    /// for a field this version has no name for.
+    pub field: Option<RecordField>,
+    /// `ServerWon` / `LocalWon`: this device's value of the field (null / nil: cleared).
     pub local_value: Option<String>,
-    /// The server's value.
+    /// `ServerWon` / `LocalWon`: the server's value of the field (null / nil: cleared).
     pub remote_value: Option<String>,
+    /// `DeleteWon`: this device's values that the delete removed; `Merged`: the values of
+    /// the record merged away. Ready to add again; null / nil when they could not be read
+    /// (a damaged record) and for the other resolutions.
+    pub local_record: Option<RecordValues>,
+    /// `Merged`: the id of the server's record this one was merged into.
+    pub merged_into: Option<String>,
     /// How it was settled.
     pub resolution: ConflictResolution,
     /// When.
@@ -116,21 +127,55 @@ pub(crate) fn list(conn: &Connection, keys: &StoreKeys) -> Result<Vec<SyncConfli
         let json = take(&mut seal.open(sealed)?, 0).ok_or_else(|| seal.integrity_error())?;
         let v: Value = serde_json::from_str(&json).map_err(|_| seal.integrity_error())?;
         let text = |k: &str| v[k].as_str().map(str::to_string);
-        Ok(SyncConflict {
-            entity: text("entity").ok_or_else(|| seal.integrity_error())?,
+        let entity = v["entity"]
+            .as_str()
+            .and_then(RecordKind::parse)
+            .ok_or_else(|| seal.integrity_error())?;
+        let resolution = v["resolution"]
+            .as_str()
+            .and_then(ConflictResolution::parse)
+            .ok_or_else(|| seal.integrity_error())?;
+        let mut conflict = SyncConflict {
+            entity,
             record_id: text("record_id").ok_or_else(|| seal.integrity_error())?,
-            field: text("field"),
-            local_value: text("local"),
-            remote_value: text("remote"),
-            resolution: v["resolution"]
-                .as_str()
-                .and_then(ConflictResolution::parse)
-                .ok_or_else(|| seal.integrity_error())?,
+            field: None,
+            local_value: None,
+            remote_value: None,
+            local_record: None,
+            merged_into: None,
+            resolution,
             resolved_at: time_of(at),
             id,
-        })
+        };
+        match resolution {
+            ConflictResolution::ServerWon | ConflictResolution::LocalWon => {
+                conflict.field = v["field"]
+                    .as_str()
+                    .and_then(|name| RecordField::parse(entity, name));
+                conflict.local_value = text("local");
+                conflict.remote_value = text("remote");
+            }
+            ConflictResolution::DeleteWon | ConflictResolution::Merged => {
+                conflict.local_record = text("local").and_then(|json| record_values(entity, &json));
+                if resolution == ConflictResolution::Merged {
+                    conflict.merged_into = text("remote");
+                }
+            }
+        }
+        Ok(conflict)
     })
     .collect()
+}
+
+/// The values of a logged record (a JSON object of its synced fields).
+fn record_values(entity: RecordKind, json: &str) -> Option<RecordValues> {
+    let fields: serde_json::Map<String, Value> = serde_json::from_str(json).ok()?;
+    RecordValues::from_fields(
+        entity,
+        fields
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str())),
+    )
 }
 
 /// How many conflicts the log holds (nothing opened).

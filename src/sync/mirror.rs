@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 /// Mirror rows are sealed: they hold personal values.
 pub(crate) static MIRROR: SealedTable = SealedTable {
     table: "sync_mirror",
-    entity: "sync mirror record",
+    entity: crate::error::Entity::SyncMirrorRecord,
     fields: &["fields"],
     blind_index: None,
 };

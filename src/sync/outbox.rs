@@ -14,30 +14,15 @@ use serde_json::{Map, Value};
 /// Outbox entries are sealed: they carry personal values.
 pub(crate) static OUTBOX: SealedTable = SealedTable {
     table: "sync_outbox",
-    entity: "outbox entry",
+    entity: crate::error::Entity::OutboxEntry,
     fields: &["change"],
     blind_index: None,
 };
 
-/// A synced entity kind, with its wire name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Entity {
-    Profile,
-    Vehicle,
-    Document,
-}
+/// A synced entity kind: the public record kind, named for its place on the wire.
+pub(crate) use crate::model::RecordKind as Entity;
 
 impl Entity {
-    /// The entity of a wire name (`None` for the create-only ones and unknown names).
-    pub fn parse(name: &str) -> Option<Entity> {
-        match name {
-            "profile" => Some(Entity::Profile),
-            "vehicle" => Some(Entity::Vehicle),
-            "document" => Some(Entity::Document),
-            _ => None,
-        }
-    }
-
     /// The fields whose value must be unique among an account's live records of this
     /// entity (the profile is one per account instead).
     pub fn unique_fields(self) -> &'static [&'static str] {
@@ -45,14 +30,6 @@ impl Entity {
             Entity::Profile => &[],
             Entity::Vehicle => &["plate"],
             Entity::Document => &["kind", "number"],
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Entity::Profile => "profile",
-            Entity::Vehicle => "vehicle",
-            Entity::Document => "document",
         }
     }
 }

@@ -8,6 +8,7 @@ use super::mirror;
 use super::outbox::{self, Entity, Op};
 use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
+use crate::model::RecordKind;
 use crate::store::db::now_millis;
 use rusqlite::{params, Connection};
 
@@ -43,8 +44,9 @@ impl QuarantineReason {
 /// One set-aside sync entry (no personal value: only what names the record).
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct QuarantinedEntry {
-    /// `profile`, `vehicle` or `document`, as the damaged row's clear column says.
-    pub entity: String,
+    /// The record's kind, as the damaged row's clear column says; null / nil when that
+    /// column names no kind (it was edited).
+    pub entity: Option<RecordKind>,
     /// The record's id, as the damaged row's clear column says.
     pub record_id: String,
     /// Why it was set aside.
@@ -162,7 +164,7 @@ pub(crate) fn list(conn: &Connection) -> Result<Vec<QuarantinedEntry>> {
         let reason =
             QuarantineReason::parse(&reason).unwrap_or(QuarantineReason::OutboxEntryDamaged);
         out.push(QuarantinedEntry {
-            entity,
+            entity: RecordKind::parse(&entity),
             record_id,
             reason,
             requeued,

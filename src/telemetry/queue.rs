@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 /// Pending telemetry events; sealed: the event's wire JSON.
 pub(crate) static EVENTS: SealedTable = SealedTable {
     table: "telemetry_events",
-    entity: "telemetry event",
+    entity: crate::error::Entity::TelemetryEvent,
     fields: &["event"],
     blind_index: None,
 };
@@ -22,7 +22,7 @@ pub(crate) static EVENTS: SealedTable = SealedTable {
 /// Recent network-quality samples kept for connection complaints; sealed: sample JSON.
 pub(crate) static NETWORK_SAMPLES: SealedTable = SealedTable {
     table: "network_samples",
-    entity: "network sample",
+    entity: crate::error::Entity::NetworkSample,
     fields: &["sample"],
     blind_index: None,
 };
@@ -30,7 +30,7 @@ pub(crate) static NETWORK_SAMPLES: SealedTable = SealedTable {
 /// Support complaints (personal data); sealed: complaint JSON.
 pub(crate) static COMPLAINTS: SealedTable = SealedTable {
     table: "complaints",
-    entity: "complaint",
+    entity: crate::error::Entity::Complaint,
     fields: &["complaint"],
     blind_index: None,
 };

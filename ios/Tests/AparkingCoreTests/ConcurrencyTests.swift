@@ -112,7 +112,7 @@ final class ConcurrencyTests: StoreTestCase {
         XCTAssertEqual(results.count, workers)
         XCTAssertEqual(results.filter { (try? $0.get()) != nil }.count, 1)
         for case let .failure(error) in results {
-            XCTAssertEqual(error as? AparkingError, .AlreadyExists(entity: "vehicle"))
+            XCTAssertEqual(error as? AparkingError, .AlreadyExists(entity: .vehicle))
         }
     }
 

@@ -405,15 +405,15 @@ final class CoverageGapsTests: StoreTestCase {
         try flipSealedByte(file, .vehicle, bad.id)
         try flipSealedByte(file, .document, badDoc.id)
         try withStore(file, key) { store in
-            assertThrows(.IntegrityFailure(entity: "vehicle", recordId: bad.id), try store.getVehicle(id: bad.id))
-            assertThrows(.IntegrityFailure(entity: "document", recordId: badDoc.id), try store.getDocument(id: badDoc.id))
+            assertThrows(.IntegrityFailure(entity: .vehicle, recordId: bad.id), try store.getVehicle(id: bad.id))
+            assertThrows(.IntegrityFailure(entity: .document, recordId: badDoc.id), try store.getDocument(id: badDoc.id))
             // The lists never fail on a damaged record: they hold every intact one, and
             // damagedRecords() names what they leave out (vehicles, then documents).
             XCTAssertEqual(try store.listVehicles(), [good], "the list leaves the damaged vehicle out")
             XCTAssertEqual(try store.listDocuments(), [keptDoc], "and the damaged document")
             XCTAssertEqual(
                 try store.damagedRecords(),
-                [RecordRef(entity: "vehicle", recordId: bad.id), RecordRef(entity: "document", recordId: badDoc.id)]
+                [RecordRef(entity: .vehicle, recordId: bad.id), RecordRef(entity: .document, recordId: badDoc.id)]
             )
             XCTAssertEqual(try store.getVehicle(id: good.id), good)
             do {
@@ -437,7 +437,7 @@ final class CoverageGapsTests: StoreTestCase {
             // The damaged record can be removed by its id; the rest stays readable.
             try store.removeVehicle(id: bad.id)
             XCTAssertEqual(try store.listVehicles(), [good])
-            XCTAssertEqual(try store.damagedRecords(), [RecordRef(entity: "document", recordId: badDoc.id)])
+            XCTAssertEqual(try store.damagedRecords(), [RecordRef(entity: .document, recordId: badDoc.id)])
         }
     }
 

@@ -66,7 +66,7 @@ final class ErrorDescriptionTests: StoreTestCase {
             XCTAssertEqual(rolledBack.recoverySuggestion?.contains(step), true, rolledBack.recoverySuggestion ?? "nil")
         }
         // Not removeVehicle/removeDocument: those delete the record on the backend too.
-        let damaged = AparkingError.IntegrityFailure(entity: "vehicle", recordId: "0b5f3c52-8a7e-4c4e-9d0e-5a1f2b3c4d5e")
+        let damaged = AparkingError.IntegrityFailure(entity: .vehicle, recordId: "0b5f3c52-8a7e-4c4e-9d0e-5a1f2b3c4d5e")
         XCTAssertEqual(damaged.recoverySuggestion?.contains("discardDamagedRecord(record:)"), true, damaged.recoverySuggestion ?? "nil")
         XCTAssertEqual(AparkingError.Network(reason: "HTTP 503", retryAfterMs: 1500).recoverySuggestion, "Try again in 2 s; nothing was lost.")
         XCTAssertEqual(AparkingError.Network(reason: "HTTP 503", retryAfterMs: nil).recoverySuggestion, "Try again later; nothing was lost.")
@@ -124,12 +124,12 @@ final class ErrorDescriptionTests: StoreTestCase {
             _ = try store.addVehicle(vehicle: NewVehicle(plate: "505 KZT 02"))
             _ = try store.addDocument(document: NewDocument(kind: .driverLicence, number: "QW 50 50 50"))
             let duplicatePlate = try XCTUnwrap(sdkError { _ = try store.addVehicle(vehicle: NewVehicle(plate: "505КZТ02")) })
-            XCTAssertEqual(duplicatePlate, .AlreadyExists(entity: "vehicle"))
+            XCTAssertEqual(duplicatePlate, .AlreadyExists(entity: .vehicle))
             assertNoPersonalData(duplicatePlate, ["505", "KZT", "КZТ"])
             let duplicateDocument = try XCTUnwrap(
                 sdkError { _ = try store.addDocument(document: NewDocument(kind: .driverLicence, number: "QW505050")) }
             )
-            XCTAssertEqual(duplicateDocument, .AlreadyExists(entity: "document"))
+            XCTAssertEqual(duplicateDocument, .AlreadyExists(entity: .document))
             assertNoPersonalData(duplicateDocument, ["QW", "505050"])
 
             let id = "id-9f1c2e77-distinctive"
@@ -347,11 +347,11 @@ final class ErrorDescriptionTests: StoreTestCase {
 private func everyErrorCase() -> [AparkingError] {
     [
         .InvalidInput(field: "plate", reason: "expected 123 ABC 02"),
-        .AlreadyExists(entity: "vehicle"),
-        .NotFound(entity: "document"),
+        .AlreadyExists(entity: .vehicle),
+        .NotFound(entity: .document),
         .WrongKey,
         .KeyUnavailable(reason: "keychain locked"),
-        .IntegrityFailure(entity: "vehicle", recordId: "0b5f3c52-8a7e-4c4e-9d0e-5a1f2b3c4d5e"),
+        .IntegrityFailure(entity: .vehicle, recordId: "0b5f3c52-8a7e-4c4e-9d0e-5a1f2b3c4d5e"),
         .StoreCorrupted(reason: "the file is not an aparking store"),
         .IncompatibleVersion(found: 99, supported: storeSchemaVersion()),
         .StoreClosed,

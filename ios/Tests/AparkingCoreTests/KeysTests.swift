@@ -317,7 +317,7 @@ final class KeysTests: StoreTestCase {
         try withStore(file, CountingKeyProvider.withSeed(2)) { store in
             XCTAssertEqual(try store.info().vehicleCount, 0)
         }
-        assertThrows(.NotFound(entity: "store file"), try moveStoreAside(path: storeFile("missing.db").path))
+        assertThrows(.NotFound(entity: .storeFile), try moveStoreAside(path: storeFile("missing.db").path))
         XCTAssertNoThrow(try deleteStoreFiles(path: storeFile("missing.db").path), "missing files are not an error")
     }
 }

@@ -37,8 +37,8 @@ final class StoreTests: StoreTestCase {
     func testDuplicatePlateInAnyTypedFormIsAlreadyExists() throws {
         try withStore { store in
             _ = try store.addVehicle(vehicle: NewVehicle(plate: "123 авс 02"))
-            assertThrows(.AlreadyExists(entity: "vehicle"), try store.addVehicle(vehicle: NewVehicle(plate: "123ABC02")))
-            assertThrows(.AlreadyExists(entity: "vehicle"), try store.addVehicle(vehicle: NewVehicle(plate: "123-АВС-02")))
+            assertThrows(.AlreadyExists(entity: .vehicle), try store.addVehicle(vehicle: NewVehicle(plate: "123ABC02")))
+            assertThrows(.AlreadyExists(entity: .vehicle), try store.addVehicle(vehicle: NewVehicle(plate: "123-АВС-02")))
             XCTAssertEqual(try store.listVehicles().count, 1)
         }
     }
@@ -74,7 +74,7 @@ final class StoreTests: StoreTestCase {
 
             try store.removeVehicle(id: v.id)
             XCTAssertNil(try store.getVehicle(id: v.id))
-            assertThrows(.NotFound(entity: "vehicle"), try store.removeVehicle(id: v.id))
+            assertThrows(.NotFound(entity: .vehicle), try store.removeVehicle(id: v.id))
         }
     }
 
@@ -137,7 +137,7 @@ final class StoreTests: StoreTestCase {
                 "lookup is per kind"
             )
             assertThrows(
-                .AlreadyExists(entity: "document"),
+                .AlreadyExists(entity: .document),
                 try store.addDocument(document: NewDocument(kind: .driverLicence, number: "АВ123456"))
             )
 
@@ -155,7 +155,7 @@ final class StoreTests: StoreTestCase {
             XCTAssertEqual(try store.getDocument(id: cert.id)?.vehicleId, car.id)
 
             assertThrows(
-                .NotFound(entity: "vehicle"),
+                .NotFound(entity: .vehicle),
                 try store.addDocument(
                     document: NewDocument(kind: .vehicleRegistrationCertificate, number: "ZZ999999", vehicleId: "no-such-id")
                 )

@@ -456,8 +456,9 @@ final class SyncClientTests: StoreTestCase {
         XCTAssertEqual(
             conflict,
             SyncConflict(
-                id: conflict.id, entity: "vehicle", recordId: v.id, field: "colour",
-                localValue: "blue", remoteValue: "red", resolution: .serverWon, resolvedAt: conflict.resolvedAt
+                id: conflict.id, entity: .vehicle, recordId: v.id, field: .vehicle(field: .colour),
+                localValue: "blue", remoteValue: "red", localRecord: nil, mergedInto: nil,
+                resolution: .serverWon, resolvedAt: conflict.resolvedAt
             )
         )
         XCTAssertLessThan(abs(conflict.resolvedAt.timeIntervalSinceNow), 600, "resolvedAt is a real time")
@@ -559,9 +560,9 @@ final class SyncClientTests: StoreTestCase {
         XCTAssertEqual(localLog.count, 1, "\(localLog)")
         let local = try XCTUnwrap(localLog.first)
         XCTAssertEqual(local.resolution, .localWon)
-        XCTAssertEqual(local.entity, "vehicle")
+        XCTAssertEqual(local.entity, .vehicle)
         XCTAssertEqual(local.recordId, id)
-        XCTAssertEqual(local.field, "colour")
+        XCTAssertEqual(local.field, .vehicle(field: .colour))
         XCTAssertEqual(local.localValue, "blue")
         XCTAssertEqual(local.remoteValue, "red")
         XCTAssertEqual(try b.sync.clearConflicts(), 1)
@@ -577,6 +578,15 @@ final class SyncClientTests: StoreTestCase {
         XCTAssertEqual(deleted.resolution, .deleteWon)
         XCTAssertEqual(deleted.recordId, id)
         XCTAssertNil(deleted.field)
+        // What the delete removed comes back typed, ready for the app to offer "add it again".
+        guard case .vehicle(let lost)? = deleted.localRecord else {
+            return XCTFail("the removed vehicle's values: \(String(describing: deleted.localRecord))")
+        }
+        XCTAssertEqual(lost.nickname, "still mine")
+        XCTAssertEqual(lost.colour, "blue")
+        let readded = try b.store.addVehicle(vehicle: lost)
+        XCTAssertEqual(try b.store.getVehicle(id: readded.id), readded)
+        XCTAssertEqual(readded.nickname, "still mine")
     }
 
     func testASwiftSyncObserverHearsStartedPushedPulledAndFinishedCancellingTheSubscriptionStopsIt() async throws {
@@ -1322,13 +1332,15 @@ final class SyncClientTests: StoreTestCase {
             log.first { $0.resolution == .merged },
             "the merge is in B's conflict log: \(log.map { syncResolutionName($0.resolution) })"
         )
-        XCTAssertEqual(merged.entity, "document")
+        XCTAssertEqual(merged.entity, .document)
         XCTAssertEqual(merged.recordId, added.id, "the record merged away")
-        XCTAssertEqual(merged.remoteValue, shared.id, "the record it went into")
+        XCTAssertEqual(merged.mergedInto, shared.id, "the record it went into")
         XCTAssertNil(merged.field, "a whole record, not a field")
-        let fields = try XCTUnwrap(merged.localValue.flatMap { $0.data(using: .utf8) })
-        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: fields) as? [String: Any], "a JSON object")
-        XCTAssertEqual(object["number"] as? String, "DL10000002", "the merged-away record's fields: \(object)")
+        guard case .document(let values)? = merged.localRecord else {
+            return XCTFail("the merged-away document's values: \(String(describing: merged.localRecord))")
+        }
+        XCTAssertEqual(values.kind, .driverLicence)
+        XCTAssertEqual(values.number, "DL10000002")
         XCTAssertFalse(try a.sync.conflicts().contains { $0.resolution == .merged }, "A merged nothing")
     }
 
@@ -1536,13 +1548,13 @@ final class SyncClientTests: StoreTestCase {
             try flipSealedByte(file, .vehicle, kia.id)
             try flipSealedByte(file, .vehicle, unsynced.id)
         }
-        let kiaRef = RecordRef(entity: "vehicle", recordId: kia.id)
-        let unsyncedRef = RecordRef(entity: "vehicle", recordId: unsynced.id)
+        let kiaRef = RecordRef(entity: .vehicle, recordId: kia.id)
+        let unsyncedRef = RecordRef(entity: .vehicle, recordId: unsynced.id)
 
         // Nothing fails: the list has the intact vehicle, damagedRecords() names the others.
         XCTAssertEqual(try a.store.listVehicles(), [lada], "the damaged vehicles are left out")
         XCTAssertEqual(try a.store.damagedRecords(), [kiaRef, unsyncedRef])
-        assertThrows(.IntegrityFailure(entity: "vehicle", recordId: kia.id), try a.store.getVehicle(id: kia.id))
+        assertThrows(.IntegrityFailure(entity: .vehicle, recordId: kia.id), try a.store.getVehicle(id: kia.id))
         let export = try XCTUnwrap(
             try JSONSerialization.jsonObject(with: Data(a.store.exportUserData().utf8)) as? [String: Any]
         )
@@ -1555,7 +1567,7 @@ final class SyncClientTests: StoreTestCase {
         // An intact record is not discarded (removeVehicle deletes it everywhere).
         assertThrows(
             .InvalidInput(field: "record", reason: "is not a damaged record"),
-            try a.store.discardDamagedRecord(record: RecordRef(entity: "vehicle", recordId: lada.id))
+            try a.store.discardDamagedRecord(record: RecordRef(entity: .vehicle, recordId: lada.id))
         )
         try a.store.discardDamagedRecord(record: kiaRef)
         try a.store.discardDamagedRecord(record: unsyncedRef)
@@ -1604,7 +1616,7 @@ final class SyncClientTests: StoreTestCase {
         let entry = try XCTUnwrap(quarantined.first)
         XCTAssertEqual(
             entry,
-            QuarantinedEntry(entity: "vehicle", recordId: first.id, reason: .outboxEntryDamaged, requeued: true, atMs: entry.atMs)
+            QuarantinedEntry(entity: .vehicle, recordId: first.id, reason: .outboxEntryDamaged, requeued: true, atMs: entry.atMs)
         )
         XCTAssertGreaterThanOrEqual(entry.atMs, before - 1000, "atMs is the time it was set aside")
         XCTAssertLessThanOrEqual(entry.atMs, syncNowMs() + 1000)
@@ -1642,7 +1654,7 @@ final class SyncClientTests: StoreTestCase {
             try flipSealedByte(file, .mirrorEntry, "vehicle:\(mirrored.id)")
             try flipSealedByte(file, .vehicle, damaged.id)
         }
-        XCTAssertEqual(try a.store.damagedRecords(), [RecordRef(entity: "vehicle", recordId: damaged.id)])
+        XCTAssertEqual(try a.store.damagedRecords(), [RecordRef(entity: .vehicle, recordId: damaged.id)])
         _ = try b.store.updateVehicle(id: mirrored.id, patch: VehiclePatch(nickname: "From B"))
         _ = try b.store.updateVehicle(id: damaged.id, patch: VehiclePatch(nickname: "Repaired"))
         _ = try await b.sync.sync()

@@ -335,17 +335,17 @@ class CoverageGapsTest {
         openStore(file, key).use { store ->
             // The damaged record itself still says what is wrong with it, and nothing more.
             val e = assertFailsWith<AparkingException.IntegrityFailure> { store.getVehicle(bad.id) }
-            assertEquals("vehicle", e.entity)
+            assertEquals(Entity.VEHICLE, e.entity)
             assertEquals(bad.id, e.recordId)
             assertFalse(e.message.orEmpty().contains("Lada"))
             val d = assertFailsWith<AparkingException.IntegrityFailure> { store.getDocument(badDoc.id) }
-            assertEquals("document" to badDoc.id, d.entity to d.recordId)
+            assertEquals(Entity.DOCUMENT to badDoc.id, d.entity to d.recordId)
 
             // Everything else stays readable: the lists hold every intact record and leave the damaged out.
             assertEquals(listOf(kia, toyota).sortedBy { it.id }, store.listVehicles().sortedBy { it.id })
             assertEquals(listOf(licence), store.listDocuments())
             assertEquals(kia, store.getVehicle(kia.id))
-            val damaged = listOf(RecordRef("vehicle", bad.id), RecordRef("document", badDoc.id))
+            val damaged = listOf(RecordRef(RecordKind.VEHICLE, bad.id), RecordRef(RecordKind.DOCUMENT, badDoc.id))
             assertEquals(damaged, store.damagedRecords(), "vehicles first, then documents")
 
             // The export has the intact records and names the damaged ones (never their values).
@@ -355,7 +355,7 @@ class CoverageGapsTest {
             for (gone in listOf("222BBB02", "Lada", "VRC7654321")) assertFalse(gone in json, "export has $gone")
 
             // An intact record is not discarded that way (removeVehicle deletes it everywhere).
-            val intact = assertFailsWith<AparkingException.InvalidInput> { store.discardDamagedRecord(RecordRef("vehicle", kia.id)) }
+            val intact = assertFailsWith<AparkingException.InvalidInput> { store.discardDamagedRecord(RecordRef(RecordKind.VEHICLE, kia.id)) }
             assertEquals("record" to "is not a damaged record", intact.field to intact.reason)
             assertEquals(kia, store.getVehicle(kia.id))
 
@@ -397,7 +397,7 @@ class CoverageGapsTest {
             Consent(store).use { consent ->
                 assertFalse(consent.state().receiptsVerified, "seen on open")
                 val e = assertFailsWith<AparkingException.IntegrityFailure> { consent.verifyReceipts() }
-                assertEquals("consent receipt", e.entity)
+                assertEquals(Entity.CONSENT_RECEIPT, e.entity)
                 assertEquals(receipts[1].id, e.recordId)
                 // A receipt that no longer opens is neither listed nor exported as if it were whole.
                 assertEquals(receipts[1].id, assertFailsWith<AparkingException.IntegrityFailure> { consent.receipts() }.recordId)

@@ -113,11 +113,11 @@ class FormatsTest {
         // empty nor the list of fields uniffi would make of it, but the sentence of toString().
         val all: List<AparkingException> = listOf(
             AparkingException.InvalidInput("plate", "is required"),
-            AparkingException.AlreadyExists("vehicle"),
-            AparkingException.NotFound("document"),
+            AparkingException.AlreadyExists(RecordKind.VEHICLE),
+            AparkingException.NotFound(Entity.DOCUMENT),
             AparkingException.WrongKey(),
             AparkingException.KeyUnavailable("the keystore is locked"),
-            AparkingException.IntegrityFailure("vehicle", "0b6c0d1e-2f30-4a41-8b52-6c7d8e9fa0b1"),
+            AparkingException.IntegrityFailure(Entity.VEHICLE, "0b6c0d1e-2f30-4a41-8b52-6c7d8e9fa0b1"),
             AparkingException.StoreCorrupted("not a database"),
             AparkingException.IncompatibleVersion(99, 14),
             AparkingException.StoreClosed(),

@@ -52,7 +52,7 @@ class StoreTest {
         assertNull(store.findVehicleByPlate("124ABC02"))
 
         val dup = assertFailsWith<AparkingException.AlreadyExists> { store.addVehicle(NewVehicle(plate = "123ABC02")) }
-        assertEquals("vehicle", dup.entity)
+        assertEquals(RecordKind.VEHICLE, dup.entity)
         assertEquals(1, store.listVehicles().size)
     }
 
@@ -75,7 +75,7 @@ class StoreTest {
         store.removeVehicle(v.id)
         assertNull(store.getVehicle(v.id))
         val missing = assertFailsWith<AparkingException.NotFound> { store.removeVehicle(v.id) }
-        assertEquals("vehicle", missing.entity)
+        assertEquals(Entity.VEHICLE, missing.entity)
         assertFailsWith<AparkingException.NotFound> { store.updateVehicle(v.id, VehiclePatch(make = "Lada")) }
     }
 
@@ -163,7 +163,7 @@ class StoreTest {
                 NewDocument(kind = DocumentKind.VEHICLE_REGISTRATION_CERTIFICATE, number = "ZZ999999", vehicleId = "no-such-id"),
             )
         }
-        assertEquals("vehicle", dangling.entity)
+        assertEquals(Entity.VEHICLE, dangling.entity)
         val backwards = assertFailsWith<AparkingException.InvalidInput> {
             store.addDocument(
                 NewDocument(kind = DocumentKind.DRIVER_LICENCE, number = "QQ111111", issuedOn = "2030-01-02", expiresOn = "2030-01-01"),

@@ -11,6 +11,7 @@ import kotlin.concurrent.thread
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
 import kotlin.test.assertFalse
+import kotlin.test.assertIs
 import kotlin.test.assertNotNull
 import kotlin.test.assertNull
 import kotlin.test.assertTrue
@@ -217,7 +218,10 @@ class SyncClientTest {
         val log = b.sync.conflicts()
         val conflict = log.single()
         assertEquals(
-            SyncConflict(conflict.id, "vehicle", v.id, "colour", "blue", "red", ConflictResolution.SERVER_WON, conflict.resolvedAt),
+            SyncConflict(
+                conflict.id, RecordKind.VEHICLE, v.id, RecordField.Vehicle(VehicleField.COLOUR), "blue", "red",
+                localRecord = null, mergedInto = null, ConflictResolution.SERVER_WON, conflict.resolvedAt,
+            ),
             conflict,
         )
         assertEquals(listOf(), a.sync.conflicts())
@@ -239,7 +243,7 @@ class SyncClientTest {
         assertEquals("blue", a.store.getVehicle(id)?.colour, "this device's value was kept and pushed")
         val local = b.sync.conflicts().single()
         assertEquals(ConflictResolution.LOCAL_WON, local.resolution)
-        assertEquals(Triple("colour", "blue", "red"), Triple(local.field, local.localValue, local.remoteValue))
+        assertEquals(Triple(RecordField.Vehicle(VehicleField.COLOUR), "blue", "red"), Triple(local.field, local.localValue, local.remoteValue))
         b.sync.clearConflicts()
 
         a.store.removeVehicle(id)
@@ -250,6 +254,12 @@ class SyncClientTest {
         assertEquals(ConflictResolution.DELETE_WON, deleted.resolution)
         assertEquals(id, deleted.recordId)
         assertNull(deleted.field)
+        // What the delete removed comes back typed, ready for the app to offer "add it again".
+        val lost = (deleted.localRecord as RecordValues.Vehicle).vehicle
+        assertEquals("still mine" to "blue", lost.nickname to lost.colour)
+        val readded = b.store.addVehicle(lost)
+        assertEquals(b.store.getVehicle(readded.id), readded)
+        assertEquals("still mine", readded.nickname)
     }
 
     @Test
@@ -275,10 +285,11 @@ class SyncClientTest {
         assertNull(b.store.getDocument(added.id), "B's copy was merged away")
         val merged = b.sync.conflicts().filter { it.resolution == ConflictResolution.MERGED }
         val conflict = merged.single()
-        assertEquals("document", conflict.entity)
+        assertEquals(RecordKind.DOCUMENT, conflict.entity)
         assertEquals(added.id, conflict.recordId, "the record merged away")
-        assertEquals(shared.id, conflict.remoteValue, "the record it was merged into")
-        assertTrue(conflict.localValue.orEmpty().contains("DL10000002"), "its fields: ${conflict.localValue}")
+        assertEquals(shared.id, conflict.mergedInto, "the record it was merged into")
+        val values = assertIs<RecordValues.Document>(conflict.localRecord, "its values").document
+        assertEquals(DocumentKind.DRIVER_LICENCE to "DL10000002", values.kind to values.number)
         assertTrue(a.sync.conflicts().none { it.resolution == ConflictResolution.MERGED }, "A merged nothing")
     }
 
@@ -931,7 +942,7 @@ class SyncClientTest {
             flipSealedByte(file, SealedTable.VEHICLES, lada.id)
             flipSealedByte(file, SealedTable.VEHICLES, unsynced.id)
         }
-        val bad = setOf(RecordRef("vehicle", lada.id), RecordRef("vehicle", unsynced.id))
+        val bad = setOf(RecordRef(RecordKind.VEHICLE, lada.id), RecordRef(RecordKind.VEHICLE, unsynced.id))
 
         // The intact records are listed and exported, the damaged ones named.
         assertEquals(listOf(kia), damaged.store.listVehicles())
@@ -941,11 +952,11 @@ class SyncClientTest {
         assertEquals(bad, exportedDamagedRecords(json).toSet(), json)
         assertTrue("123ABC02" in json && "VRC1234567" in json, json)
         val e = assertFailsWith<AparkingException.IntegrityFailure> { damaged.store.getVehicle(lada.id) }
-        assertEquals("vehicle" to lada.id, e.entity to e.recordId)
+        assertEquals(Entity.VEHICLE to lada.id, e.entity to e.recordId)
 
         // Only a damaged record is discarded that way.
         val intact = assertFailsWith<AparkingException.InvalidInput> {
-            damaged.store.discardDamagedRecord(RecordRef("vehicle", kia.id))
+            damaged.store.discardDamagedRecord(RecordRef(RecordKind.VEHICLE, kia.id))
         }
         assertEquals("record" to "is not a damaged record", intact.field to intact.reason)
         assertEquals(kia, damaged.store.getVehicle(kia.id))
@@ -953,7 +964,7 @@ class SyncClientTest {
         assertEquals(1L, damaged.sync.pendingChanges(), "the unsynced vehicle's add")
         for (ref in bad) damaged.store.discardDamagedRecord(ref)
         assertNull(damaged.store.getVehicle(unsynced.id), "never synced: gone at once")
-        assertFalse(RecordRef("vehicle", unsynced.id) in damaged.store.damagedRecords())
+        assertFalse(RecordRef(RecordKind.VEHICLE, unsynced.id) in damaged.store.damagedRecords())
         assertEquals(0L, damaged.sync.pendingChanges(), "no delete queued, and the unsynced add went with its record")
 
         val pushesBefore = server.logLines("/v1/sync/push")
@@ -997,7 +1008,7 @@ class SyncClientTest {
         assertEquals(0L, summary.pending, "$summary")
         assertTrue(summary.pushed >= 2L, "both vehicles went up: $summary")
         val entry = damaged.sync.quarantined().single()
-        assertEquals(QuarantinedEntry("vehicle", lada.id, QuarantineReason.OUTBOX_ENTRY_DAMAGED, true, entry.atMs), entry)
+        assertEquals(QuarantinedEntry(RecordKind.VEHICLE, lada.id, QuarantineReason.OUTBOX_ENTRY_DAMAGED, true, entry.atMs), entry)
         assertTrue(entry.atMs in before..after, "${entry.atMs} not in $before..$after")
         val status = damaged.sync.status()
         assertEquals(1L, status.quarantined)
@@ -1036,7 +1047,7 @@ class SyncClientTest {
             flipSealedByte(file, SealedTable.VEHICLES, kia.id)
             flipSealedByte(file, SealedTable.SYNC_MIRROR, "vehicle:${lada.id}")
         }
-        assertEquals(listOf(RecordRef("vehicle", kia.id)), damaged.store.damagedRecords())
+        assertEquals(listOf(RecordRef(RecordKind.VEHICLE, kia.id)), damaged.store.damagedRecords())
         assertEquals(listOf(lada), damaged.store.listVehicles())
         b.store.updateVehicle(kia.id, VehiclePatch(nickname = "Repaired"))
         b.store.updateVehicle(lada.id, VehiclePatch(colour = "green"))
@@ -1049,7 +1060,7 @@ class SyncClientTest {
         assertEquals(listOf(), damaged.store.damagedRecords())
         assertEquals("green", damaged.store.getVehicle(lada.id)?.colour, "the record converged without its base")
         val entry = damaged.sync.quarantined().single()
-        assertEquals(QuarantinedEntry("vehicle", lada.id, QuarantineReason.MIRROR_ENTRY_DAMAGED, true, entry.atMs), entry)
+        assertEquals(QuarantinedEntry(RecordKind.VEHICLE, lada.id, QuarantineReason.MIRROR_ENTRY_DAMAGED, true, entry.atMs), entry)
         assertEquals(1L, damaged.sync.status().quarantined)
 
         // Its own edit still goes out on the repaired base.

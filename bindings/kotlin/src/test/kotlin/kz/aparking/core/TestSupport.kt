@@ -254,7 +254,7 @@ fun exportedDamagedRecords(json: String): List<RecordRef> {
         ?: error("the export has no damaged_records array:\n$json")
     val entry = Regex("""\{\s*"entity"\s*:\s*"([^"]*)"\s*,\s*"record_id"\s*:\s*"([^"]*)"\s*}""")
     val body = array.groupValues[1]
-    val refs = entry.findAll(body).map { RecordRef(it.groupValues[1], it.groupValues[2]) }.toList()
+    val refs = entry.findAll(body).map { RecordRef(RecordKind.valueOf(it.groupValues[1].uppercase()), it.groupValues[2]) }.toList()
     assertEquals(refs.size, body.count { it == '{' }, "an entry of damaged_records not understood: $body")
     return refs
 }

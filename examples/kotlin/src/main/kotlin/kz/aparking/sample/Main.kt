@@ -87,7 +87,7 @@ private fun run(tmp: Path) {
             store.addVehicle(NewVehicle(plate = "123-АВС-02"))
             error("a duplicate plate was accepted")
         } catch (e: AparkingException.AlreadyExists) {
-            step("adding '123-АВС-02' again: AparkingException.AlreadyExists (entity '${e.entity}')")
+            step("adding '123-АВС-02' again: AparkingException.AlreadyExists (entity ${e.entity})")
         }
 
         // --- Consent -----------------------------------------------------------------------
