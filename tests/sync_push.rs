@@ -558,3 +558,57 @@ async fn automatic_sync_retries_without_new_writes_and_backs_off_a_failing_backe
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(server.stats().push_requests, requests, "stopped");
 }
+
+/// The push is pipelined: the next batch is planned while the backend applies the one
+/// before. A record whose first change is in flight keeps its next change for a later
+/// batch, based on the version the first one got: never sent early with a stale base (a
+/// `conflict` the backend would answer).
+#[tokio::test]
+async fn a_records_next_change_waits_while_its_first_is_in_flight() {
+    let (server, account) = server_with_account();
+    let d = device(&server, Tokens::new(&["token-a"]));
+    let first = d
+        .store
+        .add_vehicle(NewVehicle {
+            plate: "100AAA01".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    for n in 1..600 {
+        d.store
+            .add_vehicle(NewVehicle {
+                plate: format!("{n:03}BBB02"),
+                ..Default::default()
+            })
+            .unwrap();
+    }
+    // Change 601, for the record of change 1: its create is in the first batch (500).
+    d.store
+        .update_vehicle(
+            first.id.clone(),
+            VehiclePatch {
+                nickname: Some("Family".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let summary = d.sync.sync().await.unwrap();
+    assert_eq!(
+        (summary.pushed, summary.pending, summary.conflicts),
+        (601, 0, 0)
+    );
+    let stats = server.stats();
+    assert_eq!(
+        stats.changes_conflict, 0,
+        "no change went out with a stale base"
+    );
+    assert_eq!(stats.changes_applied, 601, "each change applied once");
+    assert_eq!(stats.push_requests, 3, "500, 100, then the edit");
+    let on_server = server
+        .records(&account)
+        .into_iter()
+        .find(|r| r.record_id == first.id)
+        .unwrap();
+    assert_eq!(on_server.version, 2);
+    assert_eq!(on_server.fields["nickname"].as_deref(), Some("Family"));
+}

@@ -173,6 +173,8 @@ impl Store {
     pub(crate) fn open(dir: &Path) -> rusqlite::Result<Store> {
         let conn = Connection::open(dir.join(DB_FILE))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // Every statement of a push or pull stays prepared (the default keeps 16).
+        conn.set_prepared_statement_cache_capacity(64);
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             log::warn!("SQLite refused WAL mode; running in {mode} mode");

@@ -451,9 +451,8 @@ impl Store {
         rows.collect()
     }
 
-    /// Applies pushed changes in order, each in its own transaction together with the
-    /// record of its change id. A storage error stops the push; changes committed before
-    /// it stay applied (a retry reports them as duplicates).
+    /// Applies pushed changes in order, each with the record of its change id, all in one
+    /// transaction. A storage error applies none of them (a retry applies them once).
     pub(crate) fn push(
         &self,
         account_id: &str,
@@ -461,13 +460,16 @@ impl Store {
         now_ms: i64,
     ) -> rusqlite::Result<Vec<Outcome>> {
         let mut conn = self.lock();
-        let mut out = Vec::with_capacity(changes.len());
-        for (i, c) in changes.iter().enumerate() {
-            let tx = conn.transaction()?;
-            let outcome = apply(&tx, account_id, i, c, now_ms)?;
-            tx.commit()?;
-            out.push(outcome);
-        }
+        // One transaction for the batch: one commit (one write of the log) instead of one
+        // per change. A failure applies none of them; the client sends the batch again and
+        // the change ids keep each change applied once.
+        let tx = conn.transaction()?;
+        let out = changes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| apply(&tx, account_id, i, c, now_ms))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        tx.commit()?;
         Ok(out)
     }
 

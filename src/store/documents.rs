@@ -367,10 +367,8 @@ pub(crate) fn forget(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<()
 /// Sync: frees the kind and number of document `id` for another record within the
 /// caller's transaction (see `vehicles::release_plate`).
 pub(crate) fn release_number(conn: &Connection, id: &str) -> Result<()> {
-    conn.execute(
-        "UPDATE documents SET number_index = randomblob(32) WHERE id = ?1",
-        [id],
-    )?;
+    conn.prepare_cached("UPDATE documents SET number_index = randomblob(32) WHERE id = ?1")?
+        .execute([id])?;
     Ok(())
 }
 
@@ -409,10 +407,8 @@ pub(crate) fn set_link(
     id: &str,
     vehicle_id: Option<&str>,
 ) -> Result<()> {
-    conn.execute(
-        "UPDATE documents SET vehicle_id = ?1 WHERE id = ?2",
-        params![vehicle_id, id],
-    )?;
+    conn.prepare_cached("UPDATE documents SET vehicle_id = ?1 WHERE id = ?2")?
+        .execute(params![vehicle_id, id])?;
     let mut patch = serde_json::Map::new();
     patch.insert("vehicle_id".into(), vehicle_id.into());
     outbox::record(conn, keys, Entity::Document, id, Op::Upsert, patch)

@@ -724,17 +724,19 @@ pub fn pending_sync_changes(
     store: &Store,
 ) -> ApiResult<Vec<(String, String, String, serde_json::Value)>> {
     store.read(|c, r| {
-        Ok(crate::sync::outbox::pending(c, &r.keys, u32::MAX)?
-            .into_iter()
-            .map(|p| {
-                (
-                    p.entity,
-                    p.record_id,
-                    p.op,
-                    serde_json::Value::Object(p.fields),
-                )
-            })
-            .collect())
+        Ok(
+            crate::sync::outbox::pending(c, &r.keys, u32::MAX, |_, _| false)?
+                .into_iter()
+                .map(|p| {
+                    (
+                        p.entity,
+                        p.record_id,
+                        p.op,
+                        serde_json::Value::Object(p.fields),
+                    )
+                })
+                .collect(),
+        )
     })
 }
 

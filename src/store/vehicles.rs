@@ -366,10 +366,8 @@ pub(crate) fn forget(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<()
 /// lookup index becomes a random placeholder until the vehicle's own pulled change is
 /// written over it, which the caller makes sure of in the same savepoint.
 pub(crate) fn release_plate(conn: &Connection, id: &str) -> Result<()> {
-    conn.execute(
-        "UPDATE vehicles SET plate_index = randomblob(32) WHERE id = ?1",
-        [id],
-    )?;
+    conn.prepare_cached("UPDATE vehicles SET plate_index = randomblob(32) WHERE id = ?1")?
+        .execute([id])?;
     Ok(())
 }
 

@@ -64,7 +64,7 @@ use crate::subscription::Subscription;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::{json, Value};
-use std::io::Write;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -1031,59 +1031,123 @@ impl SyncClient {
         reconcile: &mut Option<ReconcileReason>,
     ) -> Result<u64> {
         let mut conflicts = 0;
+        let erasures = self
+            .blocking(|s| s.read(|c, _| mirror::account_erasures(c)))
+            .await?;
+        // Pipelined: while the backend applies one batch, the answers to the one before are
+        // applied here and the next is planned (without the records in flight, whose next
+        // change waits for their answer). Batches are still sent and applied in order.
+        let mut batch = self.plan_push(HashSet::new()).await?;
+        let mut answered: Option<(Vec<push::Planned>, Value)> = None;
+        let mut stop = false;
         for _ in 0..MAX_BATCHES {
-            self.check_cancelled()?;
-            let plan = self
-                .blocking(|s| s.read(|c, r| push::plan(c, &r.keys)))
-                .await?;
-            if plan.is_empty() {
+            if let Err(e) = self.check_cancelled() {
+                if let Some((plan, answer)) = answered.take() {
+                    self.apply_push(plan, answer, summary, reconcile, &mut conflicts)
+                        .await?;
+                }
+                return Err(e);
+            }
+            if batch.is_empty() || stop {
                 break;
             }
-            let erasures = self
-                .blocking(|s| s.read(|c, _| mirror::account_erasures(c)))
-                .await?;
             let body = json!({
                 "schema_version": 1,
                 "client_id": client_id,
                 "sync_id": sync_id,
                 "account_erasures": erasures,
-                "changes": plan.iter().map(push::Planned::to_wire).collect::<Vec<_>>(),
+                "changes": batch.iter().map(push::Planned::to_wire).collect::<Vec<_>>(),
             });
-            let answer = match self
-                .request(
-                    reqwest::Method::POST,
-                    PUSH_PATH,
-                    Some(&body),
-                    Auth::Account(token),
-                    (MAX_ANSWER_BYTES, json_answer),
-                )
-                .await?
-            {
+            let in_flight: HashSet<(String, String)> = batch
+                .iter()
+                .map(|p| (p.entity.clone(), p.record_id.clone()))
+                .collect();
+            let previous = answered.take();
+            let send = self.request(
+                reqwest::Method::POST,
+                PUSH_PATH,
+                Some(&body),
+                Auth::Account(token),
+                (MAX_ANSWER_BYTES, json_answer),
+            );
+            let meanwhile = async {
+                let progress = match previous {
+                    Some((plan, answer)) => {
+                        let applied = self.apply_batch(plan, answer).await?;
+                        Some(applied)
+                    }
+                    None => None,
+                };
+                let next = self.plan_push(in_flight).await?;
+                Ok::<_, Error>((progress, next))
+            };
+            let (sent, done) = tokio::join!(send, meanwhile);
+            let (progress, next) = done?;
+            if let Some(applied) = progress {
+                stop = self.count_applied(applied, summary, reconcile, &mut conflicts);
+            }
+            let answer = match sent? {
                 Answer::Ok(answer) => answer,
                 Answer::Gone => return Err(backend_error("HTTP 410")),
                 Answer::InvalidCursor => return Err(Error::Refused { status: 400 }),
             };
-            let applied = self
-                .blocking(move |s| {
-                    s.write(|tx, r| push::apply_results(tx, &r.keys, &plan, &answer))
-                })
+            answered = Some((batch, answer));
+            batch = next;
+        }
+        if let Some((plan, answer)) = answered {
+            self.apply_push(plan, answer, summary, reconcile, &mut conflicts)
                 .await?;
-            summary.pushed += applied.pushed;
-            self.emit(SyncEvent::Pushed {
-                count: applied.pushed,
-            });
-            summary.conflicts += applied.resolved;
-            summary.rejected += applied.rejected;
-            conflicts += applied.conflicts;
-            if applied.went_back && reconcile.is_none() {
-                log::warn!("sync: the backend holds a record at an older version; reconciling");
-                *reconcile = Some(ReconcileReason::VersionWentBack);
-            }
-            if applied.pushed + applied.rejected == 0 {
-                break; // only changes waiting for a pull are left
-            }
         }
         Ok(conflicts as u64)
+    }
+
+    /// The next push batch, leaving out the records of a batch in flight.
+    async fn plan_push(&self, in_flight: HashSet<(String, String)>) -> Result<Vec<push::Planned>> {
+        self.blocking(move |s| s.read(|c, r| push::plan(c, &r.keys, &in_flight)))
+            .await
+    }
+
+    /// Applies the backend's answers to one batch (its own transaction).
+    async fn apply_batch(&self, plan: Vec<push::Planned>, answer: Value) -> Result<push::Applied> {
+        self.blocking(move |s| s.write(|tx, r| push::apply_results(tx, &r.keys, &plan, &answer)))
+            .await
+    }
+
+    /// Applies one batch's answers and counts them.
+    async fn apply_push(
+        &self,
+        plan: Vec<push::Planned>,
+        answer: Value,
+        summary: &mut SyncSummary,
+        reconcile: &mut Option<ReconcileReason>,
+        conflicts: &mut i64,
+    ) -> Result<()> {
+        let applied = self.apply_batch(plan, answer).await?;
+        self.count_applied(applied, summary, reconcile, conflicts);
+        Ok(())
+    }
+
+    /// Adds one applied batch to the summary and tells the observers; `true` when it made no
+    /// progress (only changes waiting for a pull are left), so the push should stop.
+    fn count_applied(
+        &self,
+        applied: push::Applied,
+        summary: &mut SyncSummary,
+        reconcile: &mut Option<ReconcileReason>,
+        conflicts: &mut i64,
+    ) -> bool {
+        summary.pushed += applied.pushed;
+        self.emit(SyncEvent::Pushed {
+            count: applied.pushed,
+        });
+        summary.conflicts += applied.resolved;
+        summary.rejected += applied.rejected;
+        *conflicts += applied.conflicts;
+        if applied.went_back && reconcile.is_none() {
+            log::warn!("sync: the backend holds a record at an older version; reconciling");
+            *reconcile = Some(ReconcileReason::VersionWentBack);
+        }
+        applied.pushed + applied.rejected == 0
     }
 
     fn check_cancelled(&self) -> Result<()> {
@@ -1167,8 +1231,10 @@ impl SyncClient {
         }
         let compressed = match body {
             Some(body) => {
-                let mut gz = GzEncoder::new(Vec::new(), Compression::default());
-                gz.write_all(body.to_string().as_bytes())
+                // The fastest level: a third of the default's CPU time for a push batch,
+                // about a tenth more bytes (docs/performance.md).
+                let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+                std::io::Write::write_all(&mut gz, body.to_string().as_bytes())
                     .map_err(|_| Error::Internal("gzip"))?;
                 Some(gz.finish().map_err(|_| Error::Internal("gzip"))?)
             }

@@ -140,29 +140,34 @@ pub(crate) struct PendingChange {
     pub fields: Map<String, Value>,
 }
 
-/// The pending changes, oldest first, up to `limit`.
+/// The pending changes, oldest first, up to `limit`, leaving out (unopened) the rows
+/// whose entity and record id `skip` refuses.
 pub(crate) fn pending(
     conn: &Connection,
     keys: &StoreKeys,
     limit: u32,
+    mut skip: impl FnMut(&str, &str) -> bool,
 ) -> Result<Vec<PendingChange>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, entity, record_id, op, sealed FROM sync_outbox ORDER BY seq LIMIT ?1",
-    )?;
-    let rows = stmt.query_map([limit], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, SealedCell>(4)?,
-        ))
-    })?;
-    rows.map(|row| {
-        let (change_id, entity, record_id, op, sealed) = row?;
-        open_entry(keys, change_id, entity, record_id, op, sealed)
-    })
-    .collect()
+    let mut stmt = conn
+        .prepare_cached("SELECT id, entity, record_id, op, sealed FROM sync_outbox ORDER BY seq")?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while out.len() < limit as usize {
+        let Some(r) = rows.next()? else { break };
+        let (entity, record_id): (String, String) = (r.get(1)?, r.get(2)?);
+        if skip(&entity, &record_id) {
+            continue;
+        }
+        out.push(open_entry(
+            keys,
+            r.get(0)?,
+            entity,
+            record_id,
+            r.get(3)?,
+            r.get(4)?,
+        )?);
+    }
+    Ok(out)
 }
 
 /// Opens one outbox row: its sealed fields, checked against the clear columns.
@@ -229,11 +234,9 @@ pub(crate) fn count(conn: &Connection) -> Result<u64> {
 
 /// Number of pending changes of one record.
 pub(crate) fn pending_for(conn: &Connection, entity: &str, record_id: &str) -> Result<u64> {
-    let n: i64 = conn.query_row(
-        "SELECT count(*) FROM sync_outbox WHERE entity = ?1 AND record_id = ?2",
-        [entity, record_id],
-        |r| r.get(0),
-    )?;
+    let n: i64 = conn
+        .prepare_cached("SELECT count(*) FROM sync_outbox WHERE entity = ?1 AND record_id = ?2")?
+        .query_row([entity, record_id], |r| r.get(0))?;
     Ok(n as u64)
 }
 
@@ -265,20 +268,17 @@ pub(crate) fn pending_fields(
 
 /// Whether a delete of the record is pending.
 pub(crate) fn pending_delete(conn: &Connection, entity: &str, record_id: &str) -> Result<bool> {
-    let n: i64 = conn.query_row(
-        "SELECT count(*) FROM sync_outbox WHERE entity = ?1 AND record_id = ?2 AND op = 'delete'",
-        [entity, record_id],
-        |r| r.get(0),
-    )?;
-    Ok(n > 0)
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM sync_outbox WHERE entity = ?1 AND record_id = ?2 AND op = 'delete'",
+        )?
+        .exists([entity, record_id])?)
 }
 
 /// Drops every pending change of a record (delete wins, or the record was merged away).
 pub(crate) fn remove_record(conn: &Connection, entity: &str, record_id: &str) -> Result<()> {
-    conn.execute(
-        "DELETE FROM sync_outbox WHERE entity = ?1 AND record_id = ?2",
-        [entity, record_id],
-    )?;
+    conn.prepare_cached("DELETE FROM sync_outbox WHERE entity = ?1 AND record_id = ?2")?
+        .execute([entity, record_id])?;
     Ok(())
 }
 
@@ -291,10 +291,10 @@ pub(crate) fn replace_upserts(
     record_id: &str,
     to_push: Map<String, Value>,
 ) -> Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "DELETE FROM sync_outbox WHERE entity = ?1 AND record_id = ?2 AND op = 'upsert'",
-        [entity.as_str(), record_id],
-    )?;
+    )?
+    .execute([entity.as_str(), record_id])?;
     record(conn, keys, entity, record_id, Op::Upsert, to_push)
 }
 

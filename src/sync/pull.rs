@@ -120,7 +120,8 @@ pub(crate) fn delete_local(
             "documents"
         }
     };
-    conn.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id])?;
+    conn.prepare_cached(&format!("DELETE FROM {table} WHERE id = ?1"))?
+        .execute([id])?;
     Ok(())
 }
 

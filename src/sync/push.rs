@@ -41,11 +41,21 @@ impl Planned {
 }
 
 /// The next batch: pending receipts and complaints, then the outbox.
-pub(crate) fn plan(conn: &Connection, keys: &StoreKeys) -> Result<Vec<Planned>> {
+pub(crate) fn plan(
+    conn: &Connection,
+    keys: &StoreKeys,
+    in_flight: &HashSet<(String, String)>,
+) -> Result<Vec<Planned>> {
     let mut out = Vec::new();
     let mut bytes = 0;
+    let flying = |entity: &str, record_id: &str| {
+        in_flight.contains(&(entity.to_string(), record_id.to_string()))
+    };
     // Receipts and complaints first (create-only), under the same byte limit.
     for planned in super::records::pending(conn, keys, MAX_CHANGES)? {
+        if flying(&planned.entity, &planned.record_id) {
+            continue;
+        }
         bytes += planned.to_wire().to_string().len();
         if !out.is_empty() && bytes > MAX_BYTES {
             return Ok(out);
@@ -54,16 +64,14 @@ pub(crate) fn plan(conn: &Connection, keys: &StoreKeys) -> Result<Vec<Planned>> 
     }
     // Then the outbox: at most one change per record per batch, based on the mirror's
     // version. A record's next change waits for the next batch, so an unapplied change
-    // (conflict, exists) never makes the ones after it carry a wrong base version.
-    let pending = outbox::pending(conn, keys, MAX_CHANGES)?;
+    // (conflict, exists) never makes the ones after it carry a wrong base version; a
+    // record with a change in a batch still in flight waits the same way.
     let mut seen: HashSet<(String, String)> = HashSet::new();
+    let left = MAX_CHANGES.saturating_sub(out.len() as u32);
+    let pending = outbox::pending(conn, keys, left, |entity, record_id| {
+        flying(entity, record_id) || !seen.insert((entity.to_string(), record_id.to_string()))
+    })?;
     for p in pending {
-        if out.len() as u32 >= MAX_CHANGES {
-            break;
-        }
-        if !seen.insert((p.entity.clone(), p.record_id.clone())) {
-            continue;
-        }
         let base = mirror::get(conn, keys, &p.entity, &p.record_id)?
             .filter(|m| !m.deleted)
             .map(|m| m.version);
@@ -201,10 +209,15 @@ pub(crate) fn apply_results(
                         fields: Map::new(),
                     }
                 } else {
-                    let mut fields = mirror::get(conn, keys, &change.entity, &change.record_id)?
-                        .filter(|m| !m.deleted)
-                        .map(|m| m.fields)
-                        .unwrap_or_default();
+                    // A change planned without a base version had no live mirror (one
+                    // change per record per batch, so none appeared since): nothing to read.
+                    let mut fields = match change.base_version {
+                        None => Map::new(),
+                        Some(_) => mirror::get(conn, keys, &change.entity, &change.record_id)?
+                            .filter(|m| !m.deleted)
+                            .map(|m| m.fields)
+                            .unwrap_or_default(),
+                    };
                     fields.extend(change.fields.clone());
                     // Fields the backend set otherwise (a link to a vehicle that is not
                     // live any more): taken here too, the local value logged.
@@ -283,10 +296,7 @@ pub(crate) fn apply_results(
                 if local_table(&change.entity).is_some() {
                     super::pull::delete_local(conn, keys, &change.entity, &change.record_id)?;
                 }
-                conn.execute(
-                    "DELETE FROM sync_outbox WHERE entity = ?1 AND record_id = ?2",
-                    [&change.entity, &change.record_id],
-                )?;
+                outbox::remove_record(conn, &change.entity, &change.record_id)?;
                 let mirrored = Mirrored {
                     version: version.unwrap_or(0),
                     deleted: true,

@@ -145,6 +145,7 @@ pub(crate) fn mark_sent(conn: &Connection, entity: &str, id: &str) -> Result<()>
         "consent_receipt" => "UPDATE consent_receipts SET uploaded_at = ?1 WHERE id = ?2",
         _ => "UPDATE complaints SET sent_at = ?1 WHERE id = ?2",
     };
-    conn.execute(sql, rusqlite::params![now_millis(), id])?;
+    conn.prepare_cached(sql)?
+        .execute(rusqlite::params![now_millis(), id])?;
     Ok(())
 }

@@ -1349,11 +1349,15 @@ final class SyncClientTests: StoreTestCase {
     func testTaskCancelOfCancellableSyncOfManyChangesThrowsCancellationErrorAndLosesNothing() async throws {
         let a = try device("a")
         let b = try device("b")
-        let count = 600 // more than one push batch (500 changes at most)
+        // Three push batches (500 changes at most each): the push is pipelined, so when the
+        // cancel comes at the first batch's answers the second is already sent (its answer
+        // is applied, nothing is lost) and the third waits for the next sync.
+        let count = 1100
         var plates = Set<String>()
         for i in 0 ..< count {
-            let digits = String(i + 1000).suffix(3) // 000 ... 599
-            plates.insert(try a.store.addVehicle(vehicle: NewVehicle(plate: "\(digits)ABC02")).plate.canonical)
+            let digits = String(i % 1000 + 1000).suffix(3) // 000 ... 999
+            let letters = i < 1000 ? "ABC" : "ABD"
+            plates.insert(try a.store.addVehicle(vehicle: NewVehicle(plate: "\(digits)\(letters)02")).plate.canonical)
         }
         let before = try a.sync.pendingChanges()
         XCTAssertEqual(before, Int64(count))
