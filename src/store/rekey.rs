@@ -84,3 +84,38 @@ fn reseal_table(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// Every table of the schema with a sealed column is in `SEALED_TABLES`, and nothing
+    /// else: a table added without registering it would keep its rows under the old data
+    /// key after a rotation (unreadable) and survive an erasure.
+    #[test]
+    fn the_registered_sealed_tables_are_the_schemas_tables_with_a_sealed_column() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        let tx = conn.transaction().unwrap();
+        super::super::schema::migrate(&tx, 0).unwrap();
+        tx.commit().unwrap();
+        let in_schema: BTreeSet<String> = conn
+            .prepare(
+                "SELECT m.name FROM sqlite_master m, pragma_table_info(m.name) c
+                  WHERE m.type = 'table' AND c.name = ?1",
+            )
+            .unwrap()
+            .query_map([SEALED_COLUMN], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let registered: BTreeSet<String> =
+            SEALED_TABLES.iter().map(|t| t.table.to_string()).collect();
+        assert_eq!(
+            registered.len(),
+            SEALED_TABLES.len(),
+            "a table registered twice"
+        );
+        assert_eq!(in_schema, registered);
+    }
+}
