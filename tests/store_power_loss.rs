@@ -166,7 +166,18 @@ fn applied_ids(dir: &Path) -> BTreeSet<String> {
 
 #[tokio::test]
 async fn a_cut_write_ahead_log_opens_consistent_and_converges_with_nothing_applied_twice() {
-    let seed = clock_seed();
+    cut_logs(clock_seed()).await;
+}
+
+/// A seed that found two faults: a pipelined push that stopped when the only changes left
+/// were of a record in flight (a re-sent change then went missing from the duplicates), and
+/// this test taking the later of two equal saved states for the copy's.
+#[tokio::test]
+async fn the_seed_of_a_record_with_two_pending_changes_and_two_equal_states() {
+    cut_logs(1_796_186_120_541_715_965).await;
+}
+
+async fn cut_logs(seed: u64) {
     let mut rng = Rng::new(seed);
     let work = tempfile::tempdir().unwrap();
     let server_dir = work.path().join("server");
@@ -245,19 +256,22 @@ async fn a_cut_write_ahead_log_opens_consistent_and_converges_with_nothing_appli
         assert_eq!(ok, "ok", "{what}");
         // It holds what one acknowledged save left, and a longer log never less.
         let here = held(&store);
-        // (Without the log: the last checkpoint's.)
-        let state = states
-            .iter()
-            .rposition(|s| *s == here)
-            .unwrap_or_else(|| panic!("{what}: the data are no saved state"));
-        assert!(state >= last_state || cut.is_none(), "{what}: went back");
+        // (Without the log: the last checkpoint's.) Two saves can leave the same data (a
+        // vehicle added, then removed): every state equal to the copy's is a candidate.
+        let candidates: Vec<usize> = (0..states.len()).filter(|&i| states[i] == here).collect();
+        assert!(
+            !candidates.is_empty(),
+            "{what}: the data are no saved state"
+        );
         if cut.is_some() {
-            last_state = state;
+            last_state = *candidates
+                .iter()
+                .find(|&&i| i >= last_state)
+                .unwrap_or_else(|| panic!("{what}: went back"));
         }
         if cut == Some(frames) {
-            assert_eq!(
-                state,
-                states.len() - 1,
+            assert!(
+                candidates.contains(&(states.len() - 1)),
                 "{what}: the whole log loses nothing"
             );
         }
@@ -296,8 +310,12 @@ async fn a_cut_write_ahead_log_opens_consistent_and_converges_with_nothing_appli
         let converged = held(&store);
         assert_eq!(converged, on_server(&backend, &account), "{what}");
         // The backend's saves are back on the copy; the copy's own later saves are kept.
-        let expected = state.max(synced);
-        assert_eq!(converged, states[expected], "{what}");
+        assert!(
+            candidates
+                .iter()
+                .any(|&state| converged == states[state.max(synced)]),
+            "{what}: converged to {converged:?}"
+        );
         let conflicts = sync.conflicts().unwrap();
         assert!(conflicts.is_empty(), "{what}: {conflicts:?}");
         drop(sync);

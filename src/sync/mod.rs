@@ -1048,8 +1048,23 @@ impl SyncClient {
                 }
                 return Err(e);
             }
-            if batch.is_empty() || stop {
+            if stop {
                 break;
+            }
+            if batch.is_empty() {
+                // Nothing else to plan while a batch was in flight: apply its answers, then
+                // plan again with nothing in flight (the records it held may have more).
+                let Some((plan, answer)) = answered.take() else {
+                    break;
+                };
+                if self
+                    .apply_push(plan, answer, summary, reconcile, &mut conflicts)
+                    .await?
+                {
+                    break;
+                }
+                batch = self.plan_push(HashSet::new()).await?;
+                continue;
             }
             let body = json!({
                 "schema_version": 1,
@@ -1113,7 +1128,7 @@ impl SyncClient {
             .await
     }
 
-    /// Applies one batch's answers and counts them.
+    /// Applies one batch's answers and counts them; `true` when the batch made no progress.
     async fn apply_push(
         &self,
         plan: Vec<push::Planned>,
@@ -1121,10 +1136,9 @@ impl SyncClient {
         summary: &mut SyncSummary,
         reconcile: &mut Option<ReconcileReason>,
         conflicts: &mut i64,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let applied = self.apply_batch(plan, answer).await?;
-        self.count_applied(applied, summary, reconcile, conflicts);
-        Ok(())
+        Ok(self.count_applied(applied, summary, reconcile, conflicts))
     }
 
     /// Adds one applied batch to the summary and tells the observers; `true` when it made no
