@@ -12,6 +12,8 @@
 //! - A link to a vehicle removed on another device is dropped on the server and on every
 //!   device; a vehicle removed on a device that has not seen a link made elsewhere: the
 //!   device that made it unlinks when it pulls the removal, and the backend follows.
+//! - A link the backend drops (its vehicle removed in an earlier batch) does not undo a
+//!   newer link of the same document still waiting to be pushed.
 
 mod common;
 
@@ -405,6 +407,58 @@ async fn a_vehicle_removed_where_its_link_is_unknown_ends_with_no_link_anywhere(
         a.store.get_document(doc.id).unwrap().unwrap().vehicle_id,
         None
     );
+}
+
+/// Found by the chaos test: a link the backend dropped (its vehicle was removed in an
+/// earlier batch) used to be written back over the record's newer link, still pending.
+#[tokio::test]
+async fn a_dropped_link_to_a_removed_vehicle_does_not_undo_a_newer_link_still_pending() {
+    let (server, account, a, b) = setup();
+    let (gone, doc) = vehicle_and_certificate(&a, &b, "AB777777").await;
+    let kept = add_plate(&a.store, "456DEF02");
+    a.sync.sync().await.unwrap();
+    // Offline: an edit first, so that the link to `gone` goes out in a batch after its
+    // removal; then the removal (which unlinks), then a link to `kept`.
+    a.store
+        .update_document(
+            doc.id.clone(),
+            DocumentPatch {
+                number: Some("AB777778".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    link(&a, &doc.id, &gone.id);
+    a.store.remove_vehicle(gone.id.clone()).unwrap();
+    link(&a, &doc.id, &kept.id);
+
+    a.sync.sync().await.unwrap();
+    let here = a.store.get_document(doc.id.clone()).unwrap().unwrap();
+    assert_eq!(
+        here.vehicle_id.as_deref(),
+        Some(kept.id.as_str()),
+        "the newer link stays"
+    );
+    let on_server = server
+        .records(&account)
+        .into_iter()
+        .find(|r| r.record_id == doc.id)
+        .unwrap();
+    assert_eq!(
+        on_server
+            .fields
+            .get("vehicle_id")
+            .cloned()
+            .flatten()
+            .as_deref(),
+        Some(kept.id.as_str())
+    );
+    assert!(
+        a.sync.conflicts().unwrap().is_empty(),
+        "nothing to report: the dropped link was already replaced here"
+    );
+    settle(&a, &b).await;
+    assert_eq!(documents(&a), documents(&b));
 }
 
 fn set_plate(d: &Device, id: &str, plate: &str) {

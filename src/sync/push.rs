@@ -117,7 +117,9 @@ fn local_table(entity: &str) -> Option<&'static str> {
 
 /// Writes the fields the backend corrected in an applied change into the local record (no
 /// new outbox entry: the server already has them) and logs the local values they
-/// replace. Returns how many fields changed.
+/// replace. A field that a later pending change of the record sets again keeps its local
+/// value: that change is newer than the correction and goes out after it. Returns how many
+/// fields changed. Called once the applied change has left the outbox.
 fn take_corrections(
     conn: &Connection,
     keys: &StoreKeys,
@@ -127,8 +129,12 @@ fn take_corrections(
     let Some(mut local) = super::pull::local(conn, keys, &change.entity, &change.record_id)? else {
         return Ok(0);
     };
+    let set_later = outbox::pending_fields(conn, keys, &change.entity, &change.record_id)?;
     let mut changed = 0;
     for (name, value) in corrected {
+        if set_later.contains(name) {
+            continue;
+        }
         let server = value.as_str().map(str::to_string);
         let here = local.get(name).cloned().flatten();
         if here == server {
@@ -202,6 +208,7 @@ pub(crate) fn apply_results(
                     reason: "the backend's push answer lacks a version".into(),
                     retry_after_ms: None,
                 })?;
+                outbox::remove(conn, &change.change_id)?;
                 let mirrored = if change.op == "delete" {
                     Mirrored {
                         version,
@@ -241,7 +248,6 @@ pub(crate) fn apply_results(
                     }
                 };
                 mirror::put(conn, keys, &change.entity, &change.record_id, &mirrored)?;
-                outbox::remove(conn, &change.change_id)?;
                 applied.pushed += 1;
             }
             // Another device changed the record, or holds the same plate: the change stays
