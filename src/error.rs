@@ -4,7 +4,7 @@
 //! No message carries personal data: fields and reasons are fixed strings chosen by this
 //! crate, record ids are random UUIDs, and SQLite failures are reduced to their error code.
 
-use crate::model::RecordKind;
+use crate::model::kind::RecordKind;
 use rusqlite::ErrorCode;
 
 /// What an error names: a kind of personal record, or another thing the store keeps (an

@@ -19,13 +19,13 @@ pub fn store_schema_version() -> i32 {
 /// letter). Nil when it names no region (the 1993 letters `O` and `W` were each used by
 /// two regions).
 #[uniffi::export]
-pub fn plate_region_name(region: String, language: crate::Language) -> Option<String> {
+pub fn plate_region_name(region: String, language: crate::model::Language) -> Option<String> {
     let names = crate::formats::region::region_names(&region)?;
     Some(
         match language {
-            crate::Language::Kk => names.kk,
-            crate::Language::Ru => names.ru,
-            crate::Language::En => names.en,
+            crate::model::Language::Kk => names.kk,
+            crate::model::Language::Ru => names.ru,
+            crate::model::Language::En => names.en,
         }
         .to_string(),
     )

@@ -25,6 +25,7 @@ pub mod store;
 mod subscription;
 pub mod sync;
 pub mod telemetry;
+mod units;
 
 pub use consent::{
     CollectionMethod, Consent, ConsentAction, ConsentContext, ConsentObserver, ConsentReceipt,

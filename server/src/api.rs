@@ -14,11 +14,13 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use serde_json::{json, Value};
 
+use crate::config::Limits;
+use crate::error::{json_response, ApiError};
 use crate::faults::{ConnHandle, Fault, FaultState};
 use crate::stats::{BatchInfo, ServerStats};
 use crate::store::{LogEntry, Store};
-use crate::sync::{Outcome, PullError, ServerRecord};
-use crate::{validate, Limits};
+use crate::sync::{Erasure, Outcome, PullError, ServerRecord};
+use crate::validate;
 
 /// Routes; anything else is logged as `*`.
 const ROUTES: [&str; 7] = [
@@ -34,6 +36,8 @@ const ROUTES: [&str; 7] = [
 /// State shared by the handlers and the [`ReferenceServer`](crate::ReferenceServer).
 pub(crate) struct Shared {
     pub(crate) store: Store,
+    /// Key of the tags that bind pull cursors to an account (`crate::sync`).
+    pub(crate) cursor_key: ring::hmac::Key,
     pub(crate) stats: Mutex<ServerStats>,
     pub(crate) policy: RwLock<Option<Value>>,
     pub(crate) faults: Mutex<FaultState>,
@@ -48,12 +52,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     pub(crate) fn new(
         store: Store,
+        cursor_key: ring::hmac::Key,
         policy: Option<Value>,
         limits: Limits,
         signer: crate::policy::PolicySigner,
     ) -> Shared {
         Shared {
             store,
+            cursor_key,
             stats: Mutex::default(),
             policy: RwLock::new(policy),
             faults: Mutex::default(),
@@ -73,106 +79,26 @@ impl Shared {
     }
 }
 
-/// An error answer: `{"error": "<code>", "message": "<text>"}`. Messages never contain
-/// submitted values.
-#[derive(Debug)]
-pub(crate) struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-    /// More fields of the error body (`account_erasures` of an `account_erased`).
-    pub extra: serde_json::Map<String, Value>,
-}
-
-impl ApiError {
-    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-            extra: serde_json::Map::new(),
-        }
+/// 410 `account_erased`: the account was erased since this client last synced; it
+/// must delete its copy of the account's data and never push it back.
+fn account_erased(erasure: &Erasure) -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::GONE,
+        "account_erased",
+        "the account was erased on another device; delete the local copy of its data",
+    );
+    e.extra
+        .insert("account_erasures".into(), erasure.count.into());
+    let at = erasure.last_at_ms.and_then(|ms| {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+    });
+    if let Some(at) = at.and_then(|t| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    }) {
+        e.extra.insert("erased_at".into(), at.into());
     }
-
-    /// 410 `account_erased`: the account was erased since this client last synced; it
-    /// must delete its copy of the account's data and never push it back.
-    fn account_erased(erasure: &crate::sync::Erasure) -> Self {
-        let mut e = ApiError::new(
-            StatusCode::GONE,
-            "account_erased",
-            "the account was erased on another device; delete the local copy of its data",
-        );
-        e.extra
-            .insert("account_erasures".into(), erasure.count.into());
-        let at = erasure.last_at_ms.and_then(|ms| {
-            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
-        });
-        if let Some(at) = at.and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        }) {
-            e.extra.insert("erased_at".into(), at.into());
-        }
-        e
-    }
-
-    pub(crate) fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
-    pub(crate) fn too_large(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, code, message)
-    }
-
-    fn unauthorized() -> Self {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "a valid bearer token is required (Authorization: Bearer <token>)",
-        )
-    }
-
-    fn internal() -> Self {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the server failed to process the request",
-        )
-    }
-}
-
-fn json_response(status: StatusCode, body: &Value) -> Response {
-    (
-        status,
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-        ],
-        body.to_string(),
-    )
-        .into_response()
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut body = self.extra;
-        body.insert("error".into(), self.code.into());
-        body.insert("message".into(), self.message.into());
-        let mut resp = json_response(self.status, &Value::Object(body));
-        if self.status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
-            // The rest of the body may still be unread: do not reuse the connection.
-            resp.headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        }
-        resp
-    }
+    e
 }
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -583,7 +509,7 @@ async fn post_sync_push(
             ApiError::internal()
         })?;
         if erasure.missed_by(push.account_erasures, None) {
-            return Err(ApiError::account_erased(&erasure));
+            return Err(account_erased(&erasure));
         }
         let changes = push.changes;
         let outcomes = work.store.push(&account, &changes, now_ms()).map_err(|e| {
@@ -650,12 +576,13 @@ async fn get_sync_pull(
             query.limit,
             query.sync_id.as_deref(),
             query.account_erasures,
+            &work.cursor_key,
         )
     })
     .await
     .map_err(|_| ApiError::internal())?
     .map_err(|e| match e {
-        PullError::Erased(erasure) => ApiError::account_erased(&erasure),
+        PullError::Erased(erasure) => account_erased(&erasure),
         PullError::Invalid => ApiError::bad_request(
             "invalid_cursor",
             "cursor: not a cursor issued to this account; omit it to pull from the start",

@@ -8,7 +8,8 @@ use ring::rand::SystemRandom;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use serde_json::Value;
 
-use crate::{ServerError, POLICY_SIGNATURE_HEADER, PURPOSES};
+use crate::error::ServerError;
+use crate::protocol::{POLICY_SIGNATURE_HEADER, PURPOSES};
 
 /// How the server signs the manifest it serves (tests choose the broken ones).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -33,7 +34,7 @@ pub(crate) struct PolicySigner {
 
 impl PolicySigner {
     /// The signer of `pkcs8` (an Ed25519 PKCS#8 v1 or v2 document), or of a new key.
-    pub(crate) fn new(pkcs8: Option<&[u8]>) -> crate::Result<PolicySigner> {
+    pub(crate) fn new(pkcs8: Option<&[u8]>) -> crate::error::Result<PolicySigner> {
         let key = match pkcs8 {
             Some(der) => Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(|_| {
                 ServerError::Config("the policy signing key is not an Ed25519 PKCS#8 key".into())
@@ -67,7 +68,7 @@ impl PolicySigner {
 }
 
 /// A new Ed25519 key pair.
-fn new_key_pair() -> crate::Result<Ed25519KeyPair> {
+fn new_key_pair() -> crate::error::Result<Ed25519KeyPair> {
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
         .map_err(|_| ServerError::Config("no randomness for a signing key".into()))?;
     Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
@@ -75,7 +76,7 @@ fn new_key_pair() -> crate::Result<Ed25519KeyPair> {
 }
 
 /// A new Ed25519 signing key as a PKCS#8 v2 document (for `--policy-key`).
-pub fn generate_policy_signing_key() -> crate::Result<Vec<u8>> {
+pub fn generate_policy_signing_key() -> crate::error::Result<Vec<u8>> {
     Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
         .map(|doc| doc.as_ref().to_vec())
         .map_err(|_| ServerError::Config("no randomness for a signing key".into()))

@@ -10,12 +10,13 @@ use std::thread::JoinHandle;
 use tokio::sync::watch;
 
 use crate::api::{self, Shared};
+use crate::config::{Limits, ServerConfig, TlsConfig};
+use crate::error::{Result, ServerError};
 use crate::faults::{ConnHandle, FaultListener, FaultPlan};
 use crate::stats::ServerStats;
 use crate::store::{Store, StoredEvent};
 use crate::sync::ServerRecord;
 use crate::tls::TlsListener;
-use crate::{Result, ServerConfig, ServerError, TlsConfig};
 
 /// A running reference server.
 ///
@@ -92,20 +93,21 @@ impl ReferenceServer {
         data_dir: &Path,
         bind: SocketAddr,
         policy: Option<serde_json::Value>,
-        limits: crate::Limits,
+        limits: Limits,
         grace: std::time::Duration,
         tls: Option<&TlsConfig>,
         signing_key: Option<&[u8]>,
     ) -> Result<(SocketAddr, Arc<Shared>, watch::Sender<bool>, JoinHandle<()>)> {
         let signer = crate::policy::PolicySigner::new(signing_key)?;
         let store = Store::open(data_dir)?;
+        let cursor_key = crate::sync::open(&store)?;
         let listener = std::net::TcpListener::bind(bind)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         if !addr.ip().is_loopback() {
             log::warn!("listening on {addr}, which is not a loopback address");
         }
-        let shared = Arc::new(Shared::new(store, policy, limits, signer));
+        let shared = Arc::new(Shared::new(store, cursor_key, policy, limits, signer));
         let (stop, stop_rx) = watch::channel(false);
         let (ready_tx, ready_rx) = mpsc::channel::<std::io::Result<()>>();
         let app = api::router(shared.clone());
@@ -285,7 +287,7 @@ impl ReferenceServer {
     }
 
     /// How the served manifest is signed from now on (tests break it on purpose).
-    pub fn set_policy_signing(&self, signing: crate::PolicySigning) {
+    pub fn set_policy_signing(&self, signing: crate::policy::PolicySigning) {
         *self
             .shared
             .signer

@@ -1,6 +1,6 @@
-//! SQLite storage: one file (`telemetry.sqlite3`) in the data directory, WAL mode. The
-//! telemetry tables are here; the personal channel's tables (accounts, tokens, records,
-//! change log) are created here too and used by `crate::sync`.
+//! SQLite storage: one file (`telemetry.sqlite3`) in the data directory, WAL mode, and
+//! the telemetry tables. The personal channel's tables (accounts, tokens, records, change
+//! log) belong to `crate::sync`, which creates them in the same file.
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -53,70 +53,6 @@ CREATE TABLE IF NOT EXISTS request_log (
     fault       TEXT
 );
 
--- Personal channel. An account: the epoch is embedded in pull cursors (bumping it
--- expires them), last_seq is the sequence number of its latest change-log entry.
--- erasures, erased_epoch, erased_at_ms: the erasure fact (how many times the account was
--- erased, the cursor epoch the last erasure started, when), kept so that every device of
--- the account learns of it; never any of the erased data.
-CREATE TABLE IF NOT EXISTS accounts (
-    id           TEXT PRIMARY KEY NOT NULL,
-    epoch        INTEGER NOT NULL DEFAULT 0,
-    last_seq     INTEGER NOT NULL DEFAULT 0,
-    erasures     INTEGER NOT NULL DEFAULT 0,
-    erased_epoch INTEGER,
-    erased_at_ms INTEGER
-);
--- Bearer tokens, as SHA-256 of the token (never the token itself).
-CREATE TABLE IF NOT EXISTS tokens (
-    token_sha256 BLOB PRIMARY KEY NOT NULL,
-    account_id   TEXT NOT NULL REFERENCES accounts (id)
-);
-CREATE INDEX IF NOT EXISTS tokens_by_account ON tokens (account_id);
--- Current state of every record and tombstone. fields: JSON object of every field of the
--- entity (null when unset), '{}' for a tombstone. unique_key: the value that must be
--- unique per account and entity among live records (vehicle plate, document kind and
--- number, the profile), NULL otherwise. last_seq: sequence number of its latest change.
--- field_versions (added by migration below): JSON object, field -> the version that last
--- set it to a new value; NULL for rows written before it was kept.
-CREATE TABLE IF NOT EXISTS sync_records (
-    account_id TEXT NOT NULL,
-    entity     TEXT NOT NULL,
-    record_id  TEXT NOT NULL,
-    version    INTEGER NOT NULL,
-    deleted    INTEGER NOT NULL,
-    fields     TEXT NOT NULL,
-    unique_key TEXT,
-    last_seq   INTEGER NOT NULL,
-    last_sync TEXT,
-    PRIMARY KEY (account_id, entity, record_id)
-);
-CREATE UNIQUE INDEX IF NOT EXISTS sync_records_unique
-    ON sync_records (account_id, entity, unique_key) WHERE unique_key IS NOT NULL;
-CREATE INDEX IF NOT EXISTS sync_records_by_seq ON sync_records (account_id, last_seq);
--- The change log: one entry per applied change.
-CREATE TABLE IF NOT EXISTS sync_log (
-    account_id TEXT NOT NULL,
-    seq        INTEGER NOT NULL,
-    change_id  TEXT NOT NULL,
-    entity     TEXT NOT NULL,
-    record_id  TEXT NOT NULL,
-    version    INTEGER NOT NULL,
-    deleted    INTEGER NOT NULL,
-    at_ms      INTEGER NOT NULL,
-    PRIMARY KEY (account_id, seq)
-);
--- Change ids applied, with the version they produced (idempotency of pushes).
-CREATE TABLE IF NOT EXISTS sync_change_ids (
-    account_id TEXT NOT NULL,
-    change_id  TEXT NOT NULL,
-    version    INTEGER NOT NULL,
-    PRIMARY KEY (account_id, change_id)
-);
--- Server secrets (the key that binds pull cursors to their account).
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY NOT NULL,
-    value BLOB NOT NULL
-);
 PRAGMA user_version = 3;
 ";
 
@@ -165,8 +101,6 @@ pub(crate) struct LogEntry<'a> {
 
 pub(crate) struct Store {
     conn: Mutex<Connection>,
-    /// Key of the tags that bind pull cursors to an account (`crate::sync`).
-    pub(crate) cursor_key: ring::hmac::Key,
 }
 
 impl Store {
@@ -185,31 +119,8 @@ impl Store {
             "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
         )?;
         conn.execute_batch(SCHEMA)?;
-        // Columns that came after the first files were written: added to those. last_sync:
-        // the client's sync run that made a record's latest change; the erasure fact.
-        for (table, column, declaration) in [
-            ("sync_records", "last_sync", "TEXT"),
-            ("sync_records", "field_versions", "TEXT"),
-            ("accounts", "erasures", "INTEGER NOT NULL DEFAULT 0"),
-            ("accounts", "erased_epoch", "INTEGER"),
-            ("accounts", "erased_at_ms", "INTEGER"),
-        ] {
-            let present: bool = conn.query_row(
-                "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
-                [table, column],
-                |r| r.get::<_, i64>(0).map(|n| n > 0),
-            )?;
-            if !present {
-                conn.execute_batch(&format!(
-                    "ALTER TABLE {table} ADD COLUMN {column} {declaration}"
-                ))?;
-            }
-        }
-        let cursor_key = crate::sync::cursor_key(&conn)?;
-        crate::sync::generation(&conn)?;
         Ok(Store {
             conn: Mutex::new(conn),
-            cursor_key,
         })
     }
 

@@ -146,6 +146,104 @@ impl Erasure {
     }
 }
 
+/// The personal channel's tables, in the store's file.
+const SCHEMA: &str = "
+-- Personal channel. An account: the epoch is embedded in pull cursors (bumping it
+-- expires them), last_seq is the sequence number of its latest change-log entry.
+-- erasures, erased_epoch, erased_at_ms: the erasure fact (how many times the account was
+-- erased, the cursor epoch the last erasure started, when), kept so that every device of
+-- the account learns of it; never any of the erased data.
+CREATE TABLE IF NOT EXISTS accounts (
+    id           TEXT PRIMARY KEY NOT NULL,
+    epoch        INTEGER NOT NULL DEFAULT 0,
+    last_seq     INTEGER NOT NULL DEFAULT 0,
+    erasures     INTEGER NOT NULL DEFAULT 0,
+    erased_epoch INTEGER,
+    erased_at_ms INTEGER
+);
+-- Bearer tokens, as SHA-256 of the token (never the token itself).
+CREATE TABLE IF NOT EXISTS tokens (
+    token_sha256 BLOB PRIMARY KEY NOT NULL,
+    account_id   TEXT NOT NULL REFERENCES accounts (id)
+);
+CREATE INDEX IF NOT EXISTS tokens_by_account ON tokens (account_id);
+-- Current state of every record and tombstone. fields: JSON object of every field of the
+-- entity (null when unset), '{}' for a tombstone. unique_key: the value that must be
+-- unique per account and entity among live records (vehicle plate, document kind and
+-- number, the profile), NULL otherwise. last_seq: sequence number of its latest change.
+-- field_versions (added by migration below): JSON object, field -> the version that last
+-- set it to a new value; NULL for rows written before it was kept.
+CREATE TABLE IF NOT EXISTS sync_records (
+    account_id TEXT NOT NULL,
+    entity     TEXT NOT NULL,
+    record_id  TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    deleted    INTEGER NOT NULL,
+    fields     TEXT NOT NULL,
+    unique_key TEXT,
+    last_seq   INTEGER NOT NULL,
+    last_sync TEXT,
+    PRIMARY KEY (account_id, entity, record_id)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS sync_records_unique
+    ON sync_records (account_id, entity, unique_key) WHERE unique_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS sync_records_by_seq ON sync_records (account_id, last_seq);
+-- The change log: one entry per applied change.
+CREATE TABLE IF NOT EXISTS sync_log (
+    account_id TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    change_id  TEXT NOT NULL,
+    entity     TEXT NOT NULL,
+    record_id  TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    deleted    INTEGER NOT NULL,
+    at_ms      INTEGER NOT NULL,
+    PRIMARY KEY (account_id, seq)
+);
+-- Change ids applied, with the version they produced (idempotency of pushes).
+CREATE TABLE IF NOT EXISTS sync_change_ids (
+    account_id TEXT NOT NULL,
+    change_id  TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    PRIMARY KEY (account_id, change_id)
+);
+-- Server secrets (the key that binds pull cursors to their account).
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY NOT NULL,
+    value BLOB NOT NULL
+);
+";
+
+/// Creates the personal channel's tables in `store`'s file (columns added since the first
+/// files were written are added to those) and returns the key of cursor tags.
+pub(crate) fn open(store: &Store) -> rusqlite::Result<hmac::Key> {
+    let conn = store.lock();
+    conn.execute_batch(SCHEMA)?;
+    // Columns that came after the first files were written: added to those. last_sync:
+    // the client's sync run that made a record's latest change; the erasure fact.
+    for (table, column, declaration) in [
+        ("sync_records", "last_sync", "TEXT"),
+        ("sync_records", "field_versions", "TEXT"),
+        ("accounts", "erasures", "INTEGER NOT NULL DEFAULT 0"),
+        ("accounts", "erased_epoch", "INTEGER"),
+        ("accounts", "erased_at_ms", "INTEGER"),
+    ] {
+        let present: bool = conn.query_row(
+            "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
+            [table, column],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )?;
+        if !present {
+            conn.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN {column} {declaration}"
+            ))?;
+        }
+    }
+    let key = cursor_key(&conn)?;
+    generation(&conn)?;
+    Ok(key)
+}
+
 /// The dataset's generation id: a random UUID made with the database, replaced when the
 /// operator declares the data restored (`ReferenceServer::start_new_generation`,
 /// `--new-generation`). A wiped backend starts with a new one. Clients that see it change
@@ -488,11 +586,12 @@ impl Store {
         limit: usize,
         sync_id: Option<&str>,
         known_erasures: Option<i64>,
+        cursor_key: &hmac::Key,
     ) -> Result<PullPage, PullError> {
         let conn = self.lock();
         let erasure = erasure_of(&conn, account_id)?;
         let cursor_epoch = cursor
-            .and_then(|c| decode_cursor(&self.cursor_key, account_id, c))
+            .and_then(|c| decode_cursor(cursor_key, account_id, c))
             .map(|(epoch, _)| epoch);
         if erasure.missed_by(known_erasures, cursor_epoch) {
             return Err(PullError::Erased(erasure));
@@ -509,7 +608,7 @@ impl Store {
             None => 0,
             Some(c) => {
                 let (cursor_epoch, seq) =
-                    decode_cursor(&self.cursor_key, account_id, c).ok_or(PullError::Invalid)?;
+                    decode_cursor(cursor_key, account_id, c).ok_or(PullError::Invalid)?;
                 // Ours, but from before an expiry or erasure, or past the log (restored
                 // from an older copy): the log it points into is gone.
                 if cursor_epoch != epoch || seq > last_seq || seq < 0 {
@@ -545,7 +644,7 @@ impl Store {
         drop(stmt);
         Ok(PullPage {
             changes,
-            cursor: encode_cursor(&self.cursor_key, account_id, epoch, next),
+            cursor: encode_cursor(cursor_key, account_id, epoch, next),
             has_more,
             generation: generation(&conn)?,
             account_erasures: erasure.count,

@@ -12,8 +12,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
+use crate::config::TlsConfig;
+use crate::error::{Result, ServerError};
 use crate::faults::{ConnHandle, FaultIo, FaultListener};
-use crate::{Result, ServerError, TlsConfig};
 
 /// A client that starts a handshake and then stalls is dropped after this.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -10,9 +10,10 @@ use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::api::ApiError;
-use crate::{
-    Limits, CREATE_ONLY_ENTITIES, DELETION_REASONS, EVENT_KINDS, PURPOSES, SCHEMA_VERSION,
+use crate::config::Limits;
+use crate::error::ApiError;
+use crate::protocol::{
+    CREATE_ONLY_ENTITIES, DELETION_REASONS, EVENT_KINDS, PURPOSES, SCHEMA_VERSION,
     SYNC_ENTITY_FIELDS,
 };
 

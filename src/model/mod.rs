@@ -8,11 +8,13 @@
 //!   and removes an optional field listed in `clear`. Blank strings are rejected.
 
 mod document;
+pub(crate) mod kind;
 mod profile;
 mod record;
 mod vehicle;
 
 pub use document::{Document, DocumentField, DocumentKind, DocumentPatch, NewDocument};
+pub use kind::RecordKind;
 pub use profile::{required_profile_fields, Language, Profile, ProfileField, ProfilePatch};
-pub use record::{RecordField, RecordKind, RecordRef, RecordValues};
+pub use record::{RecordField, RecordRef, RecordValues};
 pub use vehicle::{NewVehicle, Vehicle, VehicleField, VehiclePatch};

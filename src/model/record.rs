@@ -1,49 +1,8 @@
-//! The kinds of personal record, and the typed references and values that reports about
-//! records carry (damaged-record reports, the sync conflict log) instead of their names as
+//! The typed references and values that reports about records carry (damaged-record reports, the sync conflict log) instead of their names as
 //! strings.
 
 use super::{DocumentField, DocumentKind, Language, NewDocument, NewVehicle};
-use super::{ProfileField, ProfilePatch, VehicleField};
-
-/// The three kinds of personal record the user keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
-pub enum RecordKind {
-    /// The user's profile (one per account).
-    Profile,
-    /// A vehicle.
-    Vehicle,
-    /// A document.
-    Document,
-}
-
-impl RecordKind {
-    /// Every kind.
-    pub const ALL: [RecordKind; 3] = [
-        RecordKind::Profile,
-        RecordKind::Vehicle,
-        RecordKind::Document,
-    ];
-
-    /// The kind's name on the wire and in the export (`profile`, `vehicle`, `document`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RecordKind::Profile => "profile",
-            RecordKind::Vehicle => "vehicle",
-            RecordKind::Document => "document",
-        }
-    }
-
-    /// The kind of a wire name (`None` for other names).
-    pub(crate) fn parse(name: &str) -> Option<RecordKind> {
-        RecordKind::ALL.into_iter().find(|k| k.as_str() == name)
-    }
-}
-
-impl std::fmt::Display for RecordKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use super::{ProfileField, ProfilePatch, RecordKind, VehicleField};
 
 /// One record by kind and id: what a damaged-record report names (never its values).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, uniffi::Record)]

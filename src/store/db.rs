@@ -110,7 +110,7 @@ pub(crate) fn stored_created_at(conn: &Connection, table: &str, id: &str) -> Res
 /// Turns a UNIQUE constraint failure into [`Error::AlreadyExists`] for `entity`.
 pub(crate) fn unique_violation_as_exists(
     err: rusqlite::Error,
-    entity: crate::model::RecordKind,
+    entity: crate::model::kind::RecordKind,
 ) -> Error {
     match &err {
         rusqlite::Error::SqliteFailure(e, _)

@@ -1,6 +1,7 @@
 //! The `documents` table.
 
 use super::db::{millis_of, now_millis, time_of, unique_violation_as_exists};
+use super::outbox::{self, Entity, FieldMap, Fields, Op};
 use super::sealed::{
     patch_optional, refuse_clear_required, take, BlindIndex, RowSeal, SealedCell, SealedTable,
 };
@@ -9,8 +10,6 @@ use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
 use crate::formats::{canonical_document_number, validate_date};
 use crate::model::{Document, DocumentField, DocumentKind, DocumentPatch, NewDocument};
-use crate::sync::merge::FieldMap;
-use crate::sync::outbox::{self, Entity, Fields, Op};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 /// The documents' sealed fields and the number's blind index.

@@ -13,6 +13,7 @@ pub(crate) mod db;
 pub(crate) mod documents;
 mod export;
 mod keyring;
+pub(crate) mod outbox;
 pub(crate) mod past_values;
 pub(crate) mod profile;
 mod recovery;
@@ -781,7 +782,7 @@ fn checkpoint_truncate(conn: &Connection) -> Result<()> {
             std::thread::sleep(std::time::Duration::from_millis(25));
         }
     }
-    Err(Error::Api(crate::AparkingError::Storage {
+    Err(Error::Api(crate::error::AparkingError::Storage {
         reason: "the write-ahead log is held by another connection; close it and retry".to_string(),
     }))
 }

@@ -118,9 +118,7 @@ fn all_forms<'a>(
 }
 
 /// A record's fields as (wire name, value) pairs, for [`remember_replaced`].
-pub(crate) fn pairs(
-    fields: &crate::sync::outbox::Fields,
-) -> impl Iterator<Item = (&str, Option<&str>)> {
+pub(crate) fn pairs(fields: &super::outbox::Fields) -> impl Iterator<Item = (&str, Option<&str>)> {
     fields.iter().map(|(k, v)| (*k, v.as_deref()))
 }
 
@@ -129,7 +127,7 @@ pub(crate) fn pairs(
 pub(crate) fn forget(
     conn: &Connection,
     keys: &StoreKeys,
-    read: Result<Option<crate::sync::outbox::Fields>>,
+    read: Result<Option<super::outbox::Fields>>,
 ) -> Result<()> {
     match read {
         Ok(Some(fields)) => remember_replaced(conn, keys, pairs(&fields), []),
@@ -142,8 +140,8 @@ pub(crate) fn forget(
 pub(crate) fn remember_changed(
     conn: &Connection,
     keys: &StoreKeys,
-    before: &crate::sync::outbox::Fields,
-    after: &crate::sync::outbox::Fields,
+    before: &super::outbox::Fields,
+    after: &super::outbox::Fields,
 ) -> Result<()> {
     remember_replaced(conn, keys, pairs(before), pairs(after))
 }

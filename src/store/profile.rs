@@ -1,6 +1,7 @@
 //! The `profile` table: one row at most.
 
 use super::db::{millis_of, now_millis, time_of};
+use super::outbox::{self, Entity, FieldMap, Fields, Op};
 use super::sealed::{
     patch_optional, refuse_clear_required, take, RowSeal, SealedCell, SealedTable,
 };
@@ -9,8 +10,6 @@ use crate::error::{Error, Result};
 use crate::formats::person::{canonical_email, canonical_phone};
 use crate::formats::validate_text;
 use crate::model::{Language, Profile, ProfileField, ProfilePatch};
-use crate::sync::merge::FieldMap;
-use crate::sync::outbox::{self, Entity, Fields, Op};
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// The profile's sealed fields.

@@ -3,8 +3,8 @@
 //! the same path that the next sync fills from the backend.
 
 use super::{registry_key, Registry, OPEN_STORES};
+use crate::error::AparkingError;
 use crate::error::{ApiResult, Error};
-use crate::AparkingError;
 use std::path::{Path, PathBuf};
 use std::sync::{MutexGuard, PoisonError};
 

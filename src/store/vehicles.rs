@@ -1,6 +1,7 @@
 //! The `vehicles` table.
 
 use super::db::{millis_of, now_millis, time_of, unique_violation_as_exists};
+use super::outbox::{self, Entity, FieldMap, Fields, Op};
 use super::sealed::{
     patch_optional, refuse_clear_required, take, BlindIndex, RowSeal, SealedCell, SealedTable,
 };
@@ -8,8 +9,6 @@ use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
 use crate::formats::{canonical_document_number, plate, validate_text};
 use crate::model::{NewVehicle, Vehicle, VehicleField, VehiclePatch};
-use crate::sync::merge::FieldMap;
-use crate::sync::outbox::{self, Entity, Fields, Op};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 /// The vehicles' sealed fields and the plate's blind index.

@@ -16,10 +16,9 @@
 //! "absent": a field set on one side only takes that side's value.
 //! Deletes are decided before the merge (delete wins), so this module only merges fields.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-/// A record's fields: wire name → value (`None` = null).
-pub(crate) type FieldMap = BTreeMap<String, Option<String>>;
+pub(crate) use crate::store::outbox::FieldMap;
 
 /// Which side wins a field changed on both sides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -61,6 +61,7 @@ use crate::error::{ApiResult, Error, Result};
 use crate::net::{self, Backoff, NetworkConfig};
 use crate::store::Store;
 use crate::subscription::Subscription;
+pub(crate) use crate::units::count;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::{json, Value};
@@ -184,7 +185,7 @@ pub enum SyncEvent {
     /// The sync failed or was cancelled; nothing is lost.
     Failed {
         /// The error.
-        error: crate::AparkingError,
+        error: crate::error::AparkingError,
     },
     /// The sync status changed: sent at the end of every sync (just before `Finished` or
     /// `Failed`) and whenever automatic sync schedules its next attempt.
@@ -209,7 +210,7 @@ pub struct SyncStatus {
     pub last_success_at_ms: Option<i64>,
     /// The error of the last sync this client ran, when it failed; null / nil after a
     /// success (and before the first sync).
-    pub last_error: Option<crate::AparkingError>,
+    pub last_error: Option<crate::error::AparkingError>,
     /// When automatic sync tries next, in ms since the Unix epoch (after failures the
     /// wait grows); null / nil while automatic sync is off.
     pub next_auto_sync_at_ms: Option<i64>,
@@ -256,7 +257,7 @@ pub struct SyncClient {
     observers: Arc<Observers>,
     auto: Mutex<Option<AutoSync>>,
     /// The error of the last sync, null / nil after a success.
-    last_error: Mutex<Option<crate::AparkingError>>,
+    last_error: Mutex<Option<crate::error::AparkingError>>,
     /// When automatic sync tries next (ms since the epoch), 0 while it is off.
     next_auto_at_ms: Arc<AtomicI64>,
     /// This client, for the work handed to the SDK's runtime (which must own what it uses).
@@ -450,7 +451,7 @@ impl SyncClient {
                     };
                     match runtime.block_on(client.sync_here()) {
                         Ok(_) => failures = 0,
-                        Err(crate::AparkingError::SyncInProgress) => {}
+                        Err(crate::error::AparkingError::SyncInProgress) => {}
                         Err(_) => failures = (failures + 1).min(16),
                     }
                     wait = interval
@@ -606,7 +607,7 @@ impl SyncClient {
     /// deletes the local copy of its data, then fails with `AccountErased`.
     async fn run(&self) -> ApiResult<SyncSummary> {
         let result = self.run_once().await;
-        if !matches!(result, Err(crate::AparkingError::AccountErased)) {
+        if !matches!(result, Err(crate::error::AparkingError::AccountErased)) {
             return result;
         }
         log::warn!("sync: the account was erased on another device; deleting its data here");
@@ -1382,9 +1383,4 @@ impl Drop for SyncClient {
             auto.thread.thread().unpark();
         }
     }
-}
-
-/// A count for the API (Kotlin `Long`, Swift `Int64`): counts never come near `i64::MAX`.
-pub(crate) fn count(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }

@@ -6,106 +6,12 @@
 
 use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
-use crate::store::db::now_millis;
-use crate::store::sealed::{take, RowSeal, SealedCell, SealedTable};
-use rusqlite::{params, Connection};
+use crate::store::sealed::{take, RowSeal, SealedCell};
+use rusqlite::Connection;
 use serde_json::{Map, Value};
 
-/// Outbox entries are sealed: they carry personal values.
-pub(crate) static OUTBOX: SealedTable = SealedTable {
-    table: "sync_outbox",
-    entity: crate::error::Entity::OutboxEntry,
-    fields: &["change"],
-    blind_index: None,
-};
-
-/// A synced entity kind: the public record kind, named for its place on the wire.
-pub(crate) use crate::model::RecordKind as Entity;
-
-impl Entity {
-    /// The fields whose value must be unique among an account's live records of this
-    /// entity (the profile is one per account instead).
-    pub fn unique_fields(self) -> &'static [&'static str] {
-        match self {
-            Entity::Profile => &[],
-            Entity::Vehicle => &["plate"],
-            Entity::Document => &["kind", "number"],
-        }
-    }
-}
-
-/// What a change does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Op {
-    Upsert,
-    Delete,
-}
-
-/// The fields of a record as the wire carries them: name → value (None = null).
-pub(crate) type Fields = Vec<(&'static str, Option<String>)>;
-
-/// The fields of `after` that differ from `before` (all of them when `before` is None).
-pub(crate) fn changed(before: Option<&Fields>, after: &Fields) -> Map<String, Value> {
-    after
-        .iter()
-        .filter(|(name, value)| match before {
-            None => true,
-            Some(b) => b.iter().find(|(n, _)| n == name).map(|(_, v)| v) != Some(value),
-        })
-        .map(|(name, value)| {
-            (
-                name.to_string(),
-                value.clone().map_or(Value::Null, Value::String),
-            )
-        })
-        .collect()
-}
-
-/// Appends a change to the outbox. A patch with no changed field writes nothing.
-pub(crate) fn record(
-    conn: &Connection,
-    keys: &StoreKeys,
-    entity: Entity,
-    record_id: &str,
-    op: Op,
-    fields: Map<String, Value>,
-) -> Result<()> {
-    if op == Op::Upsert && fields.is_empty() {
-        return Ok(());
-    }
-    let change_id = uuid::Uuid::new_v4().to_string();
-    let op_name = match op {
-        Op::Upsert => "upsert",
-        Op::Delete => "delete",
-    };
-    // The clear entity, record id and operation steer the push: sealed copies go with the
-    // fields and are checked on every read.
-    let mut payload = fields;
-    payload.insert(SEALED_ENTITY.into(), entity.as_str().into());
-    payload.insert(SEALED_RECORD.into(), record_id.into());
-    payload.insert(SEALED_OP.into(), op_name.into());
-    let json = Value::Object(payload).to_string();
-    let sealed = RowSeal::new(keys, &OUTBOX, &change_id).seal(&[Some(&json)])?;
-    conn.prepare_cached(
-        "INSERT INTO sync_outbox (id, entity, record_id, op, created_at, sealed)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        change_id,
-        entity.as_str(),
-        record_id,
-        op_name,
-        now_millis(),
-        sealed
-    ])?;
-    Ok(())
-}
-
-/// Keys of the sealed copies of the clear columns (no field is named with two
-/// underscores).
-const SEALED_ENTITY: &str = "__entity";
-const SEALED_RECORD: &str = "__record_id";
-const SEALED_OP: &str = "__op";
+pub(crate) use crate::store::outbox::{record, Entity, Fields, Op, OUTBOX};
+use crate::store::outbox::{SEALED_ENTITY, SEALED_OP, SEALED_RECORD};
 
 /// The change's fields, once its sealed copies of the clear columns are checked against
 /// them and removed; `None` on a mismatch. Entries written before the copies existed have
@@ -345,30 +251,4 @@ pub(crate) fn remove(conn: &Connection, change_id: &str) -> Result<()> {
     conn.prepare_cached("DELETE FROM sync_outbox WHERE id = ?1")?
         .execute([change_id])?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_changed_fields_are_kept() {
-        let before: Fields = vec![
-            ("plate", Some("123ABC02".into())),
-            ("nickname", Some("a".into())),
-            ("make", None),
-        ];
-        let after: Fields = vec![
-            ("plate", Some("123ABC02".into())),
-            ("nickname", None),
-            ("make", Some("Kia".into())),
-        ];
-        let diff = changed(Some(&before), &after);
-        assert_eq!(
-            Value::Object(diff),
-            serde_json::json!({"nickname": null, "make": "Kia"})
-        );
-        assert_eq!(changed(None, &after).len(), 3);
-        assert!(changed(Some(&after), &after).is_empty());
-    }
 }

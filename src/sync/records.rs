@@ -32,7 +32,7 @@ pub(crate) fn pending(conn: &Connection, keys: &StoreKeys, limit: u32) -> Result
         let seal = RowSeal::new(keys, &crate::consent::RECEIPTS, &id);
         let json = take(&mut seal.open(sealed)?, 0).ok_or_else(|| seal.integrity_error())?;
         let r: ConsentReceipt = serde_json::from_str(&json).map_err(|_| seal.integrity_error())?;
-        let list = |p: &[crate::Purpose]| {
+        let list = |p: &[crate::consent::Purpose]| {
             Value::String(
                 serde_json::to_string(&p.iter().map(|x| x.as_str()).collect::<Vec<_>>())
                     .unwrap_or_default(),

@@ -216,13 +216,13 @@ impl Telemetry {
     #[uniffi::method(default(purpose = None))]
     pub fn pending_events(&self, purpose: Option<Purpose>) -> ApiResult<i64> {
         self.store
-            .read(|c, _| queue::pending_events(c, purpose).map(crate::sync::count))
+            .read(|c, _| queue::pending_events(c, purpose).map(crate::units::count))
     }
 
     /// Number of deletion requests waiting for upload.
     pub fn pending_deletion_requests(&self) -> ApiResult<i64> {
         self.store
-            .read(|c, _| queue::pending_deletion_requests(c).map(crate::sync::count))
+            .read(|c, _| queue::pending_deletion_requests(c).map(crate::units::count))
     }
 
     /// The pseudonymous installation ids used so far, oldest first (the last is current).

@@ -5,7 +5,7 @@ use super::{queue, TelemetryConfig};
 use crate::error::{Error, Result};
 use crate::net::{self, Backoff};
 use crate::store::Store;
-use crate::sync::count;
+use crate::units::count;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::{json, Value};

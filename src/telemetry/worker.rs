@@ -382,7 +382,7 @@ pub(crate) fn counters(
 ) -> Result<TelemetryCounters> {
     let snapshot = hot();
     let count = |name: &str, extra: u64| -> Result<i64> {
-        Ok(crate::sync::count(queue::counter(conn, name)? + extra))
+        Ok(crate::units::count(queue::counter(conn, name)? + extra))
     };
     let by_purpose = |prefix: &str, extra: &[u64; 5]| -> Result<HashMap<Purpose, i64>> {
         Purpose::ALL
