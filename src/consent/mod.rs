@@ -15,6 +15,7 @@
 //!   replaced.
 
 mod db;
+pub(crate) mod handle;
 pub(crate) mod hub;
 mod policy;
 mod purpose;
@@ -32,9 +33,9 @@ pub(crate) use purpose::PurposeSet;
 pub use receipt::{CollectionMethod, ConsentAction, ConsentContext, ConsentReceipt, ReceiptChain};
 
 use crate::error::{ApiResult, Error, Result};
-use crate::store::{KeyRing, Store};
+use crate::store::keyring::KeyRing;
 use crate::subscription::Subscription;
-use crate::telemetry::queue::{self, DeletionReason};
+use handle::{DeletionReason, StoreHandle};
 use rusqlite::Transaction;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -96,7 +97,7 @@ pub trait ConsentObserver: Send + Sync {
 /// receipts, observers. Cheap to create; every `Consent` of a store shares its state.
 #[derive(uniffi::Object)]
 pub struct Consent {
-    store: Arc<Store>,
+    store: Arc<StoreHandle>,
 }
 
 impl std::fmt::Debug for Consent {
@@ -121,7 +122,7 @@ impl Consent {
                 let value = f(tx, ring, &before)?;
                 let after = load_state(tx, &ring.keys)?;
                 let revoked = PurposeSet::of(&before.allowed).minus(PurposeSet::of(&after.allowed));
-                queue::on_consent_change(tx, revoked, reason)?;
+                self.store.consent_changed(tx, revoked, reason)?;
                 Ok((value, after))
             },
             |(_, after)| hub.set_state(after.clone()),
@@ -131,14 +132,15 @@ impl Consent {
     }
 }
 
-#[uniffi::export]
 impl Consent {
-    /// Consent management for `store`.
-    #[uniffi::constructor]
-    pub fn new(store: Arc<Store>) -> Arc<Self> {
+    /// Consent management on `store` (`Consent::new` takes the public `Store`).
+    pub(crate) fn on(store: Arc<StoreHandle>) -> Arc<Self> {
         Arc::new(Consent { store })
     }
+}
 
+#[uniffi::export]
+impl Consent {
     /// Publishes a policy manifest (from the app bundle or the backend). A newer version
     /// than the one in force takes effect at once and stops collection until accepted.
     pub fn publish_policy(&self, manifest: PolicyManifest) -> ApiResult<PolicyUpdate> {
@@ -353,18 +355,13 @@ fn new_receipt(
     }
 }
 
-/// Ends all consent when the user's data is erased: the current consent is cleared,
-/// telemetry of every purpose purged, a deletion request queued and the installation id
-/// replaced. Runs inside the erasure transaction; returns the new state.
+/// Ends all consent when the user's data is erased: the current consent is cleared (the
+/// caller reacts to the change of every purpose, `DeletionReason::AccountDeleted`). Runs
+/// inside the erasure transaction; returns the new state.
 pub(crate) fn erase_in(
     tx: &Transaction<'_>,
     keys: &crate::crypto::StoreKeys,
 ) -> Result<ConsentState> {
     db::clear_current(tx)?;
-    queue::on_consent_change(
-        tx,
-        PurposeSet::of(&Purpose::ALL),
-        DeletionReason::AccountDeleted,
-    )?;
     load_state(tx, keys)
 }

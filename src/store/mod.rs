@@ -11,8 +11,9 @@
 
 pub(crate) mod db;
 pub(crate) mod documents;
+mod domains;
 mod export;
-mod keyring;
+pub(crate) mod keyring;
 pub(crate) mod outbox;
 pub(crate) mod past_values;
 pub(crate) mod profile;
@@ -21,23 +22,26 @@ mod rekey;
 pub(crate) mod rollback;
 mod schema;
 pub(crate) mod sealed;
+pub(crate) mod vault;
 pub(crate) mod vehicles;
 
 pub use db::Durability;
 pub use recovery::{delete_store_files, move_store_aside};
 
+use crate::consent::handle::{DeletionReason, StoreHandle};
 use crate::consent::hub::ConsentHub;
+use crate::consent::{Purpose, PurposeSet};
 use crate::crypto::KeyProvider;
 use crate::error::{ApiResult, Error, Result};
 use crate::model::{
     Document, DocumentKind, DocumentPatch, NewDocument, NewVehicle, Profile, ProfilePatch,
     RecordKind, RecordRef, Vehicle, VehiclePatch,
 };
-pub(crate) use keyring::KeyRing;
 pub use rollback::RollbackCounter;
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
+use vault::{OpenStore, Vault};
 
 /// The schema version this code writes.
 pub const SCHEMA_VERSION: u32 = schema::LATEST_VERSION;
@@ -81,16 +85,6 @@ impl std::fmt::Debug for StoreOptions {
     }
 }
 
-struct OpenStore {
-    conn: Connection,
-    ring: KeyRing,
-    provider: Arc<dyn KeyProvider>,
-    /// The host's rollback counter, if it keeps one (`Store::open_with_rollback_counter`).
-    counter: Option<Arc<dyn rollback::RollbackCounter>>,
-    /// The durability the store was opened with.
-    durability: Durability,
-}
-
 /// The encrypted store of the user's personal data.
 ///
 /// Open it with `Store.open` (or `openWithOptions`); in Kotlin close it with `close()` (it
@@ -99,8 +93,7 @@ struct OpenStore {
 #[derive(uniffi::Object)]
 pub struct Store {
     path: PathBuf,
-    state: Mutex<Option<OpenStore>>,
-    consent: Arc<ConsentHub>,
+    handle: Arc<StoreHandle>,
 }
 
 impl std::fmt::Debug for Store {
@@ -146,109 +139,19 @@ impl Store {
         let consent = crate::consent::load_state(&open.conn, &open.ring.keys)?;
         let store = Arc::new(Store {
             path,
-            state: Mutex::new(Some(open)),
-            consent: Arc::new(ConsentHub::new(consent)),
+            handle: Arc::new(StoreHandle::new(
+                Vault::new(open),
+                ConsentHub::new(consent),
+                crate::telemetry::queue::on_consent_change,
+            )),
         });
         registry.insert(key, Arc::downgrade(&store));
         Ok(store)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Option<OpenStore>> {
-        // A panic while the lock was held cannot leave a half-written row: every write
-        // is a transaction that rolls back when dropped.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Runs `f` on the connection under the store's lock (reads).
-    pub(crate) fn read<T>(
-        &self,
-        f: impl FnOnce(&Connection, &KeyRing) -> Result<T>,
-    ) -> ApiResult<T> {
-        let guard = self.lock();
-        let open = guard.as_ref().ok_or(Error::Closed)?;
-        Ok(f(&open.conn, &open.ring)?)
-    }
-
-    /// Runs `f` in an IMMEDIATE transaction under the store's lock and commits.
-    pub(crate) fn write<T>(
-        &self,
-        f: impl FnOnce(&Transaction<'_>, &KeyRing) -> Result<T>,
-    ) -> ApiResult<T> {
-        self.write_then(f, |_| ())
-    }
-
-    /// Like [`Store::write_then`], for a change the rollback counter follows (a consent
-    /// change): the store's epoch is raised in the transaction, the host's counter after
-    /// the commit.
-    pub(crate) fn write_advancing_then<T>(
-        &self,
-        f: impl FnOnce(&Transaction<'_>, &KeyRing) -> Result<T>,
-        after_commit: impl FnOnce(&T),
-    ) -> ApiResult<T> {
-        self.transact(true, f, after_commit)
-    }
-
-    /// Like [`Store::write`], then runs `after_commit` with the value while the lock is
-    /// still held (to publish in-memory state that must not run ahead of the data).
-    pub(crate) fn write_then<T>(
-        &self,
-        f: impl FnOnce(&Transaction<'_>, &KeyRing) -> Result<T>,
-        after_commit: impl FnOnce(&T),
-    ) -> ApiResult<T> {
-        self.transact(false, f, after_commit)
-    }
-
-    /// One IMMEDIATE transaction under the lock: `f`, the epoch raised when `advance`, the
-    /// commit, `after_commit`, then the host's rollback counter.
-    ///
-    /// A change that advances the epoch (consent, erasure, key rotation) is synced to disk
-    /// at its commit even under `Durability::Normal`: a withdrawal undone by a power loss
-    /// would collect what the user refused, and a file behind the counter would read as
-    /// rolled back.
-    fn transact<T>(
-        &self,
-        advance: bool,
-        f: impl FnOnce(&Transaction<'_>, &KeyRing) -> Result<T>,
-        after_commit: impl FnOnce(&T),
-    ) -> ApiResult<T> {
-        let mut guard = self.lock();
-        let open = guard.as_mut().ok_or(Error::Closed)?;
-        let sync_this = advance && open.durability != Durability::Full;
-        if sync_this {
-            db::set_durability(&open.conn, Durability::Full)?;
-        }
-        let result = Self::commit(open, advance, f);
-        if sync_this {
-            db::set_durability(&open.conn, open.durability)?;
-        }
-        let (value, epoch) = result?;
-        after_commit(&value);
-        if let Some(epoch) = epoch {
-            rollback::raise_counter(open.counter.as_deref(), epoch);
-        }
-        Ok(value)
-    }
-
-    /// `f` in an IMMEDIATE transaction, the epoch raised when `advance`, committed.
-    fn commit<T>(
-        open: &mut OpenStore,
-        advance: bool,
-        f: impl FnOnce(&Transaction<'_>, &KeyRing) -> Result<T>,
-    ) -> Result<(T, Option<i64>)> {
-        let tx = open
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = f(&tx, &open.ring)?;
-        let epoch = advance
-            .then(|| rollback::advance(&tx, &open.ring.keys))
-            .transpose()?;
-        tx.commit()?;
-        Ok((value, epoch))
-    }
-
-    /// The consent state shared by every `Consent` and `Telemetry` of this store.
-    pub(crate) fn consent_hub(&self) -> &Arc<ConsentHub> {
-        &self.consent
+    /// What the domains on this store hold of it.
+    pub(crate) fn handle(&self) -> &Arc<StoreHandle> {
+        &self.handle
     }
 
     fn open_at(
@@ -317,7 +220,7 @@ impl Store {
     /// For an open store: whether `provider`'s key opens it (`WrongKey` if not). `false`
     /// when the store is closed.
     fn check_key(&self, provider: &dyn KeyProvider) -> Result<bool> {
-        let guard = self.lock();
+        let guard = self.handle.lock();
         let Some(open) = guard.as_ref() else {
             return Ok(false);
         };
@@ -331,7 +234,7 @@ impl Store {
     /// the number of pages in use.
     #[doc(hidden)]
     pub fn limit_pages_for_tests(&self, pages: u32) -> ApiResult<u32> {
-        self.read(|c, _| {
+        self.handle.read(|c, _| {
             c.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
             Ok(c.query_row("PRAGMA page_count", [], |r| r.get(0))?)
         })
@@ -395,7 +298,7 @@ impl Store {
     /// database at once even if other references to the object remain.
     #[uniffi::method(name = "shutdown")]
     pub fn close(&self) -> ApiResult<()> {
-        let taken = self.lock().take();
+        let taken = self.handle.lock().take();
         if let Some(open) = taken {
             open.conn.close().map_err(|(_, e)| Error::from(e))?;
             log::info!("store closed");
@@ -405,71 +308,80 @@ impl Store {
 
     /// The profile, or null / nil before it is first saved.
     pub fn get_profile(&self) -> ApiResult<Option<Profile>> {
-        self.read(|c, r| profile::get(c, &r.keys))
+        self.handle.read(|c, r| profile::get(c, &r.keys))
     }
 
     /// Updates the profile with `patch` (creating it on first use; `phone` is required
     /// then) and returns the result.
     pub fn update_profile(&self, patch: ProfilePatch) -> ApiResult<Profile> {
-        self.write(|tx, r| profile::update(tx, &r.keys, patch))
+        self.handle
+            .write(|tx, r| profile::update(tx, &r.keys, patch))
     }
 
     /// Adds a vehicle. A plate already saved (in any typed form) gives `AlreadyExists`.
     pub fn add_vehicle(&self, vehicle: NewVehicle) -> ApiResult<Vehicle> {
-        self.write(|tx, r| vehicles::add(tx, &r.keys, vehicle))
+        self.handle
+            .write(|tx, r| vehicles::add(tx, &r.keys, vehicle))
     }
 
     /// Updates the vehicle `id` with `patch` and returns the result.
     pub fn update_vehicle(&self, id: String, patch: VehiclePatch) -> ApiResult<Vehicle> {
-        self.write(|tx, r| vehicles::update(tx, &r.keys, &id, patch))
+        self.handle
+            .write(|tx, r| vehicles::update(tx, &r.keys, &id, patch))
     }
 
     /// Removes the vehicle `id`; its documents stay, unlinked. `NotFound` if absent.
     pub fn remove_vehicle(&self, id: String) -> ApiResult<()> {
-        self.write(|tx, r| vehicles::remove(tx, &r.keys, &id))
+        self.handle
+            .write(|tx, r| vehicles::remove(tx, &r.keys, &id))
     }
 
     /// The vehicle `id`, or null / nil.
     pub fn get_vehicle(&self, id: String) -> ApiResult<Option<Vehicle>> {
-        self.read(|c, r| vehicles::get(c, &r.keys, &id))
+        self.handle.read(|c, r| vehicles::get(c, &r.keys, &id))
     }
 
     /// Every intact vehicle, oldest first. A damaged one (its sealed row does not open)
     /// is left out, never failing the list: `damaged_records()` names it.
     pub fn list_vehicles(&self) -> ApiResult<Vec<Vehicle>> {
-        self.read(|c, r| Ok(warn_damaged("vehicle", vehicles::list_intact(c, &r.keys)?)))
+        self.handle
+            .read(|c, r| Ok(warn_damaged("vehicle", vehicles::list_intact(c, &r.keys)?)))
     }
 
     /// The vehicle with this plate, typed in any accepted form (`123 авс 02` finds
     /// `123ABC02`), or null / nil. A malformed plate gives `InvalidInput`.
     pub fn find_vehicle_by_plate(&self, plate: String) -> ApiResult<Option<Vehicle>> {
-        self.read(|c, r| vehicles::find_by_plate(c, &r.keys, &plate))
+        self.handle
+            .read(|c, r| vehicles::find_by_plate(c, &r.keys, &plate))
     }
 
     /// Adds a document. The same kind and number twice gives `AlreadyExists`.
     pub fn add_document(&self, document: NewDocument) -> ApiResult<Document> {
-        self.write(|tx, r| documents::add(tx, &r.keys, document))
+        self.handle
+            .write(|tx, r| documents::add(tx, &r.keys, document))
     }
 
     /// Updates the document `id` with `patch` and returns the result.
     pub fn update_document(&self, id: String, patch: DocumentPatch) -> ApiResult<Document> {
-        self.write(|tx, r| documents::update(tx, &r.keys, &id, patch))
+        self.handle
+            .write(|tx, r| documents::update(tx, &r.keys, &id, patch))
     }
 
     /// Removes the document `id`. `NotFound` if absent.
     pub fn remove_document(&self, id: String) -> ApiResult<()> {
-        self.write(|tx, r| documents::remove(tx, &r.keys, &id))
+        self.handle
+            .write(|tx, r| documents::remove(tx, &r.keys, &id))
     }
 
     /// The document `id`, or null / nil.
     pub fn get_document(&self, id: String) -> ApiResult<Option<Document>> {
-        self.read(|c, r| documents::get(c, &r.keys, &id))
+        self.handle.read(|c, r| documents::get(c, &r.keys, &id))
     }
 
     /// Every intact document, oldest first. A damaged one is left out, never failing the
     /// list: `damaged_records()` names it.
     pub fn list_documents(&self) -> ApiResult<Vec<Document>> {
-        self.read(|c, r| {
+        self.handle.read(|c, r| {
             Ok(warn_damaged(
                 "document",
                 documents::list_intact(c, &r.keys)?,
@@ -482,7 +394,7 @@ impl Store {
     /// are unreadable; `discardDamagedRecord` removes one here without touching the
     /// backend's copy, which the next sync brings back.
     pub fn damaged_records(&self) -> ApiResult<Vec<RecordRef>> {
-        self.read(|c, r| damaged_in(c, &r.keys))
+        self.handle.read(|c, r| damaged_in(c, &r.keys))
     }
 
     /// Gives up the local copy of the damaged record `record` without sending a delete. A
@@ -494,7 +406,7 @@ impl Store {
     /// `InvalidInput` (remove it with `removeVehicle` / `removeDocument`: that deletes
     /// it everywhere).
     pub fn discard_damaged_record(&self, record: RecordRef) -> ApiResult<()> {
-        self.write(|tx, r| {
+        self.handle.write(|tx, r| {
             if !damaged_in(tx, &r.keys)?.contains(&record) {
                 return Err(Error::invalid("record", "is not a damaged record"));
             }
@@ -508,7 +420,8 @@ impl Store {
         kind: DocumentKind,
         number: String,
     ) -> ApiResult<Option<Document>> {
-        self.read(|c, r| documents::find_by_number(c, &r.keys, kind, &number))
+        self.handle
+            .read(|c, r| documents::find_by_number(c, &r.keys, kind, &number))
     }
 
     /// Everything personal the store holds, as JSON (the user's right of access): profile,
@@ -516,7 +429,7 @@ impl Store {
     /// JSON Schema `docs/export.schema.json` (format version 1); every field is present,
     /// absent values are null.
     pub fn export_user_data(&self) -> ApiResult<String> {
-        self.read(|c, r| {
+        self.handle.read(|c, r| {
             let damaged = damaged_in(c, &r.keys)?;
             let profile = profile::get(c, &r.keys).or_else(|e| match e {
                 Error::Integrity { .. } => Ok(None),
@@ -548,7 +461,7 @@ impl Store {
     /// pull position), so a later sync brings the account's data back from the backend,
     /// whole, or nothing if the account was erased there. The store stays open and empty.
     pub fn delete_all_user_data(&self) -> ApiResult<()> {
-        let mut guard = self.lock();
+        let mut guard = self.handle.lock();
         let open = guard.as_mut().ok_or(Error::Closed)?;
         let kek = keyring::fetch_kek(open.provider.as_ref())?;
         let tx = open
@@ -570,15 +483,22 @@ impl Store {
         )
         .map_err(Error::from)?;
         let consent = crate::consent::erase_in(&tx, &open.ring.keys)?;
+        // Telemetry of every purpose purged, a deletion request queued, the installation
+        // id replaced.
+        crate::telemetry::queue::on_consent_change(
+            &tx,
+            PurposeSet::of(&Purpose::ALL),
+            DeletionReason::AccountDeleted,
+        )?;
         let ring = keyring::install_new(&tx, &kek, open.ring.keys.version() + 1)?;
         rollback::set_epoch(&tx, &ring.keys, epoch)?;
         tx.commit().map_err(Error::from)?;
         rollback::raise_counter(open.counter.as_deref(), epoch);
-        self.consent.set_state(consent);
+        self.handle.consent_hub().set_state(consent);
         open.ring = ring;
         let checkpoint = checkpoint_truncate(&open.conn);
         drop(guard);
-        self.consent.notify();
+        self.handle.consent_hub().notify();
         checkpoint?;
         log::info!("all user data deleted");
         Ok(())
@@ -588,7 +508,7 @@ impl Store {
     /// transaction. A crash at any point leaves the store readable with the old or the
     /// new key.
     pub fn rotate_data_key(&self) -> ApiResult<()> {
-        let mut guard = self.lock();
+        let mut guard = self.handle.lock();
         let open = guard.as_mut().ok_or(Error::Closed)?;
         let kek = keyring::fetch_kek(open.provider.as_ref())?;
         let tx = open
@@ -611,7 +531,7 @@ impl Store {
         &self,
         new_key_provider: Arc<dyn KeyProvider>,
     ) -> ApiResult<()> {
-        let mut guard = self.lock();
+        let mut guard = self.handle.lock();
         let open = guard.as_mut().ok_or(Error::Closed)?;
         let kek = keyring::fetch_kek(new_key_provider.as_ref())?;
         let tx = open
@@ -627,7 +547,7 @@ impl Store {
 
     /// Facts about the store, free of personal data.
     pub fn info(&self) -> ApiResult<StoreInfo> {
-        self.read(|c, r| {
+        self.handle.read(|c, r| {
             let count = |table: &str| -> Result<i64> {
                 Ok(
                     c.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
@@ -685,46 +605,13 @@ fn damaged_in(conn: &Connection, keys: &crate::crypto::StoreKeys) -> Result<Vec<
     Ok(out)
 }
 
-/// The user's personal values in canonical form, for the telemetry PII firewall.
-pub(crate) fn personal_values(
-    conn: &Connection,
-    keys: &crate::crypto::StoreKeys,
-) -> Result<crate::telemetry::PersonalValues> {
-    let profile = profile::get(conn, keys)?;
-    let vehicles = vehicles::list(conn, keys)?;
-    let documents = documents::list(conn, keys)?;
-    // Moved, not cloned: `PersonalValues` zeroizes what it holds when dropped.
-    let mut values = crate::telemetry::PersonalValues::default();
-    if let Some(p) = profile {
-        values.phone = Some(p.phone);
-        values.email = p.email;
-        values.full_name = p.full_name;
-    }
-    for v in vehicles {
-        values.plates.push(v.plate.canonical);
-        values
-            .document_numbers
-            .extend(v.registration_certificate_number);
-        values.free_texts.extend(
-            [v.nickname, v.make, v.model, v.colour]
-                .into_iter()
-                .flatten(),
-        );
-    }
-    values.past = Some(past_values::load(conn, keys)?);
-    values
-        .document_numbers
-        .extend(documents.into_iter().map(|d| d.number));
-    Ok(values)
-}
-
 /// Pending sync changes (outbox entries), oldest first (crate-internal, for tests of the
 /// outbox until the sync engine lands).
 #[doc(hidden)]
 pub fn pending_sync_changes(
     store: &Store,
 ) -> ApiResult<Vec<(String, String, String, serde_json::Value)>> {
-    store.read(|c, r| {
+    store.handle.read(|c, r| {
         Ok(
             crate::sync::outbox::pending(c, &r.keys, u32::MAX, |_, _| false)?
                 .into_iter()
@@ -804,10 +691,11 @@ mod tests {
             Store::open_with_options(path, Arc::new(InMemoryKeyProvider::random()), options)
                 .unwrap();
         let advancing = store
+            .handle()
             .write_advancing_then(|tx, _| db::durability(tx), |_| ())
             .unwrap();
         assert_eq!(advancing, Durability::Full);
-        let plain = store.write(|tx, _| db::durability(tx)).unwrap();
+        let plain = store.handle().write(|tx, _| db::durability(tx)).unwrap();
         assert_eq!(plain, Durability::Normal);
         assert_eq!(store.info().unwrap().durability, Durability::Normal);
     }

@@ -32,7 +32,7 @@ fn ensure_closed(path: &Path) -> Result<MutexGuard<'static, Registry>, Error> {
     let open = registry
         .get(&registry_key(path))
         .and_then(std::sync::Weak::upgrade)
-        .is_some_and(|store| store.lock().is_some());
+        .is_some_and(|store| store.handle().lock().is_some());
     if open {
         return Err(Error::invalid(
             "path",

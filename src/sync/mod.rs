@@ -57,9 +57,9 @@ pub(crate) fn forget_damaged(
     Ok(())
 }
 
+use crate::consent::handle::StoreHandle;
 use crate::error::{ApiResult, Error, Result};
 use crate::net::{self, Backoff, NetworkConfig};
-use crate::store::Store;
 use crate::subscription::Subscription;
 pub(crate) use crate::units::count;
 use flate2::write::GzEncoder;
@@ -240,10 +240,17 @@ pub trait SyncObserver: Send + Sync {
     fn on_sync_event(&self, event: SyncEvent);
 }
 
+/// Deletes all user data of the store a sync client is on (given by the layer that owns
+/// the store: erasure spans every domain).
+pub(crate) type EraseLocal = Arc<dyn Fn() -> ApiResult<()> + Send + Sync>;
+
 /// Syncs one store with the backend. Create one per store and keep it.
 #[derive(uniffi::Object)]
 pub struct SyncClient {
-    store: Arc<Store>,
+    store: Arc<StoreHandle>,
+    /// Deletes every piece of user data in the store (the account's `deleteAllUserData`),
+    /// for an account erased here or elsewhere.
+    erase_local: EraseLocal,
     config: SyncConfig,
     auth: Arc<dyn AuthProvider>,
     client: reqwest::Client,
@@ -298,12 +305,11 @@ impl std::fmt::Debug for SyncClient {
     }
 }
 
-#[uniffi::export(async_runtime = "tokio")]
 impl SyncClient {
-    /// A sync client for `store`, authenticating with `authProvider`.
-    #[uniffi::constructor]
-    pub fn new(
-        store: Arc<Store>,
+    /// A sync client on `store` (`SyncClient::new` takes the public `Store`).
+    pub(crate) fn on(
+        store: Arc<StoreHandle>,
+        erase_local: EraseLocal,
         config: SyncConfig,
         auth_provider: Arc<dyn AuthProvider>,
     ) -> ApiResult<Arc<Self>> {
@@ -314,6 +320,7 @@ impl SyncClient {
         Ok(Arc::new_cyclic(|me| SyncClient {
             me: me.clone(),
             store,
+            erase_local,
             config,
             auth: auth_provider,
             client,
@@ -328,7 +335,10 @@ impl SyncClient {
             next_auto_at_ms: Arc::new(AtomicI64::new(0)),
         }))
     }
+}
 
+#[uniffi::export(async_runtime = "tokio")]
+impl SyncClient {
     /// Syncs: pushes every pending local change, pulls remote changes and merges them
     /// (field by field, the server wins a field changed on both sides, delete wins), and
     /// pushes what the merge left. A second call while
@@ -590,8 +600,9 @@ impl SyncClient {
             // failure: the backend may have erased or will on the next try. Keep the mark.
             Err(e) => return Err(e),
         }
-        self.blocking(|s| {
-            s.delete_all_user_data()?;
+        let erase_local = Arc::clone(&self.erase_local);
+        self.blocking(move |s| {
+            erase_local()?;
             s.write(|tx, _| {
                 mirror::set_cursor(tx, None)?;
                 mirror::set_account_erasures(tx, None)?;
@@ -611,8 +622,9 @@ impl SyncClient {
             return result;
         }
         log::warn!("sync: the account was erased on another device; deleting its data here");
-        self.blocking(|s| {
-            s.delete_all_user_data()?;
+        let erase_local = Arc::clone(&self.erase_local);
+        self.blocking(move |s| {
+            erase_local()?;
             // The next pull adopts the backend's count.
             s.write(|tx, _| mirror::set_account_erasures(tx, None))
         })
@@ -819,7 +831,7 @@ impl SyncClient {
         let version = manifest.version;
         let store = Arc::clone(&self.store);
         match tokio::task::spawn_blocking(move || {
-            crate::consent::Consent::new(store).publish_policy(manifest)
+            crate::consent::Consent::on(store).publish_policy(manifest)
         })
         .await
         {
@@ -1203,7 +1215,7 @@ impl SyncClient {
 
     async fn blocking<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Store) -> ApiResult<T> + Send + 'static,
+        f: impl FnOnce(&StoreHandle) -> ApiResult<T> + Send + 'static,
     ) -> Result<T> {
         let store = Arc::clone(&self.store);
         match tokio::task::spawn_blocking(move || f(&store)).await {

@@ -90,6 +90,41 @@ pub(crate) struct PersonalValues {
     pub past: Option<PastValues>,
 }
 
+impl PersonalValues {
+    /// The user's personal values in canonical form, read from the record tables.
+    pub(crate) fn load(
+        conn: &rusqlite::Connection,
+        keys: &crate::crypto::StoreKeys,
+    ) -> crate::error::Result<PersonalValues> {
+        let profile = crate::store::profile::get(conn, keys)?;
+        let vehicles = crate::store::vehicles::list(conn, keys)?;
+        let documents = crate::store::documents::list(conn, keys)?;
+        // Moved, not cloned: `PersonalValues` zeroizes what it holds when dropped.
+        let mut values = PersonalValues::default();
+        if let Some(p) = profile {
+            values.phone = Some(p.phone);
+            values.email = p.email;
+            values.full_name = p.full_name;
+        }
+        for v in vehicles {
+            values.plates.push(v.plate.canonical);
+            values
+                .document_numbers
+                .extend(v.registration_certificate_number);
+            values.free_texts.extend(
+                [v.nickname, v.make, v.model, v.colour]
+                    .into_iter()
+                    .flatten(),
+            );
+        }
+        values.past = Some(past_values::load(conn, keys)?);
+        values
+            .document_numbers
+            .extend(documents.into_iter().map(|d| d.number));
+        Ok(values)
+    }
+}
+
 impl Drop for PersonalValues {
     fn drop(&mut self) {
         for v in [&mut self.phone, &mut self.email, &mut self.full_name]

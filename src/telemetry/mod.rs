@@ -22,10 +22,10 @@ pub use event::{NetworkType, TelemetryEvent};
 pub(crate) use firewall::PersonalValues;
 pub use upload::UploadSummary;
 
+use crate::consent::handle::StoreHandle;
 use crate::consent::Purpose;
 use crate::error::{ApiResult, Error};
 use crate::net::NetworkConfig;
-use crate::store::Store;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -152,7 +152,7 @@ pub struct TelemetryCounters {
 /// life; `shutdown()` (or dropping it) stops the worker after storing what was recorded.
 #[derive(uniffi::Object)]
 pub struct Telemetry {
-    store: Arc<Store>,
+    store: Arc<StoreHandle>,
     config: TelemetryConfig,
     worker: Worker,
     uploader: upload::Uploader,
@@ -166,11 +166,10 @@ impl std::fmt::Debug for Telemetry {
     }
 }
 
-#[uniffi::export(async_runtime = "tokio")]
 impl Telemetry {
-    /// Starts the pipeline for `store` with `config`.
-    #[uniffi::constructor]
-    pub fn new(store: Arc<Store>, config: TelemetryConfig) -> ApiResult<Arc<Self>> {
+    /// Starts the pipeline on `store` with `config` (`Telemetry::new` takes the public
+    /// `Store`).
+    pub(crate) fn on(store: Arc<StoreHandle>, config: TelemetryConfig) -> ApiResult<Arc<Self>> {
         config.validate()?;
         let uploader = upload::Uploader::new(&config)?;
         let worker = Worker::start(Arc::clone(&store), config.clone());
@@ -182,7 +181,10 @@ impl Telemetry {
             uploader,
         }))
     }
+}
 
+#[uniffi::export(async_runtime = "tokio")]
+impl Telemetry {
     /// Records an event. Never blocks and never fails: an event whose purpose is not
     /// allowed now is dropped and counted; so is one that finds the buffer full.
     pub fn record(&self, event: TelemetryEvent) {

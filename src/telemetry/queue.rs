@@ -1,6 +1,7 @@
 //! The persisted side of telemetry: the sealed event queue, network samples kept for
 //! complaints, deletion requests, pseudonymous installation ids and counters.
 
+use crate::consent::handle::DeletionReason;
 use crate::consent::{Purpose, PurposeSet};
 use crate::crypto::StoreKeys;
 use crate::error::Result;
@@ -39,15 +40,6 @@ pub(crate) static COMPLAINTS: SealedTable = SealedTable {
 pub(crate) const NETWORK_SAMPLES_KEPT: u32 = 200;
 /// Installation ids older than this many days are forgotten once reported.
 const INSTALLATIONS_KEPT_DAYS: i64 = 400;
-
-/// Why a deletion request was queued.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum DeletionReason {
-    ConsentWithdrawn,
-    PolicyChanged,
-    AccountDeleted,
-}
 
 #[derive(Serialize)]
 struct DeletionRequest<'a> {

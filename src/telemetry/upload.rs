@@ -2,9 +2,9 @@
 //! batches, with a rate limit and retries (backoff with full jitter, Retry-After).
 
 use super::{queue, TelemetryConfig};
+use crate::consent::handle::StoreHandle;
 use crate::error::{Error, Result};
 use crate::net::{self, Backoff};
-use crate::store::Store;
 use crate::units::count;
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -155,7 +155,7 @@ impl Uploader {
     /// The whole upload.
     pub async fn upload(
         &self,
-        store: Arc<Store>,
+        store: Arc<StoreHandle>,
         config: &TelemetryConfig,
     ) -> Result<UploadSummary> {
         let _one_at_a_time = self.running.lock().await;
@@ -246,7 +246,7 @@ impl Uploader {
     /// delivered (they are kept: deletion requests are never dropped).
     async fn send_deletion_requests(
         &self,
-        store: &Arc<Store>,
+        store: &Arc<StoreHandle>,
         config: &TelemetryConfig,
         summary: &mut UploadSummary,
     ) -> Result<Option<i64>> {
@@ -301,8 +301,8 @@ impl Uploader {
 
 /// Runs store work off the async executor's thread.
 async fn blocking<T: Send + 'static>(
-    store: &Arc<Store>,
-    f: impl FnOnce(&Store) -> crate::error::ApiResult<T> + Send + 'static,
+    store: &Arc<StoreHandle>,
+    f: impl FnOnce(&StoreHandle) -> crate::error::ApiResult<T> + Send + 'static,
 ) -> Result<T> {
     let store = Arc::clone(store);
     match tokio::task::spawn_blocking(move || f(&store)).await {

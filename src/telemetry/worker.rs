@@ -4,11 +4,11 @@
 use super::event::TelemetryEvent;
 use super::firewall::Firewall;
 use super::{queue, TelemetryConfig, TelemetryCounters};
+use crate::consent::handle::StoreHandle;
 use crate::consent::hub::ConsentHub;
 use crate::consent::Purpose;
 use crate::error::Result;
 use crate::store::db::millis_of;
-use crate::store::Store;
 use crossbeam_queue::SegQueue;
 use rusqlite::Connection;
 use serde_json::json;
@@ -74,7 +74,7 @@ pub(crate) struct Worker {
 
 impl Worker {
     /// Starts the worker thread for `store`.
-    pub fn start(store: Arc<Store>, config: TelemetryConfig) -> Self {
+    pub fn start(store: Arc<StoreHandle>, config: TelemetryConfig) -> Self {
         let shared = Arc::new(Shared {
             buffer: SegQueue::new(),
             capacity: config.buffer_capacity.max(1) as usize,
@@ -251,7 +251,7 @@ impl Drop for Worker {
     }
 }
 
-fn run(shared: &Shared, store: &Store, config: &TelemetryConfig) {
+fn run(shared: &Shared, store: &StoreHandle, config: &TelemetryConfig) {
     loop {
         let mut batch = Vec::new();
         while batch.len() < BATCH {
@@ -310,7 +310,7 @@ fn process(
     let mut firewalled = [0u64; 5];
     let (mut invalid, mut stored) = (0u64, 0u64);
     if !batch.is_empty() {
-        let firewall = match crate::store::personal_values(tx, keys) {
+        let firewall = match super::PersonalValues::load(tx, keys) {
             Ok(values) => Firewall::new(&values),
             Err(_) => Firewall::unavailable(),
         };
