@@ -605,8 +605,8 @@ fn damaged_in(conn: &Connection, keys: &crate::crypto::StoreKeys) -> Result<Vec<
     Ok(out)
 }
 
-/// Pending sync changes (outbox entries), oldest first (crate-internal, for tests of the
-/// outbox until the sync engine lands).
+/// Test hook (not exported to Kotlin or Swift): the pending sync changes (outbox
+/// entries), oldest first, as (entity, record id, op, fields).
 #[doc(hidden)]
 pub fn pending_sync_changes(
     store: &Store,

@@ -1,6 +1,6 @@
 //! Keyed fingerprints of the personal values the user no longer has (a plate changed, a
 //! document removed, an old phone number, a nickname replaced), so that the telemetry
-//! PII firewall refuses them as it refuses current values (policy P3.1.1c; issue #11).
+//! PII firewall refuses them as it refuses current values (policy P3.1.1c).
 //!
 //! Only fingerprints are kept: HMAC-SHA256 of the value's folded form (as the firewall
 //! matches it) under a random key of this table, each row sealed like every personal row.

@@ -1,4 +1,4 @@
-//! Rollback detection (issue #11, point 5). A copy of the store file restored over the
+//! Rollback detection. A copy of the store file restored over the
 //! current one (from a backup, or kept by an attacker) would bring back withdrawn consent
 //! and erased data unnoticed: the file is valid, only old.
 //!

@@ -1,4 +1,4 @@
-//! Sync with the backend (issue #4, `docs/protocol.md`) on the personal channel.
+//! Sync with the backend (`docs/protocol.md`) on the personal channel.
 //!
 //! Landed so far:
 //! - the outbox, written in the same transaction as every local change of a synced entity;

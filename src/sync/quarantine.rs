@@ -1,4 +1,4 @@
-//! Sync's quarantine (issue #11, point 3): an outbox entry or mirror row whose sealed value
+//! Sync's quarantine: an outbox entry or mirror row whose sealed value
 //! does not open is set aside at the start of each sync, so one damaged entry never stops
 //! the rest. What can be recovered is: a set-aside change is replaced by the record's
 //! current local copy (queued whole, or its removal), and a set-aside mirror row by a pull
