@@ -248,7 +248,7 @@ impl Consent {
 
     /// Every consent receipt, oldest first, each with its hash and its predecessor's.
     pub fn receipts(&self) -> ApiResult<Vec<ConsentReceipt>> {
-        self.store.read(|c, r| db::receipts(c, &r.keys))
+        Ok(self.store.read(|c, r| db::receipts(c, &r.keys))?)
     }
 
     /// Checks that the receipts form an unbroken hash chain up to the sealed head: none
@@ -256,18 +256,18 @@ impl Consent {
     /// chain breaks. Also checked when the store opens (`ConsentState.receipts_verified`)
     /// and stated in every export.
     pub fn verify_receipts(&self) -> ApiResult<ReceiptChain> {
-        self.store.read(|c, r| verify_chain(c, &r.keys))
+        Ok(self.store.read(|c, r| verify_chain(c, &r.keys))?)
     }
 
     /// The receipts as a JSON document after the Kantara Consent Receipt 1.1 and ISO/IEC
     /// TS 27560 field names (`docs/privacy-traceability.md` gives the mapping), with the
     /// chain's verification result. For the user's copy or a regulator's request.
     pub fn export_receipts_json(&self) -> ApiResult<String> {
-        self.store.read(|c, r| {
+        Ok(self.store.read(|c, r| {
             let receipts = db::receipts(c, &r.keys)?;
             let chain = verify_chain(c, &r.keys);
             Ok(receipt::kantara_export(&receipts, chain.as_ref().ok()).to_string())
-        })
+        })?)
     }
 
     /// Registers an observer of consent changes: `onConsentChanged` runs after every

@@ -234,10 +234,10 @@ impl Store {
     /// the number of pages in use.
     #[doc(hidden)]
     pub fn limit_pages_for_tests(&self, pages: u32) -> ApiResult<u32> {
-        self.handle.read(|c, _| {
+        Ok(self.handle.read(|c, _| {
             c.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
             Ok(c.query_row("PRAGMA page_count", [], |r| r.get(0))?)
-        })
+        })?)
     }
 
     /// The path of the database file.
@@ -308,85 +308,94 @@ impl Store {
 
     /// The profile, or null / nil before it is first saved.
     pub fn get_profile(&self) -> ApiResult<Option<Profile>> {
-        self.handle.read(|c, r| profile::get(c, &r.keys))
+        Ok(self.handle.read(|c, r| profile::get(c, &r.keys))?)
     }
 
     /// Updates the profile with `patch` (creating it on first use; `phone` is required
     /// then) and returns the result.
     pub fn update_profile(&self, patch: ProfilePatch) -> ApiResult<Profile> {
-        self.handle
-            .write(|tx, r| profile::update(tx, &r.keys, patch))
+        Ok(self
+            .handle
+            .write(|tx, r| profile::update(tx, &r.keys, patch))?)
     }
 
     /// Adds a vehicle. A plate already saved (in any typed form) gives `AlreadyExists`.
     pub fn add_vehicle(&self, vehicle: NewVehicle) -> ApiResult<Vehicle> {
-        self.handle
-            .write(|tx, r| vehicles::add(tx, &r.keys, vehicle))
+        Ok(self
+            .handle
+            .write(|tx, r| vehicles::add(tx, &r.keys, vehicle))?)
     }
 
     /// Updates the vehicle `id` with `patch` and returns the result.
     pub fn update_vehicle(&self, id: String, patch: VehiclePatch) -> ApiResult<Vehicle> {
-        self.handle
-            .write(|tx, r| vehicles::update(tx, &r.keys, &id, patch))
+        Ok(self
+            .handle
+            .write(|tx, r| vehicles::update(tx, &r.keys, &id, patch))?)
     }
 
     /// Removes the vehicle `id`; its documents stay, unlinked. `NotFound` if absent.
     pub fn remove_vehicle(&self, id: String) -> ApiResult<()> {
-        self.handle
-            .write(|tx, r| vehicles::remove(tx, &r.keys, &id))
+        Ok(self
+            .handle
+            .write(|tx, r| vehicles::remove(tx, &r.keys, &id))?)
     }
 
     /// The vehicle `id`, or null / nil.
     pub fn get_vehicle(&self, id: String) -> ApiResult<Option<Vehicle>> {
-        self.handle.read(|c, r| vehicles::get(c, &r.keys, &id))
+        Ok(self.handle.read(|c, r| vehicles::get(c, &r.keys, &id))?)
     }
 
     /// Every intact vehicle, oldest first. A damaged one (its sealed row does not open)
     /// is left out, never failing the list: `damaged_records()` names it.
     pub fn list_vehicles(&self) -> ApiResult<Vec<Vehicle>> {
-        self.handle
-            .read(|c, r| Ok(warn_damaged("vehicle", vehicles::list_intact(c, &r.keys)?)))
+        Ok(self
+            .handle
+            .read(|c, r| Ok(warn_damaged("vehicle", vehicles::list_intact(c, &r.keys)?)))?)
     }
 
     /// The vehicle with this plate, typed in any accepted form (`123 авс 02` finds
     /// `123ABC02`), or null / nil. A malformed plate gives `InvalidInput`.
     pub fn find_vehicle_by_plate(&self, plate: String) -> ApiResult<Option<Vehicle>> {
-        self.handle
-            .read(|c, r| vehicles::find_by_plate(c, &r.keys, &plate))
+        Ok(self
+            .handle
+            .read(|c, r| vehicles::find_by_plate(c, &r.keys, &plate))?)
     }
 
     /// Adds a document. The same kind and number twice gives `AlreadyExists`.
     pub fn add_document(&self, document: NewDocument) -> ApiResult<Document> {
-        self.handle
-            .write(|tx, r| documents::add(tx, &r.keys, document))
+        Ok(self
+            .handle
+            .write(|tx, r| documents::add(tx, &r.keys, document))?)
     }
 
     /// Updates the document `id` with `patch` and returns the result.
     pub fn update_document(&self, id: String, patch: DocumentPatch) -> ApiResult<Document> {
-        self.handle
-            .write(|tx, r| documents::update(tx, &r.keys, &id, patch))
+        Ok(self
+            .handle
+            .write(|tx, r| documents::update(tx, &r.keys, &id, patch))?)
     }
 
     /// Removes the document `id`. `NotFound` if absent.
     pub fn remove_document(&self, id: String) -> ApiResult<()> {
-        self.handle
-            .write(|tx, r| documents::remove(tx, &r.keys, &id))
+        Ok(self
+            .handle
+            .write(|tx, r| documents::remove(tx, &r.keys, &id))?)
     }
 
     /// The document `id`, or null / nil.
     pub fn get_document(&self, id: String) -> ApiResult<Option<Document>> {
-        self.handle.read(|c, r| documents::get(c, &r.keys, &id))
+        Ok(self.handle.read(|c, r| documents::get(c, &r.keys, &id))?)
     }
 
     /// Every intact document, oldest first. A damaged one is left out, never failing the
     /// list: `damaged_records()` names it.
     pub fn list_documents(&self) -> ApiResult<Vec<Document>> {
-        self.handle.read(|c, r| {
+        Ok(self.handle.read(|c, r| {
             Ok(warn_damaged(
                 "document",
                 documents::list_intact(c, &r.keys)?,
             ))
-        })
+        })?)
     }
 
     /// The personal records whose sealed row does not open (damaged or tampered with),
@@ -394,7 +403,7 @@ impl Store {
     /// are unreadable; `discardDamagedRecord` removes one here without touching the
     /// backend's copy, which the next sync brings back.
     pub fn damaged_records(&self) -> ApiResult<Vec<RecordRef>> {
-        self.handle.read(|c, r| damaged_in(c, &r.keys))
+        Ok(self.handle.read(|c, r| damaged_in(c, &r.keys))?)
     }
 
     /// Gives up the local copy of the damaged record `record` without sending a delete. A
@@ -406,12 +415,12 @@ impl Store {
     /// `InvalidInput` (remove it with `removeVehicle` / `removeDocument`: that deletes
     /// it everywhere).
     pub fn discard_damaged_record(&self, record: RecordRef) -> ApiResult<()> {
-        self.handle.write(|tx, r| {
+        Ok(self.handle.write(|tx, r| {
             if !damaged_in(tx, &r.keys)?.contains(&record) {
                 return Err(Error::invalid("record", "is not a damaged record"));
             }
             crate::sync::forget_damaged(tx, &r.keys, record.entity.as_str(), &record.record_id)
-        })
+        })?)
     }
 
     /// The document of `kind` with this number, typed in any accepted form, or null / nil.
@@ -420,8 +429,9 @@ impl Store {
         kind: DocumentKind,
         number: String,
     ) -> ApiResult<Option<Document>> {
-        self.handle
-            .read(|c, r| documents::find_by_number(c, &r.keys, kind, &number))
+        Ok(self
+            .handle
+            .read(|c, r| documents::find_by_number(c, &r.keys, kind, &number))?)
     }
 
     /// Everything personal the store holds, as JSON (the user's right of access): profile,
@@ -429,7 +439,7 @@ impl Store {
     /// JSON Schema `docs/export.schema.json` (format version 1); every field is present,
     /// absent values are null.
     pub fn export_user_data(&self) -> ApiResult<String> {
-        self.handle.read(|c, r| {
+        Ok(self.handle.read(|c, r| {
             let damaged = damaged_in(c, &r.keys)?;
             let profile = profile::get(c, &r.keys).or_else(|e| match e {
                 Error::Integrity { .. } => Ok(None),
@@ -450,7 +460,7 @@ impl Store {
                 &complaints,
                 &damaged,
             )?)
-        })
+        })?)
     }
 
     /// Deletes all of the user's data by crypto-shredding: rows are removed (profile,
@@ -547,7 +557,7 @@ impl Store {
 
     /// Facts about the store, free of personal data.
     pub fn info(&self) -> ApiResult<StoreInfo> {
-        self.handle.read(|c, r| {
+        Ok(self.handle.read(|c, r| {
             let count = |table: &str| -> Result<i64> {
                 Ok(
                     c.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
@@ -563,7 +573,7 @@ impl Store {
                 document_count: count("documents")?,
                 durability: db::durability(c)?,
             })
-        })
+        })?)
     }
 }
 
@@ -611,7 +621,7 @@ fn damaged_in(conn: &Connection, keys: &crate::crypto::StoreKeys) -> Result<Vec<
 pub fn pending_sync_changes(
     store: &Store,
 ) -> ApiResult<Vec<(String, String, String, serde_json::Value)>> {
-    store.handle.read(|c, r| {
+    Ok(store.handle.read(|c, r| {
         Ok(
             crate::sync::outbox::pending(c, &r.keys, u32::MAX, |_, _| false)?
                 .into_iter()
@@ -625,7 +635,7 @@ pub fn pending_sync_changes(
                 })
                 .collect(),
         )
-    })
+    })?)
 }
 
 /// The stores of this process by canonical path.

@@ -7,7 +7,7 @@ use super::db::{self, Durability};
 use super::keyring::KeyRing;
 use super::rollback::{self, RollbackCounter};
 use crate::crypto::KeyProvider;
-use crate::error::{ApiResult, Error, Result};
+use crate::error::{Error, Result};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -43,20 +43,17 @@ impl Vault {
     }
 
     /// Runs `f` on the connection under the store's lock (reads).
-    pub(crate) fn read<T>(
-        &self,
-        f: impl FnOnce(&Connection, &KeyRing) -> Result<T>,
-    ) -> ApiResult<T> {
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection, &KeyRing) -> Result<T>) -> Result<T> {
         let guard = self.lock();
         let open = guard.as_ref().ok_or(Error::Closed)?;
-        Ok(f(&open.conn, &open.ring)?)
+        f(&open.conn, &open.ring)
     }
 
     /// Runs `f` in an IMMEDIATE transaction under the store's lock and commits.
     pub(crate) fn write<T>(
         &self,
         f: impl FnOnce(&Transaction<'_>, &KeyRing) -> Result<T>,
-    ) -> ApiResult<T> {
+    ) -> Result<T> {
         self.write_then(f, |_| ())
     }
 
@@ -67,7 +64,7 @@ impl Vault {
         &self,
         f: impl FnOnce(&Transaction<'_>, &KeyRing) -> Result<T>,
         after_commit: impl FnOnce(&T),
-    ) -> ApiResult<T> {
+    ) -> Result<T> {
         self.transact(true, f, after_commit)
     }
 
@@ -77,7 +74,7 @@ impl Vault {
         &self,
         f: impl FnOnce(&Transaction<'_>, &KeyRing) -> Result<T>,
         after_commit: impl FnOnce(&T),
-    ) -> ApiResult<T> {
+    ) -> Result<T> {
         self.transact(false, f, after_commit)
     }
 
@@ -93,7 +90,7 @@ impl Vault {
         advance: bool,
         f: impl FnOnce(&Transaction<'_>, &KeyRing) -> Result<T>,
         after_commit: impl FnOnce(&T),
-    ) -> ApiResult<T> {
+    ) -> Result<T> {
         let mut guard = self.lock();
         let open = guard.as_mut().ok_or(Error::Closed)?;
         let sync_this = advance && open.durability != Durability::Full;

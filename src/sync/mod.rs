@@ -242,7 +242,7 @@ pub trait SyncObserver: Send + Sync {
 
 /// Deletes all user data of the store a sync client is on (given by the layer that owns
 /// the store: erasure spans every domain).
-pub(crate) type EraseLocal = Arc<dyn Fn() -> ApiResult<()> + Send + Sync>;
+pub(crate) type EraseLocal = Arc<dyn Fn() -> Result<()> + Send + Sync>;
 
 /// Syncs one store with the backend. Create one per store and keep it.
 #[derive(uniffi::Object)]
@@ -362,18 +362,18 @@ impl SyncClient {
 
     /// Local changes waiting to be pushed.
     pub fn pending_changes(&self) -> ApiResult<i64> {
-        self.store.read(|c, _| outbox::count(c).map(count))
+        Ok(self.store.read(|c, _| outbox::count(c).map(count))?)
     }
 
     /// The conflicts the merge settled, oldest first, with the losing values (sealed in
     /// the store; personal data: show them to the user, do not log them).
     pub fn conflicts(&self) -> ApiResult<Vec<SyncConflict>> {
-        self.store.read(|c, r| conflicts::list(c, &r.keys))
+        Ok(self.store.read(|c, r| conflicts::list(c, &r.keys))?)
     }
 
     /// Forgets the logged conflicts; returns how many there were.
     pub fn clear_conflicts(&self) -> ApiResult<i64> {
-        self.store.write(|tx, _| conflicts::clear(tx).map(count))
+        Ok(self.store.write(|tx, _| conflicts::clear(tx).map(count))?)
     }
 
     /// The sync entries set aside because they were damaged (a pending change or a last
@@ -382,12 +382,12 @@ impl SyncClient {
     /// by the record's local copy (`requeued`), a lost synced copy by a pull from the
     /// beginning. Names records only, never their values.
     pub fn quarantined(&self) -> ApiResult<Vec<QuarantinedEntry>> {
-        self.store.read(|c, _| quarantine::list(c))
+        Ok(self.store.read(|c, _| quarantine::list(c))?)
     }
 
     /// Forgets the set-aside entries (after the app reported them); returns how many.
     pub fn clear_quarantine(&self) -> ApiResult<i64> {
-        self.store.write(|tx, _| quarantine::clear(tx).map(count))
+        Ok(self.store.write(|tx, _| quarantine::clear(tx).map(count))?)
     }
 
     /// Deletes the user's account: first on the backend (`DELETE /v1/account`: every
@@ -409,7 +409,7 @@ impl SyncClient {
     /// Whether an account erasure was asked for and is not finished yet (see
     /// `deleteAccount`): the app can show it and retry.
     pub fn is_account_erasure_pending(&self) -> ApiResult<bool> {
-        self.store.read(|c, _| mirror::erasure_pending(c))
+        Ok(self.store.read(|c, _| mirror::erasure_pending(c))?)
     }
 
     /// Starts syncing automatically every `intervalMs`, on an SDK thread, even when no
@@ -1215,12 +1215,11 @@ impl SyncClient {
 
     async fn blocking<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&StoreHandle) -> ApiResult<T> + Send + 'static,
+        f: impl FnOnce(&StoreHandle) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let store = Arc::clone(&self.store);
         match tokio::task::spawn_blocking(move || f(&store)).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(Error::Api(e)),
+            Ok(result) => result,
             Err(_) => Err(Error::Internal("a store task failed")),
         }
     }

@@ -211,25 +211,27 @@ impl Telemetry {
     /// The counters.
     pub fn counters(&self) -> ApiResult<TelemetryCounters> {
         let hot = self.worker.hot_counters();
-        self.store.read(|c, _| worker::counters(c, &hot))
+        Ok(self.store.read(|c, _| worker::counters(c, &hot))?)
     }
 
     /// Number of events waiting for upload, of one purpose or of all.
     #[uniffi::method(default(purpose = None))]
     pub fn pending_events(&self, purpose: Option<Purpose>) -> ApiResult<i64> {
-        self.store
-            .read(|c, _| queue::pending_events(c, purpose).map(crate::units::count))
+        Ok(self
+            .store
+            .read(|c, _| queue::pending_events(c, purpose).map(crate::units::count))?)
     }
 
     /// Number of deletion requests waiting for upload.
     pub fn pending_deletion_requests(&self) -> ApiResult<i64> {
-        self.store
-            .read(|c, _| queue::pending_deletion_requests(c).map(crate::units::count))
+        Ok(self
+            .store
+            .read(|c, _| queue::pending_deletion_requests(c).map(crate::units::count))?)
     }
 
     /// The pseudonymous installation ids used so far, oldest first (the last is current).
     pub fn installation_ids(&self) -> ApiResult<Vec<String>> {
-        self.store.read(|c, _| queue::installation_ids(c))
+        Ok(self.store.read(|c, _| queue::installation_ids(c))?)
     }
 
     /// Sends pending deletion requests, then pending events, in gzip JSON batches. Retries
@@ -265,13 +267,14 @@ impl Telemetry {
         samples_window_minutes: i32,
     ) -> ApiResult<ConnectionComplaint> {
         self.worker.flush(Duration::from_secs(5));
-        self.store
-            .write(|tx, ring| complaint::file(tx, &ring.keys, &description, samples_window_minutes))
+        Ok(self.store.write(|tx, ring| {
+            complaint::file(tx, &ring.keys, &description, samples_window_minutes)
+        })?)
     }
 
     /// The complaints filed, oldest first.
     pub fn complaints(&self) -> ApiResult<Vec<ConnectionComplaint>> {
-        self.store.read(|c, ring| complaint::list(c, &ring.keys))
+        Ok(self.store.read(|c, ring| complaint::list(c, &ring.keys))?)
     }
 
     /// Stores what was recorded and stops the worker. Later `record()` calls are counted

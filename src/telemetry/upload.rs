@@ -302,12 +302,11 @@ impl Uploader {
 /// Runs store work off the async executor's thread.
 async fn blocking<T: Send + 'static>(
     store: &Arc<StoreHandle>,
-    f: impl FnOnce(&StoreHandle) -> crate::error::ApiResult<T> + Send + 'static,
+    f: impl FnOnce(&StoreHandle) -> Result<T> + Send + 'static,
 ) -> Result<T> {
     let store = Arc::clone(store);
     match tokio::task::spawn_blocking(move || f(&store)).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(Error::Api(e)),
+        Ok(result) => result,
         Err(_) => Err(Error::Internal("a store task failed")),
     }
 }

@@ -282,6 +282,8 @@ fn run(shared: &Shared, store: &StoreHandle, config: &TelemetryConfig) {
                 Err(e) => {
                     shared.hot.store_error.fetch_add(n, Ordering::Release);
                     shared.store_failures.fetch_add(n, Ordering::Release);
+                    // The public form: SQLite failures reduced to their code.
+                    let e = crate::error::AparkingError::from(e);
                     log::warn!("telemetry: {n} events could not be stored: {e}");
                 }
             }
