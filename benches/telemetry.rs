@@ -10,8 +10,8 @@
 //! Figures go to docs/performance.md.
 
 use aparking_core::{
-    CollectionMethod, Consent, ConsentContext, InMemoryKeyProvider, PolicyManifest, Purpose, Store,
-    Telemetry, TelemetryConfig, TelemetryEvent,
+    CollectionMethod, Consent, ConsentContext, InMemoryKeyProvider, Purpose, Store, Telemetry,
+    TelemetryConfig, TelemetryEvent,
 };
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::sync::Arc;
@@ -28,21 +28,7 @@ fn setup(grant: bool) -> (tempfile::TempDir, Arc<Telemetry>) {
     .unwrap();
     let consent = Consent::new(Arc::clone(&store));
     consent
-        .publish_policy(PolicyManifest {
-            version: 1,
-            last_updated: "2026-01-15".into(),
-            url: "https://aparking.kz/privacy".into(),
-            text_sha256: "ab".repeat(32),
-            purposes: Purpose::ALL.to_vec(),
-            operator: None,
-            data_categories: Vec::new(),
-            consent_duration_days: None,
-            third_party_transfer: false,
-            cross_border_transfer: false,
-            publicly_available: false,
-            personal_data_hosts: Vec::new(),
-            telemetry_hosts: Vec::new(),
-        })
+        .publish_policy(aparking_core::testing::policy(1))
         .unwrap();
     if grant {
         let context = ConsentContext {

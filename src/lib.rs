@@ -25,6 +25,8 @@ pub mod store;
 mod subscription;
 pub mod sync;
 pub mod telemetry;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod units;
 
 pub use consent::{

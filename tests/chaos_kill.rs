@@ -1120,7 +1120,7 @@ fn observe(store: &Arc<Store>, o: &mut Observed) -> Result<(), String> {
     o.consent = ConsentModel::of(&Consent::new(Arc::clone(store)).state());
     o.dek = store.info().map_err(api)?.key_version;
     for (entity, id, op, fields) in
-        aparking_core::store::pending_sync_changes(store).map_err(api)?
+        aparking_core::testing::pending_sync_changes(store).map_err(api)?
     {
         o.pending
             .entry((entity, id))

@@ -4,7 +4,7 @@
 
 mod common;
 
-use aparking_core::store::pending_sync_changes;
+use aparking_core::testing::pending_sync_changes;
 use aparking_core::{NewVehicle, Purpose, TelemetryEvent, VehiclePatch};
 use common::privacy::*;
 use common::*;

@@ -129,7 +129,7 @@ fn crash_consistency_under_sigkill() {
         assert!(store.get_profile().unwrap().is_some());
         assert_eq!(store.list_documents().unwrap().len(), 2);
         // The outbox matches the data: one create per vehicle, written in its transaction.
-        let vehicle_creates = aparking_core::store::pending_sync_changes(&store)
+        let vehicle_creates = aparking_core::testing::pending_sync_changes(&store)
             .unwrap()
             .into_iter()
             .filter(|(entity, _, op, fields)| {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use aparking_core::store::pending_sync_changes;
+use aparking_core::testing::{limit_pages, pending_sync_changes};
 use aparking_core::{AparkingError, NewVehicle, TelemetryEvent};
 use common::privacy::*;
 use common::*;
@@ -18,8 +18,8 @@ fn a_full_disk_is_a_typed_error_and_loses_nothing() {
     let (_dir, path) = temp_store_path();
     let store = open(&path, &key(1));
     fill_sample(&store);
-    let in_use = store.limit_pages_for_tests(0).unwrap();
-    store.limit_pages_for_tests(in_use + 2).unwrap();
+    let in_use = limit_pages(&store, 0).unwrap();
+    limit_pages(&store, in_use + 2).unwrap();
 
     let mut added = 0;
     let err = loop {
@@ -49,7 +49,7 @@ fn a_full_disk_is_a_typed_error_and_loses_nothing() {
     assert_eq!(creates, 3 + added as usize, "the outbox matches the data");
 
     // Room again: the store carries on.
-    store.limit_pages_for_tests(1_000_000).unwrap();
+    limit_pages(&store, 1_000_000).unwrap();
     store
         .add_vehicle(NewVehicle {
             plate: plate(9_999),
@@ -69,8 +69,8 @@ fn telemetry_counts_what_a_full_disk_refused() {
     let t = telemetry(&store, "http://127.0.0.1:9");
     t.record(TelemetryEvent::SessionStart);
     assert!(t.flush(5_000));
-    let in_use = store.limit_pages_for_tests(0).unwrap();
-    store.limit_pages_for_tests(in_use).unwrap();
+    let in_use = limit_pages(&store, 0).unwrap();
+    limit_pages(&store, in_use).unwrap();
     // About a megabyte of events: more than any free pages left in the file can take.
     for i in 0..1000 {
         t.record(TelemetryEvent::ScreenView {
@@ -88,7 +88,7 @@ fn telemetry_counts_what_a_full_disk_refused() {
         t.flush(1_000);
         counters = t.counters().unwrap();
     }
-    store.limit_pages_for_tests(1_000_000).unwrap();
+    limit_pages(&store, 1_000_000).unwrap();
     assert!(
         counters.dropped_store_error > 0,
         "refused batches are counted"

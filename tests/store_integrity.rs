@@ -261,7 +261,7 @@ fn a_lookup_whose_index_points_at_another_row_is_an_integrity_failure_not_a_wron
 /// entry aside and goes on.
 #[tokio::test]
 async fn an_edited_outbox_or_mirror_column_is_an_integrity_failure() {
-    use aparking_core::store::pending_sync_changes;
+    use aparking_core::testing::pending_sync_changes;
     let server =
         aparking_server::ReferenceServer::start(aparking_server::ServerConfig::default()).unwrap();
     server.add_account("token-i");

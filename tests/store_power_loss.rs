@@ -279,7 +279,7 @@ async fn cut_logs(seed: u64) {
         // removal of one it no longer holds: data and outbox went together.
         let (vehicles, documents) = &here;
         let mut last_op = BTreeMap::new();
-        for (entity, id, op, _) in aparking_core::store::pending_sync_changes(&store).unwrap() {
+        for (entity, id, op, _) in aparking_core::testing::pending_sync_changes(&store).unwrap() {
             last_op.insert((entity, id), op);
         }
         for ((entity, id), op) in &last_op {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use aparking_core::store::pending_sync_changes;
+use aparking_core::testing::pending_sync_changes;
 use aparking_core::{
     DocumentKind, DocumentPatch, NewDocument, NewVehicle, ProfileField, ProfilePatch, VehicleField,
     VehiclePatch,

@@ -425,27 +425,13 @@ async fn the_observer_hears_every_step_and_a_cancelled_sync_loses_nothing() {
 
 #[tokio::test]
 async fn consent_receipts_and_complaints_reach_the_backend_once() {
-    use aparking_core::{CollectionMethod, Consent, ConsentContext, PolicyManifest, Purpose};
+    use aparking_core::{CollectionMethod, Consent, ConsentContext, Purpose};
     let (server, account) = server_with_account();
     server.inject(FaultPlan::new().then_on("/v1/sync/push", Fault::DropAfterApply));
     let d = device(&server, Tokens::new(&["token-a"]));
     let consent = Consent::new(Arc::clone(&d.store));
     consent
-        .publish_policy(PolicyManifest {
-            version: 1,
-            last_updated: "2026-01-15".into(),
-            url: "https://aparking.kz/privacy".into(),
-            text_sha256: "ab".repeat(32),
-            purposes: Purpose::ALL.to_vec(),
-            operator: None,
-            data_categories: Vec::new(),
-            consent_duration_days: None,
-            third_party_transfer: false,
-            cross_border_transfer: false,
-            publicly_available: false,
-            personal_data_hosts: Vec::new(),
-            telemetry_hosts: Vec::new(),
-        })
+        .publish_policy(aparking_core::testing::policy(1))
         .unwrap();
     let context = ConsentContext {
         app_version: "4.2.0".into(),

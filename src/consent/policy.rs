@@ -293,23 +293,7 @@ pub enum PolicyUpdate {
 mod tests {
     use super::*;
 
-    pub(crate) fn manifest(version: i32) -> PolicyManifest {
-        PolicyManifest {
-            version,
-            last_updated: "2026-01-15".into(),
-            url: "https://aparking.kz/privacy".into(),
-            text_sha256: "ab".repeat(32),
-            purposes: Purpose::ALL.to_vec(),
-            operator: None,
-            data_categories: Vec::new(),
-            consent_duration_days: None,
-            third_party_transfer: false,
-            cross_border_transfer: false,
-            publicly_available: false,
-            personal_data_hosts: Vec::new(),
-            telemetry_hosts: Vec::new(),
-        }
-    }
+    use crate::testing::policy as manifest;
 
     #[test]
     fn declared_hosts_match_exactly_or_by_subdomain_and_loopback_always() {

@@ -5,6 +5,7 @@ use super::outbox::{self, Entity, FieldMap, Fields, Op};
 use super::sealed::{
     patch_optional, refuse_clear_required, take, BlindIndex, RowSeal, SealedCell, SealedTable,
 };
+use super::synced::{field, Replaced};
 use super::vehicles;
 use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
@@ -33,7 +34,8 @@ fn number_index_of(keys: &StoreKeys, kind: &str, canonical: &str) -> Vec<u8> {
     keys.blind_index("document_number", &[kind, canonical])
 }
 
-struct SealedRow {
+/// A row as read, before its sealed fields are opened.
+pub(crate) struct SealedRow {
     id: String,
     sealed: SealedCell,
     vehicle_id: Option<String>,
@@ -160,15 +162,8 @@ pub(crate) fn add(conn: &Connection, keys: &StoreKeys, input: NewDocument) -> Re
         updated_at: now,
     };
     write(conn, keys, &document, true)?;
-    let fields = outbox::changed(None, &sync_fields(&document));
-    outbox::record(
-        conn,
-        keys,
-        Entity::Document,
-        &document.id,
-        Op::Upsert,
-        fields,
-    )?;
+    let after = sync_fields(&document);
+    outbox::record_change(conn, keys, Entity::Document, &document.id, None, &after)?;
     Ok(document)
 }
 
@@ -179,7 +174,7 @@ pub(crate) fn update(
     id: &str,
     patch: DocumentPatch,
 ) -> Result<Document> {
-    let current = get(conn, keys, id)?.ok_or(Error::NotFound {
+    let current = ROWS.get(conn, keys, id)?.ok_or(Error::NotFound {
         entity: crate::error::Entity::Document,
     })?;
     let before = sync_fields(&current);
@@ -217,14 +212,13 @@ pub(crate) fn update(
     write(conn, keys, &document, false)?;
     let after = sync_fields(&document);
     super::past_values::remember_changed(conn, keys, &before, &after)?;
-    let fields = outbox::changed(Some(&before), &after);
-    outbox::record(
+    outbox::record_change(
         conn,
         keys,
         Entity::Document,
         &document.id,
-        Op::Upsert,
-        fields,
+        Some(&before),
+        &after,
     )?;
     Ok(document)
 }
@@ -233,41 +227,17 @@ pub(crate) fn update(
 pub(crate) fn remove(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<()> {
     forget(conn, keys, id)?;
     super::sealed::delete_row(conn, "documents", TABLE.entity, id)?;
-    outbox::record(
-        conn,
-        keys,
-        Entity::Document,
-        id,
-        Op::Delete,
-        Default::default(),
-    )
+    outbox::record_delete(conn, keys, Entity::Document, id)
 }
 
-/// How the documents table is read.
-const ROWS: super::sealed::RecordRows<SealedRow, Document> = super::sealed::RecordRows {
+/// How the documents table is read: `get` (the record `id`, if it exists), `list` (every
+/// record, oldest first; a damaged one fails the list with its id) and `list_intact` (every
+/// intact record and the ids of the damaged ones, which are left out).
+pub(crate) const ROWS: super::sealed::RecordRows<SealedRow, Document> = super::sealed::RecordRows {
     select: SELECT,
     read: read_row,
     open: open_row,
 };
-
-/// The document `id`, if it exists.
-pub(crate) fn get(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<Option<Document>> {
-    ROWS.get(conn, keys, id)
-}
-
-/// Every document, oldest first (in the order they were added). A damaged record fails the
-/// whole list with its id.
-pub(crate) fn list(conn: &Connection, keys: &StoreKeys) -> Result<Vec<Document>> {
-    ROWS.list(conn, keys)
-}
-
-/// Every intact document, oldest first, and the ids of the damaged ones, which are left out.
-pub(crate) fn list_intact(
-    conn: &Connection,
-    keys: &StoreKeys,
-) -> Result<(Vec<Document>, Vec<String>)> {
-    ROWS.list_intact(conn, keys)
-}
 
 /// The document of `kind` with this number (typed in any accepted form).
 pub(crate) fn find_by_number(
@@ -301,7 +271,7 @@ pub(crate) fn synced_fields(
     keys: &StoreKeys,
     id: &str,
 ) -> Result<Option<Fields>> {
-    Ok(get(conn, keys, id)?.map(|d| sync_fields(&d)))
+    Ok(ROWS.get(conn, keys, id)?.map(|d| sync_fields(&d)))
 }
 
 /// Sync: writes the document `id` from synced fields, validated like user input, without
@@ -312,16 +282,8 @@ pub(crate) fn write_synced(
     id: &str,
     f: &FieldMap,
 ) -> Result<()> {
-    let value = |k: &str| f.get(k).cloned().flatten();
-    // A damaged row is repaired: rewritten whole from the synced fields, keeping its
-    // creation time.
-    let current = match get(conn, keys, id) {
-        Err(Error::Integrity { .. }) => None,
-        other => other?,
-    };
-    let stored_created = super::db::stored_created_at(conn, "documents", id)?;
-    let row_exists = stored_created.is_some();
-    let now = time_of(now_millis());
+    let value = |name: &str| field(f, name);
+    let replaced = Replaced::read(conn, "documents", id, ROWS.get(conn, keys, id))?;
     let kind = value("kind")
         .as_deref()
         .and_then(DocumentKind::parse)
@@ -343,24 +305,17 @@ pub(crate) fn write_synced(
             .map(date("expires_on"))
             .transpose()?,
         vehicle_id,
-        created_at: stored_created.map_or(now, time_of),
-        updated_at: now,
+        created_at: replaced.created_at(),
+        updated_at: replaced.now,
     };
-    if let Some(current) = &current {
-        let (before, after) = (sync_fields(current), sync_fields(&document));
-        super::past_values::remember_changed(conn, keys, &before, &after)?;
-    }
-    write(conn, keys, &document, !row_exists)
+    replaced.remember_replaced_values(conn, keys, &document, sync_fields)?;
+    write(conn, keys, &document, replaced.is_new())
 }
 
 /// Before the document `id` is deleted (by the user or by sync): its number goes to the
 /// firewall's past values. A damaged record has none to give.
 pub(crate) fn forget(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<()> {
-    super::past_values::forget(
-        conn,
-        keys,
-        get(conn, keys, id).map(|r| r.map(|x| sync_fields(&x))),
-    )
+    super::past_values::forget(conn, keys, synced_fields(conn, keys, id))
 }
 
 /// Sync: frees the kind and number of document `id` for another record within the
@@ -378,7 +333,7 @@ pub(crate) fn duplicate_of(
     id: &str,
     f: &FieldMap,
 ) -> Result<Option<String>> {
-    let value = |k: &str| f.get(k).cloned().flatten();
+    let value = |name: &str| field(f, name);
     let (Some(kind), Some(Ok(n))) = (value("kind"), value("number").map(|n| number(&n))) else {
         return Ok(None);
     };

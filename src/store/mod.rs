@@ -22,6 +22,7 @@ mod rekey;
 pub(crate) mod rollback;
 mod schema;
 pub(crate) mod sealed;
+mod synced;
 pub(crate) mod vault;
 pub(crate) mod vehicles;
 
@@ -229,17 +230,6 @@ impl Store {
         Ok(true)
     }
 
-    /// Test hook (not exported to Kotlin or Swift): caps the database at `pages` pages
-    /// (`PRAGMA max_page_count`, this connection only), to simulate a full disk. Returns
-    /// the number of pages in use.
-    #[doc(hidden)]
-    pub fn limit_pages_for_tests(&self, pages: u32) -> ApiResult<u32> {
-        Ok(self.handle.read(|c, _| {
-            c.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
-            Ok(c.query_row("PRAGMA page_count", [], |r| r.get(0))?)
-        })?)
-    }
-
     /// The path of the database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -342,15 +332,20 @@ impl Store {
 
     /// The vehicle `id`, or null / nil.
     pub fn get_vehicle(&self, id: String) -> ApiResult<Option<Vehicle>> {
-        Ok(self.handle.read(|c, r| vehicles::get(c, &r.keys, &id))?)
+        Ok(self
+            .handle
+            .read(|c, r| vehicles::ROWS.get(c, &r.keys, &id))?)
     }
 
     /// Every intact vehicle, oldest first. A damaged one (its sealed row does not open)
     /// is left out, never failing the list: `damaged_records()` names it.
     pub fn list_vehicles(&self) -> ApiResult<Vec<Vehicle>> {
-        Ok(self
-            .handle
-            .read(|c, r| Ok(warn_damaged("vehicle", vehicles::list_intact(c, &r.keys)?)))?)
+        Ok(self.handle.read(|c, r| {
+            Ok(warn_damaged(
+                "vehicle",
+                vehicles::ROWS.list_intact(c, &r.keys)?,
+            ))
+        })?)
     }
 
     /// The vehicle with this plate, typed in any accepted form (`123 авс 02` finds
@@ -384,7 +379,9 @@ impl Store {
 
     /// The document `id`, or null / nil.
     pub fn get_document(&self, id: String) -> ApiResult<Option<Document>> {
-        Ok(self.handle.read(|c, r| documents::get(c, &r.keys, &id))?)
+        Ok(self
+            .handle
+            .read(|c, r| documents::ROWS.get(c, &r.keys, &id))?)
     }
 
     /// Every intact document, oldest first. A damaged one is left out, never failing the
@@ -393,7 +390,7 @@ impl Store {
         Ok(self.handle.read(|c, r| {
             Ok(warn_damaged(
                 "document",
-                documents::list_intact(c, &r.keys)?,
+                documents::ROWS.list_intact(c, &r.keys)?,
             ))
         })?)
     }
@@ -445,8 +442,8 @@ impl Store {
                 Error::Integrity { .. } => Ok(None),
                 e => Err(e),
             })?;
-            let (vehicles, _) = vehicles::list_intact(c, &r.keys)?;
-            let (documents, _) = documents::list_intact(c, &r.keys)?;
+            let (vehicles, _) = vehicles::ROWS.list_intact(c, &r.keys)?;
+            let (documents, _) = documents::ROWS.list_intact(c, &r.keys)?;
             let receipts = crate::consent::receipts_in(c, &r.keys)?;
             // A broken chain does not stop the export: the document says so.
             let chain = crate::consent::verify_chain(c, &r.keys).ok();
@@ -606,36 +603,13 @@ fn damaged_in(conn: &Connection, keys: &crate::crypto::StoreKeys) -> Result<Vec<
     };
     out.extend(refs(
         RecordKind::Vehicle,
-        vehicles::list_intact(conn, keys)?.1,
+        vehicles::ROWS.list_intact(conn, keys)?.1,
     ));
     out.extend(refs(
         RecordKind::Document,
-        documents::list_intact(conn, keys)?.1,
+        documents::ROWS.list_intact(conn, keys)?.1,
     ));
     Ok(out)
-}
-
-/// Test hook (not exported to Kotlin or Swift): the pending sync changes (outbox
-/// entries), oldest first, as (entity, record id, op, fields).
-#[doc(hidden)]
-pub fn pending_sync_changes(
-    store: &Store,
-) -> ApiResult<Vec<(String, String, String, serde_json::Value)>> {
-    Ok(store.handle.read(|c, r| {
-        Ok(
-            crate::sync::outbox::pending(c, &r.keys, u32::MAX, |_, _| false)?
-                .into_iter()
-                .map(|p| {
-                    (
-                        p.entity,
-                        p.record_id,
-                        p.op,
-                        serde_json::Value::Object(p.fields),
-                    )
-                })
-                .collect(),
-        )
-    })?)
 }
 
 /// The stores of this process by canonical path.

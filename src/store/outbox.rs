@@ -64,6 +64,36 @@ pub(crate) fn changed(before: Option<&Fields>, after: &Fields) -> Map<String, Va
         .collect()
 }
 
+/// Appends the upsert of a record whose fields went from `before` (`None`: a new record)
+/// to `after`: only the changed fields travel. Nothing changed writes nothing.
+pub(crate) fn record_change(
+    conn: &Connection,
+    keys: &StoreKeys,
+    entity: Entity,
+    record_id: &str,
+    before: Option<&Fields>,
+    after: &Fields,
+) -> Result<()> {
+    record(
+        conn,
+        keys,
+        entity,
+        record_id,
+        Op::Upsert,
+        changed(before, after),
+    )
+}
+
+/// Appends the deletion of a record.
+pub(crate) fn record_delete(
+    conn: &Connection,
+    keys: &StoreKeys,
+    entity: Entity,
+    record_id: &str,
+) -> Result<()> {
+    record(conn, keys, entity, record_id, Op::Delete, Map::new())
+}
+
 /// Appends a change to the outbox. A patch with no changed field writes nothing.
 pub(crate) fn record(
     conn: &Connection,

@@ -1,7 +1,7 @@
 //! The `profile` table: one row at most.
 
 use super::db::{millis_of, now_millis, time_of};
-use super::outbox::{self, Entity, FieldMap, Fields, Op};
+use super::outbox::{self, Entity, FieldMap, Fields};
 use super::sealed::{
     patch_optional, refuse_clear_required, take, RowSeal, SealedCell, SealedTable,
 };
@@ -136,8 +136,14 @@ pub(crate) fn update(conn: &Connection, keys: &StoreKeys, patch: ProfilePatch) -
     if let Some(before) = &before {
         super::past_values::remember_changed(conn, keys, before, &after)?;
     }
-    let fields = outbox::changed(before.as_ref(), &after);
-    outbox::record(conn, keys, Entity::Profile, &profile.id, Op::Upsert, fields)?;
+    outbox::record_change(
+        conn,
+        keys,
+        Entity::Profile,
+        &profile.id,
+        before.as_ref(),
+        &after,
+    )?;
     Ok(profile)
 }
 
@@ -160,7 +166,7 @@ pub(crate) fn write_synced(
     id: &str,
     f: &FieldMap,
 ) -> Result<()> {
-    let value = |k: &str| f.get(k).cloned().flatten();
+    let value = |name: &str| super::synced::field(f, name);
     let now = now_millis();
     // A damaged row is repaired: rewritten whole from the synced fields.
     let current = match get(conn, keys) {
@@ -213,7 +219,7 @@ pub(crate) fn forget(conn: &Connection, keys: &StoreKeys) -> Result<()> {
     super::past_values::forget(
         conn,
         keys,
-        get(conn, keys).map(|r| r.map(|x| sync_fields(&x))),
+        get(conn, keys).map(|r| r.as_ref().map(sync_fields)),
     )
 }
 

@@ -1,10 +1,11 @@
 //! The `vehicles` table.
 
 use super::db::{millis_of, now_millis, time_of, unique_violation_as_exists};
-use super::outbox::{self, Entity, FieldMap, Fields, Op};
+use super::outbox::{self, Entity, FieldMap, Fields};
 use super::sealed::{
     patch_optional, refuse_clear_required, take, BlindIndex, RowSeal, SealedCell, SealedTable,
 };
+use super::synced::{field, Replaced};
 use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
 use crate::formats::{canonical_document_number, plate, validate_text};
@@ -43,7 +44,8 @@ fn plate_index(keys: &StoreKeys, canonical: &str) -> Vec<u8> {
     keys.blind_index("plate", &[canonical])
 }
 
-struct SealedRow {
+/// A row as read, before its sealed fields are opened.
+pub(crate) struct SealedRow {
     id: String,
     sealed: SealedCell,
     created_at: i64,
@@ -151,8 +153,8 @@ pub(crate) fn add(conn: &Connection, keys: &StoreKeys, input: NewVehicle) -> Res
         updated_at: now,
     };
     write(conn, keys, &vehicle, true)?;
-    let fields = outbox::changed(None, &sync_fields(&vehicle));
-    outbox::record(conn, keys, Entity::Vehicle, &vehicle.id, Op::Upsert, fields)?;
+    let after = sync_fields(&vehicle);
+    outbox::record_change(conn, keys, Entity::Vehicle, &vehicle.id, None, &after)?;
     Ok(vehicle)
 }
 
@@ -163,7 +165,7 @@ pub(crate) fn update(
     id: &str,
     patch: VehiclePatch,
 ) -> Result<Vehicle> {
-    let current = get(conn, keys, id)?.ok_or(Error::NotFound {
+    let current = ROWS.get(conn, keys, id)?.ok_or(Error::NotFound {
         entity: crate::error::Entity::Vehicle,
     })?;
     let before = sync_fields(&current);
@@ -215,8 +217,14 @@ pub(crate) fn update(
     write(conn, keys, &vehicle, false)?;
     let after = sync_fields(&vehicle);
     super::past_values::remember_changed(conn, keys, &before, &after)?;
-    let fields = outbox::changed(Some(&before), &after);
-    outbox::record(conn, keys, Entity::Vehicle, &vehicle.id, Op::Upsert, fields)?;
+    outbox::record_change(
+        conn,
+        keys,
+        Entity::Vehicle,
+        &vehicle.id,
+        Some(&before),
+        &after,
+    )?;
     Ok(vehicle)
 }
 
@@ -231,41 +239,17 @@ pub(crate) fn remove(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<()
     }
     forget(conn, keys, id)?;
     super::sealed::delete_row(conn, "vehicles", TABLE.entity, id)?;
-    outbox::record(
-        conn,
-        keys,
-        Entity::Vehicle,
-        id,
-        Op::Delete,
-        Default::default(),
-    )
+    outbox::record_delete(conn, keys, Entity::Vehicle, id)
 }
 
-/// How the vehicles table is read.
-const ROWS: super::sealed::RecordRows<SealedRow, Vehicle> = super::sealed::RecordRows {
+/// How the vehicles table is read: `get` (the record `id`, if it exists), `list` (every
+/// record, oldest first; a damaged one fails the list with its id) and `list_intact` (every
+/// intact record and the ids of the damaged ones, which are left out).
+pub(crate) const ROWS: super::sealed::RecordRows<SealedRow, Vehicle> = super::sealed::RecordRows {
     select: SELECT,
     read: read_row,
     open: open_row,
 };
-
-/// The vehicle `id`, if it exists.
-pub(crate) fn get(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<Option<Vehicle>> {
-    ROWS.get(conn, keys, id)
-}
-
-/// Every vehicle, oldest first (in the order they were added). A damaged record fails the
-/// whole list with its id.
-pub(crate) fn list(conn: &Connection, keys: &StoreKeys) -> Result<Vec<Vehicle>> {
-    ROWS.list(conn, keys)
-}
-
-/// Every intact vehicle, oldest first, and the ids of the damaged ones, which are left out.
-pub(crate) fn list_intact(
-    conn: &Connection,
-    keys: &StoreKeys,
-) -> Result<(Vec<Vehicle>, Vec<String>)> {
-    ROWS.list_intact(conn, keys)
-}
 
 /// The vehicle with this plate (typed in any accepted form), found by its blind index.
 pub(crate) fn find_by_plate(
@@ -305,7 +289,7 @@ pub(crate) fn synced_fields(
     keys: &StoreKeys,
     id: &str,
 ) -> Result<Option<Fields>> {
-    Ok(get(conn, keys, id)?.map(|v| sync_fields(&v)))
+    Ok(ROWS.get(conn, keys, id)?.map(|v| sync_fields(&v)))
 }
 
 /// Sync: writes the vehicle `id` from synced fields, validated like user input, without
@@ -316,16 +300,8 @@ pub(crate) fn write_synced(
     id: &str,
     f: &FieldMap,
 ) -> Result<()> {
-    let value = |k: &str| f.get(k).cloned().flatten();
-    // A damaged row is repaired: rewritten whole from the synced fields, keeping its
-    // creation time.
-    let current = match get(conn, keys, id) {
-        Err(Error::Integrity { .. }) => None,
-        other => other?,
-    };
-    let stored_created = super::db::stored_created_at(conn, "vehicles", id)?;
-    let row_exists = stored_created.is_some();
-    let now = time_of(now_millis());
+    let value = |name: &str| field(f, name);
+    let replaced = Replaced::read(conn, "vehicles", id, ROWS.get(conn, keys, id))?;
     let vehicle = Vehicle {
         id: id.to_string(),
         plate: plate::parse(&value("plate").ok_or(Error::invalid("plate", "is required"))?)?,
@@ -340,24 +316,17 @@ pub(crate) fn write_synced(
             .as_deref()
             .map(certificate)
             .transpose()?,
-        created_at: stored_created.map_or(now, time_of),
-        updated_at: now,
+        created_at: replaced.created_at(),
+        updated_at: replaced.now,
     };
-    if let Some(current) = &current {
-        let (before, after) = (sync_fields(current), sync_fields(&vehicle));
-        super::past_values::remember_changed(conn, keys, &before, &after)?;
-    }
-    write(conn, keys, &vehicle, !row_exists)
+    replaced.remember_replaced_values(conn, keys, &vehicle, sync_fields)?;
+    write(conn, keys, &vehicle, replaced.is_new())
 }
 
 /// Before the vehicle `id` is deleted (by the user or by sync): its values go to the
 /// firewall's past values. A damaged record has none to give.
 pub(crate) fn forget(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<()> {
-    super::past_values::forget(
-        conn,
-        keys,
-        get(conn, keys, id).map(|r| r.map(|x| sync_fields(&x))),
-    )
+    super::past_values::forget(conn, keys, synced_fields(conn, keys, id))
 }
 
 /// Sync: frees the plate of vehicle `id` for another record within the caller's
@@ -377,7 +346,7 @@ pub(crate) fn duplicate_of(
     id: &str,
     f: &FieldMap,
 ) -> Result<Option<String>> {
-    let Some(Ok(p)) = f.get("plate").cloned().flatten().map(|p| plate::parse(&p)) else {
+    let Some(Ok(p)) = field(f, "plate").map(|p| plate::parse(&p)) else {
         return Ok(None);
     };
     let other: Option<String> = conn

@@ -97,8 +97,8 @@ impl PersonalValues {
         keys: &crate::crypto::StoreKeys,
     ) -> crate::error::Result<PersonalValues> {
         let profile = crate::store::profile::get(conn, keys)?;
-        let vehicles = crate::store::vehicles::list(conn, keys)?;
-        let documents = crate::store::documents::list(conn, keys)?;
+        let vehicles = crate::store::vehicles::ROWS.list(conn, keys)?;
+        let documents = crate::store::documents::ROWS.list(conn, keys)?;
         // Moved, not cloned: `PersonalValues` zeroizes what it holds when dropped.
         let mut values = PersonalValues::default();
         if let Some(p) = profile {

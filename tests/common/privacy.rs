@@ -2,29 +2,13 @@
 #![allow(dead_code)]
 
 use aparking_core::{
-    CollectionMethod, Consent, ConsentContext, NetworkConfig, NetworkType, PolicyManifest, Purpose,
-    Store, Telemetry, TelemetryConfig, TelemetryEvent,
+    CollectionMethod, Consent, ConsentContext, NetworkConfig, NetworkType, Purpose, Store,
+    Telemetry, TelemetryConfig, TelemetryEvent,
 };
 use std::sync::Arc;
 
 /// A manifest of `version` offering every purpose.
-pub fn policy(version: i32) -> PolicyManifest {
-    PolicyManifest {
-        version,
-        last_updated: "2026-01-15".into(),
-        url: "https://aparking.kz/privacy".into(),
-        text_sha256: format!("{:064x}", version),
-        purposes: Purpose::ALL.to_vec(),
-        operator: None,
-        data_categories: Vec::new(),
-        consent_duration_days: None,
-        third_party_transfer: false,
-        cross_border_transfer: false,
-        publicly_available: false,
-        personal_data_hosts: Vec::new(),
-        telemetry_hosts: Vec::new(),
-    }
-}
+pub use aparking_core::testing::policy;
 
 /// The context of a consent given on the onboarding screen.
 pub fn context() -> ConsentContext {
