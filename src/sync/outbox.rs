@@ -10,7 +10,7 @@ use crate::store::sealed::{take, RowSeal, SealedCell};
 use rusqlite::Connection;
 use serde_json::{Map, Value};
 
-pub(crate) use crate::store::outbox::{record, Entity, Fields, Op, OUTBOX};
+pub(crate) use crate::store::outbox::{record, record_delete, Entity, Fields, Op, OUTBOX};
 use crate::store::outbox::{SEALED_ENTITY, SEALED_OP, SEALED_RECORD};
 
 /// The change's fields, once its sealed copies of the clear columns are checked against

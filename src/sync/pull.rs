@@ -416,7 +416,7 @@ fn reconcile_one(
         None => {
             if deleted_here || !outbox::pending_delete(conn, name, id)? {
                 outbox::remove_record(conn, name, id)?;
-                outbox::record(conn, keys, entity, id, outbox::Op::Delete, Map::new())?;
+                outbox::record_delete(conn, keys, entity, id)?;
             }
         }
         Some(here) => {

@@ -5,7 +5,7 @@
 //! from the beginning. The host reads the list (`SyncClient::quarantined`) and clears it.
 
 use super::mirror;
-use super::outbox::{self, Entity, Op};
+use super::outbox::{self, Entity};
 use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
 use crate::model::RecordKind;
@@ -111,7 +111,7 @@ fn requeue(conn: &Connection, keys: &StoreKeys, entity: &str, record_id: &str) -
             let synced =
                 matches!(mirror::get(conn, keys, entity, record_id), Ok(Some(m)) if !m.deleted);
             if synced && !outbox::pending_delete(conn, entity, record_id)? {
-                outbox::record(conn, keys, kind, record_id, Op::Delete, Default::default())?;
+                outbox::record_delete(conn, keys, kind, record_id)?;
             }
             Ok(true)
         }
