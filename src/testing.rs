@@ -27,10 +27,10 @@ pub fn pending_sync_changes(
             .into_iter()
             .map(|p| {
                 (
-                    p.entity,
+                    p.entity.as_str().to_string(),
                     p.record_id,
-                    p.op,
-                    serde_json::Value::Object(p.fields),
+                    p.op.as_str().to_string(),
+                    serde_json::Value::Object(crate::model::fields::to_json(&p.fields)),
                 )
             })
             .collect())

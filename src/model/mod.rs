@@ -8,6 +8,7 @@
 //!   and removes an optional field listed in `clear`. Blank strings are rejected.
 
 mod document;
+pub(crate) mod fields;
 pub(crate) mod kind;
 mod profile;
 mod record;

@@ -1,15 +1,16 @@
 //! The `documents` table.
 
 use super::db::{millis_of, now_millis, time_of, unique_violation_as_exists};
-use super::outbox::{self, Entity, FieldMap, Fields, Op};
+use super::outbox::{self, Entity, FieldMap, Op};
 use super::sealed::{
     patch_optional, refuse_clear_required, take, BlindIndex, RowSeal, SealedCell, SealedTable,
 };
-use super::synced::{field, Replaced};
+use super::synced::Replaced;
 use super::vehicles;
 use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
 use crate::formats::{canonical_document_number, validate_date};
+use crate::model::fields::{field, fields};
 use crate::model::{Document, DocumentField, DocumentKind, DocumentPatch, NewDocument};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -73,14 +74,14 @@ fn open_row(keys: &StoreKeys, row: SealedRow) -> Result<Document> {
 }
 
 /// The document's fields under their sync wire names.
-fn sync_fields(d: &Document) -> Fields {
-    vec![
+fn sync_fields(d: &Document) -> FieldMap {
+    fields([
         ("kind", Some(d.kind.as_str().to_string())),
         ("number", Some(d.number.clone())),
         ("issued_on", d.issued_on.clone()),
         ("expires_on", d.expires_on.clone()),
         ("vehicle_id", d.vehicle_id.clone()),
-    ]
+    ])
 }
 
 fn number(v: &str) -> Result<String> {
@@ -270,7 +271,7 @@ pub(crate) fn synced_fields(
     conn: &Connection,
     keys: &StoreKeys,
     id: &str,
-) -> Result<Option<Fields>> {
+) -> Result<Option<FieldMap>> {
     Ok(ROWS.get(conn, keys, id)?.map(|d| sync_fields(&d)))
 }
 
@@ -363,7 +364,6 @@ pub(crate) fn set_link(
 ) -> Result<()> {
     conn.prepare_cached("UPDATE documents SET vehicle_id = ?1 WHERE id = ?2")?
         .execute(params![vehicle_id, id])?;
-    let mut patch = serde_json::Map::new();
-    patch.insert("vehicle_id".into(), vehicle_id.into());
+    let patch = fields([("vehicle_id", vehicle_id.map(str::to_string))]);
     outbox::record(conn, keys, Entity::Document, id, Op::Upsert, patch)
 }

@@ -416,7 +416,7 @@ impl Store {
             if !damaged_in(tx, &r.keys)?.contains(&record) {
                 return Err(Error::invalid("record", "is not a damaged record"));
             }
-            crate::sync::forget_damaged(tx, &r.keys, record.entity.as_str(), &record.record_id)
+            crate::sync::forget_damaged(tx, &r.keys, record.entity, &record.record_id)
         })?)
     }
 

@@ -1,18 +1,17 @@
 //! The write half of the sync outbox: every change of a personal record appends its entry
 //! here, in the transaction of the change (`crate::sync::outbox` reads, plans and removes
-//! them). Also the vocabulary the records and sync share: the synced entity kinds, a
-//! record's fields by wire name.
+//! them). Also the vocabulary the records and sync share: the synced entity kinds and
+//! what a change does.
 
 use crate::crypto::StoreKeys;
 use crate::error::Result;
 use crate::store::db::now_millis;
 use crate::store::sealed::{RowSeal, SealedTable};
 use rusqlite::{params, Connection};
-use serde_json::{Map, Value};
-use std::collections::BTreeMap;
+use serde_json::Value;
 
-/// A record's fields: wire name → value (`None` = null).
-pub(crate) type FieldMap = BTreeMap<String, Option<String>>;
+pub(crate) use crate::model::fields::FieldMap;
+use crate::model::fields::{changed, to_json};
 
 /// Outbox entries are sealed: they carry personal values.
 pub(crate) static OUTBOX: SealedTable = SealedTable {
@@ -26,6 +25,15 @@ pub(crate) static OUTBOX: SealedTable = SealedTable {
 pub(crate) use crate::model::RecordKind as Entity;
 
 impl Entity {
+    /// The table that holds the records of this entity.
+    pub fn table(self) -> &'static str {
+        match self {
+            Entity::Profile => "profile",
+            Entity::Vehicle => "vehicles",
+            Entity::Document => "documents",
+        }
+    }
+
     /// The fields whose value must be unique among an account's live records of this
     /// entity (the profile is one per account instead).
     pub fn unique_fields(self) -> &'static [&'static str] {
@@ -40,28 +48,27 @@ impl Entity {
 /// What a change does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Op {
+    /// The record is created or some of its fields change.
     Upsert,
+    /// The record is deleted.
     Delete,
 }
 
-/// The fields of a record as the wire carries them: name → value (None = null).
-pub(crate) type Fields = Vec<(&'static str, Option<String>)>;
+impl Op {
+    /// Its name on the wire and in the outbox (`upsert`, `delete`).
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Op::Upsert => "upsert",
+            Op::Delete => "delete",
+        }
+    }
 
-/// The fields of `after` that differ from `before` (all of them when `before` is None).
-pub(crate) fn changed(before: Option<&Fields>, after: &Fields) -> Map<String, Value> {
-    after
-        .iter()
-        .filter(|(name, value)| match before {
-            None => true,
-            Some(b) => b.iter().find(|(n, _)| n == name).map(|(_, v)| v) != Some(value),
-        })
-        .map(|(name, value)| {
-            (
-                name.to_string(),
-                value.clone().map_or(Value::Null, Value::String),
-            )
-        })
-        .collect()
+    /// The operation of a wire name (`None` for other names).
+    pub(crate) fn parse(name: &str) -> Option<Op> {
+        [Op::Upsert, Op::Delete]
+            .into_iter()
+            .find(|op| op.as_str() == name)
+    }
 }
 
 /// Appends the upsert of a record whose fields went from `before` (`None`: a new record)
@@ -71,8 +78,8 @@ pub(crate) fn record_change(
     keys: &StoreKeys,
     entity: Entity,
     record_id: &str,
-    before: Option<&Fields>,
-    after: &Fields,
+    before: Option<&FieldMap>,
+    after: &FieldMap,
 ) -> Result<()> {
     record(
         conn,
@@ -91,7 +98,7 @@ pub(crate) fn record_delete(
     entity: Entity,
     record_id: &str,
 ) -> Result<()> {
-    record(conn, keys, entity, record_id, Op::Delete, Map::new())
+    record(conn, keys, entity, record_id, Op::Delete, FieldMap::new())
 }
 
 /// Appends a change to the outbox. A patch with no changed field writes nothing.
@@ -101,19 +108,16 @@ pub(crate) fn record(
     entity: Entity,
     record_id: &str,
     op: Op,
-    fields: Map<String, Value>,
+    fields: FieldMap,
 ) -> Result<()> {
     if op == Op::Upsert && fields.is_empty() {
         return Ok(());
     }
     let change_id = uuid::Uuid::new_v4().to_string();
-    let op_name = match op {
-        Op::Upsert => "upsert",
-        Op::Delete => "delete",
-    };
+    let op_name = op.as_str();
     // The clear entity, record id and operation steer the push: sealed copies go with the
     // fields and are checked on every read.
-    let mut payload = fields;
+    let mut payload = to_json(&fields);
     payload.insert(SEALED_ENTITY.into(), entity.as_str().into());
     payload.insert(SEALED_RECORD.into(), record_id.into());
     payload.insert(SEALED_OP.into(), op_name.into());
@@ -139,29 +143,3 @@ pub(crate) fn record(
 pub(crate) const SEALED_ENTITY: &str = "__entity";
 pub(crate) const SEALED_RECORD: &str = "__record_id";
 pub(crate) const SEALED_OP: &str = "__op";
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_changed_fields_are_kept() {
-        let before: Fields = vec![
-            ("plate", Some("123ABC02".into())),
-            ("nickname", Some("a".into())),
-            ("make", None),
-        ];
-        let after: Fields = vec![
-            ("plate", Some("123ABC02".into())),
-            ("nickname", None),
-            ("make", Some("Kia".into())),
-        ];
-        let diff = changed(Some(&before), &after);
-        assert_eq!(
-            Value::Object(diff),
-            serde_json::json!({"nickname": null, "make": "Kia"})
-        );
-        assert_eq!(changed(None, &after).len(), 3);
-        assert!(changed(Some(&after), &after).is_empty());
-    }
-}

@@ -13,6 +13,7 @@ use super::sealed::{take, RowSeal, SealedCell, SealedTable};
 use crate::crypto::{Fingerprinter, StoreKeys, FINGERPRINT_LEN};
 use crate::error::Result;
 use crate::formats::lookalike::fold_lenient;
+use crate::model::fields::FieldMap;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -118,8 +119,8 @@ fn all_forms<'a>(
 }
 
 /// A record's fields as (wire name, value) pairs, for [`remember_replaced`].
-pub(crate) fn pairs(fields: &super::outbox::Fields) -> impl Iterator<Item = (&str, Option<&str>)> {
-    fields.iter().map(|(k, v)| (*k, v.as_deref()))
+pub(crate) fn pairs(fields: &FieldMap) -> impl Iterator<Item = (&str, Option<&str>)> {
+    fields.iter().map(|(k, v)| (k.as_str(), v.as_deref()))
 }
 
 /// Before a record is deleted: all its values become past values. `read` is the record as
@@ -127,7 +128,7 @@ pub(crate) fn pairs(fields: &super::outbox::Fields) -> impl Iterator<Item = (&st
 pub(crate) fn forget(
     conn: &Connection,
     keys: &StoreKeys,
-    read: Result<Option<super::outbox::Fields>>,
+    read: Result<Option<FieldMap>>,
 ) -> Result<()> {
     match read {
         Ok(Some(fields)) => remember_replaced(conn, keys, pairs(&fields), []),
@@ -140,8 +141,8 @@ pub(crate) fn forget(
 pub(crate) fn remember_changed(
     conn: &Connection,
     keys: &StoreKeys,
-    before: &super::outbox::Fields,
-    after: &super::outbox::Fields,
+    before: &FieldMap,
+    after: &FieldMap,
 ) -> Result<()> {
     remember_replaced(conn, keys, pairs(before), pairs(after))
 }

@@ -1,7 +1,7 @@
 //! The `profile` table: one row at most.
 
 use super::db::{millis_of, now_millis, time_of};
-use super::outbox::{self, Entity, FieldMap, Fields};
+use super::outbox::{self, Entity, FieldMap};
 use super::sealed::{
     patch_optional, refuse_clear_required, take, RowSeal, SealedCell, SealedTable,
 };
@@ -9,6 +9,7 @@ use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
 use crate::formats::person::{canonical_email, canonical_phone};
 use crate::formats::validate_text;
+use crate::model::fields::{field, fields};
 use crate::model::{Language, Profile, ProfileField, ProfilePatch};
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -23,8 +24,8 @@ pub(crate) static TABLE: SealedTable = SealedTable {
 const FULL_NAME_MAX_CHARS: usize = 200;
 
 /// The profile's fields under their sync wire names.
-fn sync_fields(p: &Profile) -> Fields {
-    vec![
+fn sync_fields(p: &Profile) -> FieldMap {
+    fields([
         ("phone", Some(p.phone.clone())),
         ("full_name", p.full_name.clone()),
         ("email", p.email.clone()),
@@ -32,7 +33,7 @@ fn sync_fields(p: &Profile) -> Fields {
             "preferred_language",
             p.preferred_language.map(|l| l.code().to_string()),
         ),
-    ]
+    ])
 }
 
 /// Reads and opens the profile, if there is one.
@@ -152,7 +153,7 @@ pub(crate) fn synced_fields(
     conn: &Connection,
     keys: &StoreKeys,
     id: &str,
-) -> Result<Option<Fields>> {
+) -> Result<Option<FieldMap>> {
     Ok(get(conn, keys)?
         .filter(|p| p.id == id)
         .map(|p| sync_fields(&p)))
@@ -166,7 +167,7 @@ pub(crate) fn write_synced(
     id: &str,
     f: &FieldMap,
 ) -> Result<()> {
-    let value = |name: &str| super::synced::field(f, name);
+    let value = |name: &str| field(f, name);
     let now = now_millis();
     // A damaged row is repaired: rewritten whole from the synced fields.
     let current = match get(conn, keys) {

@@ -1,18 +1,13 @@
 //! The steps the record tables share when sync writes a record from the backend's fields
-//! (`write_synced` of vehicles and documents): one field by wire name, the local row a
-//! synced write replaces, and the values it replaces handed to the firewall's past values.
+//! (`write_synced` of vehicles and documents): the local row a synced write replaces, and
+//! the values it replaces handed to the firewall's past values.
 
 use super::db::{now_millis, stored_created_at, time_of};
-use super::outbox::{FieldMap, Fields};
 use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
+use crate::model::fields::FieldMap;
 use rusqlite::Connection;
 use std::time::SystemTime;
-
-/// The synced field `name`; absent and null are both `None`.
-pub(crate) fn field(fields: &FieldMap, name: &str) -> Option<String> {
-    fields.get(name).cloned().flatten()
-}
 
 /// The local row a synced write replaces, read before the write.
 pub(crate) struct Replaced<R> {
@@ -62,7 +57,7 @@ impl<R> Replaced<R> {
         conn: &Connection,
         keys: &StoreKeys,
         written: &R,
-        fields: fn(&R) -> Fields,
+        fields: fn(&R) -> FieldMap,
     ) -> Result<()> {
         match &self.current {
             Some(current) => {

@@ -1,14 +1,15 @@
 //! The `vehicles` table.
 
 use super::db::{millis_of, now_millis, time_of, unique_violation_as_exists};
-use super::outbox::{self, Entity, FieldMap, Fields};
+use super::outbox::{self, Entity, FieldMap};
 use super::sealed::{
     patch_optional, refuse_clear_required, take, BlindIndex, RowSeal, SealedCell, SealedTable,
 };
-use super::synced::{field, Replaced};
+use super::synced::Replaced;
 use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
 use crate::formats::{canonical_document_number, plate, validate_text};
+use crate::model::fields::{field, fields};
 use crate::model::{NewVehicle, Vehicle, VehicleField, VehiclePatch};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -80,8 +81,8 @@ fn open_row(keys: &StoreKeys, row: SealedRow) -> Result<Vehicle> {
 }
 
 /// The vehicle's fields under their sync wire names.
-fn sync_fields(v: &Vehicle) -> Fields {
-    vec![
+fn sync_fields(v: &Vehicle) -> FieldMap {
+    fields([
         ("plate", Some(v.plate.canonical.clone())),
         ("nickname", v.nickname.clone()),
         ("make", v.make.clone()),
@@ -91,7 +92,7 @@ fn sync_fields(v: &Vehicle) -> Fields {
             "registration_certificate_number",
             v.registration_certificate_number.clone(),
         ),
-    ]
+    ])
 }
 
 fn text(field: &'static str) -> impl Fn(&str) -> Result<String> {
@@ -288,7 +289,7 @@ pub(crate) fn synced_fields(
     conn: &Connection,
     keys: &StoreKeys,
     id: &str,
-) -> Result<Option<Fields>> {
+) -> Result<Option<FieldMap>> {
     Ok(ROWS.get(conn, keys, id)?.map(|v| sync_fields(&v)))
 }
 

@@ -91,7 +91,7 @@ pub struct SyncConflict {
 pub(crate) fn log(
     conn: &Connection,
     keys: &StoreKeys,
-    entity: &str,
+    entity: RecordKind,
     record_id: &str,
     field: Option<&str>,
     local: Option<&str>,
@@ -100,7 +100,7 @@ pub(crate) fn log(
 ) -> Result<()> {
     let id = uuid::Uuid::new_v4().to_string();
     let body = json!({
-        "entity": entity, "record_id": record_id, "field": field,
+        "entity": entity.as_str(), "record_id": record_id, "field": field,
         "local": local, "remote": remote, "resolution": resolution.as_str(),
     });
     let sealed = RowSeal::new(keys, &CONFLICTS, &id).seal(&[Some(&body.to_string())])?;

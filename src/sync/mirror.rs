@@ -2,10 +2,12 @@
 
 use crate::crypto::StoreKeys;
 use crate::error::Result;
+use crate::model::fields::{from_json, to_json, FieldMap};
 use crate::store::db::now_millis;
+use crate::store::outbox::Entity;
 use crate::store::sealed::{take, RowSeal, SealedCell, SealedTable};
 use rusqlite::{params, Connection, OptionalExtension};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// Mirror rows are sealed: they hold personal values.
 pub(crate) static MIRROR: SealedTable = SealedTable {
@@ -20,7 +22,7 @@ pub(crate) static MIRROR: SealedTable = SealedTable {
 pub(crate) struct Mirrored {
     pub version: i64,
     pub deleted: bool,
-    pub fields: Map<String, Value>,
+    pub fields: FieldMap,
 }
 
 /// Keys of the sealed copies of the clear `version` and `deleted` columns (no field is
@@ -28,7 +30,7 @@ pub(crate) struct Mirrored {
 const SEALED_VERSION: &str = "__version";
 const SEALED_DELETED: &str = "__deleted";
 
-fn mirror_id(entity: &str, record_id: &str) -> String {
+fn mirror_id(entity: Entity, record_id: &str) -> String {
     format!("{entity}:{record_id}")
 }
 
@@ -36,7 +38,7 @@ fn mirror_id(entity: &str, record_id: &str) -> String {
 pub(crate) fn get(
     conn: &Connection,
     keys: &StoreKeys,
-    entity: &str,
+    entity: Entity,
     record_id: &str,
 ) -> Result<Option<Mirrored>> {
     let id = mirror_id(entity, record_id);
@@ -49,19 +51,20 @@ pub(crate) fn get(
     };
     let seal = RowSeal::new(keys, &MIRROR, &id);
     let json = take(&mut seal.open(sealed)?, 0).ok_or_else(|| seal.integrity_error())?;
-    let mut fields = match serde_json::from_str(&json) {
+    let mut payload = match serde_json::from_str(&json) {
         Ok(Value::Object(m)) => m,
         _ => return Err(seal.integrity_error()),
     };
     // The version and the deleted flag steer the merge: their sealed copies must match the
     // clear columns (entries written before the copies existed have none).
-    let sealed_version = fields.remove(SEALED_VERSION);
-    let sealed_deleted = fields.remove(SEALED_DELETED);
+    let sealed_version = payload.remove(SEALED_VERSION);
+    let sealed_deleted = payload.remove(SEALED_DELETED);
     if let (Some(v), Some(d)) = (sealed_version, sealed_deleted) {
         if v.as_i64() != Some(version) || d.as_bool() != Some(deleted) {
             return Err(seal.integrity_error());
         }
     }
+    let fields = from_json(&payload).ok_or_else(|| seal.integrity_error())?;
     Ok(Some(Mirrored {
         version,
         deleted,
@@ -73,12 +76,12 @@ pub(crate) fn get(
 pub(crate) fn put(
     conn: &Connection,
     keys: &StoreKeys,
-    entity: &str,
+    entity: Entity,
     record_id: &str,
     m: &Mirrored,
 ) -> Result<()> {
     let id = mirror_id(entity, record_id);
-    let mut payload = m.fields.clone();
+    let mut payload = to_json(&m.fields);
     payload.insert(SEALED_VERSION.into(), m.version.into());
     payload.insert(SEALED_DELETED.into(), m.deleted.into());
     let json = Value::Object(payload).to_string();
@@ -87,7 +90,14 @@ pub(crate) fn put(
         "INSERT INTO sync_mirror (id, entity, record_id, version, deleted, sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (id) DO UPDATE SET version = excluded.version, deleted = excluded.deleted, sealed = excluded.sealed",
     )?
-    .execute(params![id, entity, record_id, m.version, m.deleted, sealed])?;
+    .execute(params![
+        id,
+        entity.as_str(),
+        record_id,
+        m.version,
+        m.deleted,
+        sealed
+    ])?;
     Ok(())
 }
 
@@ -198,27 +208,37 @@ pub(crate) fn set_account_erasures(conn: &Connection, count: Option<i64>) -> Res
 
 /// Every record the mirror holds as live on the server: (entity, record id). Read from the
 /// clear columns, nothing opened.
-pub(crate) fn live_records(conn: &Connection) -> Result<Vec<(String, String)>> {
-    Ok(conn
-        .prepare_cached("SELECT entity, record_id FROM sync_mirror WHERE deleted = 0")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?)
+pub(crate) fn live_records(conn: &Connection) -> Result<Vec<(Entity, String)>> {
+    records(
+        conn,
+        "SELECT entity, record_id FROM sync_mirror WHERE deleted = 0",
+    )
 }
 
 /// Every record the mirror holds, live or deleted: (entity, record id), from the clear
 /// columns.
-pub(crate) fn all_records(conn: &Connection) -> Result<Vec<(String, String)>> {
-    Ok(conn
-        .prepare_cached("SELECT entity, record_id FROM sync_mirror")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?)
+pub(crate) fn all_records(conn: &Connection) -> Result<Vec<(Entity, String)>> {
+    records(conn, "SELECT entity, record_id FROM sync_mirror")
+}
+
+/// The (entity, record id) rows `sql` selects; a row whose entity column names no entity
+/// (edited by hand) is left out: no record of this store is found under it.
+fn records(conn: &Connection, sql: &str) -> Result<Vec<(Entity, String)>> {
+    let rows = conn
+        .prepare_cached(sql)?
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(entity, id)| Some((Entity::parse(&entity)?, id)))
+        .collect())
 }
 
 /// Forgets the mirror of one record (the backend does not have it).
-pub(crate) fn forget(conn: &Connection, entity: &str, record_id: &str) -> Result<()> {
+pub(crate) fn forget(conn: &Connection, entity: Entity, record_id: &str) -> Result<()> {
     conn.execute(
         "DELETE FROM sync_mirror WHERE entity = ?1 AND record_id = ?2",
-        [entity, record_id],
+        [entity.as_str(), record_id],
     )?;
     Ok(())
 }

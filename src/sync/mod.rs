@@ -33,7 +33,7 @@ pub use quarantine::{QuarantineReason, QuarantinedEntry};
 pub(crate) fn forget_damaged(
     conn: &rusqlite::Connection,
     keys: &crate::crypto::StoreKeys,
-    entity: &str,
+    entity: outbox::Entity,
     id: &str,
 ) -> Result<()> {
     let synced = match mirror::get(conn, keys, entity, id) {
@@ -46,11 +46,7 @@ pub(crate) fn forget_damaged(
         mirror::forget(conn, entity, id)?;
         mirror::set_cursor(conn, None)?;
     } else {
-        let table = match entity {
-            "profile" => "profile",
-            "vehicle" => "vehicles",
-            _ => "documents",
-        };
+        let table = entity.table();
         conn.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id])?;
     }
     log::info!("a damaged {entity} was discarded here; the backend's copy stays");
@@ -860,7 +856,7 @@ impl SyncClient {
         let mut reset = false;
         let mut seen = std::collections::HashSet::new();
         // While reconciling: every record the backend listed.
-        let mut listed: std::collections::HashSet<(String, String)> = Default::default();
+        let mut listed: std::collections::HashSet<(outbox::Entity, String)> = Default::default();
         let mut reconciling = reconcile.is_some();
         if reconciling {
             self.blocking(|s| s.write(|tx, _| mirror::set_cursor(tx, None)))
@@ -955,8 +951,9 @@ impl SyncClient {
             }
             if reconciling {
                 for c in &changes {
-                    if let (Some(e), Some(id)) = (c["entity"].as_str(), c["record_id"].as_str()) {
-                        listed.insert((e.to_string(), id.to_string()));
+                    let entity = c["entity"].as_str().and_then(outbox::Entity::parse);
+                    if let (Some(e), Some(id)) = (entity, c["record_id"].as_str()) {
+                        listed.insert((e, id.to_string()));
                     }
                 }
             }
@@ -1086,9 +1083,9 @@ impl SyncClient {
                 "account_erasures": erasures,
                 "changes": batch.iter().map(push::Planned::to_wire).collect::<Vec<_>>(),
             });
-            let in_flight: HashSet<(String, String)> = batch
+            let in_flight: HashSet<(push::Pushed, String)> = batch
                 .iter()
-                .map(|p| (p.entity.clone(), p.record_id.clone()))
+                .map(|p| (p.entity, p.record_id.clone()))
                 .collect();
             let previous = answered.take();
             let send = self.request(
@@ -1130,7 +1127,10 @@ impl SyncClient {
     }
 
     /// The next push batch, leaving out the records of a batch in flight.
-    async fn plan_push(&self, in_flight: HashSet<(String, String)>) -> Result<Vec<push::Planned>> {
+    async fn plan_push(
+        &self,
+        in_flight: HashSet<(push::Pushed, String)>,
+    ) -> Result<Vec<push::Planned>> {
         self.blocking(move |s| s.read(|c, r| push::plan(c, &r.keys, &in_flight)))
             .await
     }

@@ -10,49 +10,49 @@ use crate::store::sealed::{take, RowSeal, SealedCell};
 use rusqlite::Connection;
 use serde_json::{Map, Value};
 
-pub(crate) use crate::store::outbox::{record, record_delete, Entity, Fields, Op, OUTBOX};
+use crate::model::fields::{from_json, FieldMap};
+pub(crate) use crate::store::outbox::{record, record_delete, Entity, Op, OUTBOX};
 use crate::store::outbox::{SEALED_ENTITY, SEALED_OP, SEALED_RECORD};
 
 /// The change's fields, once its sealed copies of the clear columns are checked against
-/// them and removed; `None` on a mismatch. Entries written before the copies existed have
-/// none and pass as they are.
+/// them and removed; `None` on a mismatch or a value that is neither a string nor null.
+/// Entries written before the copies existed have none and pass as they are.
 fn checked_fields(
     mut payload: Map<String, Value>,
-    entity: &str,
+    entity: Entity,
     record_id: &str,
-    op: &str,
-) -> Option<Map<String, Value>> {
+    op: Op,
+) -> Option<FieldMap> {
     let copies = [
-        (payload.remove(SEALED_ENTITY), entity),
+        (payload.remove(SEALED_ENTITY), entity.as_str()),
         (payload.remove(SEALED_RECORD), record_id),
-        (payload.remove(SEALED_OP), op),
+        (payload.remove(SEALED_OP), op.as_str()),
     ];
-    copies
-        .iter()
-        .all(|(copy, clear)| match copy {
-            None => true,
-            Some(c) => c.as_str() == Some(*clear),
-        })
-        .then_some(payload)
+    let matching = copies.iter().all(|(copy, clear)| match copy {
+        None => true,
+        Some(c) => c.as_str() == Some(*clear),
+    });
+    from_json(&payload).filter(|_| matching)
 }
 
 /// A pending change, opened.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct PendingChange {
     pub change_id: String,
-    pub entity: String,
+    pub entity: Entity,
     pub record_id: String,
-    pub op: String,
-    pub fields: Map<String, Value>,
+    pub op: Op,
+    pub fields: FieldMap,
 }
 
 /// The pending changes, oldest first, up to `limit`, leaving out (unopened) the rows
-/// whose entity and record id `skip` refuses.
+/// whose entity and record id `skip` refuses (a row naming no entity is not left out: it
+/// does not open).
 pub(crate) fn pending(
     conn: &Connection,
     keys: &StoreKeys,
     limit: u32,
-    mut skip: impl FnMut(&str, &str) -> bool,
+    mut skip: impl FnMut(Entity, &str) -> bool,
 ) -> Result<Vec<PendingChange>> {
     let mut stmt = conn
         .prepare_cached("SELECT id, entity, record_id, op, sealed FROM sync_outbox ORDER BY seq")?;
@@ -61,7 +61,7 @@ pub(crate) fn pending(
     while out.len() < limit as usize {
         let Some(r) = rows.next()? else { break };
         let (entity, record_id): (String, String) = (r.get(1)?, r.get(2)?);
-        if skip(&entity, &record_id) {
+        if Entity::parse(&entity).is_some_and(|e| skip(e, &record_id)) {
             continue;
         }
         out.push(open_entry(
@@ -76,7 +76,8 @@ pub(crate) fn pending(
     Ok(out)
 }
 
-/// Opens one outbox row: its sealed fields, checked against the clear columns.
+/// Opens one outbox row: its sealed fields, checked against the clear columns (which
+/// must name an entity and an operation).
 fn open_entry(
     keys: &StoreKeys,
     change_id: String,
@@ -86,10 +87,13 @@ fn open_entry(
     sealed: SealedCell,
 ) -> Result<PendingChange> {
     let seal = RowSeal::new(keys, &OUTBOX, &change_id);
+    let (Some(entity), Some(op)) = (Entity::parse(&entity), Op::parse(&op)) else {
+        return Err(seal.integrity_error());
+    };
     let json = take(&mut seal.open(sealed)?, 0).ok_or_else(|| seal.integrity_error())?;
     let fields = match serde_json::from_str(&json) {
         Ok(Value::Object(m)) => {
-            checked_fields(m, &entity, &record_id, &op).ok_or_else(|| seal.integrity_error())?
+            checked_fields(m, entity, &record_id, op).ok_or_else(|| seal.integrity_error())?
         }
         _ => return Err(seal.integrity_error()),
     };
@@ -139,10 +143,10 @@ pub(crate) fn count(conn: &Connection) -> Result<u64> {
 }
 
 /// Number of pending changes of one record.
-pub(crate) fn pending_for(conn: &Connection, entity: &str, record_id: &str) -> Result<u64> {
+pub(crate) fn pending_for(conn: &Connection, entity: Entity, record_id: &str) -> Result<u64> {
     let n: i64 = conn
         .prepare_cached("SELECT count(*) FROM sync_outbox WHERE entity = ?1 AND record_id = ?2")?
-        .query_row([entity, record_id], |r| r.get(0))?;
+        .query_row([entity.as_str(), record_id], |r| r.get(0))?;
     Ok(n as u64)
 }
 
@@ -150,13 +154,13 @@ pub(crate) fn pending_for(conn: &Connection, entity: &str, record_id: &str) -> R
 pub(crate) fn pending_fields(
     conn: &Connection,
     keys: &StoreKeys,
-    entity: &str,
+    entity: Entity,
     record_id: &str,
 ) -> Result<std::collections::BTreeSet<String>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, op, sealed FROM sync_outbox WHERE entity = ?1 AND record_id = ?2 AND op = 'upsert'",
     )?;
-    let rows = stmt.query_map([entity, record_id], |r| {
+    let rows = stmt.query_map([entity.as_str(), record_id], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
@@ -166,25 +170,32 @@ pub(crate) fn pending_fields(
     let mut out = std::collections::BTreeSet::new();
     for row in rows {
         let (change_id, op, sealed) = row?;
-        let entry = open_entry(keys, change_id, entity.into(), record_id.into(), op, sealed)?;
-        out.extend(entry.fields.into_iter().map(|(k, _)| k));
+        let entry = open_entry(
+            keys,
+            change_id,
+            entity.as_str().into(),
+            record_id.into(),
+            op,
+            sealed,
+        )?;
+        out.extend(entry.fields.into_keys());
     }
     Ok(out)
 }
 
 /// Whether a delete of the record is pending.
-pub(crate) fn pending_delete(conn: &Connection, entity: &str, record_id: &str) -> Result<bool> {
+pub(crate) fn pending_delete(conn: &Connection, entity: Entity, record_id: &str) -> Result<bool> {
     Ok(conn
         .prepare_cached(
             "SELECT 1 FROM sync_outbox WHERE entity = ?1 AND record_id = ?2 AND op = 'delete'",
         )?
-        .exists([entity, record_id])?)
+        .exists([entity.as_str(), record_id])?)
 }
 
 /// Drops every pending change of a record (delete wins, or the record was merged away).
-pub(crate) fn remove_record(conn: &Connection, entity: &str, record_id: &str) -> Result<()> {
+pub(crate) fn remove_record(conn: &Connection, entity: Entity, record_id: &str) -> Result<()> {
     conn.prepare_cached("DELETE FROM sync_outbox WHERE entity = ?1 AND record_id = ?2")?
-        .execute([entity, record_id])?;
+        .execute([entity.as_str(), record_id])?;
     Ok(())
 }
 
@@ -195,7 +206,7 @@ pub(crate) fn replace_upserts(
     keys: &StoreKeys,
     entity: Entity,
     record_id: &str,
-    to_push: Map<String, Value>,
+    to_push: FieldMap,
 ) -> Result<()> {
     conn.prepare_cached(
         "DELETE FROM sync_outbox WHERE entity = ?1 AND record_id = ?2 AND op = 'upsert'",
@@ -216,10 +227,10 @@ pub(crate) fn coalesce_upserts(
     record_id: &str,
     drop: &[&str],
 ) -> Result<bool> {
-    if pending_delete(conn, entity.as_str(), record_id)? {
+    if pending_delete(conn, entity, record_id)? {
         return Ok(true);
     }
-    let mut fields = Map::new();
+    let mut fields = FieldMap::new();
     let mut stmt = conn.prepare_cached(
         "SELECT id, sealed FROM sync_outbox WHERE entity = ?1 AND record_id = ?2 AND op = 'upsert'
           ORDER BY seq",
@@ -233,7 +244,7 @@ pub(crate) fn coalesce_upserts(
         let json = take(&mut seal.open(sealed)?, 0).ok_or_else(|| seal.integrity_error())?;
         match serde_json::from_str(&json) {
             Ok(Value::Object(m)) => fields.extend(
-                checked_fields(m, entity.as_str(), record_id, "upsert")
+                checked_fields(m, entity, record_id, Op::Upsert)
                     .ok_or_else(|| seal.integrity_error())?,
             ),
             _ => return Err(seal.integrity_error()),

@@ -4,12 +4,13 @@
 use super::conflicts::{self, ConflictResolution};
 use super::merge::{merge, merge_values, FieldMap, Winner};
 use super::mirror::{self, Mirrored};
-use super::outbox::{self, Entity, Fields};
+use super::outbox::{self, Entity};
 use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
+use crate::model::fields::{field, from_json, to_json};
 use crate::store::{documents, profile, vehicles};
 use rusqlite::Connection;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::BTreeSet;
 
 /// What a page did.
@@ -20,32 +21,18 @@ pub(crate) struct Pulled {
     pub invalid: i64,
 }
 
-fn to_map(fields: Fields) -> FieldMap {
-    fields
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect()
-}
-
-pub(crate) fn to_json(fields: &FieldMap) -> Map<String, Value> {
-    fields
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone().map_or(Value::Null, Value::String)))
-        .collect()
-}
-
+/// The local record's synced fields (`None`: no such record here).
 pub(crate) fn local(
     conn: &Connection,
     keys: &StoreKeys,
-    entity: &str,
+    entity: Entity,
     id: &str,
 ) -> Result<Option<FieldMap>> {
-    Ok(match entity {
-        "profile" => profile::synced_fields(conn, keys, id)?,
-        "vehicle" => vehicles::synced_fields(conn, keys, id)?,
-        _ => documents::synced_fields(conn, keys, id)?,
+    match entity {
+        Entity::Profile => profile::synced_fields(conn, keys, id),
+        Entity::Vehicle => vehicles::synced_fields(conn, keys, id),
+        Entity::Document => documents::synced_fields(conn, keys, id),
     }
-    .map(to_map))
 }
 
 /// The local record as a JSON object of its synced fields, for the conflict log when a
@@ -54,12 +41,9 @@ pub(crate) fn local(
 pub(crate) fn local_values_json(
     conn: &Connection,
     keys: &StoreKeys,
-    entity: &str,
+    entity: Entity,
     id: &str,
 ) -> Result<Option<String>> {
-    if !matches!(entity, "profile" | "vehicle" | "document") {
-        return Ok(None);
-    }
     match local(conn, keys, entity, id) {
         Ok(fields) => Ok(fields.map(|f| Value::Object(to_json(&f)).to_string())),
         Err(Error::Integrity { .. }) => {
@@ -70,31 +54,34 @@ pub(crate) fn local_values_json(
     }
 }
 
+/// Writes the local record from synced fields (no outbox entry).
 pub(crate) fn write(
     conn: &Connection,
     keys: &StoreKeys,
-    entity: &str,
+    entity: Entity,
     id: &str,
     f: &FieldMap,
 ) -> Result<()> {
     match entity {
-        "profile" => profile::write_synced(conn, keys, id, f),
-        "vehicle" => vehicles::write_synced(conn, keys, id, f),
-        _ => documents::write_synced(conn, keys, id, f),
+        Entity::Profile => profile::write_synced(conn, keys, id, f),
+        Entity::Vehicle => vehicles::write_synced(conn, keys, id, f),
+        Entity::Document => documents::write_synced(conn, keys, id, f),
     }
 }
 
+/// Another local record holding the unique value of `f` (plate, document kind and number;
+/// a profile under another id).
 fn duplicate(
     conn: &Connection,
     keys: &StoreKeys,
-    entity: &str,
+    entity: Entity,
     id: &str,
     f: &FieldMap,
 ) -> Result<Option<String>> {
     match entity {
-        "profile" => profile::duplicate_of(conn, id),
-        "vehicle" => vehicles::duplicate_of(conn, keys, id, f),
-        _ => documents::duplicate_of(conn, keys, id, f),
+        Entity::Profile => profile::duplicate_of(conn, id),
+        Entity::Vehicle => vehicles::duplicate_of(conn, keys, id, f),
+        Entity::Document => documents::duplicate_of(conn, keys, id, f),
     }
 }
 
@@ -103,24 +90,15 @@ fn duplicate(
 pub(crate) fn delete_local(
     conn: &Connection,
     keys: &StoreKeys,
-    entity: &str,
+    entity: Entity,
     id: &str,
 ) -> Result<()> {
-    let table = match entity {
-        "profile" => {
-            profile::forget(conn, keys)?;
-            "profile"
-        }
-        "vehicle" => {
-            vehicles::forget(conn, keys, id)?;
-            "vehicles"
-        }
-        _ => {
-            documents::forget(conn, keys, id)?;
-            "documents"
-        }
-    };
-    conn.prepare_cached(&format!("DELETE FROM {table} WHERE id = ?1"))?
+    match entity {
+        Entity::Profile => profile::forget(conn, keys)?,
+        Entity::Vehicle => vehicles::forget(conn, keys, id)?,
+        Entity::Document => documents::forget(conn, keys, id)?,
+    }
+    conn.prepare_cached(&format!("DELETE FROM {} WHERE id = ?1", entity.table()))?
         .execute([id])?;
     Ok(())
 }
@@ -142,22 +120,14 @@ fn known_fields(entity: Entity) -> &'static [&'static str] {
 
 /// The fields of a remote record: strings or nulls only.
 fn remote_fields(change: &Value) -> Option<FieldMap> {
-    change["fields"]
-        .as_object()?
-        .iter()
-        .map(|(k, v)| match v {
-            Value::Null => Some((k.clone(), None)),
-            Value::String(s) => Some((k.clone(), Some(s.clone()))),
-            _ => None,
-        })
-        .collect()
+    from_json(change["fields"].as_object()?)
 }
 
 /// Logs the fields a merge settled, each with the side whose value was kept.
 fn log_field_conflicts(
     conn: &Connection,
     keys: &StoreKeys,
-    entity: &str,
+    entity: Entity,
     id: &str,
     settled: &[super::merge::FieldConflict],
 ) -> Result<()> {
@@ -181,7 +151,7 @@ fn log_field_conflicts(
 }
 
 /// Whether the record is on the server as this store last saw it (a live mirror).
-fn is_synced(conn: &Connection, keys: &StoreKeys, entity: &str, id: &str) -> Result<bool> {
+fn is_synced(conn: &Connection, keys: &StoreKeys, entity: Entity, id: &str) -> Result<bool> {
     Ok(mirror::get(conn, keys, entity, id)?.is_some_and(|m| !m.deleted))
 }
 
@@ -214,37 +184,32 @@ fn revert_unique_at(
     id: &str,
     reverting: &mut Vec<String>,
 ) -> Result<u64> {
-    let name = entity.as_str();
-    let mirrored = mirror::get(conn, keys, name, id)?
+    let mirrored = mirror::get(conn, keys, entity, id)?
         .filter(|m| !m.deleted)
         .ok_or(Error::invalid("record", "is not synced"))?;
-    let Some(mut fields) = local(conn, keys, name, id)? else {
+    let Some(mut fields) = local(conn, keys, entity, id)? else {
         // Removed here since: its delete is pending, and its edits are moot.
-        outbox::replace_upserts(conn, keys, entity, id, Map::new())?;
+        outbox::replace_upserts(conn, keys, entity, id, FieldMap::new())?;
         return Ok(0);
     };
     let mut logged = 0;
-    for field in entity.unique_fields() {
-        let server = mirrored
-            .fields
-            .get(*field)
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let here = fields.get(*field).cloned().flatten();
+    for unique in entity.unique_fields() {
+        let server = field(&mirrored.fields, unique);
+        let here = field(&fields, unique);
         if server == here {
             continue;
         }
         conflicts::log(
             conn,
             keys,
-            name,
+            entity,
             id,
-            Some(field),
+            Some(unique),
             here.as_deref(),
             server.as_deref(),
             ConflictResolution::ServerWon,
         )?;
-        fields.insert(field.to_string(), server);
+        fields.insert(unique.to_string(), server);
         logged += 1;
     }
     if logged == 0 {
@@ -257,7 +222,7 @@ fn revert_unique_at(
     }
     outbox::coalesce_upserts(conn, keys, entity, id, entity.unique_fields())?;
     let mut folded = None;
-    if let Some(holder) = duplicate(conn, keys, name, id, &fields)? {
+    if let Some(holder) = duplicate(conn, keys, entity, id, &fields)? {
         if reverting.contains(&holder) {
             // A cycle (records that swapped values here): the holder, further up this
             // chain, goes back to its own server value once this one is written.
@@ -265,7 +230,7 @@ fn revert_unique_at(
                 Entity::Vehicle => vehicles::release_plate(conn, &holder)?,
                 _ => documents::release_number(conn, &holder)?,
             }
-        } else if is_synced(conn, keys, name, &holder)? {
+        } else if is_synced(conn, keys, entity, &holder)? {
             if reverting.len() as u32 >= MAX_REVERT_DEPTH {
                 return Err(Error::invalid(
                     "record",
@@ -278,28 +243,21 @@ fn revert_unique_at(
             let (merged, moved) =
                 fold_unsynced(conn, keys, entity, &holder, &fields, Winner::Server)?;
             logged += merged.conflicts.len() as u64;
-            log_field_conflicts(conn, keys, name, id, &merged.conflicts)?;
+            log_field_conflicts(conn, keys, entity, id, &merged.conflicts)?;
             fields = merged.fields;
             folded = Some((holder, merged.to_push, moved));
         }
     }
-    write(conn, keys, name, id, &fields)?;
+    write(conn, keys, entity, id, &fields)?;
     if let Some((holder, to_push, (relink, values))) = folded {
         for doc in relink {
             documents::set_link(conn, keys, &doc, Some(id))?;
         }
-        outbox::record(
-            conn,
-            keys,
-            entity,
-            id,
-            outbox::Op::Upsert,
-            to_json(&to_push),
-        )?;
+        outbox::record(conn, keys, entity, id, outbox::Op::Upsert, to_push)?;
         conflicts::log(
             conn,
             keys,
-            name,
+            entity,
             &holder,
             None,
             Some(&values),
@@ -308,7 +266,9 @@ fn revert_unique_at(
         )?;
         logged += 1;
     }
-    log::info!("sync: a {name} kept its synced plate or number: another record holds the new one");
+    log::info!(
+        "sync: a {entity} kept its synced plate or number: another record holds the new one"
+    );
     Ok(logged)
 }
 
@@ -325,16 +285,15 @@ fn fold_unsynced(
     into: &FieldMap,
     winner: Winner,
 ) -> Result<(super::merge::Merged, (Vec<String>, String))> {
-    let name = entity.as_str();
-    let fields = local(conn, keys, name, holder)?.unwrap_or_default();
+    let fields = local(conn, keys, entity, holder)?.unwrap_or_default();
     let merged = merge_values(None, &fields, into, winner);
     let relink = if entity == Entity::Vehicle {
         documents::linked_to(conn, holder)?
     } else {
         Vec::new()
     };
-    delete_local(conn, keys, name, holder)?;
-    outbox::remove_record(conn, name, holder)?;
+    delete_local(conn, keys, entity, holder)?;
+    outbox::remove_record(conn, entity, holder)?;
     let values = Value::Object(to_json(&fields)).to_string();
     Ok((merged, (relink, values)))
 }
@@ -349,34 +308,33 @@ fn settle_dates(
     merged: &mut super::merge::Merged,
     remote: &FieldMap,
 ) -> Result<u64> {
-    let get = |f: &FieldMap, k: &str| f.get(k).cloned().flatten();
     let (issued, expires) = (
-        get(&merged.fields, "issued_on"),
-        get(&merged.fields, "expires_on"),
+        field(&merged.fields, "issued_on"),
+        field(&merged.fields, "expires_on"),
     );
     // ISO dates compare correctly as strings.
     if !matches!((&issued, &expires), (Some(i), Some(e)) if e < i) {
         return Ok(0);
     }
     let mut logged = 0;
-    for field in ["issued_on", "expires_on"] {
-        let (here, server) = (get(&merged.fields, field), get(remote, field));
+    for date in ["issued_on", "expires_on"] {
+        let (here, server) = (field(&merged.fields, date), field(remote, date));
         if here == server {
             continue;
         }
         conflicts::log(
             conn,
             keys,
-            "document",
+            Entity::Document,
             id,
-            Some(field),
+            Some(date),
             here.as_deref(),
             server.as_deref(),
             ConflictResolution::ServerWon,
         )?;
-        merged.fields.insert(field.to_string(), server);
-        merged.to_push.remove(field);
-        merged.conflicts.retain(|c| c.field != field);
+        merged.fields.insert(date.to_string(), server);
+        merged.to_push.remove(date);
+        merged.conflicts.retain(|c| c.field != date);
         logged += 1;
     }
     Ok(logged)
@@ -395,36 +353,30 @@ fn reconcile_one(
     change: &Value,
     version: i64,
 ) -> Result<u64> {
-    let name = entity.as_str();
     let invalid = || Error::invalid("pulled record", "is malformed");
     let mut remote = remote_fields(change).ok_or_else(invalid)?;
     let known = known_fields(entity);
     remote.retain(|k, _| known.contains(&k.as_str()));
-    mirror::put(
-        conn,
-        keys,
-        name,
-        id,
-        &Mirrored {
-            version,
-            deleted: false,
-            fields: to_json(&remote),
-        },
-    )?;
-    match local(conn, keys, name, id)? {
+    let m = Mirrored {
+        version,
+        deleted: false,
+        fields: remote.clone(),
+    };
+    mirror::put(conn, keys, entity, id, &m)?;
+    match local(conn, keys, entity, id)? {
         // Deleted here (synced, or pending): the delete goes out again, never resurrected.
         None => {
-            if deleted_here || !outbox::pending_delete(conn, name, id)? {
-                outbox::remove_record(conn, name, id)?;
+            if deleted_here || !outbox::pending_delete(conn, entity, id)? {
+                outbox::remove_record(conn, entity, id)?;
                 outbox::record_delete(conn, keys, entity, id)?;
             }
         }
         Some(here) => {
             let differing: FieldMap = here
                 .into_iter()
-                .filter(|(k, v)| remote.get(k).cloned().flatten() != *v)
+                .filter(|(k, v)| field(&remote, k) != *v)
                 .collect();
-            outbox::replace_upserts(conn, keys, entity, id, to_json(&differing))?;
+            outbox::replace_upserts(conn, keys, entity, id, differing)?;
         }
     }
     Ok(0)
@@ -438,27 +390,17 @@ fn reconcile_one(
 pub(crate) fn repush_missing(
     conn: &Connection,
     keys: &StoreKeys,
-    seen: &std::collections::HashSet<(String, String)>,
+    seen: &std::collections::HashSet<(Entity, String)>,
 ) -> Result<i64> {
     let mut queued = 0;
-    for (name, id) in mirror::live_records(conn)? {
-        if seen.contains(&(name.clone(), id.clone())) {
+    for (entity, id) in mirror::live_records(conn)? {
+        if seen.contains(&(entity, id.clone())) {
             continue;
         }
-        let Some(entity) = Entity::parse(&name) else {
-            continue;
-        };
-        mirror::forget(conn, &name, &id)?;
-        outbox::remove_record(conn, &name, &id)?;
-        if let Some(fields) = local(conn, keys, &name, &id)? {
-            outbox::record(
-                conn,
-                keys,
-                entity,
-                &id,
-                outbox::Op::Upsert,
-                to_json(&fields),
-            )?;
+        mirror::forget(conn, entity, &id)?;
+        outbox::remove_record(conn, entity, &id)?;
+        if let Some(fields) = local(conn, keys, entity, &id)? {
+            outbox::record(conn, keys, entity, &id, outbox::Op::Upsert, fields)?;
             queued += 1;
         }
     }
@@ -623,7 +565,7 @@ fn apply_chain(
 
 /// A document's link in `base`.
 fn base_link(base: Option<&FieldMap>) -> Option<String> {
-    base.and_then(|b| b.get("vehicle_id").cloned().flatten())
+    base.and_then(|b| field(b, "vehicle_id"))
 }
 
 /// Whether a document's local unlink is moot: it was linked (in `base`) to a vehicle that
@@ -635,7 +577,7 @@ fn moot_unlink(
     local: &FieldMap,
     remote: &FieldMap,
 ) -> Result<bool> {
-    let link = |f: &FieldMap| f.get("vehicle_id").cloned().flatten();
+    let link = |f: &FieldMap| field(f, "vehicle_id");
     let (Some(was), None, Some(now)) = (base_link(base), link(local), link(remote)) else {
         return Ok(false);
     };
@@ -679,7 +621,7 @@ fn apply_one(
     if uuid::Uuid::parse_str(id).is_err() || !(1..=super::push::MAX_VERSION).contains(&version) {
         return Err(invalid());
     }
-    let before = mirror::get(conn, keys, entity_name, id)?;
+    let before = mirror::get(conn, keys, entity, id)?;
     let remote_deleted = change["deleted"].as_bool() == Some(true);
     if let Some(held) = before.as_ref().filter(|m| m.version >= version) {
         // Normally: already held (our own change coming back, or a repeated page). While
@@ -693,13 +635,13 @@ fn apply_one(
     }
     if remote_deleted {
         // Delete wins over any local edit.
-        let had_pending = outbox::pending_for(conn, entity_name, id)? > 0;
+        let had_pending = outbox::pending_for(conn, entity, id)? > 0;
         if had_pending {
-            let lost = local_values_json(conn, keys, entity_name, id)?;
+            let lost = local_values_json(conn, keys, entity, id)?;
             conflicts::log(
                 conn,
                 keys,
-                entity_name,
+                entity,
                 id,
                 None,
                 lost.as_deref(),
@@ -715,17 +657,17 @@ fn apply_one(
                 documents::set_link(conn, keys, &document, None)?;
             }
         }
-        delete_local(conn, keys, entity_name, id)?;
-        outbox::remove_record(conn, entity_name, id)?;
+        delete_local(conn, keys, entity, id)?;
+        outbox::remove_record(conn, entity, id)?;
         mirror::put(
             conn,
             keys,
-            entity_name,
+            entity,
             id,
             &Mirrored {
                 version,
                 deleted: true,
-                fields: Map::new(),
+                fields: FieldMap::new(),
             },
         )?;
         return Ok(Some(u64::from(had_pending)));
@@ -736,18 +678,13 @@ fn apply_one(
     let known = known_fields(entity);
     remote.retain(|k, _| known.contains(&k.as_str()));
     let base_version = before.as_ref().filter(|m| !m.deleted).map(|m| m.version);
-    let mut base = before.filter(|m| !m.deleted).map(|m| {
-        m.fields
-            .into_iter()
-            .map(|(k, v)| (k, v.as_str().map(str::to_string)))
-            .collect::<FieldMap>()
-    });
+    let mut base = before.filter(|m| !m.deleted).map(|m| m.fields);
     // A damaged local record is repaired from the server's copy: rewritten whole; its
     // pending changes, made to what can no longer be read, are dropped.
-    let mut local_fields = match local(conn, keys, entity_name, id) {
+    let mut local_fields = match local(conn, keys, entity, id) {
         Err(Error::Integrity { .. }) => {
-            log::warn!("sync: a damaged {entity_name} is repaired from the backend's copy");
-            outbox::remove_record(conn, entity_name, id)?;
+            log::warn!("sync: a damaged {entity} is repaired from the backend's copy");
+            outbox::remove_record(conn, entity, id)?;
             base = None;
             None
         }
@@ -758,28 +695,28 @@ fn apply_one(
     // A never-synced local record merged into this one (logged as `Merged`).
     let mut merged_into: Option<(String, Option<String>)> = None;
     if local_fields.is_none() {
-        if outbox::pending_delete(conn, entity_name, id)? {
+        if outbox::pending_delete(conn, entity, id)? {
             // Our delete wins; it is pushed next, based on this version.
             let m = Mirrored {
                 version,
                 deleted: false,
-                fields: to_json(&remote),
+                fields: remote,
             };
-            mirror::put(conn, keys, entity_name, id, &m)?;
+            mirror::put(conn, keys, entity, id, &m)?;
             return Ok(Some(1));
         }
         // The same plate (document, profile) created here under another id: merge it
         // into the server's record and drop the local id. A synced record moved to that
         // value here keeps its own instead (the server gave the value to this one).
-        let dup = duplicate(conn, keys, entity_name, id, &remote)?;
+        let dup = duplicate(conn, keys, entity, id, &remote)?;
         let dup_synced = match &dup {
-            Some(dup) if entity != Entity::Profile => is_synced(conn, keys, entity_name, dup)?,
+            Some(dup) if entity != Entity::Profile => is_synced(conn, keys, entity, dup)?,
             _ => false,
         };
         if dup_synced {
             extra_conflicts += revert_unique(conn, keys, entity, dup.as_deref().unwrap_or(""))?;
         } else if let Some(dup) = dup {
-            local_fields = local(conn, keys, entity_name, &dup)?;
+            local_fields = local(conn, keys, entity, &dup)?;
             let values = local_fields
                 .as_ref()
                 .map(|f| Value::Object(to_json(f)).to_string());
@@ -788,17 +725,17 @@ fn apply_one(
             if entity == Entity::Vehicle {
                 relink = documents::linked_to(conn, &dup)?;
             }
-            delete_local(conn, keys, entity_name, &dup)?;
-            outbox::remove_record(conn, entity_name, &dup)?;
+            delete_local(conn, keys, entity, &dup)?;
+            outbox::remove_record(conn, entity, &dup)?;
         }
     }
     let conflicts = match local_fields {
         None => {
-            write(conn, keys, entity_name, id, &remote)?;
+            write(conn, keys, entity, id, &remote)?;
             0
         }
         Some(mut local_fields) => {
-            let mut touched = outbox::pending_fields(conn, keys, entity_name, id)?;
+            let mut touched = outbox::pending_fields(conn, keys, entity, id)?;
             if entity == Entity::Document
                 && moot_unlink(conn, base.as_ref(), &local_fields, &remote)?
             {
@@ -822,13 +759,13 @@ fn apply_one(
             // The merged value (plate, number) held by another local record: a never-synced
             // one is merged into this record; a synced one keeps its server value.
             if merged_into.is_none() && entity != Entity::Profile {
-                if let Some(other) = duplicate(conn, keys, entity_name, id, &merged.fields)? {
-                    if is_synced(conn, keys, entity_name, &other)? {
+                if let Some(other) = duplicate(conn, keys, entity, id, &merged.fields)? {
+                    if is_synced(conn, keys, entity, &other)? {
                         extra_conflicts += revert_unique(conn, keys, entity, &other)?;
-                    } else if local(conn, keys, entity_name, &other)?.is_some() {
+                    } else if local(conn, keys, entity, &other)?.is_some() {
                         let (folded, (docs, values)) =
                             fold_unsynced(conn, keys, entity, &other, &merged.fields, winner)?;
-                        log_field_conflicts(conn, keys, entity_name, id, &folded.conflicts)?;
+                        log_field_conflicts(conn, keys, entity, id, &folded.conflicts)?;
                         extra_conflicts += folded.conflicts.len() as u64;
                         merged.to_push.extend(folded.to_push);
                         merged.fields = folded.fields;
@@ -837,9 +774,9 @@ fn apply_one(
                     }
                 }
             }
-            log_field_conflicts(conn, keys, entity_name, id, &merged.conflicts)?;
-            write(conn, keys, entity_name, id, &merged.fields)?;
-            outbox::replace_upserts(conn, keys, entity, id, to_json(&merged.to_push))?;
+            log_field_conflicts(conn, keys, entity, id, &merged.conflicts)?;
+            write(conn, keys, entity, id, &merged.fields)?;
+            outbox::replace_upserts(conn, keys, entity, id, merged.to_push)?;
             merged.conflicts.len() as u64
         }
     };
@@ -851,7 +788,7 @@ fn apply_one(
         conflicts::log(
             conn,
             keys,
-            entity_name,
+            entity,
             away,
             None,
             values.as_deref(),
@@ -865,16 +802,15 @@ fn apply_one(
     // not read the dropped link as a local change and clear it on the server.
     let mut mirrored = remote;
     if entity == Entity::Document {
-        let written = local(conn, keys, entity_name, id)?
-            .and_then(|f| f.get("vehicle_id").cloned().flatten());
+        let written = local(conn, keys, entity, id)?.and_then(|f| field(&f, "vehicle_id"));
         mirrored.insert("vehicle_id".into(), written);
     }
     let m = Mirrored {
         version,
         deleted: false,
-        fields: to_json(&mirrored),
+        fields: mirrored,
     };
-    mirror::put(conn, keys, entity_name, id, &m)?;
+    mirror::put(conn, keys, entity, id, &m)?;
     Ok(Some(conflicts))
 }
 

@@ -2,11 +2,12 @@
 //! base versions, and the results applied in one local transaction per batch.
 
 use super::mirror::{self, Mirrored};
-use super::outbox;
+use super::outbox::{self, Entity, Op};
 use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
+use crate::model::fields::{field, from_json_value, to_json, FieldMap};
 use rusqlite::Connection;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 
 /// At most this many changes per push request (protocol limit).
@@ -16,25 +17,50 @@ pub(crate) const MAX_VERSION: i64 = 1 << 40;
 /// At most this many bytes of change JSON per push request (protocol limit, with margin).
 const MAX_BYTES: usize = 240 * 1024;
 
+/// What a pushed change is about: a personal record (changed through the outbox, merged
+/// by version) or a create-only record pushed from its own table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Pushed {
+    /// A profile, vehicle or document.
+    Record(Entity),
+    /// A consent receipt (create-only).
+    ConsentReceipt,
+    /// A connection complaint (create-only).
+    Complaint,
+}
+
+impl Pushed {
+    /// Its entity name on the wire.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Pushed::Record(entity) => entity.as_str(),
+            Pushed::ConsentReceipt => "consent_receipt",
+            Pushed::Complaint => "complaint",
+        }
+    }
+}
+
 /// One change as it is sent.
 #[derive(Debug, Clone)]
 pub(crate) struct Planned {
     pub change_id: String,
-    pub entity: String,
+    pub entity: Pushed,
     pub record_id: String,
-    pub op: String,
+    pub op: Op,
     pub base_version: Option<i64>,
-    pub fields: Map<String, Value>,
+    pub fields: FieldMap,
 }
 
 impl Planned {
+    /// The change as the push request carries it.
     pub fn to_wire(&self) -> Value {
         let mut change = json!({
-            "change_id": self.change_id, "entity": self.entity, "record_id": self.record_id,
-            "op": self.op, "base_version": self.base_version,
+            "change_id": self.change_id, "entity": self.entity.as_str(),
+            "record_id": self.record_id, "op": self.op.as_str(),
+            "base_version": self.base_version,
         });
-        if self.op == "upsert" {
-            change["fields"] = Value::Object(self.fields.clone());
+        if self.op == Op::Upsert {
+            change["fields"] = Value::Object(to_json(&self.fields));
         }
         change
     }
@@ -44,16 +70,15 @@ impl Planned {
 pub(crate) fn plan(
     conn: &Connection,
     keys: &StoreKeys,
-    in_flight: &HashSet<(String, String)>,
+    in_flight: &HashSet<(Pushed, String)>,
 ) -> Result<Vec<Planned>> {
     let mut out = Vec::new();
     let mut bytes = 0;
-    let flying = |entity: &str, record_id: &str| {
-        in_flight.contains(&(entity.to_string(), record_id.to_string()))
-    };
+    let flying =
+        |entity: Pushed, record_id: &str| in_flight.contains(&(entity, record_id.to_string()));
     // Receipts and complaints first (create-only), under the same byte limit.
     for planned in super::records::pending(conn, keys, MAX_CHANGES)? {
-        if flying(&planned.entity, &planned.record_id) {
+        if flying(planned.entity, &planned.record_id) {
             continue;
         }
         bytes += planned.to_wire().to_string().len();
@@ -66,18 +91,18 @@ pub(crate) fn plan(
     // version. A record's next change waits for the next batch, so an unapplied change
     // (conflict, exists) never makes the ones after it carry a wrong base version; a
     // record with a change in a batch still in flight waits the same way.
-    let mut seen: HashSet<(String, String)> = HashSet::new();
+    let mut seen: HashSet<(Entity, String)> = HashSet::new();
     let left = MAX_CHANGES.saturating_sub(out.len() as u32);
     let pending = outbox::pending(conn, keys, left, |entity, record_id| {
-        flying(entity, record_id) || !seen.insert((entity.to_string(), record_id.to_string()))
+        flying(Pushed::Record(entity), record_id) || !seen.insert((entity, record_id.to_string()))
     })?;
     for p in pending {
-        let base = mirror::get(conn, keys, &p.entity, &p.record_id)?
+        let base = mirror::get(conn, keys, p.entity, &p.record_id)?
             .filter(|m| !m.deleted)
             .map(|m| m.version);
         let planned = Planned {
             change_id: p.change_id,
-            entity: p.entity,
+            entity: Pushed::Record(p.entity),
             record_id: p.record_id,
             op: p.op,
             base_version: base,
@@ -106,15 +131,6 @@ pub(crate) struct Applied {
     pub went_back: bool,
 }
 
-fn local_table(entity: &str) -> Option<&'static str> {
-    match entity {
-        "profile" => Some("profile"),
-        "vehicle" => Some("vehicles"),
-        "document" => Some("documents"),
-        _ => None,
-    }
-}
-
 /// Writes the fields the backend corrected in an applied change into the local record (no
 /// new outbox entry: the server already has them) and logs the local values they
 /// replace. A field that a later pending change of the record sets again keeps its local
@@ -123,38 +139,38 @@ fn local_table(entity: &str) -> Option<&'static str> {
 fn take_corrections(
     conn: &Connection,
     keys: &StoreKeys,
-    change: &Planned,
-    corrected: &Map<String, Value>,
+    entity: Entity,
+    record_id: &str,
+    corrected: &FieldMap,
 ) -> Result<i64> {
-    let Some(mut local) = super::pull::local(conn, keys, &change.entity, &change.record_id)? else {
+    let Some(mut local) = super::pull::local(conn, keys, entity, record_id)? else {
         return Ok(0);
     };
-    let set_later = outbox::pending_fields(conn, keys, &change.entity, &change.record_id)?;
+    let set_later = outbox::pending_fields(conn, keys, entity, record_id)?;
     let mut changed = 0;
-    for (name, value) in corrected {
+    for (name, server) in corrected {
         if set_later.contains(name) {
             continue;
         }
-        let server = value.as_str().map(str::to_string);
-        let here = local.get(name).cloned().flatten();
-        if here == server {
+        let here = field(&local, name);
+        if here == *server {
             continue;
         }
         super::conflicts::log(
             conn,
             keys,
-            &change.entity,
-            &change.record_id,
+            entity,
+            record_id,
             Some(name),
             here.as_deref(),
             server.as_deref(),
             super::conflicts::ConflictResolution::ServerWon,
         )?;
-        local.insert(name.clone(), server);
+        local.insert(name.clone(), server.clone());
         changed += 1;
     }
     if changed > 0 {
-        super::pull::write(conn, keys, &change.entity, &change.record_id, &local)?;
+        super::pull::write(conn, keys, entity, record_id, &local)?;
     }
     Ok(changed)
 }
@@ -181,23 +197,27 @@ pub(crate) fn apply_results(
         let Some(result) = results.get(change.change_id.as_str()) else {
             continue;
         };
-        if super::records::is_create_only(&change.entity) {
+        let Pushed::Record(entity) = change.entity else {
             match result["status"].as_str() {
                 // Delivered (or already there: a create whose answer was lost).
                 Some("applied") | Some("duplicate") | Some("conflict") => {
-                    super::records::mark_sent(conn, &change.entity, &change.record_id)?;
+                    super::records::mark_sent(conn, change.entity, &change.record_id)?;
                     applied.pushed += 1;
                 }
                 // Invalid stays invalid: dropped from the queue (kept locally), logged.
                 Some("rejected") => {
-                    log::warn!("sync: a {} was rejected by the backend", change.entity);
-                    super::records::mark_sent(conn, &change.entity, &change.record_id)?;
+                    log::warn!(
+                        "sync: a {} was rejected by the backend",
+                        change.entity.as_str()
+                    );
+                    super::records::mark_sent(conn, change.entity, &change.record_id)?;
                     applied.rejected += 1;
                 }
                 _ => {}
             }
             continue;
-        }
+        };
+        let id = change.record_id.as_str();
         // A version outside 1..=2^40 is a hostile or broken answer: ignored.
         let version = result["version"]
             .as_i64()
@@ -209,18 +229,18 @@ pub(crate) fn apply_results(
                     retry_after_ms: None,
                 })?;
                 outbox::remove(conn, &change.change_id)?;
-                let mirrored = if change.op == "delete" {
+                let mirrored = if change.op == Op::Delete {
                     Mirrored {
                         version,
                         deleted: true,
-                        fields: Map::new(),
+                        fields: FieldMap::new(),
                     }
                 } else {
                     // A change planned without a base version had no live mirror (one
                     // change per record per batch, so none appeared since): nothing to read.
                     let mut fields = match change.base_version {
-                        None => Map::new(),
-                        Some(_) => mirror::get(conn, keys, &change.entity, &change.record_id)?
+                        None => FieldMap::new(),
+                        Some(_) => mirror::get(conn, keys, entity, id)?
                             .filter(|m| !m.deleted)
                             .map(|m| m.fields)
                             .unwrap_or_default(),
@@ -230,15 +250,14 @@ pub(crate) fn apply_results(
                     // live any more): taken here too, the local value logged.
                     if let Some(corrected) = result["fields"].as_object() {
                         // Only fields this change sent, as strings or null.
-                        let corrected: Map<String, Value> = corrected
+                        let corrected: FieldMap = corrected
                             .iter()
-                            .filter(|(name, value)| {
-                                change.fields.contains_key(*name)
-                                    && (value.is_null() || value.is_string())
+                            .filter(|(name, _)| change.fields.contains_key(*name))
+                            .filter_map(|(name, value)| {
+                                Some((name.clone(), from_json_value(value)?))
                             })
-                            .map(|(name, value)| (name.clone(), value.clone()))
                             .collect();
-                        applied.resolved += take_corrections(conn, keys, change, &corrected)?;
+                        applied.resolved += take_corrections(conn, keys, entity, id, &corrected)?;
                         fields.extend(corrected);
                     }
                     Mirrored {
@@ -247,7 +266,7 @@ pub(crate) fn apply_results(
                         fields,
                     }
                 };
-                mirror::put(conn, keys, &change.entity, &change.record_id, &mirrored)?;
+                mirror::put(conn, keys, entity, id, &mirrored)?;
                 applied.pushed += 1;
             }
             // Another device changed the record, or holds the same plate: the change stays
@@ -263,33 +282,23 @@ pub(crate) fn apply_results(
             // merge it with the holder. Either way its pending edits go out as one change,
             // so a later correction is not stuck behind this one.
             Some("exists") => {
-                if let Some(entity) = outbox::Entity::parse(&change.entity) {
-                    let synced = mirror::get(conn, keys, &change.entity, &change.record_id)?
-                        .is_some_and(|m| !m.deleted);
-                    if synced {
-                        // All of it or nothing: the change then waits for the pull.
-                        conn.execute_batch("SAVEPOINT kept_value")?;
-                        match super::pull::revert_unique(conn, keys, entity, &change.record_id) {
-                            Ok(logged) => {
-                                conn.execute_batch("RELEASE kept_value")?;
-                                applied.resolved += super::count(logged);
-                            }
-                            Err(e) => {
-                                log::warn!(
-                                    "sync: a {} could not keep its synced value ({e})",
-                                    change.entity
-                                );
-                                conn.execute_batch("ROLLBACK TO kept_value; RELEASE kept_value")?;
-                            }
+                let synced = mirror::get(conn, keys, entity, id)?.is_some_and(|m| !m.deleted);
+                if synced {
+                    // All of it or nothing: the change then waits for the pull.
+                    conn.execute_batch("SAVEPOINT kept_value")?;
+                    match super::pull::revert_unique(conn, keys, entity, id) {
+                        Ok(logged) => {
+                            conn.execute_batch("RELEASE kept_value")?;
+                            applied.resolved += super::count(logged);
                         }
-                    } else {
-                        let removed =
-                            outbox::coalesce_upserts(conn, keys, entity, &change.record_id, &[])?;
-                        if removed {
-                            // Never on the backend and removed here since: nothing to send.
-                            outbox::remove_record(conn, &change.entity, &change.record_id)?;
+                        Err(e) => {
+                            log::warn!("sync: a {entity} could not keep its synced value ({e})");
+                            conn.execute_batch("ROLLBACK TO kept_value; RELEASE kept_value")?;
                         }
                     }
+                } else if outbox::coalesce_upserts(conn, keys, entity, id, &[])? {
+                    // Never on the backend and removed here since: nothing to send.
+                    outbox::remove_record(conn, entity, id)?;
                 }
                 applied.conflicts += 1;
             }
@@ -297,23 +306,20 @@ pub(crate) fn apply_results(
             Some("gone") => {
                 // Deleted on another device: delete wins. What this device had goes to
                 // the conflict log, so the user can see it.
-                let lost =
-                    super::pull::local_values_json(conn, keys, &change.entity, &change.record_id)?;
-                if local_table(&change.entity).is_some() {
-                    super::pull::delete_local(conn, keys, &change.entity, &change.record_id)?;
-                }
-                outbox::remove_record(conn, &change.entity, &change.record_id)?;
+                let lost = super::pull::local_values_json(conn, keys, entity, id)?;
+                super::pull::delete_local(conn, keys, entity, id)?;
+                outbox::remove_record(conn, entity, id)?;
                 let mirrored = Mirrored {
                     version: version.unwrap_or(0),
                     deleted: true,
-                    fields: Map::new(),
+                    fields: FieldMap::new(),
                 };
-                mirror::put(conn, keys, &change.entity, &change.record_id, &mirrored)?;
+                mirror::put(conn, keys, entity, id, &mirrored)?;
                 super::conflicts::log(
                     conn,
                     keys,
-                    &change.entity,
-                    &change.record_id,
+                    entity,
+                    id,
                     None,
                     lost.as_deref(),
                     None,
@@ -323,8 +329,7 @@ pub(crate) fn apply_results(
             }
             Some("rejected") => {
                 log::warn!(
-                    "sync: a {} change was rejected ({})",
-                    change.entity,
+                    "sync: a {entity} change was rejected ({})",
                     result["reason"]
                         .as_str()
                         .unwrap_or("no reason")

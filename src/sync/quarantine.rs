@@ -62,7 +62,10 @@ pub(crate) fn sweep(conn: &Connection, keys: &StoreKeys) -> Result<u64> {
     let mut set_aside = 0;
     for (change_id, entity, record_id) in outbox::damaged(conn, keys)? {
         conn.execute("DELETE FROM sync_outbox WHERE id = ?1", [&change_id])?;
-        let requeued = requeue(conn, keys, &entity, &record_id)?;
+        let requeued = match Entity::parse(&entity) {
+            Some(kind) => requeue(conn, keys, kind, &record_id)?,
+            None => false,
+        };
         add(
             conn,
             &entity,
@@ -73,14 +76,14 @@ pub(crate) fn sweep(conn: &Connection, keys: &StoreKeys) -> Result<u64> {
         set_aside += 1;
     }
     for (entity, record_id) in mirror::all_records(conn)? {
-        match mirror::get(conn, keys, &entity, &record_id) {
+        match mirror::get(conn, keys, entity, &record_id) {
             Ok(_) => {}
             Err(Error::Integrity { .. }) => {
-                mirror::forget(conn, &entity, &record_id)?;
+                mirror::forget(conn, entity, &record_id)?;
                 mirror::set_cursor(conn, None)?;
                 add(
                     conn,
-                    &entity,
+                    entity.as_str(),
                     &record_id,
                     QuarantineReason::MirrorEntryDamaged,
                     true,
@@ -98,20 +101,17 @@ pub(crate) fn sweep(conn: &Connection, keys: &StoreKeys) -> Result<u64> {
 
 /// Queues the record's local state in place of a lost change: the whole record, or its
 /// removal when it is gone here but synced. `false` when the local copy cannot be read.
-fn requeue(conn: &Connection, keys: &StoreKeys, entity: &str, record_id: &str) -> Result<bool> {
-    let Some(kind) = Entity::parse(entity) else {
-        return Ok(false);
-    };
+fn requeue(conn: &Connection, keys: &StoreKeys, entity: Entity, record_id: &str) -> Result<bool> {
     match super::pull::local(conn, keys, entity, record_id) {
         Ok(Some(fields)) => {
-            outbox::replace_upserts(conn, keys, kind, record_id, super::pull::to_json(&fields))?;
+            outbox::replace_upserts(conn, keys, entity, record_id, fields)?;
             Ok(true)
         }
         Ok(None) => {
             let synced =
                 matches!(mirror::get(conn, keys, entity, record_id), Ok(Some(m)) if !m.deleted);
             if synced && !outbox::pending_delete(conn, entity, record_id)? {
-                outbox::record_delete(conn, keys, kind, record_id)?;
+                outbox::record_delete(conn, keys, entity, record_id)?;
             }
             Ok(true)
         }

@@ -3,19 +3,26 @@
 //! (`uploaded_at` / `sent_at` null = pending), with the record id as the change id: a
 //! re-send after a lost answer is a `duplicate`, never a second record.
 
-use super::push::Planned;
+use super::outbox::Op;
+use super::push::{Planned, Pushed};
 use crate::consent::ConsentReceipt;
 use crate::crypto::StoreKeys;
 use crate::error::Result;
+use crate::model::fields::FieldMap;
 use crate::store::db::now_millis;
 use crate::store::sealed::{take, RowSeal, SealedCell};
 use crate::telemetry::queue::{rfc3339_millis, COMPLAINTS};
 use rusqlite::Connection;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 
-fn text(v: impl Into<String>) -> Value {
-    Value::String(v.into())
+fn text(v: impl Into<String>) -> Option<String> {
+    Some(v.into())
+}
+
+/// The wire name of a value that serializes as a string (an enum of the receipt).
+fn name_of(v: impl serde::Serialize) -> Option<String> {
+    serde_json::to_value(v).ok()?.as_str().map(str::to_string)
 }
 
 /// Pending receipts and complaints as planned create changes, up to `limit`.
@@ -33,16 +40,13 @@ pub(crate) fn pending(conn: &Connection, keys: &StoreKeys, limit: u32) -> Result
         let json = take(&mut seal.open(sealed)?, 0).ok_or_else(|| seal.integrity_error())?;
         let r: ConsentReceipt = serde_json::from_str(&json).map_err(|_| seal.integrity_error())?;
         let list = |p: &[crate::consent::Purpose]| {
-            Value::String(
+            text(
                 serde_json::to_string(&p.iter().map(|x| x.as_str()).collect::<Vec<_>>())
                     .unwrap_or_default(),
             )
         };
-        let mut fields = Map::new();
-        fields.insert(
-            "action".into(),
-            serde_json::to_value(r.action).unwrap_or(Value::Null),
-        );
+        let mut fields = FieldMap::new();
+        fields.insert("action".into(), name_of(r.action));
         fields.insert("policy_version".into(), text(r.policy_version.to_string()));
         fields.insert("policy_text_sha256".into(), text(r.policy_text_sha256));
         fields.insert("policy_url".into(), text(r.policy_url));
@@ -59,10 +63,7 @@ pub(crate) fn pending(conn: &Connection, keys: &StoreKeys, limit: u32) -> Result
         );
         fields.insert("app_version".into(), text(r.app_version));
         fields.insert("locale".into(), text(r.locale));
-        fields.insert(
-            "collection_method".into(),
-            serde_json::to_value(r.collection_method).unwrap_or(Value::Null),
-        );
+        fields.insert("collection_method".into(), name_of(r.collection_method));
         // Law No. 94-V, Art. 8, and the chain link (docs/protocol.md, "Consent receipts").
         if let Some(operator) = &r.operator {
             fields.insert("operator_name".into(), text(operator.name.clone()));
@@ -97,7 +98,7 @@ pub(crate) fn pending(conn: &Connection, keys: &StoreKeys, limit: u32) -> Result
             "receipt_sha256".into(),
             text(crate::crypto::sha256_hex(json.as_bytes())),
         );
-        out.push(create("consent_receipt", id, fields));
+        out.push(create(Pushed::ConsentReceipt, id, fields));
     }
     let left = limit.saturating_sub(out.len() as u32);
     let mut stmt = conn.prepare_cached(
@@ -111,39 +112,39 @@ pub(crate) fn pending(conn: &Connection, keys: &StoreKeys, limit: u32) -> Result
         let seal = RowSeal::new(keys, &COMPLAINTS, &id);
         let json = take(&mut seal.open(sealed)?, 0).ok_or_else(|| seal.integrity_error())?;
         let v: Value = serde_json::from_str(&json).map_err(|_| seal.integrity_error())?;
-        let mut fields = Map::new();
-        fields.insert("description".into(), v["description"].clone());
+        let mut fields = FieldMap::new();
+        fields.insert(
+            "description".into(),
+            v["description"].as_str().map(str::to_string),
+        );
         fields.insert(
             "created_at".into(),
             text(rfc3339_millis(v["created_at"].as_i64().unwrap_or(0))),
         );
         fields.insert("samples".into(), text(v["samples"].to_string()));
-        out.push(create("complaint", id, fields));
+        out.push(create(Pushed::Complaint, id, fields));
     }
     Ok(out)
 }
 
-fn create(entity: &str, id: String, fields: Map<String, Value>) -> Planned {
+fn create(entity: Pushed, id: String, fields: FieldMap) -> Planned {
     Planned {
         change_id: id.clone(),
-        entity: entity.to_string(),
+        entity,
         record_id: id,
-        op: "upsert".to_string(),
+        op: Op::Upsert,
         base_version: None,
         fields,
     }
 }
 
-/// Whether `entity` is create-only.
-pub(crate) fn is_create_only(entity: &str) -> bool {
-    matches!(entity, "consent_receipt" | "complaint")
-}
-
-/// Marks a create-only record as delivered.
-pub(crate) fn mark_sent(conn: &Connection, entity: &str, id: &str) -> Result<()> {
+/// Marks a create-only record as delivered (a personal record is not: its outbox entry
+/// goes instead).
+pub(crate) fn mark_sent(conn: &Connection, entity: Pushed, id: &str) -> Result<()> {
     let sql = match entity {
-        "consent_receipt" => "UPDATE consent_receipts SET uploaded_at = ?1 WHERE id = ?2",
-        _ => "UPDATE complaints SET sent_at = ?1 WHERE id = ?2",
+        Pushed::ConsentReceipt => "UPDATE consent_receipts SET uploaded_at = ?1 WHERE id = ?2",
+        Pushed::Complaint => "UPDATE complaints SET sent_at = ?1 WHERE id = ?2",
+        Pushed::Record(_) => return Ok(()),
     };
     conn.prepare_cached(sql)?
         .execute(rusqlite::params![now_millis(), id])?;
