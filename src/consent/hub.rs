@@ -3,6 +3,7 @@
 
 use super::purpose::{Purpose, PurposeSet};
 use super::{ConsentObserver, ConsentState, ConsentStatus};
+use crate::subscription::{Observers, Subscription};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -14,8 +15,7 @@ pub(crate) struct ConsentHub {
     /// purpose was revoked in between, even if it was granted again).
     revocations: [AtomicU64; 5],
     state: Mutex<ConsentState>,
-    observers: Mutex<Vec<(u64, Arc<dyn ConsentObserver>)>>,
-    next_observer_id: AtomicU32,
+    observers: Arc<Observers<dyn ConsentObserver>>,
 }
 
 impl ConsentHub {
@@ -25,8 +25,7 @@ impl ConsentHub {
             allowed: AtomicU32::new(PurposeSet::of(&state.allowed).0),
             revocations: Default::default(),
             state: Mutex::new(state),
-            observers: Mutex::new(Vec::new()),
-            next_observer_id: AtomicU32::new(1),
+            observers: Arc::default(),
         }
     }
 
@@ -117,36 +116,12 @@ impl ConsentHub {
     /// released, so an observer may call back into the SDK.
     pub fn notify(&self) {
         let state = self.state();
-        let observers: Vec<_> = self
-            .observers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(|(_, o)| Arc::clone(o))
-            .collect();
-        for observer in observers {
-            observer.on_consent_changed(state.clone());
-        }
-    }
-
-    /// Adds an observer; returns its id for [`ConsentHub::remove_observer`].
-    pub fn add_observer(&self, observer: Arc<dyn ConsentObserver>) -> u64 {
-        let id = u64::from(self.next_observer_id.fetch_add(1, Ordering::Relaxed));
         self.observers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push((id, observer));
-        id
+            .deliver(|observer| observer.on_consent_changed(state.clone()));
     }
 
-    /// Removes an observer; `false` if the id is unknown.
-    pub fn remove_observer(&self, id: u64) -> bool {
-        let mut observers = self
-            .observers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let before = observers.len();
-        observers.retain(|(i, _)| *i != id);
-        observers.len() != before
+    /// Adds an observer; the returned `Subscription` removes it.
+    pub fn subscribe(&self, observer: Arc<dyn ConsentObserver>) -> Arc<Subscription> {
+        self.observers.subscribe(observer)
     }
 }

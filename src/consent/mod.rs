@@ -274,13 +274,7 @@ impl Consent {
     /// change, on the thread that made it, once it is saved. Events flow while the
     /// returned `Subscription` is kept and not cancelled.
     pub fn subscribe(&self, observer: Arc<dyn ConsentObserver>) -> Arc<Subscription> {
-        let id = self.store.consent_hub().add_observer(observer);
-        let hub = Arc::downgrade(self.store.consent_hub());
-        Arc::new(Subscription::new(move || {
-            if let Some(hub) = hub.upgrade() {
-                hub.remove_observer(id);
-            }
-        }))
+        self.store.consent_hub().subscribe(observer)
     }
 }
 

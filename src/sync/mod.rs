@@ -56,13 +56,13 @@ pub(crate) fn forget_damaged(
 use crate::consent::handle::StoreHandle;
 use crate::error::{ApiResult, Error, Result};
 use crate::net::{self, Backoff, NetworkConfig};
-use crate::subscription::Subscription;
+use crate::subscription::{Observers, Subscription};
 pub(crate) use crate::units::count;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::{json, Value};
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -257,7 +257,11 @@ pub struct SyncClient {
     policy_keys: crate::crypto::TrustedKeys,
     running: tokio::sync::Mutex<()>,
     cancelled: AtomicBool,
-    observers: Arc<Observers>,
+    /// The sync observers. The list-level state is whether a sync has started and not yet
+    /// ended; an entry's, whether that observer subscribed while a sync ran and gets
+    /// `Started` before that sync's next event. Both under one lock, so a new observer is
+    /// either in an event's delivery or told it missed `Started`.
+    observers: Arc<Observers<dyn SyncObserver, bool, bool>>,
     auto: Mutex<Option<AutoSync>>,
     /// The error of the last sync, null / nil after a success.
     last_error: Mutex<Option<crate::error::AparkingError>>,
@@ -265,28 +269,6 @@ pub struct SyncClient {
     next_auto_at_ms: Arc<AtomicI64>,
     /// This client, for the work handed to the SDK's runtime (which must own what it uses).
     me: std::sync::Weak<SyncClient>,
-}
-
-/// The registered sync observers.
-#[derive(Default)]
-struct Observers {
-    next: AtomicU64,
-    list: Mutex<ObserverList>,
-}
-
-/// The observers and whether a sync has started and not yet ended (under one lock, so a
-/// new observer is either in an event's delivery or told it missed `Started`).
-#[derive(Default)]
-struct ObserverList {
-    entries: Vec<ObserverEntry>,
-    run_started: bool,
-}
-
-struct ObserverEntry {
-    id: u64,
-    observer: Arc<dyn SyncObserver>,
-    /// Subscribed while a sync ran: gets `Started` before that sync's next event.
-    owes_started: bool,
 }
 
 /// The automatic-sync thread.
@@ -507,31 +489,8 @@ impl SyncClient {
     /// An observer that subscribes while a sync runs gets `Started` first, before that
     /// sync's next event, so it never sees a sync's progress or end without its start.
     pub fn subscribe(&self, observer: Arc<dyn SyncObserver>) -> Arc<Subscription> {
-        let id = self.observers.next.fetch_add(1, Ordering::Relaxed);
-        {
-            let mut list = self
-                .observers
-                .list
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            let owes_started = list.run_started;
-            list.entries.push(ObserverEntry {
-                id,
-                observer,
-                owes_started,
-            });
-        }
-        let observers = Arc::downgrade(&self.observers);
-        Arc::new(Subscription::new(move || {
-            if let Some(observers) = observers.upgrade() {
-                observers
-                    .list
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .entries
-                    .retain(|e| e.id != id);
-            }
-        }))
+        self.observers
+            .subscribe_with(observer, |run_started| *run_started)
     }
 }
 
@@ -1185,32 +1144,21 @@ impl SyncClient {
     }
 
     fn emit(&self, event: SyncEvent) {
-        let observers: Vec<(Arc<dyn SyncObserver>, bool)> = {
-            let mut list = self
-                .observers
-                .list
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            let starts = matches!(event, SyncEvent::Started);
-            match event {
-                SyncEvent::Started => list.run_started = true,
-                SyncEvent::Finished { .. } | SyncEvent::Failed { .. } => list.run_started = false,
+        let starts = matches!(event, SyncEvent::Started);
+        self.observers.deliver_with(
+            |run_started| match event {
+                SyncEvent::Started => *run_started = true,
+                SyncEvent::Finished { .. } | SyncEvent::Failed { .. } => *run_started = false,
                 _ => {}
-            }
-            list.entries
-                .iter_mut()
-                .map(|e| {
-                    let owed = std::mem::take(&mut e.owes_started) && !starts;
-                    (Arc::clone(&e.observer), owed)
-                })
-                .collect()
-        };
-        for (observer, owes_started) in observers {
-            if owes_started {
-                observer.on_sync_event(SyncEvent::Started);
-            }
-            observer.on_sync_event(event.clone());
-        }
+            },
+            |owes_started| std::mem::take(owes_started) && !starts,
+            |observer, owes_started| {
+                if owes_started {
+                    observer.on_sync_event(SyncEvent::Started);
+                }
+                observer.on_sync_event(event.clone());
+            },
+        );
     }
 
     async fn blocking<T: Send + 'static>(
