@@ -145,10 +145,7 @@ pub(crate) enum Error {
     /// Sync: a pulled value (plate, number) is still held by another synced local record,
     /// whose own newer change is further on in the pull. The pull retries it later.
     #[error("a pulled {entity}'s plate or number is still held by another local record")]
-    UniqueHeld {
-        entity: &'static str,
-        holder: String,
-    },
+    UniqueHeld { entity: RecordKind, holder: String },
     #[error("internal: {0}")]
     Internal(&'static str),
     #[error("{0}")]

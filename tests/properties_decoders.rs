@@ -124,28 +124,19 @@ fn text_value() -> impl Strategy<Value = Value> {
     ]
 }
 
-const FIELDS: [&str; 16] = [
-    "phone",
-    "full_name",
-    "email",
-    "preferred_language",
-    "plate",
-    "nickname",
-    "make",
-    "model",
-    "colour",
-    "registration_certificate_number",
-    "kind",
-    "number",
-    "issued_on",
-    "expires_on",
-    "vehicle_id",
-    "unknown_field",
-];
+/// Every record field of the protocol (the reference backend's list) and one it lacks.
+fn field_names() -> Vec<&'static str> {
+    aparking_server::SYNC_ENTITY_FIELDS
+        .iter()
+        .filter(|(entity, _)| ["profile", "vehicle", "document"].contains(entity))
+        .flat_map(|(_, names)| names.iter().copied())
+        .chain(["unknown_field"])
+        .collect()
+}
 
 fn fields() -> impl Strategy<Value = Value> {
     prop_oneof![
-        8 => proptest::collection::btree_map(proptest::sample::select(&FIELDS[..]), text_value(), 0..8)
+        8 => proptest::collection::btree_map(proptest::sample::select(field_names()), text_value(), 0..8)
             .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
         1 => Just(Value::Null),
         1 => Just(json!(["plate"])),

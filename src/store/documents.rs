@@ -5,7 +5,7 @@ use super::outbox::{self, Entity, FieldMap, Op};
 use super::sealed::{
     patch_optional, refuse_clear_required, take, BlindIndex, RowSeal, SealedCell, SealedTable,
 };
-use super::synced::Replaced;
+use super::synced::{Replaced, UniqueRecords};
 use super::vehicles;
 use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
@@ -226,7 +226,7 @@ pub(crate) fn update(
 
 /// Removes the document `id`. Works on a damaged record too.
 pub(crate) fn remove(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<()> {
-    forget(conn, keys, id)?;
+    SYNCED.forget(conn, keys, id)?;
     super::sealed::delete_row(conn, "documents", TABLE.entity, id)?;
     outbox::record_delete(conn, keys, Entity::Document, id)
 }
@@ -266,14 +266,12 @@ pub(crate) fn find_by_number(
     Ok(Some(document))
 }
 
-/// Sync: the document's fields under their wire names, if it exists.
-pub(crate) fn synced_fields(
-    conn: &Connection,
-    keys: &StoreKeys,
-    id: &str,
-) -> Result<Option<FieldMap>> {
-    Ok(ROWS.get(conn, keys, id)?.map(|d| sync_fields(&d)))
-}
+/// The documents as sync reads and frees them, by kind and number.
+pub(crate) static SYNCED: UniqueRecords<SealedRow, Document> = UniqueRecords {
+    table: &TABLE,
+    rows: ROWS,
+    fields: sync_fields,
+};
 
 /// Sync: writes the document `id` from synced fields, validated like user input, without
 /// an outbox entry. A link to a vehicle this store does not have is dropped.
@@ -313,20 +311,6 @@ pub(crate) fn write_synced(
     write(conn, keys, &document, replaced.is_new())
 }
 
-/// Before the document `id` is deleted (by the user or by sync): its number goes to the
-/// firewall's past values. A damaged record has none to give.
-pub(crate) fn forget(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<()> {
-    super::past_values::forget(conn, keys, synced_fields(conn, keys, id))
-}
-
-/// Sync: frees the kind and number of document `id` for another record within the
-/// caller's transaction (see `vehicles::release_plate`).
-pub(crate) fn release_number(conn: &Connection, id: &str) -> Result<()> {
-    conn.prepare_cached("UPDATE documents SET number_index = randomblob(32) WHERE id = ?1")?
-        .execute([id])?;
-    Ok(())
-}
-
 /// Sync: another local document of the same kind and number as `f`, if any.
 pub(crate) fn duplicate_of(
     conn: &Connection,
@@ -338,11 +322,7 @@ pub(crate) fn duplicate_of(
     let (Some(kind), Some(Ok(n))) = (value("kind"), value("number").map(|n| number(&n))) else {
         return Ok(None);
     };
-    let other: Option<String> = conn
-        .prepare_cached("SELECT id FROM documents WHERE number_index = ?1")?
-        .query_row([number_index_of(keys, &kind, &n)], |r| r.get(0))
-        .optional()?;
-    Ok(other.filter(|o| o != id))
+    SYNCED.holder_of(conn, number_index_of(keys, &kind, &n), id)
 }
 
 /// The ids of the documents linked to the vehicle `vehicle_id` (read without opening them:

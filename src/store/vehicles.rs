@@ -5,7 +5,7 @@ use super::outbox::{self, Entity, FieldMap};
 use super::sealed::{
     patch_optional, refuse_clear_required, take, BlindIndex, RowSeal, SealedCell, SealedTable,
 };
-use super::synced::Replaced;
+use super::synced::{Replaced, UniqueRecords};
 use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
 use crate::formats::{canonical_document_number, plate, validate_text};
@@ -238,7 +238,7 @@ pub(crate) fn remove(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<()
     for document in super::documents::linked_to(conn, id)? {
         super::documents::set_link(conn, keys, &document, None)?;
     }
-    forget(conn, keys, id)?;
+    SYNCED.forget(conn, keys, id)?;
     super::sealed::delete_row(conn, "vehicles", TABLE.entity, id)?;
     outbox::record_delete(conn, keys, Entity::Vehicle, id)
 }
@@ -284,14 +284,12 @@ pub(crate) fn exists(conn: &Connection, id: &str) -> Result<bool> {
         .exists([id])?)
 }
 
-/// Sync: the vehicle's fields under their wire names, if it exists.
-pub(crate) fn synced_fields(
-    conn: &Connection,
-    keys: &StoreKeys,
-    id: &str,
-) -> Result<Option<FieldMap>> {
-    Ok(ROWS.get(conn, keys, id)?.map(|v| sync_fields(&v)))
-}
+/// The vehicles as sync reads and frees them, by plate.
+pub(crate) static SYNCED: UniqueRecords<SealedRow, Vehicle> = UniqueRecords {
+    table: &TABLE,
+    rows: ROWS,
+    fields: sync_fields,
+};
 
 /// Sync: writes the vehicle `id` from synced fields, validated like user input, without
 /// an outbox entry.
@@ -324,22 +322,6 @@ pub(crate) fn write_synced(
     write(conn, keys, &vehicle, replaced.is_new())
 }
 
-/// Before the vehicle `id` is deleted (by the user or by sync): its values go to the
-/// firewall's past values. A damaged record has none to give.
-pub(crate) fn forget(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<()> {
-    super::past_values::forget(conn, keys, synced_fields(conn, keys, id))
-}
-
-/// Sync: frees the plate of vehicle `id` for another record within the caller's
-/// transaction (a swap of plates between two records, pulled one after the other): its
-/// lookup index becomes a random placeholder until the vehicle's own pulled change is
-/// written over it, which the caller makes sure of in the same savepoint.
-pub(crate) fn release_plate(conn: &Connection, id: &str) -> Result<()> {
-    conn.prepare_cached("UPDATE vehicles SET plate_index = randomblob(32) WHERE id = ?1")?
-        .execute([id])?;
-    Ok(())
-}
-
 /// Sync: another local vehicle with the plate in `f`, if any.
 pub(crate) fn duplicate_of(
     conn: &Connection,
@@ -350,9 +332,5 @@ pub(crate) fn duplicate_of(
     let Some(Ok(p)) = field(f, "plate").map(|p| plate::parse(&p)) else {
         return Ok(None);
     };
-    let other: Option<String> = conn
-        .prepare_cached("SELECT id FROM vehicles WHERE plate_index = ?1")?
-        .query_row([plate_index(keys, &p.canonical)], |r| r.get(0))
-        .optional()?;
-    Ok(other.filter(|o| o != id))
+    SYNCED.holder_of(conn, plate_index(keys, &p.canonical), id)
 }

@@ -30,15 +30,15 @@ pub(crate) fn local(
 ) -> Result<Option<FieldMap>> {
     match entity {
         Entity::Profile => profile::synced_fields(conn, keys, id),
-        Entity::Vehicle => vehicles::synced_fields(conn, keys, id),
-        Entity::Document => documents::synced_fields(conn, keys, id),
+        Entity::Vehicle => vehicles::SYNCED.synced_fields(conn, keys, id),
+        Entity::Document => documents::SYNCED.synced_fields(conn, keys, id),
     }
 }
 
 /// The local record as a JSON object of its synced fields, for the conflict log when a
 /// remote delete wins over it (the user can still see, and re-enter, what was lost).
 /// A damaged record has nothing to show: `None`, so that the delete still goes through.
-pub(crate) fn local_values_json(
+fn local_values_json(
     conn: &Connection,
     keys: &StoreKeys,
     entity: Entity,
@@ -85,6 +85,37 @@ fn duplicate(
     }
 }
 
+/// Logs that a remote delete wins over the local record `id` (with its values, read
+/// before the caller deletes it).
+pub(crate) fn log_delete_won(
+    conn: &Connection,
+    keys: &StoreKeys,
+    entity: Entity,
+    id: &str,
+) -> Result<()> {
+    let lost = local_values_json(conn, keys, entity, id)?;
+    conflicts::log(
+        conn,
+        keys,
+        entity,
+        id,
+        None,
+        lost.as_deref(),
+        None,
+        ConflictResolution::DeleteWon,
+    )
+}
+
+/// Frees the unique value (plate; kind and number) of record `id` for another record, in
+/// the caller's savepoint. A profile has none.
+fn release_unique(conn: &Connection, entity: Entity, id: &str) -> Result<()> {
+    match entity {
+        Entity::Profile => Ok(()),
+        Entity::Vehicle => vehicles::SYNCED.release_unique(conn, id),
+        Entity::Document => documents::SYNCED.release_unique(conn, id),
+    }
+}
+
 /// Deletes a local record (a remote delete, or a record merged into another), its values
 /// kept as the firewall's past values.
 pub(crate) fn delete_local(
@@ -95,8 +126,8 @@ pub(crate) fn delete_local(
 ) -> Result<()> {
     match entity {
         Entity::Profile => profile::forget(conn, keys)?,
-        Entity::Vehicle => vehicles::forget(conn, keys, id)?,
-        Entity::Document => documents::forget(conn, keys, id)?,
+        Entity::Vehicle => vehicles::SYNCED.forget(conn, keys, id)?,
+        Entity::Document => documents::SYNCED.forget(conn, keys, id)?,
     }
     conn.prepare_cached(&format!("DELETE FROM {} WHERE id = ?1", entity.table()))?
         .execute([id])?;
@@ -216,7 +247,7 @@ fn revert_unique_at(
         // The server gave the value to another record, so it has changed this one since
         // the mirror's version: that change is further on in the pull.
         return Err(Error::UniqueHeld {
-            entity: entity.as_str(),
+            entity,
             holder: id.to_string(),
         });
     }
@@ -226,10 +257,7 @@ fn revert_unique_at(
         if reverting.contains(&holder) {
             // A cycle (records that swapped values here): the holder, further up this
             // chain, goes back to its own server value once this one is written.
-            match entity {
-                Entity::Vehicle => vehicles::release_plate(conn, &holder)?,
-                _ => documents::release_number(conn, &holder)?,
-            }
+            release_unique(conn, entity, &holder)?;
         } else if is_synced(conn, keys, entity, &holder)? {
             if reverting.len() as u32 >= MAX_REVERT_DEPTH {
                 return Err(Error::invalid(
@@ -538,15 +566,13 @@ fn apply_chain(
         let conflicts = match apply_one(conn, keys, &current, winner, reconciling) {
             Err(Error::UniqueHeld { entity, holder }) => {
                 let of_holder = |c: &Value| {
-                    c["entity"].as_str() == Some(entity) && c["record_id"].as_str() == Some(&holder)
+                    c["entity"].as_str() == Some(entity.as_str())
+                        && c["record_id"].as_str() == Some(&holder)
                 };
                 let Some(at) = rest.iter().position(of_holder) else {
                     return Err(Error::UniqueHeld { entity, holder });
                 };
-                match entity {
-                    "vehicle" => vehicles::release_plate(conn, &holder)?,
-                    _ => documents::release_number(conn, &holder)?,
-                }
+                release_unique(conn, entity, &holder)?;
                 let conflicts = apply_one(conn, keys, &current, winner, reconciling)?;
                 current = rest.remove(at);
                 conflicts
@@ -637,17 +663,7 @@ fn apply_one(
         // Delete wins over any local edit.
         let had_pending = outbox::pending_for(conn, entity, id)? > 0;
         if had_pending {
-            let lost = local_values_json(conn, keys, entity, id)?;
-            conflicts::log(
-                conn,
-                keys,
-                entity,
-                id,
-                None,
-                lost.as_deref(),
-                None,
-                ConflictResolution::DeleteWon,
-            )?;
+            log_delete_won(conn, keys, entity, id)?;
         }
         if entity == Entity::Vehicle {
             // As when the user removes a vehicle here: its documents lose the link, each

@@ -306,7 +306,7 @@ pub(crate) fn apply_results(
             Some("gone") => {
                 // Deleted on another device: delete wins. What this device had goes to
                 // the conflict log, so the user can see it.
-                let lost = super::pull::local_values_json(conn, keys, entity, id)?;
+                super::pull::log_delete_won(conn, keys, entity, id)?;
                 super::pull::delete_local(conn, keys, entity, id)?;
                 outbox::remove_record(conn, entity, id)?;
                 let mirrored = Mirrored {
@@ -315,16 +315,6 @@ pub(crate) fn apply_results(
                     fields: FieldMap::new(),
                 };
                 mirror::put(conn, keys, entity, id, &mirrored)?;
-                super::conflicts::log(
-                    conn,
-                    keys,
-                    entity,
-                    id,
-                    None,
-                    lost.as_deref(),
-                    None,
-                    super::conflicts::ConflictResolution::DeleteWon,
-                )?;
                 applied.resolved += 1;
             }
             Some("rejected") => {
