@@ -148,8 +148,10 @@ pub(crate) enum Error {
     UniqueHeld { entity: RecordKind, holder: String },
     #[error("internal: {0}")]
     Internal(&'static str),
-    #[error("{0}")]
-    Api(AparkingError),
+    /// A file-system or journal failure outside SQLite's own errors (its kind only: no
+    /// path).
+    #[error("storage: {0}")]
+    Storage(String),
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("serialization: {0}")]
@@ -329,7 +331,7 @@ impl From<Error> for AparkingError {
                 reason: "the backend's records hold one plate or number twice".to_string(),
                 retry_after_ms: None,
             },
-            Error::Api(e) => e,
+            Error::Storage(reason) => AparkingError::Storage { reason },
             Error::Sqlite(e) => from_sqlite(&e),
             Error::Serialization(_) => AparkingError::Internal {
                 reason: "serialization failed".to_string(),

@@ -114,7 +114,7 @@ impl Consent {
         &self,
         reason: DeletionReason,
         f: impl FnOnce(&Transaction<'_>, &KeyRing, &ConsentState) -> Result<T>,
-    ) -> ApiResult<T> {
+    ) -> Result<T> {
         let hub = self.store.consent_hub();
         let value = self.store.write_advancing_then(
             |tx, ring| {
@@ -133,17 +133,8 @@ impl Consent {
 }
 
 impl Consent {
-    /// Consent management on `store` (`Consent::new` takes the public `Store`).
-    pub(crate) fn on(store: Arc<StoreHandle>) -> Arc<Self> {
-        Arc::new(Consent { store })
-    }
-}
-
-#[uniffi::export]
-impl Consent {
-    /// Publishes a policy manifest (from the app bundle or the backend). A newer version
-    /// than the one in force takes effect at once and stops collection until accepted.
-    pub fn publish_policy(&self, manifest: PolicyManifest) -> ApiResult<PolicyUpdate> {
+    /// `publishPolicy`: a newer version than the one in force takes effect at once.
+    pub(crate) fn adopt_policy(&self, manifest: PolicyManifest) -> Result<PolicyUpdate> {
         manifest.validate()?;
         let in_force = self.store.read(|c, _| db::policy_in_force(c))?;
         match in_force {
@@ -162,6 +153,20 @@ impl Consent {
                 }
             }
         })
+    }
+
+    /// Consent management on `store` (`Consent::new` takes the public `Store`).
+    pub(crate) fn on(store: Arc<StoreHandle>) -> Arc<Self> {
+        Arc::new(Consent { store })
+    }
+}
+
+#[uniffi::export]
+impl Consent {
+    /// Publishes a policy manifest (from the app bundle or the backend). A newer version
+    /// than the one in force takes effect at once and stops collection until accepted.
+    pub fn publish_policy(&self, manifest: PolicyManifest) -> ApiResult<PolicyUpdate> {
+        Ok(self.adopt_policy(manifest)?)
     }
 
     /// `publishPolicy` from the manifest's JSON.
@@ -184,28 +189,30 @@ impl Consent {
         context: ConsentContext,
     ) -> ApiResult<ConsentReceipt> {
         context.validate()?;
-        self.change(DeletionReason::ConsentWithdrawn, |tx, ring, before| {
-            let policy = before.policy_in_force.as_ref().ok_or(Error::NoPolicy)?;
-            if policy.version != version {
-                return Err(Error::PolicyVersionMismatch {
-                    accepted: version,
-                    in_force: policy.version,
-                });
-            }
-            let offered = PurposeSet::of(&policy.purposes);
-            let granted = PurposeSet::of(&granted);
-            if !granted.minus(offered).is_empty() {
-                return Err(Error::invalid(
-                    "granted",
-                    "lists a purpose this policy version does not offer",
-                ));
-            }
-            let mut receipt =
-                new_receipt(ConsentAction::Accept, policy, granted, offered, &context);
-            db::append_receipt(tx, &ring.keys, &mut receipt, version, granted)?;
-            db::set_current(tx, version, granted, &receipt.id)?;
-            Ok(receipt)
-        })
+        Ok(
+            self.change(DeletionReason::ConsentWithdrawn, |tx, ring, before| {
+                let policy = before.policy_in_force.as_ref().ok_or(Error::NoPolicy)?;
+                if policy.version != version {
+                    return Err(Error::PolicyVersionMismatch {
+                        accepted: version,
+                        in_force: policy.version,
+                    });
+                }
+                let offered = PurposeSet::of(&policy.purposes);
+                let granted = PurposeSet::of(&granted);
+                if !granted.minus(offered).is_empty() {
+                    return Err(Error::invalid(
+                        "granted",
+                        "lists a purpose this policy version does not offer",
+                    ));
+                }
+                let mut receipt =
+                    new_receipt(ConsentAction::Accept, policy, granted, offered, &context);
+                db::append_receipt(tx, &ring.keys, &mut receipt, version, granted)?;
+                db::set_current(tx, version, granted, &receipt.id)?;
+                Ok(receipt)
+            })?,
+        )
     }
 
     /// Withdraws consent for `purposes` (at least one; see `withdrawAll`). Pending
@@ -285,26 +292,28 @@ impl Consent {
         context: ConsentContext,
     ) -> ApiResult<ConsentReceipt> {
         context.validate()?;
-        self.change(DeletionReason::ConsentWithdrawn, |tx, ring, before| {
-            let version = before.accepted_version.ok_or(Error::NoPolicy)?;
-            // The receipt describes the version the user accepted, even when a newer one
-            // is in force now.
-            let accepted = db::policy(tx, version)?
-                .ok_or(Error::Corrupted("the accepted policy manifest is missing"))?;
-            let granted_before = PurposeSet::of(&before.granted);
-            let granted = granted_before.minus(purposes.unwrap_or(granted_before));
-            let offered = PurposeSet::of(&accepted.purposes);
-            let mut receipt = new_receipt(
-                ConsentAction::Withdraw,
-                &accepted,
-                granted,
-                offered,
-                &context,
-            );
-            db::append_receipt(tx, &ring.keys, &mut receipt, version, granted)?;
-            db::set_current(tx, version, granted, &receipt.id)?;
-            Ok(receipt)
-        })
+        Ok(
+            self.change(DeletionReason::ConsentWithdrawn, |tx, ring, before| {
+                let version = before.accepted_version.ok_or(Error::NoPolicy)?;
+                // The receipt describes the version the user accepted, even when a newer one
+                // is in force now.
+                let accepted = db::policy(tx, version)?
+                    .ok_or(Error::Corrupted("the accepted policy manifest is missing"))?;
+                let granted_before = PurposeSet::of(&before.granted);
+                let granted = granted_before.minus(purposes.unwrap_or(granted_before));
+                let offered = PurposeSet::of(&accepted.purposes);
+                let mut receipt = new_receipt(
+                    ConsentAction::Withdraw,
+                    &accepted,
+                    granted,
+                    offered,
+                    &context,
+                );
+                db::append_receipt(tx, &ring.keys, &mut receipt, version, granted)?;
+                db::set_current(tx, version, granted, &receipt.id)?;
+                Ok(receipt)
+            })?,
+        )
     }
 }
 

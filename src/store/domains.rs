@@ -4,7 +4,7 @@
 
 use super::Store;
 use crate::consent::Consent;
-use crate::error::{ApiResult, Error};
+use crate::error::ApiResult;
 use crate::sync::{AuthProvider, SyncClient, SyncConfig};
 use crate::telemetry::{Telemetry, TelemetryConfig};
 use std::sync::Arc;
@@ -39,7 +39,7 @@ impl SyncClient {
         let handle = Arc::clone(store.handle());
         SyncClient::on(
             handle,
-            Arc::new(move || store.delete_all_user_data().map_err(Error::Api)),
+            Arc::new(move || store.erase_all()),
             config,
             auth_provider,
         )

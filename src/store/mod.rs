@@ -18,11 +18,12 @@ pub(crate) mod outbox;
 pub(crate) mod past_values;
 pub(crate) mod profile;
 mod recovery;
-mod rekey;
+mod reseal;
 pub(crate) mod rollback;
 mod schema;
 pub(crate) mod sealed;
 mod synced;
+mod tables;
 pub(crate) mod vault;
 pub(crate) mod vehicles;
 
@@ -233,6 +234,52 @@ impl Store {
     /// The path of the database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// `deleteAllUserData`: every sealed table emptied, the consent reset, a new data key,
+    /// in one transaction; then the write-ahead log truncated.
+    pub(crate) fn erase_all(&self) -> Result<()> {
+        let mut guard = self.handle.lock();
+        let open = guard.as_mut().ok_or(Error::Closed)?;
+        let kek = keyring::fetch_kek(open.provider.as_ref())?;
+        let tx = open
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(Error::from)?;
+        let epoch = rollback::epoch(&tx, &open.ring.keys)?.saturating_add(1);
+        // Documents first: they refer to vehicles.
+        for table in tables::SEALED_TABLES.iter().rev() {
+            tx.execute(&format!("DELETE FROM {}", table.table), [])
+                .map_err(Error::from)?;
+        }
+        // The sync position goes with the mirror: a later sync pulls the account's data
+        // from the start (or nothing, if the account was erased). The client id and the
+        // erasure marks stay.
+        tx.execute(
+            "UPDATE sync_state SET cursor = NULL, generation = NULL WHERE id = 1",
+            [],
+        )
+        .map_err(Error::from)?;
+        let consent = crate::consent::erase_in(&tx, &open.ring.keys)?;
+        // Telemetry of every purpose purged, a deletion request queued, the installation
+        // id replaced.
+        crate::telemetry::queue::on_consent_change(
+            &tx,
+            PurposeSet::of(&Purpose::ALL),
+            DeletionReason::AccountDeleted,
+        )?;
+        let ring = keyring::install_new(&tx, &kek, open.ring.keys.version() + 1)?;
+        rollback::set_epoch(&tx, &ring.keys, epoch)?;
+        tx.commit().map_err(Error::from)?;
+        rollback::raise_counter(open.counter.as_deref(), epoch);
+        self.handle.consent_hub().set_state(consent);
+        open.ring = ring;
+        let checkpoint = checkpoint_truncate(&open.conn);
+        drop(guard);
+        self.handle.consent_hub().notify();
+        checkpoint?;
+        log::info!("all user data deleted");
+        Ok(())
     }
 }
 
@@ -468,47 +515,7 @@ impl Store {
     /// pull position), so a later sync brings the account's data back from the backend,
     /// whole, or nothing if the account was erased there. The store stays open and empty.
     pub fn delete_all_user_data(&self) -> ApiResult<()> {
-        let mut guard = self.handle.lock();
-        let open = guard.as_mut().ok_or(Error::Closed)?;
-        let kek = keyring::fetch_kek(open.provider.as_ref())?;
-        let tx = open
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(Error::from)?;
-        let epoch = rollback::epoch(&tx, &open.ring.keys)?.saturating_add(1);
-        // Documents first: they refer to vehicles.
-        for table in rekey::SEALED_TABLES.iter().rev() {
-            tx.execute(&format!("DELETE FROM {}", table.table), [])
-                .map_err(Error::from)?;
-        }
-        // The sync position goes with the mirror: a later sync pulls the account's data
-        // from the start (or nothing, if the account was erased). The client id and the
-        // erasure marks stay.
-        tx.execute(
-            "UPDATE sync_state SET cursor = NULL, generation = NULL WHERE id = 1",
-            [],
-        )
-        .map_err(Error::from)?;
-        let consent = crate::consent::erase_in(&tx, &open.ring.keys)?;
-        // Telemetry of every purpose purged, a deletion request queued, the installation
-        // id replaced.
-        crate::telemetry::queue::on_consent_change(
-            &tx,
-            PurposeSet::of(&Purpose::ALL),
-            DeletionReason::AccountDeleted,
-        )?;
-        let ring = keyring::install_new(&tx, &kek, open.ring.keys.version() + 1)?;
-        rollback::set_epoch(&tx, &ring.keys, epoch)?;
-        tx.commit().map_err(Error::from)?;
-        rollback::raise_counter(open.counter.as_deref(), epoch);
-        self.handle.consent_hub().set_state(consent);
-        open.ring = ring;
-        let checkpoint = checkpoint_truncate(&open.conn);
-        drop(guard);
-        self.handle.consent_hub().notify();
-        checkpoint?;
-        log::info!("all user data deleted");
-        Ok(())
+        Ok(self.erase_all()?)
     }
 
     /// Rotates the data key: a new random key, every value re-encrypted in one
@@ -522,7 +529,7 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(Error::from)?;
-        let ring = rekey::rotate_data_key(&tx, &open.ring, &kek)?;
+        let ring = reseal::rotate_data_key(&tx, &open.ring, &kek, &tables::SEALED_TABLES)?;
         let epoch = rollback::advance(&tx, &ring.keys)?;
         tx.commit().map_err(Error::from)?;
         rollback::raise_counter(open.counter.as_deref(), epoch);
@@ -653,9 +660,9 @@ fn checkpoint_truncate(conn: &Connection) -> Result<()> {
             std::thread::sleep(std::time::Duration::from_millis(25));
         }
     }
-    Err(Error::Api(crate::error::AparkingError::Storage {
-        reason: "the write-ahead log is held by another connection; close it and retry".to_string(),
-    }))
+    Err(Error::Storage(
+        "the write-ahead log is held by another connection; close it and retry".to_string(),
+    ))
 }
 
 #[cfg(test)]

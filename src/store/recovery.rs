@@ -3,7 +3,6 @@
 //! the same path that the next sync fills from the backend.
 
 use super::{registry_key, Registry, OPEN_STORES};
-use crate::error::AparkingError;
 use crate::error::{ApiResult, Error};
 use std::path::{Path, PathBuf};
 use std::sync::{MutexGuard, PoisonError};
@@ -44,11 +43,7 @@ fn ensure_closed(path: &Path) -> Result<MutexGuard<'static, Registry>, Error> {
 
 /// A file-system failure as a public `Storage` error (its kind only: no path).
 fn storage(what: &'static str) -> impl Fn(std::io::Error) -> Error {
-    move |e| {
-        Error::Api(AparkingError::Storage {
-            reason: format!("could not {what}: {:?}", e.kind()),
-        })
-    }
+    move |e| Error::Storage(format!("could not {what}: {:?}", e.kind()))
 }
 
 /// Deletes the store at `path` with its journal files. The recovery from

@@ -54,28 +54,19 @@ impl Vault {
         &self,
         f: impl FnOnce(&Transaction<'_>, &KeyRing) -> Result<T>,
     ) -> Result<T> {
-        self.write_then(f, |_| ())
+        self.transact(false, f, |_| ())
     }
 
-    /// Like [`Vault::write_then`], for a change the rollback counter follows (a consent
+    /// Like [`Vault::write`], for a change the rollback counter follows (a consent
     /// change): the store's epoch is raised in the transaction, the host's counter after
-    /// the commit.
+    /// the commit. `after_commit` runs with the value while the lock is still held (to
+    /// publish in-memory state that must not run ahead of the data).
     pub(crate) fn write_advancing_then<T>(
         &self,
         f: impl FnOnce(&Transaction<'_>, &KeyRing) -> Result<T>,
         after_commit: impl FnOnce(&T),
     ) -> Result<T> {
         self.transact(true, f, after_commit)
-    }
-
-    /// Like [`Vault::write`], then runs `after_commit` with the value while the lock is
-    /// still held (to publish in-memory state that must not run ahead of the data).
-    pub(crate) fn write_then<T>(
-        &self,
-        f: impl FnOnce(&Transaction<'_>, &KeyRing) -> Result<T>,
-        after_commit: impl FnOnce(&T),
-    ) -> Result<T> {
-        self.transact(false, f, after_commit)
     }
 
     /// One IMMEDIATE transaction under the lock: `f`, the epoch raised when `advance`, the

@@ -786,12 +786,12 @@ impl SyncClient {
         let version = manifest.version;
         let store = Arc::clone(&self.store);
         match tokio::task::spawn_blocking(move || {
-            crate::consent::Consent::on(store).publish_policy(manifest)
+            crate::consent::Consent::on(store).adopt_policy(manifest)
         })
         .await
         {
             Ok(Ok(_)) => Ok(Some(version)),
-            Ok(Err(e)) => Err(Error::Api(e)),
+            Ok(Err(e)) => Err(e),
             Err(_) => Err(Error::Internal("a consent task failed")),
         }
     }

@@ -1,39 +1,24 @@
-//! Data-key rotation: every sealed row and blind index re-encrypted in one transaction.
+//! Data-key rotation: every sealed row and blind index of the tables it is given
+//! re-encrypted in one transaction. It names no domain: the account hands it the list.
 
 use super::keyring::{self, KeyRing};
 use super::sealed::{decode_fields, SealedTable, SEALED_COLUMN};
-use super::{documents, profile, vehicles};
 use crate::crypto::{FieldRef, KeyEncryptionKey};
 use crate::error::{Error, Result};
 use rusqlite::{params, Transaction};
 
-/// Every table with sealed fields, in the order their rows may be created (parents first).
-pub(crate) static SEALED_TABLES: [&SealedTable; 13] = [
-    &profile::TABLE,
-    &vehicles::TABLE,
-    &documents::TABLE,
-    &crate::consent::RECEIPTS,
-    &crate::consent::CHAIN,
-    &crate::telemetry::queue::EVENTS,
-    &crate::telemetry::queue::NETWORK_SAMPLES,
-    &crate::telemetry::queue::COMPLAINTS,
-    &crate::sync::outbox::OUTBOX,
-    &crate::sync::mirror::MIRROR,
-    &crate::sync::conflicts::CONFLICTS,
-    &super::past_values::TABLE,
-    &super::rollback::TABLE,
-];
-
-/// Makes a new data key (version + 1) and re-encrypts every row with it inside `tx`.
+/// Makes a new data key (version + 1) and re-encrypts every row of `tables` with it
+/// inside `tx`.
 /// The caller commits; until then the old key and rows stay in force, so a crash at any
 /// point leaves either the old or the new key with matching rows.
 pub(crate) fn rotate_data_key(
     tx: &Transaction<'_>,
     old: &KeyRing,
     kek: &KeyEncryptionKey,
+    tables: &[&'static SealedTable],
 ) -> Result<KeyRing> {
     let new = keyring::install_new(tx, kek, old.keys.version() + 1)?;
-    for table in SEALED_TABLES {
+    for table in tables {
         reseal_table(tx, table, old, &new)?;
     }
     Ok(new)
@@ -83,39 +68,4 @@ fn reseal_table(
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::BTreeSet;
-
-    /// Every table of the schema with a sealed column is in `SEALED_TABLES`, and nothing
-    /// else: a table added without registering it would keep its rows under the old data
-    /// key after a rotation (unreadable) and survive an erasure.
-    #[test]
-    fn the_registered_sealed_tables_are_the_schemas_tables_with_a_sealed_column() {
-        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
-        let tx = conn.transaction().unwrap();
-        super::super::schema::migrate(&tx, 0).unwrap();
-        tx.commit().unwrap();
-        let in_schema: BTreeSet<String> = conn
-            .prepare(
-                "SELECT m.name FROM sqlite_master m, pragma_table_info(m.name) c
-                  WHERE m.type = 'table' AND c.name = ?1",
-            )
-            .unwrap()
-            .query_map([SEALED_COLUMN], |r| r.get(0))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
-        let registered: BTreeSet<String> =
-            SEALED_TABLES.iter().map(|t| t.table.to_string()).collect();
-        assert_eq!(
-            registered.len(),
-            SEALED_TABLES.len(),
-            "a table registered twice"
-        );
-        assert_eq!(in_schema, registered);
-    }
 }
