@@ -216,19 +216,20 @@ struct StoredReceipt {
 /// Every receipt as stored, oldest first; a receipt that does not open is an `Integrity`
 /// error naming it.
 fn stored_receipts(conn: &Connection, keys: &StoreKeys) -> Result<Vec<StoredReceipt>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT id, sealed FROM consent_receipts ORDER BY created_at, rowid")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, SealedCell>(1)?))
-    })?;
-    rows.map(|row| {
-        let (id, sealed) = row?;
-        let seal = RowSeal::new(keys, &RECEIPTS, &id);
-        let json = take(&mut seal.open(sealed)?, 0).ok_or_else(|| seal.integrity_error())?;
-        let sha256 = crate::crypto::sha256_hex(json.as_bytes());
-        Ok(StoredReceipt { id, json, sha256 })
-    })
-    .collect()
+    RECEIPTS.open_rows(
+        conn,
+        keys,
+        "SELECT id, sealed FROM consent_receipts ORDER BY created_at, rowid",
+        [],
+        |seal, json| {
+            let sha256 = crate::crypto::sha256_hex(json.as_bytes());
+            Ok(StoredReceipt {
+                id: seal.id().to_string(),
+                json,
+                sha256,
+            })
+        },
+    )
 }
 
 /// Every receipt, oldest first, with its hash.

@@ -5,7 +5,7 @@ use super::outbox::{self, Entity, FieldMap, Op};
 use super::sealed::{
     patch_optional, refuse_clear_required, take, BlindIndex, RowSeal, SealedCell, SealedTable,
 };
-use super::synced::{Replaced, UniqueRecords};
+use super::synced::{record_user_write, Replaced, UniqueRecords};
 use super::vehicles;
 use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
@@ -163,8 +163,14 @@ pub(crate) fn add(conn: &Connection, keys: &StoreKeys, input: NewDocument) -> Re
         updated_at: now,
     };
     write(conn, keys, &document, true)?;
-    let after = sync_fields(&document);
-    outbox::record_change(conn, keys, Entity::Document, &document.id, None, &after)?;
+    record_user_write(
+        conn,
+        keys,
+        Entity::Document,
+        &document.id,
+        None,
+        &sync_fields(&document),
+    )?;
     Ok(document)
 }
 
@@ -212,8 +218,7 @@ pub(crate) fn update(
     };
     write(conn, keys, &document, false)?;
     let after = sync_fields(&document);
-    super::past_values::remember_changed(conn, keys, &before, &after)?;
-    outbox::record_change(
+    record_user_write(
         conn,
         keys,
         Entity::Document,

@@ -34,6 +34,13 @@ impl Entity {
         }
     }
 
+    /// Whether `name` is one of the entity's synced fields: its editable fields (the
+    /// model's `*Field` enums) and, for a document, its kind.
+    pub fn has_field(self, name: &str) -> bool {
+        (self == Entity::Document && name == "kind")
+            || crate::model::RecordField::parse(self, name).is_some()
+    }
+
     /// The fields whose value must be unique among an account's live records of this
     /// entity (the profile is one per account instead).
     pub fn unique_fields(self) -> &'static [&'static str] {
@@ -143,3 +150,27 @@ pub(crate) fn record(
 pub(crate) const SEALED_ENTITY: &str = "__entity";
 pub(crate) const SEALED_RECORD: &str = "__record_id";
 pub(crate) const SEALED_OP: &str = "__op";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An entity's synced fields are the protocol's for it (the reference backend's list):
+    /// every name of every entity is checked against every entity.
+    #[test]
+    fn every_entity_has_exactly_the_protocols_fields() {
+        let protocol = aparking_server::SYNC_ENTITY_FIELDS;
+        let every_name = protocol
+            .iter()
+            .flat_map(|(_, names)| names.iter().copied())
+            .chain(["unknown", SEALED_OP]);
+        for name in every_name {
+            for entity in Entity::ALL {
+                let listed = protocol
+                    .iter()
+                    .any(|(e, names)| *e == entity.as_str() && names.contains(&name));
+                assert_eq!(entity.has_field(name), listed, "{entity}: {name}");
+            }
+        }
+    }
+}

@@ -278,29 +278,27 @@ pub(crate) fn load(conn: &Connection, keys: &StoreKeys) -> Result<PastValues> {
             entries: Vec::new(),
         });
     };
-    let mut stmt = conn.prepare_cached("SELECT id, sealed FROM firewall_past WHERE id != ?1")?;
-    let rows = stmt.query_map([KEY_ROW], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, SealedCell>(1)?))
-    })?;
-    let mut entries = Vec::new();
-    for row in rows {
-        let (id, cell) = row?;
-        let seal = RowSeal::new(keys, &TABLE, &id);
-        let json = take(&mut seal.open(cell)?, 0).ok_or_else(|| seal.integrity_error())?;
-        let v: Value = serde_json::from_str(&json).map_err(|_| seal.integrity_error())?;
-        let kind = v["kind"].as_str().and_then(Kind::parse);
-        let len = v["len"].as_u64().and_then(|n| usize::try_from(n).ok());
-        let fp = v["fp"]
-            .as_str()
-            .and_then(unhex)
-            .filter(|b| b.len() == FINGERPRINT_LEN);
-        let (Some(kind), Some(len), Some(fp)) = (kind, len, fp) else {
-            return Err(seal.integrity_error());
-        };
-        let mut bytes = [0u8; FINGERPRINT_LEN];
-        bytes.copy_from_slice(&fp);
-        entries.push((kind, len, bytes));
-    }
+    let entries = TABLE.open_rows(
+        conn,
+        keys,
+        "SELECT id, sealed FROM firewall_past WHERE id != ?1",
+        [KEY_ROW],
+        |seal, json| {
+            let v: Value = seal.json(&json)?;
+            let kind = v["kind"].as_str().and_then(Kind::parse);
+            let len = v["len"].as_u64().and_then(|n| usize::try_from(n).ok());
+            let fp = v["fp"]
+                .as_str()
+                .and_then(unhex)
+                .filter(|b| b.len() == FINGERPRINT_LEN);
+            let (Some(kind), Some(len), Some(fp)) = (kind, len, fp) else {
+                return Err(seal.integrity_error());
+            };
+            let mut bytes = [0u8; FINGERPRINT_LEN];
+            bytes.copy_from_slice(&fp);
+            Ok((kind, len, bytes))
+        },
+    )?;
     Ok(PastValues {
         fingerprinter: Some(fingerprinter),
         entries,

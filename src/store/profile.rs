@@ -1,10 +1,11 @@
 //! The `profile` table: one row at most.
 
 use super::db::{millis_of, now_millis, time_of};
-use super::outbox::{self, Entity, FieldMap};
+use super::outbox::{Entity, FieldMap};
 use super::sealed::{
     patch_optional, refuse_clear_required, take, RowSeal, SealedCell, SealedTable,
 };
+use super::synced::record_user_write;
 use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
 use crate::formats::person::{canonical_email, canonical_phone};
@@ -134,10 +135,7 @@ pub(crate) fn update(conn: &Connection, keys: &StoreKeys, patch: ProfilePatch) -
     };
     let before = current.as_ref().map(sync_fields);
     let after = sync_fields(&profile);
-    if let Some(before) = &before {
-        super::past_values::remember_changed(conn, keys, before, &after)?;
-    }
-    outbox::record_change(
+    record_user_write(
         conn,
         keys,
         Entity::Profile,

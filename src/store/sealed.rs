@@ -57,6 +57,34 @@ pub(crate) struct SealedTable {
     pub blind_index: Option<BlindIndex>,
 }
 
+impl SealedTable {
+    /// The rows `sql` selects from this table (its columns `id, sealed`, in that order,
+    /// with `params` bound), the one sealed field of each opened and handed to `f` with the
+    /// row's seal (whose `integrity_error` names the row when the opened value then fails to
+    /// parse). A row that does not open is an `Integrity` error naming it.
+    pub(crate) fn open_rows<T>(
+        &'static self,
+        conn: &Connection,
+        keys: &StoreKeys,
+        sql: &str,
+        params: impl rusqlite::Params,
+        mut f: impl FnMut(&RowSeal<'_>, String) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params, |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, SealedCell>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, sealed) = row?;
+            let seal = RowSeal::new(keys, self, &id);
+            let text = take(&mut seal.open(sealed)?, 0).ok_or_else(|| seal.integrity_error())?;
+            out.push(f(&seal, text)?);
+        }
+        Ok(out)
+    }
+}
+
 /// Computes a row's blind index from its opened fields; `None` when a field is missing.
 pub(crate) type ComputeIndex = fn(&StoreKeys, &[Option<String>]) -> Option<Vec<u8>>;
 
@@ -159,6 +187,16 @@ impl<'a> RowSeal<'a> {
             .open(self.place(), sealed)
             .ok_or_else(|| self.integrity_error())?;
         decode_fields(&plain, self.table.fields.len()).ok_or_else(|| self.integrity_error())
+    }
+
+    /// The row's id.
+    pub fn id(&self) -> &'a str {
+        self.id
+    }
+
+    /// An opened value as JSON; malformed JSON is this row's integrity error.
+    pub fn json<T: serde::de::DeserializeOwned>(&self, text: &str) -> Result<T> {
+        serde_json::from_str(text).map_err(|_| self.integrity_error())
     }
 
     /// The integrity error for this row.
@@ -272,6 +310,54 @@ pub(crate) fn delete_row(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    static NOTES: SealedTable = SealedTable {
+        table: "notes",
+        entity: crate::error::Entity::Complaint,
+        fields: &["text"],
+        blind_index: None,
+    };
+
+    #[test]
+    fn open_rows_opens_the_selected_rows_and_names_one_that_does_not_open() {
+        let keys = StoreKeys::derive(&crate::crypto::DataKey::generate().unwrap(), 1).unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE notes (id TEXT PRIMARY KEY, n INTEGER, sealed BLOB)")
+            .unwrap();
+        for (id, n) in [("a", 1), ("b", 2), ("c", 3)] {
+            let sealed = RowSeal::new(&keys, &NOTES, id)
+                .seal(&[Some(&format!("note {id}"))])
+                .unwrap();
+            conn.execute(
+                "INSERT INTO notes VALUES (?1, ?2, ?3)",
+                rusqlite::params![id, n, sealed],
+            )
+            .unwrap();
+        }
+        let sql = "SELECT id, sealed FROM notes WHERE n >= ?1 ORDER BY n";
+        let opened = NOTES
+            .open_rows(&conn, &keys, sql, [2], |seal, text| {
+                Ok(format!("{}={text}", seal.id()))
+            })
+            .unwrap();
+        assert_eq!(opened, ["b=note b", "c=note c"]);
+        // A value moved to another row does not open there: the error names that row.
+        conn.execute_batch(
+            "UPDATE notes SET sealed = (SELECT sealed FROM notes WHERE id = 'b') WHERE id = 'c'",
+        )
+        .unwrap();
+        match NOTES.open_rows(&conn, &keys, sql, [2], |_, text| Ok(text)) {
+            Err(Error::Integrity { record_id, .. }) => assert_eq!(record_id, "c"),
+            other => panic!("expected the integrity error of row c, got {other:?}"),
+        }
+        // A value that opens but does not parse is named by the callback's seal.
+        match NOTES.open_rows(&conn, &keys, sql, [1], |seal, text| {
+            seal.json::<serde_json::Value>(&text)
+        }) {
+            Err(Error::Integrity { record_id, .. }) => assert_eq!(record_id, "a"),
+            other => panic!("expected the integrity error of row a, got {other:?}"),
+        }
+    }
 
     #[test]
     fn shorter_records_read_missing_fields_as_absent() {

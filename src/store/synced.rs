@@ -4,12 +4,30 @@
 //! (`UniqueRecords`: vehicles by plate, documents by kind and number).
 
 use super::db::{now_millis, stored_created_at, time_of};
+use super::outbox::Entity;
 use super::sealed::{RecordRows, SealedTable};
 use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
 use crate::model::fields::FieldMap;
 use rusqlite::{Connection, OptionalExtension};
 use std::time::SystemTime;
+
+/// After the user's own write of a record whose synced fields went from `before` (`None`:
+/// a new record) to `after`, in its transaction: the values it no longer has go to the
+/// firewall's past values, the changed fields to the sync outbox.
+pub(crate) fn record_user_write(
+    conn: &Connection,
+    keys: &StoreKeys,
+    entity: Entity,
+    id: &str,
+    before: Option<&FieldMap>,
+    after: &FieldMap,
+) -> Result<()> {
+    if let Some(before) = before {
+        super::past_values::remember_changed(conn, keys, before, after)?;
+    }
+    super::outbox::record_change(conn, keys, entity, id, before, after)
+}
 
 /// A table of synced records whose unique value (one per account) is found by the blind
 /// index of `table`.

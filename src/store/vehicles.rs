@@ -5,7 +5,7 @@ use super::outbox::{self, Entity, FieldMap};
 use super::sealed::{
     patch_optional, refuse_clear_required, take, BlindIndex, RowSeal, SealedCell, SealedTable,
 };
-use super::synced::{Replaced, UniqueRecords};
+use super::synced::{record_user_write, Replaced, UniqueRecords};
 use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
 use crate::formats::{canonical_document_number, plate, validate_text};
@@ -154,8 +154,14 @@ pub(crate) fn add(conn: &Connection, keys: &StoreKeys, input: NewVehicle) -> Res
         updated_at: now,
     };
     write(conn, keys, &vehicle, true)?;
-    let after = sync_fields(&vehicle);
-    outbox::record_change(conn, keys, Entity::Vehicle, &vehicle.id, None, &after)?;
+    record_user_write(
+        conn,
+        keys,
+        Entity::Vehicle,
+        &vehicle.id,
+        None,
+        &sync_fields(&vehicle),
+    )?;
     Ok(vehicle)
 }
 
@@ -217,8 +223,7 @@ pub(crate) fn update(
     };
     write(conn, keys, &vehicle, false)?;
     let after = sync_fields(&vehicle);
-    super::past_values::remember_changed(conn, keys, &before, &after)?;
-    outbox::record_change(
+    record_user_write(
         conn,
         keys,
         Entity::Vehicle,

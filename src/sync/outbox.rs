@@ -230,26 +230,20 @@ pub(crate) fn coalesce_upserts(
     if pending_delete(conn, entity, record_id)? {
         return Ok(true);
     }
-    let mut fields = FieldMap::new();
-    let mut stmt = conn.prepare_cached(
+    let changes = OUTBOX.open_rows(
+        conn,
+        keys,
         "SELECT id, sealed FROM sync_outbox WHERE entity = ?1 AND record_id = ?2 AND op = 'upsert'
           ORDER BY seq",
+        [entity.as_str(), record_id],
+        |seal, json| match seal.json(&json)? {
+            Value::Object(m) => checked_fields(m, entity, record_id, Op::Upsert)
+                .ok_or_else(|| seal.integrity_error()),
+            _ => Err(seal.integrity_error()),
+        },
     )?;
-    let rows = stmt.query_map([entity.as_str(), record_id], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, SealedCell>(1)?))
-    })?;
-    for row in rows {
-        let (change_id, sealed) = row?;
-        let seal = RowSeal::new(keys, &OUTBOX, &change_id);
-        let json = take(&mut seal.open(sealed)?, 0).ok_or_else(|| seal.integrity_error())?;
-        match serde_json::from_str(&json) {
-            Ok(Value::Object(m)) => fields.extend(
-                checked_fields(m, entity, record_id, Op::Upsert)
-                    .ok_or_else(|| seal.integrity_error())?,
-            ),
-            _ => return Err(seal.integrity_error()),
-        }
-    }
+    // Later changes override earlier ones, field by field.
+    let mut fields: FieldMap = changes.into_iter().flatten().collect();
     for name in drop {
         fields.remove(*name);
     }

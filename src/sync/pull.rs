@@ -134,21 +134,6 @@ pub(crate) fn delete_local(
     Ok(())
 }
 
-fn known_fields(entity: Entity) -> &'static [&'static str] {
-    match entity {
-        Entity::Profile => &["phone", "full_name", "email", "preferred_language"],
-        Entity::Vehicle => &[
-            "plate",
-            "nickname",
-            "make",
-            "model",
-            "colour",
-            "registration_certificate_number",
-        ],
-        Entity::Document => &["kind", "number", "issued_on", "expires_on", "vehicle_id"],
-    }
-}
-
 /// The fields of a remote record: strings or nulls only.
 fn remote_fields(change: &Value) -> Option<FieldMap> {
     from_json(change["fields"].as_object()?)
@@ -383,8 +368,7 @@ fn reconcile_one(
 ) -> Result<u64> {
     let invalid = || Error::invalid("pulled record", "is malformed");
     let mut remote = remote_fields(change).ok_or_else(invalid)?;
-    let known = known_fields(entity);
-    remote.retain(|k, _| known.contains(&k.as_str()));
+    remote.retain(|k, _| entity.has_field(k));
     let m = Mirrored {
         version,
         deleted: false,
@@ -691,8 +675,7 @@ fn apply_one(
     let mut remote = remote_fields(change).ok_or_else(invalid)?;
     // Only the fields this client knows: a newer server's extra fields are ignored, never
     // pushed back as nulls.
-    let known = known_fields(entity);
-    remote.retain(|k, _| known.contains(&k.as_str()));
+    remote.retain(|k, _| entity.has_field(k));
     let base_version = before.as_ref().filter(|m| !m.deleted).map(|m| m.version);
     let mut base = before.filter(|m| !m.deleted).map(|m| m.fields);
     // A damaged local record is repaired from the server's copy: rewritten whole; its

@@ -7,7 +7,7 @@ use super::queue::{self, COMPLAINTS};
 use crate::crypto::StoreKeys;
 use crate::error::{Error, Result};
 use crate::store::db::{now_millis, time_of};
-use crate::store::sealed::{take, RowSeal, SealedCell};
+use crate::store::sealed::RowSeal;
 use rusqlite::{params, Connection};
 use serde_json::{json, Value};
 use std::time::SystemTime;
@@ -120,32 +120,29 @@ pub(crate) fn file(
 
 /// Every complaint, oldest first.
 pub(crate) fn list(conn: &Connection, keys: &StoreKeys) -> Result<Vec<ConnectionComplaint>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT id, sealed FROM complaints ORDER BY created_at, rowid")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, SealedCell>(1)?))
-    })?;
-    rows.map(|row| {
-        let (id, sealed) = row?;
-        let seal = RowSeal::new(keys, &COMPLAINTS, &id);
-        let json = take(&mut seal.open(sealed)?, 0).ok_or_else(|| seal.integrity_error())?;
-        let v: Value = serde_json::from_str(&json).map_err(|_| seal.integrity_error())?;
-        Ok(ConnectionComplaint {
-            description: v["description"]
-                .as_str()
-                .ok_or_else(|| seal.integrity_error())?
-                .to_string(),
-            created_at: time_of(
-                v["created_at"]
-                    .as_i64()
-                    .ok_or_else(|| seal.integrity_error())?,
-            ),
-            samples: v["samples"]
-                .as_array()
-                .map(|a| a.iter().filter_map(sample_of).collect())
-                .unwrap_or_default(),
-            id,
-        })
-    })
-    .collect()
+    COMPLAINTS.open_rows(
+        conn,
+        keys,
+        "SELECT id, sealed FROM complaints ORDER BY created_at, rowid",
+        [],
+        |seal, json| {
+            let v: Value = seal.json(&json)?;
+            Ok(ConnectionComplaint {
+                description: v["description"]
+                    .as_str()
+                    .ok_or_else(|| seal.integrity_error())?
+                    .to_string(),
+                created_at: time_of(
+                    v["created_at"]
+                        .as_i64()
+                        .ok_or_else(|| seal.integrity_error())?,
+                ),
+                samples: v["samples"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(sample_of).collect())
+                    .unwrap_or_default(),
+                id: seal.id().to_string(),
+            })
+        },
+    )
 }

@@ -368,16 +368,11 @@ pub(crate) fn network_samples_since(
     keys: &StoreKeys,
     since_ms: i64,
 ) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare_cached(
+    NETWORK_SAMPLES.open_rows(
+        conn,
+        keys,
         "SELECT id, sealed FROM network_samples WHERE recorded_at >= ?1 ORDER BY seq",
-    )?;
-    let rows = stmt.query_map([since_ms], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, SealedCell>(1)?))
-    })?;
-    rows.map(|row| {
-        let (id, sealed) = row?;
-        let seal = RowSeal::new(keys, &NETWORK_SAMPLES, &id);
-        take(&mut seal.open(sealed)?, 0).ok_or_else(|| seal.integrity_error())
-    })
-    .collect()
+        [since_ms],
+        |_, json| Ok(json),
+    )
 }
