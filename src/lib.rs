@@ -17,6 +17,7 @@ pub mod crypto;
 pub mod error;
 pub mod ffi;
 pub mod formats;
+mod locks;
 pub mod logging;
 pub mod model;
 mod net;

@@ -9,10 +9,11 @@
 //! same name).
 
 use crate::error::{Error, Result};
+use crate::locks::Locked;
 use once_cell::sync::OnceCell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -92,11 +93,7 @@ impl<F: Future + ?Sized> Future for Tracked<F> {
 impl<F: ?Sized> Drop for Tracked<F> {
     fn drop(&mut self) {
         drop(self.work.take());
-        *self
-            .dropped
-            .done
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = true;
+        *self.dropped.done.locked() = true;
         self.dropped.signal.notify_all();
     }
 }
@@ -117,11 +114,7 @@ impl<T> Drop for AbortOnDrop<T> {
         if std::thread::current().name() == Some(THREAD_NAME) {
             return;
         }
-        let done = self
-            .dropped
-            .done
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let done = self.dropped.done.locked();
         let _ = self
             .dropped
             .signal

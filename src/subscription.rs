@@ -1,7 +1,8 @@
 //! `Subscription`: the handle an observer registration returns, and `Observers`: the
 //! list of registered observers of one kind that the domains deliver their events to.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use crate::locks::Locked;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A registered observer. Events flow until `cancel()` is called or the handle is
 /// released (Kotlin `close()`/`use {}`, Swift: the last reference goes away), so keep it
@@ -32,11 +33,7 @@ impl Subscription {
 impl Subscription {
     /// Stops the events. Calling it again does nothing.
     pub fn cancel(&self) {
-        let cancel = self
-            .cancel
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let cancel = self.cancel.locked().take();
         if let Some(cancel) = cancel {
             cancel();
         }
@@ -45,10 +42,7 @@ impl Subscription {
     /// Whether events still flow: false once `cancel()` was called (in Kotlin, `close()`
     /// too).
     pub fn is_active(&self) -> bool {
-        self.cancel
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some()
+        self.cancel.locked().is_some()
     }
 }
 
@@ -138,7 +132,7 @@ impl<O: ?Sized, S, E> Observers<O, S, E> {
     }
 
     fn lock(&self) -> MutexGuard<'_, List<O, S, E>> {
-        self.list.lock().unwrap_or_else(PoisonError::into_inner)
+        self.list.locked()
     }
 }
 

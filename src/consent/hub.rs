@@ -3,9 +3,10 @@
 
 use super::purpose::{Purpose, PurposeSet};
 use super::{ConsentObserver, ConsentState, ConsentStatus};
+use crate::locks::Locked;
 use crate::subscription::{Observers, Subscription};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 /// Shared by the store, [`super::Consent`] and the telemetry pipeline of one store.
 pub(crate) struct ConsentHub {
@@ -51,7 +52,7 @@ impl ConsentHub {
         host: &str,
         channel: super::DataChannel,
     ) -> crate::error::Result<()> {
-        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let state = self.state.locked();
         let declared = state
             .policy_in_force
             .as_ref()
@@ -71,15 +72,12 @@ impl ConsentHub {
 
     /// The last computed state.
     pub fn state(&self) -> ConsentState {
-        self.state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.state.locked().clone()
     }
 
     /// Why `purpose` is or is not allowed.
     pub fn status(&self, purpose: Purpose) -> ConsentStatus {
-        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let state = self.state.locked();
         let Some(policy) = &state.policy_in_force else {
             return ConsentStatus::NoPolicy;
         };
@@ -100,7 +98,7 @@ impl ConsentHub {
     /// Installs a new state. Called while the store's lock is held, right after the
     /// transaction that wrote it committed, so that the mask never runs ahead of the data.
     pub fn set_state(&self, state: ConsentState) {
-        let mut current = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut current = self.state.locked();
         // The mask first, then the revocation counts (see `revocation`).
         let new = PurposeSet::of(&state.allowed).0;
         let old = self.allowed.swap(new, Ordering::AcqRel);

@@ -1,6 +1,7 @@
 //! Data key, key-encryption key, derived subkeys, sealing and blind indexes.
 
 use crate::error::{Error, Result};
+use crate::locks::Locked;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::{hkdf, hmac};
@@ -174,10 +175,7 @@ impl StoreKeys {
         sealed: &[u8],
         open: impl FnOnce() -> Result<crate::crypto::Fingerprinter>,
     ) -> Result<crate::crypto::Fingerprinter> {
-        let mut cached = self
-            .fingerprinter
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut cached = self.fingerprinter.locked();
         if let Some((bytes, fingerprinter)) = cached.as_ref() {
             if bytes.as_slice() == sealed {
                 return Ok(fingerprinter.clone());

@@ -35,6 +35,7 @@ use crate::consent::hub::ConsentHub;
 use crate::consent::{Purpose, PurposeSet};
 use crate::crypto::KeyProvider;
 use crate::error::{ApiResult, Error, Result};
+use crate::locks::Locked;
 use crate::model::{
     Document, DocumentKind, DocumentPatch, NewDocument, NewVehicle, Profile, ProfilePatch,
     RecordKind, RecordRef, Vehicle, VehiclePatch,
@@ -42,7 +43,7 @@ use crate::model::{
 pub use rollback::RollbackCounter;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use vault::{OpenStore, Vault};
 
 /// The schema version this code writes.
@@ -116,7 +117,7 @@ impl Store {
         // connection and one consent state. Opening an open file again checks the key and
         // returns the same store.
         let key = registry_key(&path);
-        let mut registry = OPEN_STORES.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut registry = OPEN_STORES.locked();
         registry.retain(|_, store| store.strong_count() > 0);
         if let Some(existing) = registry.get(&key).and_then(std::sync::Weak::upgrade) {
             if existing.check_key(key_provider.as_ref())? {

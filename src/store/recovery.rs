@@ -4,8 +4,9 @@
 
 use super::{registry_key, Registry, OPEN_STORES};
 use crate::error::{ApiResult, Error};
+use crate::locks::Locked;
 use std::path::{Path, PathBuf};
-use std::sync::{MutexGuard, PoisonError};
+use std::sync::MutexGuard;
 
 /// The files SQLite keeps for a database at `path`: the file, its write-ahead log, its
 /// shared-memory index and a rollback journal.
@@ -27,7 +28,7 @@ fn companions(path: &Path) -> [PathBuf; 4] {
 /// registry that `Store::open` takes while opening: keep it across the file operations, so
 /// that no store opens the file meanwhile.
 fn ensure_closed(path: &Path) -> Result<MutexGuard<'static, Registry>, Error> {
-    let registry = OPEN_STORES.lock().unwrap_or_else(PoisonError::into_inner);
+    let registry = OPEN_STORES.locked();
     let open = registry
         .get(&registry_key(path))
         .and_then(std::sync::Weak::upgrade)

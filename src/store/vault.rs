@@ -8,8 +8,9 @@ use super::keyring::KeyRing;
 use super::rollback::{self, RollbackCounter};
 use crate::crypto::KeyProvider;
 use crate::error::{Error, Result};
+use crate::locks::Locked;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// An open database: the connection, its key ring and what opened it.
 pub(crate) struct OpenStore {
@@ -39,7 +40,7 @@ impl Vault {
     pub(crate) fn lock(&self) -> MutexGuard<'_, Option<OpenStore>> {
         // A panic while the lock was held cannot leave a half-written row: every write
         // is a transaction that rolls back when dropped.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.locked()
     }
 
     /// Runs `f` on the connection under the store's lock (reads).

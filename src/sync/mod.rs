@@ -55,6 +55,7 @@ pub(crate) fn forget_damaged(
 
 use crate::consent::handle::StoreHandle;
 use crate::error::{ApiResult, Error, Result};
+use crate::locks::Locked;
 use crate::net::{self, Backoff, NetworkConfig};
 use crate::subscription::{Observers, Subscription};
 pub(crate) use crate::units::count;
@@ -398,7 +399,7 @@ impl SyncClient {
         if interval_ms < 1 {
             return Err(Error::invalid("interval_ms", "must be positive").into());
         }
-        let mut auto = self.auto.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut auto = self.auto.locked();
         if auto.is_some() {
             return Ok(());
         }
@@ -462,11 +463,7 @@ impl SyncClient {
 
     /// Stops automatic sync (after the sync in flight, if any).
     pub fn stop_auto_sync(&self) {
-        let auto = self
-            .auto
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let auto = self.auto.locked().take();
         self.next_auto_at_ms.store(0, Ordering::Release);
         if let Some(auto) = auto {
             auto.stop.store(true, Ordering::Release);
@@ -513,11 +510,7 @@ impl SyncClient {
             conflicts,
             running,
             last_success_at_ms,
-            last_error: self
-                .last_error
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone(),
+            last_error: self.last_error.locked().clone(),
             next_auto_sync_at_ms: (next > 0).then_some(next),
             account_erasure_pending,
             quarantined,
@@ -682,10 +675,7 @@ impl SyncClient {
         self.cancelled.store(false, Ordering::Release);
         self.emit(SyncEvent::Started);
         let result = self.run().await;
-        *self
-            .last_error
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = result.clone().err();
+        *self.last_error.locked() = result.clone().err();
         // The status as of the end of this run (its lock is released right after).
         if let Ok(status) = self.status_with(false) {
             self.emit(SyncEvent::StatusChanged { status });

@@ -4,6 +4,7 @@
 use super::{queue, TelemetryConfig};
 use crate::consent::handle::StoreHandle;
 use crate::error::{Error, Result};
+use crate::locks::Locked;
 use crate::net::{self, Backoff};
 use crate::units::count;
 use flate2::write::GzEncoder;
@@ -11,7 +12,7 @@ use flate2::Compression;
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The largest answer to an upload the SDK reads.
@@ -75,7 +76,7 @@ impl Uploader {
 
     /// Takes a request slot from the per-minute budget, or says how long until one frees.
     fn take_slot(&self, per_minute: u32) -> std::result::Result<(), Duration> {
-        let mut sent = self.sent_at.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut sent = self.sent_at.locked();
         let now = Instant::now();
         while sent
             .front()

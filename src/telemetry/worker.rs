@@ -8,6 +8,7 @@ use crate::consent::handle::StoreHandle;
 use crate::consent::hub::ConsentHub;
 use crate::consent::Purpose;
 use crate::error::Result;
+use crate::locks::Locked;
 use crate::store::db::millis_of;
 use crossbeam_queue::SegQueue;
 use rusqlite::Connection;
@@ -163,11 +164,7 @@ impl Worker {
     pub fn stop(&self) {
         self.shared.stopping.store(true, Ordering::Release);
         self.wake();
-        let handle = self
-            .handle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let handle = self.handle.locked().take();
         if let Some(handle) = handle {
             if handle.join().is_err() {
                 log::error!("the telemetry worker panicked");
@@ -215,10 +212,7 @@ impl Shared {
     fn flush(&self, timeout: Duration) -> bool {
         let target = self.enqueued.load(Ordering::Acquire);
         let deadline = Instant::now() + timeout;
-        let mut processed = self
-            .processed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut processed = self.processed.locked();
         while *processed < target {
             let now = Instant::now();
             if now >= deadline {
@@ -236,10 +230,7 @@ impl Shared {
     }
 
     fn mark_processed(&self, n: u64) {
-        let mut processed = self
-            .processed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut processed = self.processed.locked();
         *processed += n;
         self.processed_changed.notify_all();
     }
