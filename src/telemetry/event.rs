@@ -144,8 +144,8 @@ impl TelemetryEvent {
         }
     }
 
-    /// The free-text fields, for the PII firewall.
-    pub(crate) fn strings(&self) -> Vec<&str> {
+    /// An `AppInfo` event's fields under their wire names.
+    fn app_info(&self) -> Option<[(&'static str, &str); 5]> {
         match self {
             TelemetryEvent::AppInfo {
                 os,
@@ -153,9 +153,26 @@ impl TelemetryEvent {
                 device_model,
                 app_version,
                 locale,
-            } => {
-                vec![os, os_version, device_model, app_version, locale]
-            }
+            } => Some([
+                ("os", os),
+                ("os_version", os_version),
+                ("device_model", device_model),
+                ("app_version", app_version),
+                ("locale", locale),
+            ]),
+            _ => None,
+        }
+    }
+
+    /// The free-text fields, for the PII firewall.
+    pub(crate) fn strings(&self) -> Vec<&str> {
+        match self {
+            TelemetryEvent::AppInfo { .. } => self
+                .app_info()
+                .into_iter()
+                .flatten()
+                .map(|(_, value)| value)
+                .collect(),
             TelemetryEvent::ScreenView { screen } => vec![screen],
             TelemetryEvent::ErrorCount { code, .. } => vec![code],
             _ => Vec::new(),
@@ -196,16 +213,13 @@ impl TelemetryEvent {
             return None;
         }
         Some(match self {
-            TelemetryEvent::AppInfo {
-                os,
-                os_version,
-                device_model,
-                app_version,
-                locale,
-            } => json!({
-                "os": os, "os_version": os_version, "device_model": device_model,
-                "app_version": app_version, "locale": locale,
-            }),
+            TelemetryEvent::AppInfo { .. } => Value::Object(
+                self.app_info()
+                    .into_iter()
+                    .flatten()
+                    .map(|(name, value)| (name.to_string(), Value::from(value)))
+                    .collect(),
+            ),
             TelemetryEvent::ScreenView { screen } => json!({ "screen": screen }),
             TelemetryEvent::SessionStart => json!({}),
             TelemetryEvent::SessionEnd { duration_ms } => json!({ "duration_ms": duration_ms }),
@@ -268,6 +282,31 @@ fn coarsen(value: f64, decimals: u8) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn app_info_goes_out_under_its_wire_names_and_every_string_is_checked() {
+        let e = TelemetryEvent::AppInfo {
+            os: "Android".into(),
+            os_version: "15".into(),
+            device_model: "Pixel 8".into(),
+            app_version: "4.2.0".into(),
+            locale: "kk-KZ".into(),
+        };
+        assert_eq!(
+            e.wire_data(2).unwrap(),
+            json!({"os": "Android", "os_version": "15", "device_model": "Pixel 8",
+                   "app_version": "4.2.0", "locale": "kk-KZ"})
+        );
+        assert_eq!(e.strings(), ["Android", "15", "Pixel 8", "4.2.0", "kk-KZ"]);
+        let blank_locale = TelemetryEvent::AppInfo {
+            os: "Android".into(),
+            os_version: "15".into(),
+            device_model: "Pixel 8".into(),
+            app_version: "4.2.0".into(),
+            locale: " ".into(),
+        };
+        assert!(blank_locale.wire_data(2).is_none());
+    }
 
     #[test]
     fn location_is_never_finer_than_two_decimals() {
