@@ -153,6 +153,24 @@ fn array<'a>(v: &'a Value, path: &str) -> Result<&'a Vec<Value>, ApiError> {
         .ok_or_else(|| invalid(path, "must be an array"))
 }
 
+/// `items` (the array at `path`) when it has at most `max` elements; a longer one is a
+/// `413 code`, "`path`: at most `max` `what`".
+fn at_most<'a>(
+    items: &'a Vec<Value>,
+    path: &str,
+    max: usize,
+    code: &'static str,
+    what: &str,
+) -> Result<&'a Vec<Value>, ApiError> {
+    if items.len() > max {
+        return Err(ApiError::too_large(
+            code,
+            format!("{path}: at most {max} {what}"),
+        ));
+    }
+    Ok(items)
+}
+
 fn string<'a>(v: &'a Value, path: &str) -> Result<&'a str, ApiError> {
     v.as_str().ok_or_else(|| invalid(path, "must be a string"))
 }
@@ -216,16 +234,13 @@ pub(crate) fn events_body(body: &[u8], limits: &Limits) -> Result<Vec<ValidEvent
     let top = parse_json(body)?;
     schema_version(&top)?;
     timestamp(field(&top, "", "sent_at")?, "sent_at")?;
-    let events = array(field(&top, "", "events")?, "events")?;
-    if events.len() > limits.max_events_per_batch {
-        return Err(ApiError::too_large(
-            "too_many_events",
-            format!(
-                "events: at most {} events per batch",
-                limits.max_events_per_batch
-            ),
-        ));
-    }
+    let events = at_most(
+        array(field(&top, "", "events")?, "events")?,
+        "events",
+        limits.max_events_per_batch,
+        "too_many_events",
+        "events per batch",
+    )?;
     let mut out = Vec::with_capacity(events.len());
     for (i, e) in events.iter().enumerate() {
         let path = format!("events[{i}]");
@@ -269,16 +284,13 @@ pub(crate) fn events_body(body: &[u8], limits: &Limits) -> Result<Vec<ValidEvent
 pub(crate) fn deletion_body(body: &[u8], limits: &Limits) -> Result<Vec<ValidDeletion>, ApiError> {
     let top = parse_json(body)?;
     schema_version(&top)?;
-    let requests = array(field(&top, "", "requests")?, "requests")?;
-    if requests.len() > limits.max_deletion_requests_per_batch {
-        return Err(ApiError::too_large(
-            "too_many_deletion_requests",
-            format!(
-                "requests: at most {} deletion requests per body",
-                limits.max_deletion_requests_per_batch
-            ),
-        ));
-    }
+    let requests = at_most(
+        array(field(&top, "", "requests")?, "requests")?,
+        "requests",
+        limits.max_deletion_requests_per_batch,
+        "too_many_deletion_requests",
+        "deletion requests per body",
+    )?;
     let mut out = Vec::with_capacity(requests.len());
     for (i, r) in requests.iter().enumerate() {
         let path = format!("requests[{i}]");
@@ -286,18 +298,15 @@ pub(crate) fn deletion_body(body: &[u8], limits: &Limits) -> Result<Vec<ValidDel
         let id = uuid(field(r, &path, "id")?, &join(&path, "id"))?;
 
         let ids_path = join(&path, "installation_ids");
-        let ids = array(field(r, &path, "installation_ids")?, &ids_path)?;
+        let ids = at_most(
+            array(field(r, &path, "installation_ids")?, &ids_path)?,
+            &ids_path,
+            limits.max_installation_ids_per_request,
+            "too_many_installation_ids",
+            "installation ids per request",
+        )?;
         if ids.is_empty() {
             return Err(invalid(&ids_path, "must list at least one installation id"));
-        }
-        if ids.len() > limits.max_installation_ids_per_request {
-            return Err(ApiError::too_large(
-                "too_many_installation_ids",
-                format!(
-                    "{ids_path}: at most {} installation ids per request",
-                    limits.max_installation_ids_per_request
-                ),
-            ));
         }
         let mut installation_ids = Vec::with_capacity(ids.len());
         for (j, v) in ids.iter().enumerate() {
@@ -366,16 +375,13 @@ pub(crate) fn push_body(body: &[u8], limits: &Limits) -> Result<ValidPush, ApiEr
         None | Some(Value::Null) => None,
         Some(v) => Some(uuid(v, "sync_id")?),
     };
-    let changes = array(field(&top, "", "changes")?, "changes")?;
-    if changes.len() > limits.max_changes_per_push {
-        return Err(ApiError::too_large(
-            "too_many_changes",
-            format!(
-                "changes: at most {} changes per push",
-                limits.max_changes_per_push
-            ),
-        ));
-    }
+    let changes = at_most(
+        array(field(&top, "", "changes")?, "changes")?,
+        "changes",
+        limits.max_changes_per_push,
+        "too_many_changes",
+        "changes per push",
+    )?;
     let mut out = Vec::with_capacity(changes.len());
     for (i, c) in changes.iter().enumerate() {
         let path = format!("changes[{i}]");

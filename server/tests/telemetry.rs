@@ -482,3 +482,38 @@ async fn events_survive_a_restart_on_the_same_data_dir() {
     drop(server);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test]
+async fn too_many_deletion_requests_or_installation_ids_get_413_naming_the_limit() {
+    let server = start();
+    let c = client();
+    let a = uuid();
+    // 101 requests in one body (the limit is 100).
+    let requests: Vec<Value> = (0..101)
+        .map(|_| deletion(&[&a], &["statistics"], "2026-02-02T00:00:00Z"))
+        .collect();
+    let body = json!({"schema_version": 1, "requests": requests});
+    let (status, answer) = post(&c, server.base_url() + DELETIONS, &body, true).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (413, Some("too_many_deletion_requests"))
+    );
+    assert!(answer["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("at most 100")));
+    // 1,001 installation ids in one request (the limit is 1,000); 1,000 are fine.
+    let ids: Vec<String> = (0..1001).map(|_| uuid()).collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    for (ids, expected) in [(&refs[..], 413), (&refs[..1000], 200)] {
+        let body = json!({"schema_version": 1,
+                          "requests": [deletion(ids, &["statistics"], "2026-02-02T00:00:00Z")]});
+        let (status, answer) = post(&c, server.base_url() + DELETIONS, &body, true).await;
+        assert_eq!(status, expected, "{answer}");
+        if expected == 413 {
+            assert_eq!(answer["error"], "too_many_installation_ids");
+            assert!(answer["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("requests[0].installation_ids: at most 1000")));
+        }
+    }
+}
