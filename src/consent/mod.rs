@@ -189,30 +189,31 @@ impl Consent {
         context: ConsentContext,
     ) -> ApiResult<ConsentReceipt> {
         context.validate()?;
-        Ok(
-            self.change(DeletionReason::ConsentWithdrawn, |tx, ring, before| {
-                let policy = before.policy_in_force.as_ref().ok_or(Error::NoPolicy)?;
-                if policy.version != version {
-                    return Err(Error::PolicyVersionMismatch {
-                        accepted: version,
-                        in_force: policy.version,
-                    });
-                }
-                let offered = PurposeSet::of(&policy.purposes);
-                let granted = PurposeSet::of(&granted);
-                if !granted.minus(offered).is_empty() {
-                    return Err(Error::invalid(
-                        "granted",
-                        "lists a purpose this policy version does not offer",
-                    ));
-                }
-                let mut receipt =
-                    new_receipt(ConsentAction::Accept, policy, granted, offered, &context);
-                db::append_receipt(tx, &ring.keys, &mut receipt, version, granted)?;
-                db::set_current(tx, version, granted, &receipt.id)?;
-                Ok(receipt)
-            })?,
-        )
+        let receipt = self.change(DeletionReason::ConsentWithdrawn, |tx, ring, before| {
+            let policy = before.policy_in_force.as_ref().ok_or(Error::NoPolicy)?;
+            if policy.version != version {
+                return Err(Error::PolicyVersionMismatch {
+                    accepted: version,
+                    in_force: policy.version,
+                });
+            }
+            let offered = PurposeSet::of(&policy.purposes);
+            let granted = PurposeSet::of(&granted);
+            if !granted.minus(offered).is_empty() {
+                return Err(Error::invalid(
+                    "granted",
+                    "lists a purpose this policy version does not offer",
+                ));
+            }
+            let decision = Decision {
+                action: ConsentAction::Accept,
+                policy,
+                granted,
+                offered,
+            };
+            issue_receipt(tx, ring, version, decision, &context)
+        })?;
+        Ok(receipt)
     }
 
     /// Withdraws consent for `purposes` (at least one; see `withdrawAll`). Pending
@@ -292,38 +293,57 @@ impl Consent {
         context: ConsentContext,
     ) -> ApiResult<ConsentReceipt> {
         context.validate()?;
-        Ok(
-            self.change(DeletionReason::ConsentWithdrawn, |tx, ring, before| {
-                let version = before.accepted_version.ok_or(Error::NoPolicy)?;
-                // The receipt describes the version the user accepted, even when a newer one
-                // is in force now.
-                let accepted = db::policy(tx, version)?
-                    .ok_or(Error::Corrupted("the accepted policy manifest is missing"))?;
-                let granted_before = PurposeSet::of(&before.granted);
-                let granted = granted_before.minus(purposes.unwrap_or(granted_before));
-                let offered = PurposeSet::of(&accepted.purposes);
-                let mut receipt = new_receipt(
-                    ConsentAction::Withdraw,
-                    &accepted,
-                    granted,
-                    offered,
-                    &context,
-                );
-                db::append_receipt(tx, &ring.keys, &mut receipt, version, granted)?;
-                db::set_current(tx, version, granted, &receipt.id)?;
-                Ok(receipt)
-            })?,
-        )
+        let receipt = self.change(DeletionReason::ConsentWithdrawn, |tx, ring, before| {
+            let version = before.accepted_version.ok_or(Error::NoPolicy)?;
+            // The receipt describes the version the user accepted, even when a newer one
+            // is in force now.
+            let accepted = db::policy(tx, version)?
+                .ok_or(Error::Corrupted("the accepted policy manifest is missing"))?;
+            let granted_before = PurposeSet::of(&before.granted);
+            let decision = Decision {
+                action: ConsentAction::Withdraw,
+                policy: &accepted,
+                granted: granted_before.minus(purposes.unwrap_or(granted_before)),
+                offered: PurposeSet::of(&accepted.purposes),
+            };
+            issue_receipt(tx, ring, version, decision, &context)
+        })?;
+        Ok(receipt)
     }
 }
 
-fn new_receipt(
+/// A consent decision: what the user did, on which policy version, with which purposes
+/// granted out of those offered.
+struct Decision<'a> {
     action: ConsentAction,
-    policy: &PolicyManifest,
+    policy: &'a PolicyManifest,
     granted: PurposeSet,
     offered: PurposeSet,
+}
+
+/// The receipt of `decision` on policy `version`, appended to the chain and made the
+/// consent in force, in `tx`.
+fn issue_receipt(
+    tx: &Transaction<'_>,
+    ring: &KeyRing,
+    version: i32,
+    decision: Decision<'_>,
     context: &ConsentContext,
-) -> ConsentReceipt {
+) -> Result<ConsentReceipt> {
+    let granted = decision.granted;
+    let mut receipt = new_receipt(decision, context);
+    db::append_receipt(tx, &ring.keys, &mut receipt, version, granted)?;
+    db::set_current(tx, version, granted, &receipt.id)?;
+    Ok(receipt)
+}
+
+fn new_receipt(decision: Decision<'_>, context: &ConsentContext) -> ConsentReceipt {
+    let Decision {
+        action,
+        policy,
+        granted,
+        offered,
+    } = decision;
     ConsentReceipt {
         id: uuid::Uuid::new_v4().to_string(),
         action,
