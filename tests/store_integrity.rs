@@ -258,7 +258,8 @@ fn a_lookup_whose_index_points_at_another_row_is_an_integrity_failure_not_a_wron
 /// Issue #11, point 1: the clear columns that steer sync (an outbox entry's entity, record
 /// and operation; a mirror entry's version and deleted flag) have sealed copies: an edit
 /// of one is an `IntegrityFailure` naming the entry, never a wrong push; the sync sets the
-/// entry aside and goes on.
+/// entry aside and goes on. A mirror entry whose entity is edited to no kind is set aside
+/// too (no record is found under it).
 #[tokio::test]
 async fn an_edited_outbox_or_mirror_column_is_an_integrity_failure() {
     use aparking_core::testing::pending_sync_changes;
@@ -291,6 +292,10 @@ async fn an_edited_outbox_or_mirror_column_is_an_integrity_failure() {
         ),
         (
             "UPDATE sync_mirror SET deleted = 1",
+            Entity::SyncMirrorRecord,
+        ),
+        (
+            "UPDATE sync_mirror SET entity = 'lorry'",
             Entity::SyncMirrorRecord,
         ),
     ] {

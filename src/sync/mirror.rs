@@ -234,6 +234,27 @@ fn records(conn: &Connection, sql: &str) -> Result<Vec<(Entity, String)>> {
         .collect())
 }
 
+/// Deletes the mirror rows whose clear entity column names no record kind (edited by
+/// hand: no record is found under them, and their sealed value no longer matches its
+/// place); returns them as (entity, record id) from their clear columns.
+pub(crate) fn remove_rows_naming_no_entity(conn: &Connection) -> Result<Vec<(String, String)>> {
+    let rows = conn
+        .prepare_cached("SELECT entity, record_id FROM sync_mirror")?
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let unnamed: Vec<(String, String)> = rows
+        .into_iter()
+        .filter(|(entity, _)| Entity::parse(entity).is_none())
+        .collect();
+    for (entity, record_id) in &unnamed {
+        conn.execute(
+            "DELETE FROM sync_mirror WHERE entity = ?1 AND record_id = ?2",
+            [entity, record_id],
+        )?;
+    }
+    Ok(unnamed)
+}
+
 /// Forgets the mirror of one record (the backend does not have it).
 pub(crate) fn forget(conn: &Connection, entity: Entity, record_id: &str) -> Result<()> {
     conn.execute(

@@ -47,7 +47,8 @@ pub(crate) struct PendingChange {
 
 /// The pending changes, oldest first, up to `limit`, leaving out (unopened) the rows
 /// whose entity and record id `skip` refuses (a row naming no entity is not left out: it
-/// does not open).
+/// does not open). A row that does not open fails the read, so callers run after the
+/// quarantine sweep, as every sync does.
 pub(crate) fn pending(
     conn: &Connection,
     keys: &StoreKeys,

@@ -93,6 +93,19 @@ pub(crate) fn sweep(conn: &Connection, keys: &StoreKeys) -> Result<u64> {
             Err(e) => return Err(e),
         }
     }
+    // A row whose entity column was edited to no kind: the pull from the beginning brings
+    // the record's mirror back under its own name.
+    for (entity, record_id) in mirror::remove_rows_naming_no_entity(conn)? {
+        mirror::set_cursor(conn, None)?;
+        add(
+            conn,
+            &entity,
+            &record_id,
+            QuarantineReason::MirrorEntryDamaged,
+            true,
+        )?;
+        set_aside += 1;
+    }
     if set_aside > 0 {
         log::warn!("sync: {set_aside} damaged sync entries set aside");
     }
