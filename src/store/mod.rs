@@ -245,13 +245,11 @@ impl Store {
         let kek = keyring::fetch_kek(open.provider.as_ref())?;
         let tx = open
             .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(Error::from)?;
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let epoch = rollback::epoch(&tx, &open.ring.keys)?.saturating_add(1);
         // Documents first: they refer to vehicles.
         for table in tables::SEALED_TABLES.iter().rev() {
-            tx.execute(&format!("DELETE FROM {}", table.table), [])
-                .map_err(Error::from)?;
+            tx.execute(&format!("DELETE FROM {}", table.table), [])?;
         }
         // The sync position goes with the mirror: a later sync pulls the account's data
         // from the start (or nothing, if the account was erased). The client id and the
@@ -259,8 +257,7 @@ impl Store {
         tx.execute(
             "UPDATE sync_state SET cursor = NULL, generation = NULL WHERE id = 1",
             [],
-        )
-        .map_err(Error::from)?;
+        )?;
         let consent = crate::consent::erase_in(&tx, &open.ring.keys)?;
         // Telemetry of every purpose purged, a deletion request queued, the installation
         // id replaced.
@@ -271,7 +268,7 @@ impl Store {
         )?;
         let ring = keyring::install_new(&tx, &kek, open.ring.keys.version() + 1)?;
         rollback::set_epoch(&tx, &ring.keys, epoch)?;
-        tx.commit().map_err(Error::from)?;
+        tx.commit()?;
         rollback::raise_counter(open.counter.as_deref(), epoch);
         self.handle.consent_hub().set_state(consent);
         open.ring = ring;
